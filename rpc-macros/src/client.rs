@@ -1,0 +1,150 @@
+//! The client (oslo's rpcapi) and its cast-only fanout handle.
+//!
+//! Both wrap the runtime's `ClientCore`; each trait method becomes a typed
+//! async method that builds the argument struct and calls or casts.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use rpc_model::{Method, MethodKind, Output, Service};
+
+/// The client and fanout struct definitions (outside the private block).
+pub(crate) fn types(service: &Service) -> TokenStream {
+    let vis = &service.vis;
+    let trait_name = service.ident.to_string();
+    let client = service.client_ident();
+    let fanout = service.fanout_ident();
+    let client_doc = format!(
+        "The client of [`{trait_name}`]: one typed method per RPC method. Options chain like \
+         oslo.messaging's `prepare()`: `to_server`, `timeout`, `topic`; `fanout()` gives the cast-only \
+         handle that reaches every server."
+    );
+    let fanout_doc = format!(
+        "A fanout handle on [`{trait_name}`]: casts reach every server of the topic. Only casts \
+         exist here; a call to every server is not a thing."
+    );
+    quote! {
+        #[doc = #client_doc]
+        #[derive(::core::clone::Clone, ::core::fmt::Debug)]
+        #vis struct #client {
+            core: ::rpc_runtime::__private::ClientCore,
+        }
+
+        #[doc = #fanout_doc]
+        #[derive(::core::clone::Clone, ::core::fmt::Debug)]
+        #vis struct #fanout {
+            core: ::rpc_runtime::__private::ClientCore,
+        }
+    }
+}
+
+/// The client's and the fanout handle's methods (inside the private block).
+pub(crate) fn impls(service: &Service) -> TokenStream {
+    let client = service.client_ident();
+    let fanout = service.fanout_ident();
+    let methods = service
+        .methods
+        .iter()
+        .enumerate()
+        .map(|(index, method)| client_method(index, method, false));
+    let fanout_methods = service
+        .methods
+        .iter()
+        .enumerate()
+        .filter(|(_, method)| method.is_cast())
+        .map(|(index, method)| client_method(index, method, true));
+    quote! {
+        impl #client {
+            /// A client of the service's topic, sending to any server.
+            pub fn new(transport: &::rpc_runtime::Transport) -> Self {
+                Self { core: ::rpc_runtime::__private::ClientCore::new(transport, &__RPC_DESCRIPTOR) }
+            }
+
+            /// The same client, sending to the named server only (its `topic.server` queue).
+            pub fn to_server(&self, server: impl ::core::convert::Into<::std::string::String>) -> Self {
+                Self { core: self.core.with_server(server) }
+            }
+
+            /// The same client with another reply timeout for calls (default 60 s).
+            pub fn timeout(&self, timeout: ::core::time::Duration) -> Self {
+                Self { core: self.core.with_timeout(timeout) }
+            }
+
+            /// The same client on another topic than the trait's.
+            pub fn topic(&self, topic: impl ::core::convert::Into<::std::string::String>) -> Self {
+                Self { core: self.core.with_topic(topic) }
+            }
+
+            /// A handle whose casts reach every server of the topic.
+            pub fn fanout(&self) -> #fanout {
+                #fanout { core: ::core::clone::Clone::clone(&self.core) }
+            }
+
+            /// The service's descriptor: topic, version, methods.
+            pub fn descriptor() -> &'static ::rpc_runtime::ServiceDescriptor {
+                &__RPC_DESCRIPTOR
+            }
+
+            #(#methods)*
+        }
+
+        impl #fanout {
+            #(#fanout_methods)*
+        }
+    }
+}
+
+fn client_method(index: usize, method: &Method, fanout: bool) -> TokenStream {
+    let ident = &method.ident;
+    let docs = method.docs.iter().map(|line| quote!(#[doc = #line]));
+    let ctx = &method.ctx_ident;
+    let ctx_ty = &method.ctx_ty;
+    let params = method.args.iter().map(|arg| {
+        let (name, ty) = (&arg.ident, &arg.ty);
+        quote!(#name: #ty)
+    });
+    let build = crate::args::build(method);
+    let descriptor = quote!(&__RPC_METHODS[#index]);
+    let (output, body) = match (method.kind, &method.output) {
+        (MethodKind::Cast, _) => (
+            quote!(::core::result::Result<(), ::rpc_runtime::RpcError>),
+            quote!(self.core.cast(#descriptor, #ctx, &__rpc_args, #fanout).await),
+        ),
+        (MethodKind::Call, Output::Fallible { ok, err }) => (
+            quote!(::core::result::Result<#ok, #err>),
+            quote_spanned! {err.span()=>
+                ::rpc_runtime::__private::flatten(
+                    self.core.call::<_, #ok, #err>(#descriptor, #ctx, &__rpc_args).await,
+                )
+            },
+        ),
+        (MethodKind::Call, Output::Value(ty)) => (
+            quote!(::core::result::Result<#ty, ::rpc_runtime::RpcError>),
+            quote_spanned! {ty.span()=>
+                ::rpc_runtime::__private::infallible(
+                    self.core
+                        .call::<_, #ty, ::rpc_runtime::__private::NoError>(#descriptor, #ctx, &__rpc_args)
+                        .await,
+                )
+            },
+        ),
+        (MethodKind::Call, Output::Unit) => (
+            quote!(::core::result::Result<(), ::rpc_runtime::RpcError>),
+            quote! {
+                ::rpc_runtime::__private::infallible(
+                    self.core
+                        .call::<_, (), ::rpc_runtime::__private::NoError>(#descriptor, #ctx, &__rpc_args)
+                        .await,
+                )
+            },
+        ),
+    };
+    quote! {
+        #(#docs)*
+        pub async fn #ident(&self, #ctx: #ctx_ty, #(#params),*) -> #output {
+            let __rpc_args = #build;
+            #body
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The service descriptor (`static` data describing the trait) and the
+//! compile-time checks on the types that cross the wire.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use rpc_model::render::type_to_string;
+use rpc_model::{MethodKind, Output, Service};
+
+/// `__RPC_METHODS` and `__RPC_DESCRIPTOR`, private to the generated block.
+pub(crate) fn statics(service: &Service) -> TokenStream {
+    let name = service.ident.to_string();
+    let topic = &service.topic;
+    let version = service.version.to_string();
+    let docs = service.docs.join("\n");
+    let count = service.methods.len();
+    let methods = service.methods.iter().map(|method| {
+        let name = method.name();
+        let kind = match method.kind {
+            MethodKind::Call => quote!(::rpc_runtime::MethodKind::Call),
+            MethodKind::Cast => quote!(::rpc_runtime::MethodKind::Cast),
+        };
+        let since = match method.since {
+            Some(since) => {
+                let since = since.to_string();
+                quote!(::core::option::Option::Some(#since))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let args = method.args.iter().map(|arg| {
+            let name = arg.ident.to_string();
+            let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
+            let ty = type_to_string(&arg.ty);
+            quote!(::rpc_runtime::ArgDescriptor { name: #name, ty: #ty })
+        });
+        let (returns, error) = match &method.output {
+            Output::Unit => ("()".to_owned(), quote!(::core::option::Option::None)),
+            Output::Value(ty) => (type_to_string(ty), quote!(::core::option::Option::None)),
+            Output::Fallible { ok, err } => {
+                let err = type_to_string(err);
+                (type_to_string(ok), quote!(::core::option::Option::Some(#err)))
+            }
+        };
+        let docs = method.docs.join("\n");
+        quote! {
+            ::rpc_runtime::MethodDescriptor {
+                name: #name,
+                kind: #kind,
+                since: #since,
+                args: &[#(#args),*],
+                returns: #returns,
+                error: #error,
+                docs: #docs,
+            }
+        }
+    });
+    quote! {
+        static __RPC_METHODS: [::rpc_runtime::MethodDescriptor; #count] = [#(#methods),*];
+        static __RPC_DESCRIPTOR: ::rpc_runtime::ServiceDescriptor = ::rpc_runtime::ServiceDescriptor {
+            name: #name,
+            topic: #topic,
+            version: #version,
+            docs: #docs,
+            methods: &__RPC_METHODS,
+        };
+    }
+}
+
+/// Asks the compiler, on the user's own type tokens, whether each return and
+/// error type can cross the wire. (Argument types are checked by the derived
+/// argument structs, whose fields carry the user's spans.)
+pub(crate) fn type_checks(service: &Service) -> TokenStream {
+    let checks = service.methods.iter().flat_map(|method| {
+        let mut checks = Vec::new();
+        match &method.output {
+            Output::Unit => {}
+            Output::Value(ty) => checks.push(quote_spanned! {ty.span()=>
+                ::rpc_runtime::__private::assert_wire_type::<#ty>();
+            }),
+            Output::Fallible { ok, err } => {
+                checks.push(quote_spanned! {ok.span()=>
+                    ::rpc_runtime::__private::assert_wire_type::<#ok>();
+                });
+                checks.push(quote_spanned! {err.span()=>
+                    ::rpc_runtime::__private::assert_service_error::<#err>();
+                });
+            }
+        }
+        checks
+    });
+    quote! {
+        #[allow(dead_code)]
+        fn __rpc_type_checks() {
+            #(#checks)*
+        }
+    }
+}

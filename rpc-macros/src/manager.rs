@@ -1,0 +1,36 @@
+//! The manager trait: the user's trait, made implementable with `async fn`
+//! while promising `Send` futures, so the server can run requests on any
+//! Tokio worker.
+//!
+//! `async fn f(&self, ..) -> T` becomes
+//! `fn f(&self, ..) -> impl Future<Output = T> + Send`; the trait gains
+//! `Send + Sync + 'static` so one manager can serve many requests at once.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{ItemTrait, ReturnType, TraitItem, parse_quote};
+
+pub(crate) fn rewrite(mut item: ItemTrait) -> TokenStream {
+    item.supertraits.push(parse_quote!(::core::marker::Send));
+    item.supertraits.push(parse_quote!(::core::marker::Sync));
+    item.supertraits.push(parse_quote!('static));
+    if item.colon_token.is_none() {
+        item.colon_token = Some(Default::default());
+    }
+    for trait_item in &mut item.items {
+        let TraitItem::Fn(function) = trait_item else {
+            continue;
+        };
+        function.attrs.retain(|attr| !attr.path().is_ident("rpc"));
+        let sig = &mut function.sig;
+        sig.asyncness = None;
+        let output = match &sig.output {
+            ReturnType::Default => quote!(()),
+            ReturnType::Type(_, ty) => quote!(#ty),
+        };
+        sig.output = parse_quote! {
+            -> impl ::core::future::Future<Output = #output> + ::core::marker::Send
+        };
+    }
+    quote!(#item)
+}

@@ -1,0 +1,128 @@
+//! The service dispatcher (oslo's Service + Manager glue): `<Trait>Service<M>`
+//! decodes each request's arguments, calls the manager's method and encodes
+//! what it returned.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use rpc_model::{Method, MethodKind, Output, Service};
+
+/// The dispatcher struct (outside the private block).
+pub(crate) fn service_type(service: &Service) -> TokenStream {
+    let vis = &service.vis;
+    let ident = service.service_ident();
+    let doc = format!(
+        "Serves a [`{}`] manager: hand it to `rpc_runtime::Server::builder(..).serve(..)`.",
+        service.ident
+    );
+    quote! {
+        #[doc = #doc]
+        #vis struct #ident<M> {
+            manager: ::std::sync::Arc<M>,
+        }
+    }
+}
+
+/// The dispatcher's constructors and its `rpc_runtime::Service` impl.
+pub(crate) fn impls(service: &Service) -> TokenStream {
+    let trait_ident = &service.ident;
+    let ident = service.service_ident();
+    let name = ident.to_string();
+    let args = crate::args::structs(service);
+    let arms = service.methods.iter().map(|method| arm(trait_ident, method));
+    quote! {
+        #args
+
+        impl<M: #trait_ident> #ident<M> {
+            /// Serves `manager`.
+            pub fn new(manager: M) -> Self {
+                Self { manager: ::std::sync::Arc::new(manager) }
+            }
+
+            /// Serves a manager that is shared with other code.
+            pub fn from_arc(manager: ::std::sync::Arc<M>) -> Self {
+                Self { manager }
+            }
+
+            /// The manager being served.
+            pub fn manager(&self) -> &::std::sync::Arc<M> {
+                &self.manager
+            }
+
+            /// The service's descriptor: topic, version, methods.
+            pub fn descriptor() -> &'static ::rpc_runtime::ServiceDescriptor {
+                &__RPC_DESCRIPTOR
+            }
+        }
+
+        impl<M> ::core::clone::Clone for #ident<M> {
+            fn clone(&self) -> Self {
+                Self { manager: ::core::clone::Clone::clone(&self.manager) }
+            }
+        }
+
+        impl<M> ::core::fmt::Debug for #ident<M> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(#name).field("topic", &__RPC_DESCRIPTOR.topic).finish_non_exhaustive()
+            }
+        }
+
+        impl<M: #trait_ident> ::rpc_runtime::Service for #ident<M> {
+            fn descriptor(&self) -> &'static ::rpc_runtime::ServiceDescriptor {
+                &__RPC_DESCRIPTOR
+            }
+
+            fn dispatch<'a>(
+                &'a self,
+                request: ::rpc_runtime::__private::Request<'a>,
+            ) -> ::rpc_runtime::__private::BoxFuture<'a, ::rpc_runtime::__private::Response> {
+                ::std::boxed::Box::pin(async move {
+                    match request.method() {
+                        #(#arms)*
+                        _ => ::rpc_runtime::__private::Response::failure(
+                            ::rpc_runtime::RpcError::UnknownMethod {
+                                topic: ::std::string::ToString::to_string(__RPC_DESCRIPTOR.topic),
+                                method: ::std::string::ToString::to_string(request.method()),
+                            },
+                        ),
+                    }
+                })
+            }
+        }
+    }
+}
+
+fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
+    let ident = &method.ident;
+    let name = method.name();
+    let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
+    let args_ident = crate::args::ident(method);
+    let fields = method.args.iter().map(|arg| {
+        let field = &arg.ident;
+        quote!(__rpc_args.#field)
+    });
+    let ctx_ty = &method.ctx_ty;
+    let ctx = quote_spanned! {ctx_ty.span()=>
+        {
+            let __rpc_ctx: #ctx_ty = request.context();
+            __rpc_ctx
+        }
+    };
+    let reply = match (method.kind, &method.output) {
+        (MethodKind::Cast, _) => quote!(::rpc_runtime::__private::Response::none()),
+        (MethodKind::Call, Output::Fallible { .. }) => quote!(request.reply_result(&__rpc_out)),
+        (MethodKind::Call, _) => quote!(request.reply_value(&__rpc_out)),
+    };
+    quote! {
+        #name => {
+            let __rpc_args: #args_ident = match request.decode_args() {
+                ::core::result::Result::Ok(args) => args,
+                ::core::result::Result::Err(response) => return response,
+            };
+            #[allow(clippy::let_unit_value)]
+            let __rpc_out = <M as #trait_ident>::#ident(&*self.manager, #ctx, #(#fields),*).await;
+            #reply
+        }
+    }
+}

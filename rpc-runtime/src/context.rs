@@ -1,0 +1,163 @@
+//! The request context: who asks, on whose behalf, and until when.
+//!
+//! Like oslo.context's `RequestContext`, a [`Context`] travels with every call
+//! and cast; the manager receives it as its first argument and passes it on
+//! when it calls another service, so the request id follows the request
+//! through the deployment.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::secret::Secret;
+
+/// The context of one request.
+///
+/// ```
+/// use rpc_runtime::Context;
+///
+/// let ctx = Context::new().with_user_id("alice").with_roles(["member"]).with_auth_token("t0k3n");
+/// assert!(ctx.request_id().starts_with("req-"));
+/// assert!(!format!("{ctx:?}").contains("t0k3n"));
+/// ```
+#[derive(Clone, Default)]
+pub struct Context {
+    request_id: String,
+    user_id: Option<String>,
+    project_id: Option<String>,
+    roles: Vec<String>,
+    auth_token: Option<Secret>,
+    values: BTreeMap<String, String>,
+    deadline: Option<SystemTime>,
+}
+
+impl Context {
+    /// A context with a fresh request id (`req-<uuid>`, as oslo makes them).
+    pub fn new() -> Self {
+        Self {
+            request_id: new_request_id(),
+            ..Self::default()
+        }
+    }
+
+    /// Replaces the request id (e.g. with one received from an HTTP front end).
+    pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
+        self.request_id = request_id.into();
+        self
+    }
+
+    /// Sets the user id.
+    pub fn with_user_id(mut self, user_id: impl Into<String>) -> Self {
+        self.user_id = Some(user_id.into());
+        self
+    }
+
+    /// Sets the project (tenant) id.
+    pub fn with_project_id(mut self, project_id: impl Into<String>) -> Self {
+        self.project_id = Some(project_id.into());
+        self
+    }
+
+    /// Sets the roles.
+    pub fn with_roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the auth token; it is redacted in `Debug` and never logged.
+    pub fn with_auth_token(mut self, token: impl Into<String>) -> Self {
+        self.auth_token = Some(Secret::new(token));
+        self
+    }
+
+    /// Adds a free-form key/value pair that travels with the request.
+    pub fn with_value(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.values.insert(key.into(), value.into());
+        self
+    }
+
+    /// The request id (made by [`Context::new`] when absent).
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// The user id, if any.
+    pub fn user_id(&self) -> Option<&str> {
+        self.user_id.as_deref()
+    }
+
+    /// The project id, if any.
+    pub fn project_id(&self) -> Option<&str> {
+        self.project_id.as_deref()
+    }
+
+    /// The roles.
+    pub fn roles(&self) -> &[String] {
+        &self.roles
+    }
+
+    /// The auth token, if any.
+    pub fn auth_token(&self) -> Option<&Secret> {
+        self.auth_token.as_ref()
+    }
+
+    /// One free-form value.
+    pub fn value(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    /// All free-form values.
+    pub fn values(&self) -> &BTreeMap<String, String> {
+        &self.values
+    }
+
+    /// When the caller stops waiting, if it waits at all.
+    pub fn deadline(&self) -> Option<SystemTime> {
+        self.deadline
+    }
+
+    /// Time left until the deadline: `None` without one, zero once it passed.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    }
+
+    pub(crate) fn set_deadline(&mut self, deadline: Option<SystemTime>) {
+        self.deadline = deadline;
+    }
+
+    pub(crate) fn set_request_id(&mut self, request_id: String) {
+        self.request_id = request_id;
+    }
+
+    pub(crate) fn set_auth_token(&mut self, token: Option<Secret>) {
+        self.auth_token = token;
+    }
+
+    pub(crate) fn values_mut(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.values
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("request_id", &self.request_id)
+            .field("user_id", &self.user_id)
+            .field("project_id", &self.project_id)
+            .field("roles", &self.roles)
+            .field("auth_token", &self.auth_token)
+            .field("values", &self.values)
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+/// `req-` followed by a random UUID, the form oslo.context uses.
+pub(crate) fn new_request_id() -> String {
+    format!("req-{}", uuid::Uuid::new_v4())
+}

@@ -1,0 +1,64 @@
+//! What a service is, as data: topic, version, methods and their arguments.
+//!
+//! The macro writes one `static` [`ServiceDescriptor`] per trait. The runtime
+//! reads it to refuse unknown methods before decoding anything, and tools
+//! (`rpcctl describe`, the docs generator) read the same facts.
+
+/// A service as the macro saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceDescriptor {
+    /// The trait's name, e.g. `VolumeManager`.
+    pub name: &'static str,
+    /// The default topic, e.g. `volume`.
+    pub topic: &'static str,
+    /// The API version, `major.minor`.
+    pub version: &'static str,
+    /// The trait's doc comment.
+    pub docs: &'static str,
+    /// The methods, in declaration order.
+    pub methods: &'static [MethodDescriptor],
+}
+
+impl ServiceDescriptor {
+    /// The method called `name`, if the service has one.
+    pub fn method(&self, name: &str) -> Option<&'static MethodDescriptor> {
+        self.methods.iter().find(|m| m.name == name)
+    }
+}
+
+/// Call (the caller waits for the reply) or cast (one-way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodKind {
+    /// The caller waits for a reply.
+    Call,
+    /// One-way; confirmed by the broker, not by the server.
+    Cast,
+}
+
+/// One method of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MethodDescriptor {
+    /// The method's name, on the wire too.
+    pub name: &'static str,
+    /// Call or cast.
+    pub kind: MethodKind,
+    /// The version that introduced the method, if not the first one.
+    pub since: Option<&'static str>,
+    /// The arguments after the context.
+    pub args: &'static [ArgDescriptor],
+    /// The success type as written (`()` for casts and unit calls).
+    pub returns: &'static str,
+    /// The manager's error type, for `Result<T, E>` methods.
+    pub error: Option<&'static str>,
+    /// The method's doc comment.
+    pub docs: &'static str,
+}
+
+/// One argument of a method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgDescriptor {
+    /// The argument's name, the field name on the wire.
+    pub name: &'static str,
+    /// Its type as written.
+    pub ty: &'static str,
+}

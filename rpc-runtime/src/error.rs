@@ -1,0 +1,129 @@
+//! The framework's error: everything that can go wrong between a caller and a
+//! manager that is not the manager's own typed error.
+//!
+//! [`RpcError`] is serializable because it also travels back to the caller
+//! when the server cannot run a request (unknown method, undecodable
+//! arguments, a panic), and because a service's own error type usually wraps
+//! it (`#[error(transparent)] Rpc(#[from] RpcError)`) so that one `?` covers
+//! both.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A failure of the RPC machinery rather than of the manager's logic.
+///
+/// Local failures (timeout, connection, encoding) and failures reported by
+/// the remote server (unknown method, undecodable request, version, panic)
+/// are separate variants, so a caller can tell them apart with `match`; see
+/// [`RpcError::is_remote`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum RpcError {
+    /// No reply arrived in time. The request may still run on the server.
+    #[error("no reply to `{method}` within {timeout:?}")]
+    Timeout {
+        /// The method that was called.
+        method: String,
+        /// The timeout that elapsed.
+        timeout: Duration,
+    },
+    /// The broker connection failed or was lost; the text never holds a password.
+    #[error("broker connection failed: {0}")]
+    Connection(String),
+    /// The broker could not route the message: no queue is bound for it,
+    /// i.e. no server of that topic (or of that server name) exists.
+    #[error("nobody listens on `{routing_key}` (exchange `{exchange}`): the broker could not route the message")]
+    Undeliverable {
+        /// The exchange the message was published to.
+        exchange: String,
+        /// The routing key that matched no queue.
+        routing_key: String,
+    },
+    /// The broker refused the message (a negative publisher confirm).
+    #[error("the broker refused the message to `{routing_key}` (exchange `{exchange}`)")]
+    Refused {
+        /// The exchange the message was published to.
+        exchange: String,
+        /// Its routing key.
+        routing_key: String,
+    },
+    /// A value could not be encoded before sending.
+    #[error("could not encode {what}: {detail}")]
+    Encode {
+        /// What was being encoded (`arguments of create_volume`, ...).
+        what: String,
+        /// The codec's message.
+        detail: String,
+    },
+    /// A reply could not be decoded on the caller's side.
+    #[error("could not decode {what}: {detail}")]
+    Decode {
+        /// What was being decoded.
+        what: String,
+        /// The codec's message.
+        detail: String,
+    },
+    /// The server could not decode the request (arguments, headers or size).
+    #[error("the server refused the request to `{method}`: {detail}")]
+    BadRequest {
+        /// The method named by the request, or `?` when it named none.
+        method: String,
+        /// Why the request was refused.
+        detail: String,
+    },
+    /// The server has no such method on that topic.
+    #[error("the `{topic}` server has no method `{method}`")]
+    UnknownMethod {
+        /// The topic the server serves.
+        topic: String,
+        /// The method that was asked for.
+        method: String,
+    },
+    /// The server speaks an API version that cannot serve the request.
+    #[error("version {requested} of `{topic}` is not supported: the server speaks {server}")]
+    VersionNotSupported {
+        /// The topic.
+        topic: String,
+        /// The version the request needs.
+        requested: String,
+        /// The version the server speaks.
+        server: String,
+    },
+    /// The manager panicked while handling the request; the server keeps serving.
+    #[error("the server failed while handling `{method}`: {detail}")]
+    Internal {
+        /// The method being handled.
+        method: String,
+        /// What went wrong (a panic message).
+        detail: String,
+    },
+    /// The configuration (URL, names, options) is not usable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The transport or server was shut down.
+    #[error("the transport is closed")]
+    Closed,
+}
+
+impl RpcError {
+    /// True when the remote server produced this error (it received the
+    /// request but could not run it); false for failures on the caller's side.
+    pub fn is_remote(&self) -> bool {
+        matches!(
+            self,
+            RpcError::BadRequest { .. }
+                | RpcError::UnknownMethod { .. }
+                | RpcError::VersionNotSupported { .. }
+                | RpcError::Internal { .. }
+        )
+    }
+
+    pub(crate) fn connection(detail: impl std::fmt::Display) -> Self {
+        RpcError::Connection(detail.to_string())
+    }
+
+    pub(crate) fn config(detail: impl Into<String>) -> Self {
+        RpcError::Config(detail.into())
+    }
+}

@@ -1,0 +1,86 @@
+//! Typed RPC services over RabbitMQ, in the spirit of OpenStack's
+//! oslo.messaging.
+//!
+//! Annotate a trait with [`rpc_service`]; the trait becomes the *manager*
+//! you implement, and the macro generates a typed client (`FooClient`, with
+//! oslo-style `to_server`, `timeout` and `fanout` options) and a dispatcher
+//! (`FooService<M>`) that a [`Server`] binds to the broker.
+//!
+//! ```no_run
+//! use rpc_runtime::{Context, RpcError, Server, Transport, rpc_service};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Serialize, Deserialize)]
+//! pub struct Volume { pub id: u64, pub name: String, pub size_gb: u32 }
+//!
+//! #[derive(Debug, thiserror::Error, Serialize, Deserialize)]
+//! pub enum VolumeError {
+//!     #[error("no room for {0} GB")]
+//!     NoSpace(u32),
+//!     #[error(transparent)]
+//!     Rpc(#[from] RpcError),
+//! }
+//!
+//! #[rpc_service(topic = "volume")]
+//! pub trait VolumeManager {
+//!     /// Create a volume and return it once it exists.
+//!     async fn create_volume(&self, ctx: &Context, name: String, size_gb: u32) -> Result<Volume, VolumeError>;
+//!     /// Delete a volume; nobody waits for the answer.
+//!     #[rpc(cast)]
+//!     async fn delete_volume(&self, ctx: &Context, id: u64);
+//! }
+//!
+//! struct Manager;
+//!
+//! impl VolumeManager for Manager {
+//!     async fn create_volume(&self, _ctx: &Context, name: String, size_gb: u32) -> Result<Volume, VolumeError> {
+//!         Ok(Volume { id: 1, name, size_gb })
+//!     }
+//!     async fn delete_volume(&self, _ctx: &Context, _id: u64) {}
+//! }
+//!
+//! # async fn demo() -> Result<(), VolumeError> {
+//! let transport = Transport::connect("amqp://guest:guest@127.0.0.1:5672/%2f").await?;
+//! let _server = Server::builder(&transport, "host-1")
+//!     .serve(VolumeManagerService::new(Manager))
+//!     .start()
+//!     .await?;
+//!
+//! let client = VolumeManagerClient::new(&transport);
+//! let ctx = Context::new();
+//! let volume = client.create_volume(&ctx, "db".into(), 10).await?;
+//! client.to_server("host-1").delete_volume(&ctx, volume.id).await?;
+//! client.fanout().delete_volume(&ctx, volume.id).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod client;
+pub mod codec;
+mod context;
+pub mod descriptor;
+mod error;
+pub mod message;
+mod pending;
+mod secret;
+pub mod server;
+pub mod service;
+pub mod topology;
+pub mod transport;
+mod version;
+pub mod wire;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use context::Context;
+pub use descriptor::{ArgDescriptor, MethodDescriptor, MethodKind, ServiceDescriptor};
+pub use error::RpcError;
+pub use rpc_macros::rpc_service;
+pub use secret::Secret;
+pub use server::{Server, ServerBuilder};
+pub use service::Service;
+pub use transport::{AmqpConfig, Destination, Transport};
+
+/// Re-exported so generated code and users share one serde.
+pub use serde;

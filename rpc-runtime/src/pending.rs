@@ -1,0 +1,132 @@
+//! Calls waiting for their reply, keyed by correlation id.
+//!
+//! A caller registers before publishing and holds a [`PendingCall`]; the
+//! transport's reply consumer completes it. Dropping the `PendingCall` (the
+//! caller gave up, timed out, or its future was dropped) removes the entry,
+//! so a late reply finds nothing and is discarded.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::oneshot;
+
+use crate::error::RpcError;
+use crate::message::Message;
+
+type Slot = oneshot::Sender<Result<Message, RpcError>>;
+
+/// The table of calls waiting for replies on one reply queue.
+#[derive(Debug, Default)]
+pub(crate) struct PendingCalls {
+    next_id: AtomicU64,
+    slots: Mutex<HashMap<u64, Slot>>,
+}
+
+impl PendingCalls {
+    /// Registers a new call and returns its handle (which holds the id).
+    pub(crate) fn register(self: &Arc<Self>) -> PendingCall {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.lock().insert(id, tx);
+        PendingCall {
+            id,
+            table: Arc::clone(self),
+            rx,
+        }
+    }
+
+    /// Hands a reply to the call it answers. Returns false when no call waits
+    /// for that correlation id (a late, duplicate or forged reply).
+    pub(crate) fn complete(&self, correlation_id: &str, reply: Result<Message, RpcError>) -> bool {
+        let Ok(id) = correlation_id.parse::<u64>() else {
+            return false;
+        };
+        let slot = self.lock().remove(&id);
+        match slot {
+            Some(tx) => tx.send(reply).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Fails every waiting call with `error` (e.g. the connection was lost).
+    pub(crate) fn fail_all(&self, error: &RpcError) {
+        let slots: Vec<Slot> = self.lock().drain().map(|(_, tx)| tx).collect();
+        for tx in slots {
+            let _ = tx.send(Err(error.clone()));
+        }
+    }
+
+    /// How many calls wait right now.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Slot>> {
+        // The map stays consistent even if a holder panicked: every operation
+        // is a single insert or remove.
+        self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// One registered call; dropping it forgets the call.
+#[derive(Debug)]
+pub(crate) struct PendingCall {
+    id: u64,
+    table: Arc<PendingCalls>,
+    rx: oneshot::Receiver<Result<Message, RpcError>>,
+}
+
+impl PendingCall {
+    /// The correlation id to put on the request.
+    pub(crate) fn correlation_id(&self) -> String {
+        self.id.to_string()
+    }
+
+    /// Waits for the reply (no timeout here: the caller adds one).
+    pub(crate) async fn reply(&mut self) -> Result<Message, RpcError> {
+        match (&mut self.rx).await {
+            Ok(reply) => reply,
+            Err(_) => Err(RpcError::Closed),
+        }
+    }
+}
+
+impl Drop for PendingCall {
+    fn drop(&mut self) {
+        self.table.lock().remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn replies_reach_their_call_and_dropped_calls_leave_nothing() {
+        let table = Arc::new(PendingCalls::default());
+        let mut first = table.register();
+        let second = table.register();
+        assert_eq!(table.len(), 2);
+        let reply = Message {
+            body: vec![7],
+            ..Message::default()
+        };
+        assert!(table.complete(&first.correlation_id(), Ok(reply.clone())));
+        assert_eq!(first.reply().await, Ok(reply));
+        let late = second.correlation_id();
+        drop(second);
+        assert_eq!(table.len(), 0);
+        assert!(!table.complete(&late, Ok(Message::default())));
+        assert!(!table.complete("not-a-number", Ok(Message::default())));
+    }
+
+    #[tokio::test]
+    async fn fail_all_wakes_every_caller() {
+        let table = Arc::new(PendingCalls::default());
+        let mut call = table.register();
+        table.fail_all(&RpcError::Closed);
+        assert_eq!(call.reply().await, Err(RpcError::Closed));
+        assert_eq!(table.len(), 0);
+    }
+}

@@ -1,0 +1,263 @@
+//! The server: binds services to their queues and drives them.
+//!
+//! For each service it listens on the three queues of the service's topic
+//! (see [`crate::topology`]). Each delivery is acked when taken (oslo's
+//! at-most-once for calls), then handled in its own task; a semaphore bounds
+//! how many run at once, and the broker's prefetch bounds what waits. Any bad
+//! message (missing headers, unknown method, undecodable body, wrong version)
+//! is logged and answered with an error when the caller waits; a panicking
+//! manager method is answered with [`RpcError::Internal`]. The server keeps
+//! serving through all of it.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures_util::FutureExt;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::descriptor::MethodKind;
+use crate::error::RpcError;
+use crate::message::Message;
+use crate::service::{Request, Response, Service};
+use crate::topology::check_name;
+use crate::transport::{Delivery, ListenSpec, Listener, Transport};
+use crate::version;
+use crate::wire::ReplyBody;
+
+/// How many requests a server runs at once unless told otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 64;
+
+/// Collects the services a server will host; see [`Server::builder`].
+pub struct ServerBuilder {
+    transport: Transport,
+    server_name: String,
+    concurrency: usize,
+    services: Vec<(String, Arc<dyn Service>)>,
+}
+
+impl ServerBuilder {
+    /// How many requests run at once across the server's services (default
+    /// 64); also the broker prefetch of each of its queues.
+    pub fn concurrency(mut self, requests: usize) -> Self {
+        self.concurrency = requests.max(1);
+        self
+    }
+
+    /// Hosts `service` on the topic its trait declares.
+    pub fn serve<S: Service>(self, service: S) -> Self {
+        let topic = service.descriptor().topic.to_owned();
+        self.serve_on(topic, service)
+    }
+
+    /// Hosts `service` on another topic than the one its trait declares.
+    pub fn serve_on<S: Service>(mut self, topic: impl Into<String>, service: S) -> Self {
+        self.services.push((topic.into(), Arc::new(service)));
+        self
+    }
+
+    /// Declares every service's queues, starts consuming, and returns the
+    /// running server.
+    pub async fn start(self) -> Result<Server, RpcError> {
+        check_name("server", &self.server_name)?;
+        if self.services.is_empty() {
+            return Err(RpcError::config("the server hosts no service; call `serve` first"));
+        }
+        let prefetch = u16::try_from(self.concurrency).unwrap_or(u16::MAX);
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        for (topic, service) in self.services {
+            check_name("topic", &topic)?;
+            let spec = ListenSpec {
+                topic: topic.clone(),
+                server: self.server_name.clone(),
+                prefetch,
+            };
+            let listener = self.transport.driver().listen(spec).await?;
+            let serving = Serving {
+                transport: self.transport.clone(),
+                topic,
+                service,
+            };
+            tasks.spawn(serving.run(listener, Arc::clone(&permits), stop.clone()));
+        }
+        tracing::info!(server = %self.server_name, "server started");
+        Ok(Server {
+            name: self.server_name,
+            stop,
+            tasks,
+        })
+    }
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("server_name", &self.server_name)
+            .field("concurrency", &self.concurrency)
+            .field("topics", &self.services.iter().map(|(t, _)| t).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// A running server. Dropping it stops it too (without waiting).
+#[derive(Debug)]
+pub struct Server {
+    name: String,
+    stop: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Server {
+    /// A builder for a server named `server_name` (oslo's `Target.server`,
+    /// usually the host name): it also listens on `<topic>.<server_name>`.
+    pub fn builder(transport: &Transport, server_name: impl Into<String>) -> ServerBuilder {
+        ServerBuilder {
+            transport: transport.clone(),
+            server_name: server_name.into(),
+            concurrency: DEFAULT_CONCURRENCY,
+            services: Vec::new(),
+        }
+    }
+
+    /// The server's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Stops consuming; requests being handled finish on their own.
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// One service being served on one topic.
+#[derive(Clone)]
+struct Serving {
+    transport: Transport,
+    topic: String,
+    service: Arc<dyn Service>,
+}
+
+impl Serving {
+    async fn run(self, mut listener: Listener, permits: Arc<Semaphore>, stop: CancellationToken) {
+        loop {
+            let permit = tokio::select! {
+                () = stop.cancelled() => break,
+                permit = Arc::clone(&permits).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let delivery = tokio::select! {
+                () = stop.cancelled() => break,
+                delivery = listener.deliveries.recv() => match delivery {
+                    Some(delivery) => delivery,
+                    None => {
+                        tracing::error!(topic = %self.topic, "stopped receiving: the broker channel closed");
+                        break;
+                    }
+                },
+            };
+            let this = self.clone();
+            tokio::spawn(async move {
+                this.handle(delivery).await;
+                drop(permit);
+            });
+        }
+    }
+
+    async fn handle(&self, delivery: Delivery) {
+        let Delivery { message, acker } = delivery;
+        acker.ack().await;
+        let reply_to = message.reply_to.clone();
+        let correlation_id = message.correlation_id.clone();
+        let Some(reply) = self.respond(message).await else {
+            return;
+        };
+        if let ReplyBody::Failure(error) = &reply {
+            tracing::warn!(topic = %self.topic, %error, "request failed");
+        }
+        let Some(reply_to) = reply_to else {
+            return;
+        };
+        let mut message = self.transport.wire().encode_reply(&reply);
+        message.correlation_id = correlation_id;
+        if let Err(error) = self.transport.driver().reply(reply_to, message).await {
+            tracing::warn!(topic = %self.topic, %error, "could not send a reply");
+        }
+    }
+
+    /// Decodes, checks and runs one request; `None` when nothing is to be
+    /// sent back.
+    async fn respond(&self, message: Message) -> Option<ReplyBody> {
+        let wire = self.transport.wire();
+        let request = match wire.decode_request(message) {
+            Ok(request) => request,
+            Err(error) => return Some(ReplyBody::Failure(error)),
+        };
+        let descriptor = self.service.descriptor();
+        let Some(method) = descriptor.method(&request.method) else {
+            return Some(ReplyBody::Failure(RpcError::UnknownMethod {
+                topic: self.topic.clone(),
+                method: request.method,
+            }));
+        };
+        if let Some(requested) = &request.version {
+            if !version::is_compatible(descriptor.version, requested) {
+                return Some(ReplyBody::Failure(version::unsupported(
+                    &self.topic,
+                    descriptor.version,
+                    requested,
+                )));
+            }
+        }
+        if request.context.deadline().is_some_and(|d| d <= SystemTime::now()) {
+            tracing::debug!(method = method.name, "skipped a request whose caller stopped waiting");
+            return None;
+        }
+        let span = tracing::info_span!(
+            "rpc",
+            topic = %self.topic,
+            method = method.name,
+            request_id = request.context.request_id(),
+        );
+        let dispatch = self.service.dispatch(Request {
+            method,
+            context: &request.context,
+            body: &request.body,
+            codec: wire.codec(),
+        });
+        let response = match AssertUnwindSafe(dispatch).catch_unwind().instrument(span).await {
+            Ok(Response(reply)) => reply,
+            Err(panic) => Some(ReplyBody::Failure(RpcError::Internal {
+                method: method.name.to_owned(),
+                detail: panic_message(&*panic),
+            })),
+        };
+        match method.kind {
+            MethodKind::Call => response,
+            MethodKind::Cast => response.filter(|r| matches!(r, ReplyBody::Failure(_))),
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned());
+    format!("panicked: {text}")
+}

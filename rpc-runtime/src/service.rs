@@ -1,0 +1,115 @@
+//! The server side of a service: what a generated `FooService<M>` implements
+//! so the runtime's [`Server`](crate::Server) can drive it.
+//!
+//! The runtime has already read the request's headers, found the method in
+//! the [`ServiceDescriptor`] and checked its version when it calls
+//! [`Service::dispatch`]; the service decodes the arguments, runs the
+//! manager's method and encodes what it returned.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::codec::{AnyCodec, Codec};
+use crate::context::Context;
+use crate::descriptor::{MethodDescriptor, ServiceDescriptor};
+use crate::error::RpcError;
+use crate::wire::ReplyBody;
+
+/// A boxed, `Send` future, as returned by [`Service::dispatch`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A service the runtime can serve: a descriptor and a dispatcher.
+pub trait Service: Send + Sync + 'static {
+    /// What the service is: topic, version, methods.
+    fn descriptor(&self) -> &'static ServiceDescriptor;
+
+    /// Runs one request. Never panics on bad input: an undecodable argument
+    /// body becomes a [`Response`] carrying the error.
+    fn dispatch<'a>(&'a self, request: Request<'a>) -> BoxFuture<'a, Response>;
+}
+
+/// One request, as handed to [`Service::dispatch`].
+pub struct Request<'a> {
+    pub(crate) method: &'static MethodDescriptor,
+    pub(crate) context: &'a Context,
+    pub(crate) body: &'a [u8],
+    pub(crate) codec: &'a AnyCodec,
+}
+
+impl<'a> Request<'a> {
+    /// The method's name.
+    pub fn method(&self) -> &'static str {
+        self.method.name
+    }
+
+    /// The caller's context.
+    pub fn context(&self) -> &'a Context {
+        self.context
+    }
+
+    /// Decodes the arguments; on failure, the response to send instead.
+    pub fn decode_args<A: DeserializeOwned>(&self) -> Result<A, Response> {
+        self.codec.decode(self.body).map_err(|e| {
+            Response::failure(RpcError::BadRequest {
+                method: self.method.name.to_owned(),
+                detail: format!("undecodable arguments: {e}"),
+            })
+        })
+    }
+
+    /// The response carrying a manager's value.
+    pub fn reply_value<T: Serialize + ?Sized>(&self, value: &T) -> Response {
+        match self.codec.encode(value) {
+            Ok(body) => Response(Some(ReplyBody::Value(body))),
+            Err(e) => self.encode_failure(e),
+        }
+    }
+
+    /// The response carrying a manager's `Result`: the value, or its typed error.
+    pub fn reply_result<T: Serialize, E: Serialize>(&self, result: &Result<T, E>) -> Response {
+        match result {
+            Ok(value) => self.reply_value(value),
+            Err(error) => match self.codec.encode(error) {
+                Ok(body) => Response(Some(ReplyBody::Error(body))),
+                Err(e) => self.encode_failure(e),
+            },
+        }
+    }
+
+    fn encode_failure(&self, error: crate::codec::CodecError) -> Response {
+        Response::failure(RpcError::Internal {
+            method: self.method.name.to_owned(),
+            detail: format!("the server could not encode the reply: {error}"),
+        })
+    }
+}
+
+impl fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method.name)
+            .field("context", self.context)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// What a service produced for a request: a reply body, or nothing (casts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response(pub(crate) Option<ReplyBody>);
+
+impl Response {
+    /// No reply (a cast).
+    pub fn none() -> Self {
+        Response(None)
+    }
+
+    /// A framework failure reply.
+    pub fn failure(error: RpcError) -> Self {
+        Response(Some(ReplyBody::Failure(error)))
+    }
+}

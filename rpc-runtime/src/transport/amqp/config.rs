@@ -1,0 +1,268 @@
+//! AMQP connection settings, read from an `amqp://` URL.
+//!
+//! The URL follows RabbitMQ's URI spec: user, password and vhost are
+//! percent-decoded (`amqp://u:p@h:5672/%2f` is vhost `/`), the port defaults
+//! to 5672, and a missing or empty vhost means `/`. Query options:
+//! `heartbeat=<seconds>`, `control_exchange=<name>`, `connection_name=<name>`.
+//!
+//! The password is kept in a [`Secret`]: `Debug`, `Display`, logs and errors
+//! show the URL with `***` in its place.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use percent_encoding::percent_decode_str;
+use url::Url;
+
+use crate::codec::DEFAULT_MAX_MESSAGE_SIZE;
+use crate::error::RpcError;
+use crate::secret::Secret;
+use crate::transport::Transport;
+
+/// The control exchange oslo.messaging uses unless told otherwise.
+pub const DEFAULT_CONTROL_EXCHANGE: &str = "openstack";
+
+/// How to reach and use a RabbitMQ broker.
+///
+/// ```
+/// use rpc_runtime::AmqpConfig;
+///
+/// let config = AmqpConfig::from_url("amqp://nova:s%40cret@rabbit:5673/%2fcloud?heartbeat=30")?
+///     .control_exchange("nova");
+/// assert_eq!(config.host(), "rabbit");
+/// assert_eq!(config.port(), 5673);
+/// assert_eq!(config.vhost(), "/cloud");
+/// assert_eq!(config.heartbeat(), 30);
+/// assert!(!format!("{config:?} {config}").contains("s@cret"));
+/// # Ok::<(), rpc_runtime::RpcError>(())
+/// ```
+#[derive(Clone)]
+pub struct AmqpConfig {
+    host: String,
+    port: u16,
+    username: String,
+    password: Secret,
+    vhost: String,
+    heartbeat: u16,
+    control_exchange: String,
+    connection_name: Option<String>,
+    max_message_size: usize,
+}
+
+impl AmqpConfig {
+    /// Reads an `amqp://user:password@host:port/vhost?options` URL.
+    pub fn from_url(url: &str) -> Result<Self, RpcError> {
+        let parsed = Url::parse(url)
+            .map_err(|e| RpcError::config(format!("not an AMQP URL ({e})")))?;
+        match parsed.scheme() {
+            "amqp" => {}
+            "amqps" => {
+                return Err(RpcError::config(
+                    "`amqps://` (TLS) is not supported by this version; use `amqp://`",
+                ));
+            }
+            other => {
+                return Err(RpcError::config(format!(
+                    "unsupported URL scheme `{other}`; expected `amqp`"
+                )));
+            }
+        }
+        let host = parsed
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| RpcError::config("the AMQP URL has no host"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let decode = |part: &str, what: &str| -> Result<String, RpcError> {
+            percent_decode_str(part)
+                .decode_utf8()
+                .map(Cow::into_owned)
+                .map_err(|_| RpcError::config(format!("the {what} in the AMQP URL is not UTF-8")))
+        };
+        let username = match parsed.username() {
+            "" => "guest".to_owned(),
+            user => decode(user, "user name")?,
+        };
+        let password = match parsed.password() {
+            None => Secret::new("guest"),
+            Some(password) => Secret::new(decode(password, "password")?),
+        };
+        let vhost = match parsed.path().strip_prefix('/').unwrap_or("") {
+            "" => "/".to_owned(),
+            path => decode(path, "vhost")?,
+        };
+        let mut config = Self {
+            host,
+            port: parsed.port().unwrap_or(5672),
+            username,
+            password,
+            vhost,
+            heartbeat: 60,
+            control_exchange: DEFAULT_CONTROL_EXCHANGE.to_owned(),
+            connection_name: None,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+        };
+        for (key, value) in parsed.query_pairs() {
+            match &*key {
+                "heartbeat" => {
+                    config.heartbeat = value.parse().map_err(|_| {
+                        RpcError::config(format!("`heartbeat={value}` is not a number of seconds"))
+                    })?;
+                }
+                "control_exchange" => config.control_exchange = value.into_owned(),
+                "connection_name" => config.connection_name = Some(value.into_owned()),
+                other => {
+                    return Err(RpcError::config(format!(
+                        "unknown AMQP URL option `{other}`; known: heartbeat, control_exchange, connection_name"
+                    )));
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    /// Sets the topic exchange requests go through (oslo's `control_exchange`,
+    /// default `openstack`).
+    pub fn control_exchange(mut self, name: impl Into<String>) -> Self {
+        self.control_exchange = name.into();
+        self
+    }
+
+    /// Sets the AMQP heartbeat in seconds (default 60; 0 disables it).
+    pub fn with_heartbeat(mut self, seconds: u16) -> Self {
+        self.heartbeat = seconds;
+        self
+    }
+
+    /// Names the connection, as shown by `rabbitmqctl list_connections name`.
+    pub fn connection_name(mut self, name: impl Into<String>) -> Self {
+        self.connection_name = Some(name.into());
+        self
+    }
+
+    /// The largest message body accepted (default 16 MiB).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Opens the connection and returns a transport using it.
+    pub async fn connect(self) -> Result<Transport, RpcError> {
+        super::AmqpDriver::connect(self).await
+    }
+
+    /// The broker's host.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The broker's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The user name.
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// The password (redacted in `Debug`).
+    pub fn password(&self) -> &Secret {
+        &self.password
+    }
+
+    /// The virtual host.
+    pub fn vhost(&self) -> &str {
+        &self.vhost
+    }
+
+    /// The heartbeat in seconds.
+    pub fn heartbeat(&self) -> u16 {
+        self.heartbeat
+    }
+
+    /// The control exchange.
+    pub fn exchange(&self) -> &str {
+        &self.control_exchange
+    }
+
+    /// The connection's name, if set.
+    pub fn name(&self) -> Option<&str> {
+        self.connection_name.as_deref()
+    }
+
+    /// The largest body accepted.
+    pub fn max_size(&self) -> usize {
+        self.max_message_size
+    }
+}
+
+/// The URL with the password replaced by `***`.
+impl fmt::Display for AmqpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let vhost = percent_encoding::utf8_percent_encode(&self.vhost, VHOST).to_string();
+        write!(
+            f,
+            "amqp://{}:***@{}:{}/{vhost}",
+            self.username, self.host, self.port
+        )
+    }
+}
+
+const VHOST: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.');
+
+impl fmt::Debug for AmqpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AmqpConfig")
+            .field("url", &self.to_string())
+            .field("heartbeat", &self.heartbeat)
+            .field("control_exchange", &self.control_exchange)
+            .field("connection_name", &self.connection_name)
+            .field("max_message_size", &self.max_message_size)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_the_parts_of_the_url() {
+        let c = AmqpConfig::from_url("amqp://u%3Ax:p%2Fw@h:5672/%2f").unwrap();
+        assert_eq!((c.username(), c.password().expose(), c.vhost()), ("u:x", "p/w", "/"));
+        let c = AmqpConfig::from_url("amqp://h").unwrap();
+        assert_eq!((c.username(), c.port(), c.vhost()), ("guest", 5672, "/"));
+        let c = AmqpConfig::from_url("amqp://h/").unwrap();
+        assert_eq!(c.vhost(), "/");
+        let c = AmqpConfig::from_url("amqp://h/prod?control_exchange=nova&heartbeat=0").unwrap();
+        assert_eq!((c.vhost(), c.exchange(), c.heartbeat()), ("prod", "nova", 0));
+        let c = AmqpConfig::from_url("amqp://[::1]:5673").unwrap();
+        assert_eq!((c.host(), c.port()), ("::1", 5673));
+    }
+
+    #[test]
+    fn refuses_bad_urls_without_echoing_the_password() {
+        for url in [
+            "http://u:hunter2@h",
+            "amqp://u:hunter2@h/?bogus=1",
+            "amqp://u:hunter2@h/?heartbeat=x",
+            "amqps://u:hunter2@h",
+            "amqp://u:hunter2@:5672",
+            "not a url hunter2",
+        ] {
+            let err = AmqpConfig::from_url(url).unwrap_err();
+            assert!(matches!(err, RpcError::Config(_)), "{url}: {err:?}");
+            assert!(!err.to_string().contains("hunter2"), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn display_and_debug_hide_the_password() {
+        let c = AmqpConfig::from_url("amqp://u:hunter2@h:5672/%2f").unwrap();
+        assert_eq!(c.to_string(), "amqp://u:***@h:5672/%2F");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

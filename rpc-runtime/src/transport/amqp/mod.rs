@@ -1,0 +1,200 @@
+//! The AMQP 0-9-1 transport, over amqprs.
+//!
+//! One [`AmqpDriver`] owns one broker connection with a channel per role: a
+//! confirm-mode publishing channel ([`publisher`]), the reply queue's consumer
+//! ([`replies`]), a channel for declarations, and one channel per server
+//! listening on it ([`listener`]). Requests are published `mandatory`, so a
+//! destination nobody listens on fails at once instead of timing out.
+
+mod callback;
+mod config;
+mod listener;
+mod props;
+mod publisher;
+mod replies;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use amqprs::channel::Channel;
+use amqprs::connection::{Connection, OpenConnectionArguments};
+use tokio::sync::OnceCell;
+
+pub use config::{AmqpConfig, DEFAULT_CONTROL_EXCHANGE};
+
+use self::callback::open_channel;
+use self::publisher::Publisher;
+use self::replies::ReplyQueue;
+use crate::codec::{AnyCodec, Bincode};
+use crate::error::RpcError;
+use crate::message::Message;
+use crate::pending::PendingCalls;
+use crate::topology;
+use crate::transport::{BoxFuture, Destination, Driver, ListenSpec, Listener, Transport};
+use crate::wire::NativeWire;
+
+/// The AMQP implementation of [`Driver`].
+pub(crate) struct AmqpDriver {
+    config: AmqpConfig,
+    connection: Connection,
+    publisher: Publisher,
+    admin: tokio::sync::Mutex<Channel>,
+    fanouts_declared: Mutex<HashSet<String>>,
+    replies: OnceCell<ReplyQueue>,
+    pending: Arc<PendingCalls>,
+}
+
+impl AmqpDriver {
+    /// Connects and returns a [`Transport`] over the new connection.
+    pub(crate) async fn connect(config: AmqpConfig) -> Result<Transport, RpcError> {
+        topology::check_name("control exchange", config.exchange())?;
+        let mut args = OpenConnectionArguments::new(
+            config.host(),
+            config.port(),
+            config.username(),
+            config.password().expose(),
+        );
+        args.virtual_host(config.vhost()).heartbeat(config.heartbeat());
+        if let Some(name) = config.name() {
+            args.connection_name(name);
+        }
+        let connection = Connection::open(&args)
+            .await
+            .map_err(|e| RpcError::Connection(format!("cannot connect to {config}: {e}")))?;
+        let publisher = Publisher::open(&connection).await?;
+        let (admin, _events) = open_channel(&connection).await?;
+        listener::declare_control_exchange(&admin, config.exchange()).await?;
+        let pending = Arc::new(PendingCalls::default());
+        tokio::spawn(watch(connection.clone(), Arc::clone(&pending), publisher.clone()));
+        tracing::debug!(broker = %config, "connected");
+        let codec = AnyCodec::Bincode(Bincode::with_max_size(config.max_size()));
+        let driver = Self {
+            config,
+            connection,
+            publisher,
+            admin: tokio::sync::Mutex::new(admin),
+            fanouts_declared: Mutex::new(HashSet::new()),
+            replies: OnceCell::new(),
+            pending,
+        };
+        Ok(Transport::native(Arc::new(driver), NativeWire::new(codec)))
+    }
+
+    /// The exchange and routing key of a destination.
+    async fn route(&self, destination: &Destination) -> Result<(String, String), RpcError> {
+        let exchange = self.config.exchange();
+        Ok(match destination {
+            Destination::Topic { topic } => (exchange.to_owned(), topology::topic_queue(topic)),
+            Destination::Server { topic, server } => {
+                (exchange.to_owned(), topology::server_queue(topic, server))
+            }
+            Destination::Fanout { topic } => {
+                self.declare_fanout(topic).await?;
+                (topology::fanout_exchange(topic), String::new())
+            }
+        })
+    }
+
+    /// Declares a topic's fanout exchange once, so a fanout cast before any
+    /// server started does not close the publishing channel with a 404.
+    async fn declare_fanout(&self, topic: &str) -> Result<(), RpcError> {
+        let known = |set: &Mutex<HashSet<String>>| {
+            set.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(topic)
+        };
+        if known(&self.fanouts_declared) {
+            return Ok(());
+        }
+        let mut admin = self.admin.lock().await;
+        if !admin.is_open() {
+            *admin = open_channel(&self.connection).await?.0;
+        }
+        listener::declare_fanout_exchange(&admin, topic).await?;
+        self.fanouts_declared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(topic.to_owned());
+        Ok(())
+    }
+
+    async fn reply_queue(&self) -> Result<&ReplyQueue, RpcError> {
+        self.replies
+            .get_or_try_init(|| ReplyQueue::start(&self.connection, Arc::clone(&self.pending)))
+            .await
+    }
+}
+
+/// Fails everything in flight when the connection drops.
+async fn watch(connection: Connection, pending: Arc<PendingCalls>, publisher: Publisher) {
+    let network_failure = connection.listen_network_io_failure().await;
+    let reason = if network_failure {
+        "connection to the broker lost"
+    } else {
+        "connection to the broker closed"
+    };
+    tracing::warn!(reason, "AMQP connection ended");
+    pending.fail_all(&RpcError::Connection(reason.to_owned()));
+    publisher.fail(reason);
+}
+
+impl Driver for AmqpDriver {
+    fn call(&self, destination: Destination, mut message: Message) -> BoxFuture<'_, Result<Message, RpcError>> {
+        Box::pin(async move {
+            if let Destination::Fanout { .. } = destination {
+                return Err(RpcError::config("a call cannot be sent to a fanout"));
+            }
+            let (exchange, routing_key) = self.route(&destination).await?;
+            let reply_to = self.reply_queue().await?.name().to_owned();
+            let mut call = self.pending.register();
+            message.correlation_id = Some(call.correlation_id());
+            message.reply_to = Some(reply_to);
+            let publish = self.publisher.publish(&exchange, &routing_key, message, true);
+            tokio::pin!(publish);
+            let mut confirmed = false;
+            loop {
+                tokio::select! {
+                    result = &mut publish, if !confirmed => {
+                        result?;
+                        confirmed = true;
+                    }
+                    reply = call.reply() => return reply,
+                }
+            }
+        })
+    }
+
+    fn cast(&self, destination: Destination, message: Message) -> BoxFuture<'_, Result<(), RpcError>> {
+        Box::pin(async move {
+            let (exchange, routing_key) = self.route(&destination).await?;
+            self.publisher.publish(&exchange, &routing_key, message, true).await
+        })
+    }
+
+    fn listen(&self, spec: ListenSpec) -> BoxFuture<'_, Result<Listener, RpcError>> {
+        Box::pin(listener::listen(&self.connection, self.config.exchange(), spec))
+    }
+
+    fn reply(&self, reply_to: String, message: Message) -> BoxFuture<'_, Result<(), RpcError>> {
+        Box::pin(async move { self.publisher.publish("", &reply_to, message, true).await })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.pending.fail_all(&RpcError::Closed);
+            if let Err(error) = self.connection.clone().close().await {
+                tracing::debug!(%error, "closing the AMQP connection");
+            }
+        })
+    }
+}
+
+impl fmt::Debug for AmqpDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AmqpDriver")
+            .field("config", &self.config)
+            .field("pending_calls", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}

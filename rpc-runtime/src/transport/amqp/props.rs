@@ -1,0 +1,101 @@
+//! Converts our [`Message`] to amqprs's `BasicProperties` and back.
+//!
+//! amqprs panics on strings longer than 255 bytes where AMQP wants a short
+//! string, so every such value is checked here first and refused with an
+//! error instead.
+
+use amqprs::{BasicProperties, FieldTable, FieldValue, ShortStr};
+
+use crate::error::RpcError;
+use crate::message::{Headers, Message};
+use crate::topology::MAX_NAME_LEN;
+
+/// Properties for an outgoing message (body excluded).
+pub(super) fn to_properties(message: &Message) -> Result<BasicProperties, RpcError> {
+    let mut props = BasicProperties::default();
+    if let Some(v) = &message.correlation_id {
+        props.with_correlation_id(short("correlation id", v)?);
+    }
+    if let Some(v) = &message.reply_to {
+        props.with_reply_to(short("reply-to", v)?);
+    }
+    if let Some(v) = &message.content_type {
+        props.with_content_type(short("content type", v)?);
+    }
+    if let Some(ms) = message.expiration_ms {
+        props.with_expiration(&ms.to_string());
+    }
+    if !message.headers.is_empty() {
+        let mut table = FieldTable::new();
+        for (name, value) in message.headers.iter() {
+            let key: ShortStr = name.try_into().map_err(|_| too_long("header name", name))?;
+            table.insert(key, FieldValue::from(value));
+        }
+        props.with_headers(table);
+    }
+    Ok(props.finish())
+}
+
+/// Our view of a received message. String-valued headers are kept, others
+/// (numbers, tables set by other clients) are dropped.
+pub(super) fn from_delivery(props: &BasicProperties, body: Vec<u8>) -> Message {
+    let mut headers = Headers::new();
+    if let Some(table) = props.headers() {
+        for (name, value) in table.as_ref() {
+            if let FieldValue::S(text) = value {
+                let name: &String = name.as_ref();
+                headers.insert(name.as_str(), text.as_ref().as_str());
+            }
+        }
+    }
+    Message {
+        correlation_id: props.correlation_id().cloned(),
+        reply_to: props.reply_to().cloned(),
+        content_type: props.content_type().cloned(),
+        expiration_ms: props.expiration().and_then(|e| e.parse().ok()),
+        headers,
+        body,
+    }
+}
+
+/// Checks that `value` fits an AMQP short string.
+pub(super) fn short<'a>(what: &str, value: &'a str) -> Result<&'a str, RpcError> {
+    if value.len() > MAX_NAME_LEN {
+        return Err(too_long(what, value));
+    }
+    Ok(value)
+}
+
+fn too_long(what: &str, value: &str) -> RpcError {
+    RpcError::Encode {
+        what: what.to_owned(),
+        detail: format!("{} bytes is over AMQP's limit of {MAX_NAME_LEN}", value.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_refuses_long_values() {
+        let mut message = Message {
+            correlation_id: Some("7".into()),
+            reply_to: Some("reply_x".into()),
+            content_type: Some("application/x-bincode".into()),
+            expiration_ms: Some(1500),
+            ..Message::default()
+        };
+        message.headers.insert("x-rpc-method", "m");
+        let props = to_properties(&message).unwrap();
+        let back = from_delivery(&props, vec![1]);
+        assert_eq!(back.headers.get("x-rpc-method"), Some("m"));
+        assert_eq!(back.expiration_ms, Some(1500));
+        assert_eq!(back.correlation_id.as_deref(), Some("7"));
+
+        message.headers.insert("k".repeat(300), "v");
+        assert!(matches!(to_properties(&message), Err(RpcError::Encode { .. })));
+        message.correlation_id = Some("c".repeat(256));
+        assert!(to_properties(&message).is_err());
+    }
+}

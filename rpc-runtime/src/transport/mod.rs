@@ -1,0 +1,168 @@
+//! Transports: how messages reach the broker (or stay in memory).
+//!
+//! [`Transport`] is the cheap-to-clone handle users pass to clients and
+//! servers. Behind it a [`Driver`] does the actual moving: publish a call and
+//! wait for its reply, publish a confirmed cast, consume a server's queues,
+//! publish a reply. The wire mapping ([`crate::wire`]) sits above the driver,
+//! so drivers only see [`Message`]s.
+
+pub mod amqp;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::error::RpcError;
+use crate::message::Message;
+use crate::wire::{NativeWire, WireFormat};
+
+pub use amqp::AmqpConfig;
+
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where a request is sent, in oslo.messaging's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// Any one server of the topic (they compete for the topic queue).
+    Topic {
+        /// The topic, e.g. `volume`.
+        topic: String,
+    },
+    /// One named server of the topic (its `topic.server` queue).
+    Server {
+        /// The topic.
+        topic: String,
+        /// The server's name, e.g. `host-1`.
+        server: String,
+    },
+    /// Every server of the topic (the `topic_fanout` exchange); casts only.
+    Fanout {
+        /// The topic.
+        topic: String,
+    },
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Destination::Topic { topic } => write!(f, "{topic}"),
+            Destination::Server { topic, server } => write!(f, "{topic}.{server}"),
+            Destination::Fanout { topic } => write!(f, "{topic} (fanout)"),
+        }
+    }
+}
+
+/// What a server listens on: a topic, under a server name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ListenSpec {
+    pub(crate) topic: String,
+    pub(crate) server: String,
+    /// Unacknowledged messages the broker may push at once.
+    pub(crate) prefetch: u16,
+}
+
+/// One message taken from a server's queues, with the means to settle it.
+pub(crate) struct Delivery {
+    pub(crate) message: Message,
+    pub(crate) acker: Box<dyn Acker>,
+}
+
+impl fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delivery")
+            .field("message", &self.message)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settles one delivery with the broker.
+pub(crate) trait Acker: Send + 'static {
+    /// The message is taken care of; the broker forgets it.
+    fn ack(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// A running subscription to a server's queues.
+#[derive(Debug)]
+pub(crate) struct Listener {
+    pub(crate) deliveries: mpsc::Receiver<Delivery>,
+    /// Dropping the listener stops its consumers.
+    pub(crate) _stop: tokio_util::sync::DropGuard,
+}
+
+/// The operations a transport implementation provides.
+pub(crate) trait Driver: Send + Sync + fmt::Debug + 'static {
+    /// Publishes a request with a reply address and waits for the reply.
+    /// The caller bounds the wait; dropping the future forgets the call.
+    fn call(&self, destination: Destination, message: Message)
+    -> BoxFuture<'_, Result<Message, RpcError>>;
+
+    /// Publishes a one-way message; resolves once the broker confirmed it.
+    fn cast(&self, destination: Destination, message: Message)
+    -> BoxFuture<'_, Result<(), RpcError>>;
+
+    /// Declares a server's queues and starts consuming them.
+    fn listen(&self, spec: ListenSpec) -> BoxFuture<'_, Result<Listener, RpcError>>;
+
+    /// Sends a reply to the queue named in a request's `reply_to`.
+    fn reply(&self, reply_to: String, message: Message) -> BoxFuture<'_, Result<(), RpcError>>;
+
+    /// Closes connections; pending calls fail with [`RpcError::Closed`].
+    fn close(&self) -> BoxFuture<'_, ()>;
+}
+
+/// A handle on a message transport, shared by clients and servers.
+///
+/// Clone it freely: clones share one broker connection.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), rpc_runtime::RpcError> {
+/// let transport = rpc_runtime::Transport::connect("amqp://guest:guest@127.0.0.1:5672/%2f").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Transport {
+    driver: Arc<dyn Driver>,
+    wire: Arc<dyn WireFormat>,
+}
+
+impl Transport {
+    /// Connects to RabbitMQ at an `amqp://user:password@host:port/vhost` URL
+    /// with default options; see [`AmqpConfig`] for the others.
+    pub async fn connect(url: &str) -> Result<Self, RpcError> {
+        AmqpConfig::from_url(url)?.connect().await
+    }
+
+    pub(crate) fn from_parts(driver: Arc<dyn Driver>, wire: Arc<dyn WireFormat>) -> Self {
+        Self { driver, wire }
+    }
+
+    pub(crate) fn native(driver: Arc<dyn Driver>, wire: NativeWire) -> Self {
+        Self::from_parts(driver, Arc::new(wire))
+    }
+
+    pub(crate) fn driver(&self) -> &dyn Driver {
+        &*self.driver
+    }
+
+    pub(crate) fn wire(&self) -> &dyn WireFormat {
+        &*self.wire
+    }
+
+    /// Closes the transport's connections. Calls still waiting fail with
+    /// [`RpcError::Closed`]; servers on this transport stop receiving.
+    pub async fn close(&self) {
+        self.driver.close().await;
+    }
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
+            .field("driver", &self.driver)
+            .field("wire", &self.wire)
+            .finish()
+    }
+}

@@ -1,0 +1,325 @@
+//! The wire mapping: how a request or a reply becomes a [`Message`].
+//!
+//! Everything the runtime knows about header names and body layout is in
+//! this module, behind [`WireFormat`]. [`NativeWire`] is the default: routing
+//! facts in AMQP headers, arguments as one codec-encoded body. oslo.messaging's
+//! JSON envelope is a second implementation of the same trait.
+//!
+//! Native headers (all strings):
+//!
+//! | header | on | meaning |
+//! |---|---|---|
+//! | `x-rpc-method` | request | the method name |
+//! | `x-rpc-version` | request | the API version the request needs, `major.minor` |
+//! | `x-rpc-deadline` | request | when the caller stops waiting, Unix time in ms |
+//! | `x-request-id`, `x-user-id`, `x-project-id` | request | context fields |
+//! | `x-roles` | request | context roles, comma separated |
+//! | `x-auth-token` | request | context auth token |
+//! | `x-ctx-<key>` | request | free-form context values |
+//! | `x-rpc-status` | reply | `ok` (value), `error` (manager's error), `failure` (framework error) |
+
+use std::fmt::Debug;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::codec::{AnyCodec, Codec};
+use crate::context::{Context, new_request_id};
+use crate::error::RpcError;
+use crate::message::{Headers, Message};
+use crate::secret::Secret;
+
+/// A request on its way out, body already encoded.
+#[derive(Debug)]
+pub struct OutgoingRequest<'a> {
+    /// The method to run.
+    pub method: &'a str,
+    /// The API version the request needs.
+    pub version: &'a str,
+    /// The caller's context.
+    pub context: &'a Context,
+    /// When the caller stops waiting (calls only).
+    pub deadline: Option<SystemTime>,
+    /// The encoded arguments.
+    pub body: Vec<u8>,
+}
+
+/// A request as a server reads it.
+#[derive(Debug)]
+pub struct IncomingRequest {
+    /// The method to run.
+    pub method: String,
+    /// The API version the request needs, if it says.
+    pub version: Option<String>,
+    /// The caller's context, deadline included.
+    pub context: Context,
+    /// The encoded arguments.
+    pub body: Vec<u8>,
+}
+
+/// What a server sends back for a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyBody {
+    /// The manager's value, encoded.
+    Value(Vec<u8>),
+    /// The manager's typed error, encoded.
+    Error(Vec<u8>),
+    /// The framework could not run the request.
+    Failure(RpcError),
+}
+
+/// Maps requests and replies to messages and back. Decoding sees untrusted
+/// input: it returns errors, never panics.
+pub trait WireFormat: Send + Sync + Debug + 'static {
+    /// The codec bodies use.
+    fn codec(&self) -> &AnyCodec;
+
+    /// Builds the message of a request (the transport adds reply routing).
+    fn encode_request(&self, request: OutgoingRequest<'_>) -> Message;
+
+    /// Reads a request. On error, the method name if it could be read, for
+    /// the error reply.
+    fn decode_request(&self, message: Message) -> Result<IncomingRequest, RpcError>;
+
+    /// Builds the message of a reply (the transport adds the correlation id).
+    fn encode_reply(&self, reply: &ReplyBody) -> Message;
+
+    /// Reads a reply.
+    fn decode_reply(&self, message: Message) -> Result<ReplyBody, RpcError>;
+}
+
+const METHOD: &str = "x-rpc-method";
+const VERSION: &str = "x-rpc-version";
+const DEADLINE: &str = "x-rpc-deadline";
+const REQUEST_ID: &str = "x-request-id";
+const USER_ID: &str = "x-user-id";
+const PROJECT_ID: &str = "x-project-id";
+const ROLES: &str = "x-roles";
+const AUTH_TOKEN: &str = "x-auth-token";
+const VALUE_PREFIX: &str = "x-ctx-";
+const STATUS: &str = "x-rpc-status";
+
+/// The native wire format: headers + one codec-encoded body.
+#[derive(Debug, Clone, Default)]
+pub struct NativeWire {
+    codec: AnyCodec,
+}
+
+impl NativeWire {
+    /// A native wire format with the given body codec.
+    pub fn new(codec: AnyCodec) -> Self {
+        Self { codec }
+    }
+}
+
+impl WireFormat for NativeWire {
+    fn codec(&self) -> &AnyCodec {
+        &self.codec
+    }
+
+    fn encode_request(&self, request: OutgoingRequest<'_>) -> Message {
+        let mut headers = Headers::new();
+        headers.insert(METHOD, request.method);
+        headers.insert(VERSION, request.version);
+        if let Some(deadline) = request.deadline {
+            let ms = deadline
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or(Duration::ZERO)
+                .as_millis();
+            headers.insert(DEADLINE, ms.to_string());
+        }
+        encode_context(request.context, &mut headers);
+        Message {
+            content_type: Some(self.codec.content_type().to_owned()),
+            headers,
+            body: request.body,
+            ..Message::default()
+        }
+    }
+
+    fn decode_request(&self, message: Message) -> Result<IncomingRequest, RpcError> {
+        let headers = &message.headers;
+        let method = headers.get(METHOD).ok_or_else(|| RpcError::BadRequest {
+            method: "?".into(),
+            detail: format!("the `{METHOD}` header is missing"),
+        })?;
+        let bad = |detail: String| RpcError::BadRequest {
+            method: method.to_owned(),
+            detail,
+        };
+        check_content_type(&message, &self.codec).map_err(bad)?;
+        let deadline = match headers.get(DEADLINE) {
+            None => None,
+            Some(text) => {
+                let ms: u64 = text
+                    .parse()
+                    .map_err(|_| bad(format!("`{DEADLINE}` is not a number of milliseconds")))?;
+                Some(UNIX_EPOCH + Duration::from_millis(ms))
+            }
+        };
+        let mut context = decode_context(headers);
+        context.set_deadline(deadline);
+        Ok(IncomingRequest {
+            method: method.to_owned(),
+            version: headers.get(VERSION).map(str::to_owned),
+            context,
+            body: message.body,
+        })
+    }
+
+    fn encode_reply(&self, reply: &ReplyBody) -> Message {
+        let (status, body) = match reply {
+            ReplyBody::Value(body) => ("ok", body.clone()),
+            ReplyBody::Error(body) => ("error", body.clone()),
+            ReplyBody::Failure(error) => match self.codec.encode(error) {
+                Ok(body) => ("failure", body),
+                Err(_) => ("failure", Vec::new()),
+            },
+        };
+        let mut headers = Headers::new();
+        headers.insert(STATUS, status);
+        Message {
+            content_type: Some(self.codec.content_type().to_owned()),
+            headers,
+            body,
+            ..Message::default()
+        }
+    }
+
+    fn decode_reply(&self, message: Message) -> Result<ReplyBody, RpcError> {
+        let decode_error = |detail: String| RpcError::Decode {
+            what: "the reply".into(),
+            detail,
+        };
+        check_content_type(&message, &self.codec).map_err(decode_error)?;
+        match message.headers.get(STATUS) {
+            Some("ok") => Ok(ReplyBody::Value(message.body)),
+            Some("error") => Ok(ReplyBody::Error(message.body)),
+            Some("failure") => self
+                .codec
+                .decode::<RpcError>(&message.body)
+                .map(ReplyBody::Failure)
+                .map_err(|e| decode_error(format!("undecodable failure: {e}"))),
+            Some(other) => Err(decode_error(format!("unknown `{STATUS}` `{other}`"))),
+            None => Err(decode_error(format!("the `{STATUS}` header is missing"))),
+        }
+    }
+}
+
+fn check_content_type(message: &Message, codec: &AnyCodec) -> Result<(), String> {
+    match message.content_type.as_deref() {
+        None => Ok(()),
+        Some(ct) if ct == codec.content_type() => Ok(()),
+        Some(ct) => Err(format!(
+            "content type `{ct}` is not `{}`",
+            codec.content_type()
+        )),
+    }
+}
+
+fn encode_context(context: &Context, headers: &mut Headers) {
+    headers.insert(REQUEST_ID, context.request_id());
+    if let Some(user) = context.user_id() {
+        headers.insert(USER_ID, user);
+    }
+    if let Some(project) = context.project_id() {
+        headers.insert(PROJECT_ID, project);
+    }
+    if !context.roles().is_empty() {
+        headers.insert(ROLES, context.roles().join(","));
+    }
+    if let Some(token) = context.auth_token() {
+        headers.insert(AUTH_TOKEN, token.expose());
+    }
+    for (key, value) in context.values() {
+        headers.insert(format!("{VALUE_PREFIX}{key}"), value.as_str());
+    }
+}
+
+fn decode_context(headers: &Headers) -> Context {
+    let mut context = Context::default();
+    context.set_request_id(
+        headers
+            .get(REQUEST_ID)
+            .map_or_else(new_request_id, str::to_owned),
+    );
+    if let Some(user) = headers.get(USER_ID) {
+        context = context.with_user_id(user);
+    }
+    if let Some(project) = headers.get(PROJECT_ID) {
+        context = context.with_project_id(project);
+    }
+    if let Some(roles) = headers.get(ROLES) {
+        context = context.with_roles(roles.split(',').filter(|r| !r.is_empty()));
+    }
+    context.set_auth_token(headers.get(AUTH_TOKEN).map(Secret::new));
+    for (name, value) in headers.iter() {
+        if let Some(key) = name.strip_prefix(VALUE_PREFIX) {
+            context.values_mut().insert(key.to_owned(), value.to_owned());
+        }
+    }
+    context
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_round_trips_with_context() {
+        let wire = NativeWire::default();
+        let ctx = Context::new()
+            .with_user_id("u1")
+            .with_project_id("p1")
+            .with_roles(["admin", "member"])
+            .with_auth_token("tok")
+            .with_value("zone", "az1");
+        let deadline = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        let message = wire.encode_request(OutgoingRequest {
+            method: "create_volume",
+            version: "3.1",
+            context: &ctx,
+            deadline: Some(deadline),
+            body: vec![1, 2, 3],
+        });
+        let request = wire.decode_request(message).unwrap();
+        assert_eq!(request.method, "create_volume");
+        assert_eq!(request.version.as_deref(), Some("3.1"));
+        assert_eq!(request.body, vec![1, 2, 3]);
+        let got = request.context;
+        assert_eq!(got.request_id(), ctx.request_id());
+        assert_eq!(got.user_id(), Some("u1"));
+        assert_eq!(got.project_id(), Some("p1"));
+        assert_eq!(got.roles(), ["admin", "member"]);
+        assert_eq!(got.auth_token().map(Secret::expose), Some("tok"));
+        assert_eq!(got.value("zone"), Some("az1"));
+        assert_eq!(got.deadline(), Some(deadline));
+    }
+
+    #[test]
+    fn bad_requests_and_replies_are_errors() {
+        let wire = NativeWire::default();
+        let err = wire.decode_request(Message::default()).unwrap_err();
+        assert!(matches!(err, RpcError::BadRequest { .. }), "{err:?}");
+
+        let mut message = Message::default();
+        message.headers.insert(METHOD, "m");
+        message.headers.insert(DEADLINE, "soon");
+        let err = wire.decode_request(message).unwrap_err();
+        assert!(matches!(err, RpcError::BadRequest { ref method, .. } if method == "m"));
+
+        let mut reply = Message::default();
+        reply.headers.insert(STATUS, "failure");
+        reply.body = vec![0xff; 3];
+        assert!(matches!(wire.decode_reply(reply), Err(RpcError::Decode { .. })));
+    }
+
+    #[test]
+    fn failures_round_trip() {
+        let wire = NativeWire::default();
+        let failure = ReplyBody::Failure(RpcError::UnknownMethod {
+            topic: "volume".into(),
+            method: "nope".into(),
+        });
+        let message = wire.encode_reply(&failure);
+        assert_eq!(wire.decode_reply(message).unwrap(), failure);
+    }
+}
