@@ -145,18 +145,15 @@ impl ClientCore {
     {
         let destination = self.destination(false)?;
         let deadline = SystemTime::now() + self.timeout;
-        let mut message = self.request(method, context, args, Some(deadline))?;
-        message.expiration_ms = Some(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX));
-        let driver = self.transport.driver();
-        let reply = match tokio::time::timeout(self.timeout, driver.call(destination, message)).await
-        {
-            Ok(reply) => reply?,
-            Err(_) => {
+        let message = self.request(method, context, args, Some(deadline))?;
+        let reply = match self.transport.call_raw(destination, message, self.timeout).await {
+            Err(RpcError::Timeout { timeout, .. }) => {
                 return Err(RpcError::Timeout {
                     method: method.name.to_owned(),
-                    timeout: self.timeout,
+                    timeout,
                 });
             }
+            reply => reply?,
         };
         let wire = self.transport.wire();
         let decode = |what: &str, e: crate::codec::CodecError| RpcError::Decode {
@@ -192,7 +189,7 @@ impl ClientCore {
     {
         let destination = self.destination(fanout)?;
         let message = self.request(method, context, args, None)?;
-        self.transport.driver().cast(destination, message).await
+        self.transport.cast_raw(destination, message).await
     }
 }
 

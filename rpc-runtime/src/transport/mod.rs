@@ -12,6 +12,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -111,6 +112,9 @@ pub(crate) trait Driver: Send + Sync + fmt::Debug + 'static {
 
     /// Closes connections; pending calls fail with [`RpcError::Closed`].
     fn close(&self) -> BoxFuture<'_, ()>;
+
+    /// How many calls wait for a reply right now.
+    fn pending_calls(&self) -> usize;
 }
 
 /// A handle on a message transport, shared by clients and servers.
@@ -149,6 +153,38 @@ impl Transport {
 
     pub(crate) fn wire(&self) -> &dyn WireFormat {
         &*self.wire
+    }
+
+    /// Sends an already built message as a call and waits up to `timeout`
+    /// for the reply message, bypassing the typed layer (tools such as a
+    /// command-line client use it; so do tests sending malformed requests).
+    pub async fn call_raw(
+        &self,
+        destination: Destination,
+        mut message: Message,
+        timeout: Duration,
+    ) -> Result<Message, RpcError> {
+        message.expiration_ms = Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+        match tokio::time::timeout(timeout, self.driver.call(destination, message)).await {
+            Ok(reply) => reply,
+            Err(_) => Err(RpcError::Timeout {
+                method: String::from("(raw call)"),
+                timeout,
+            }),
+        }
+    }
+
+    /// Sends an already built message one-way and waits for the broker's
+    /// confirm, bypassing the typed layer.
+    pub async fn cast_raw(&self, destination: Destination, message: Message) -> Result<(), RpcError> {
+        self.driver.cast(destination, message).await
+    }
+
+    /// How many calls made through this transport wait for their reply.
+    /// Zero whenever no call is in flight: a call that returned, timed out or
+    /// was dropped leaves nothing behind.
+    pub fn pending_calls(&self) -> usize {
+        self.driver.pending_calls()
     }
 
     /// Closes the transport's connections. Calls still waiting fail with

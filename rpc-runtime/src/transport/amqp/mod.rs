@@ -180,6 +180,10 @@ impl Driver for AmqpDriver {
         Box::pin(async move { self.publisher.publish("", &reply_to, message, true).await })
     }
 
+    fn pending_calls(&self) -> usize {
+        self.pending.len()
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.pending.fail_all(&RpcError::Closed);

@@ -1,0 +1,320 @@
+//! The conformance suite: behaviours every transport must show the same way.
+//!
+//! Each case is an `async fn(Arc<Env>)`; [`conformance_suite!`] turns the
+//! whole list into `#[tokio::test]`s for one transport kind.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rpc_runtime::message::Message;
+use rpc_runtime::wire::{NativeWire, ReplyBody, WireFormat};
+use rpc_runtime::{Context, Destination, RpcError};
+use tokio::task::JoinSet;
+
+use crate::env::Env;
+use crate::volume::{Event, Log, Volume, VolumeError, VolumeManagerNextClient};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Generates one `#[tokio::test]` per conformance case for `$kind`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($kind:expr) => {
+        $crate::conformance_suite!(@cases $kind,
+            call_returns_the_typed_value,
+            typed_error_arrives_as_its_type,
+            framework_errors_are_distinct,
+            cast_arrives,
+            to_server_reaches_only_that_server,
+            topic_calls_are_spread_over_servers,
+            fanout_reaches_every_server_once,
+            timeout_fires_and_the_late_reply_is_harmless,
+            thousand_concurrent_calls_get_their_own_answers,
+            malformed_messages_do_not_stop_the_server,
+            nobody_listening_fails_at_once,
+        );
+    };
+    (@cases $kind:expr, $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $crate::env::run($kind, $crate::conformance::$case).await;
+            }
+        )*
+    };
+}
+
+fn volume(id: u64, name: &str, size_gb: u32, host: &str) -> Volume {
+    Volume {
+        id,
+        name: name.to_owned(),
+        size_gb,
+        host: host.to_owned(),
+    }
+}
+
+pub async fn call_returns_the_typed_value(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let _server = env.server("host-1", &log).await;
+    let client = env.client(&env.transport().await);
+    let ctx = Context::new();
+    let created = client.create_volume(&ctx, "db".into(), 10).await.expect("call");
+    assert_eq!(created, volume(1, "db", 10, "host-1"));
+    let found = client.get_volume(&ctx, 5).await.expect("call");
+    assert_eq!(found, Some(volume(5, "vol-5", 1, "host-1")));
+    assert_eq!(client.get_volume(&ctx, 5000).await.expect("call"), None);
+}
+
+/// What user code looks like: one `?` for the manager's and the framework's errors.
+async fn create(client: &crate::volume::VolumeManagerClient, size: u32) -> Result<Volume, VolumeError> {
+    let volume = client.create_volume(&Context::new(), "x".into(), size).await?;
+    Ok(volume)
+}
+
+pub async fn typed_error_arrives_as_its_type(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let _server = env.server("host-1", &log).await;
+    let client = env.client(&env.transport().await);
+    match create(&client, 500).await {
+        Err(VolumeError::NoSpace { requested, host }) => {
+            assert_eq!((requested, host.as_str()), (500, "host-1"));
+        }
+        other => panic!("expected NoSpace, got {other:?}"),
+    }
+    assert_eq!(create(&client, 5).await, Ok(volume(1, "x", 5, "host-1")));
+}
+
+pub async fn framework_errors_are_distinct(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let _server = env.server("host-1", &log).await;
+    let transport = env.transport().await;
+    let client = env.client(&transport);
+    let newer = VolumeManagerNextClient::new(&transport)
+        .topic(&env.topic)
+        .timeout(WAIT);
+    let ctx = Context::new();
+    match newer.snapshot(&ctx, 1).await {
+        Err(RpcError::UnknownMethod { method, topic }) => {
+            assert_eq!((method.as_str(), topic.as_str()), ("snapshot", env.topic.as_str()));
+        }
+        other => panic!("expected UnknownMethod, got {other:?}"),
+    }
+    match newer.get_volume(&ctx, "abc".into(), true).await {
+        Err(RpcError::BadRequest { method, .. }) => assert_eq!(method, "get_volume"),
+        other => panic!("expected BadRequest, got {other:?}"),
+    }
+    match client.boom(&ctx).await {
+        Err(error @ RpcError::Internal { .. }) => {
+            assert!(error.is_remote());
+            assert!(error.to_string().contains("the manager blew up"), "{error}");
+        }
+        other => panic!("expected Internal, got {other:?}"),
+    }
+    match client.create_volume(&ctx, "x".into(), 1000).await {
+        Err(VolumeError::Rpc(error)) => panic!("a manager error came back as a framework error: {error}"),
+        Err(VolumeError::NoSpace { .. }) => {}
+        other => panic!("expected NoSpace, got {other:?}"),
+    }
+    assert_eq!(client.whoami(&ctx).await.expect("still serving"), "host-1");
+}
+
+pub async fn cast_arrives(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let _server = env.server("host-1", &log).await;
+    let client = env.client(&env.transport().await);
+    let ctx = Context::new();
+    client.delete_volume(&ctx, 42).await.expect("cast confirmed");
+    let request_id = ctx.request_id().to_owned();
+    log.wait_for(WAIT, |events| {
+        events.iter().any(|(host, event)| {
+            host == "host-1" && *event == Event::Deleted { id: 42, request_id: request_id.clone() }
+        })
+    })
+    .await;
+}
+
+pub async fn to_server_reaches_only_that_server(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let _one = env.server("host-1", &log).await;
+    let _two = env.server("host-2", &log).await;
+    let client = env.client(&env.transport().await);
+    let ctx = Context::new();
+    for _ in 0..10 {
+        let host = client.to_server("host-2").whoami(&ctx).await.expect("call");
+        assert_eq!(host, "host-2");
+    }
+    for id in 0..10 {
+        client.to_server("host-1").delete_volume(&ctx, id).await.expect("cast");
+    }
+    let deletes_on = |events: &[(String, Event)], host: &str| {
+        events
+            .iter()
+            .filter(|(h, e)| h == host && matches!(e, Event::Deleted { .. }))
+            .count()
+    };
+    log.wait_for(WAIT, |events| deletes_on(events, "host-1") == 10).await;
+    assert_eq!(deletes_on(&log.events(), "host-2"), 0);
+}
+
+pub async fn topic_calls_are_spread_over_servers(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let _one = env.server("host-1", &log).await;
+    let _two = env.server("host-2", &log).await;
+    let client = env.client(&env.transport().await);
+    let ctx = Context::new();
+    let mut served = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..20 {
+        let host = client.whoami(&ctx).await.expect("call");
+        *served.entry(host).or_default() += 1;
+    }
+    assert_eq!(served.len(), 2, "every server should get some calls: {served:?}");
+    assert_eq!(served.values().sum::<usize>(), 20);
+}
+
+pub async fn fanout_reaches_every_server_once(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let _servers = [
+        env.server("host-1", &log).await,
+        env.server("host-2", &log).await,
+        env.server("host-3", &log).await,
+    ];
+    let client = env.client(&env.transport().await);
+    let ctx = Context::new();
+    let count = |events: &[(String, Event)], id: u64, host: &str| {
+        events
+            .iter()
+            .filter(|(h, e)| h == host && matches!(e, Event::Deleted { id: i, .. } if *i == id))
+            .count()
+    };
+    client.fanout().delete_volume(&ctx, 7).await.expect("fanout cast");
+    // A second fanout behind the first: once it arrived everywhere, any
+    // duplicate of the first would have arrived too (queues are FIFO).
+    client.fanout().delete_volume(&ctx, 8).await.expect("fanout cast");
+    let hosts = ["host-1", "host-2", "host-3"];
+    log.wait_for(WAIT, |events| hosts.iter().all(|h| count(events, 8, h) == 1)).await;
+    let events = log.events();
+    for host in hosts {
+        assert_eq!(count(&events, 7, host), 1, "{host}: {events:?}");
+    }
+}
+
+pub async fn timeout_fires_and_the_late_reply_is_harmless(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let _server = env.server("host-1", &log).await;
+    let transport = env.transport().await;
+    let client = env.client(&transport);
+    let ctx = Context::new();
+    let quick = client.timeout(Duration::from_millis(300));
+    match quick.slow_echo(&ctx, 1, 1500).await {
+        Err(RpcError::Timeout { method, timeout }) => {
+            assert_eq!((method.as_str(), timeout), ("slow_echo", Duration::from_millis(300)));
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(transport.pending_calls(), 0);
+    // The manager finishes and replies late; the reply must not be taken
+    // for the next call's.
+    log.wait_for(WAIT, |events| events.contains(&("host-1".into(), Event::Echoed { n: 1 }))).await;
+    assert_eq!(client.slow_echo(&ctx, 2, 0).await.expect("call"), 2);
+    assert_eq!(transport.pending_calls(), 0);
+}
+
+pub async fn thousand_concurrent_calls_get_their_own_answers(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let _server = env.server("host-1", &log).await;
+    let transport = env.transport().await;
+    let client = env.client(&transport).timeout(Duration::from_secs(60));
+    let mut calls = JoinSet::new();
+    for n in 0..1000u64 {
+        let client = client.clone();
+        calls.spawn(async move { (n, client.slow_echo(&Context::new(), n, 0).await) });
+    }
+    let mut answered = 0;
+    while let Some(joined) = calls.join_next().await {
+        let (n, result) = joined.expect("task");
+        assert_eq!(result, Ok(n));
+        answered += 1;
+    }
+    assert_eq!(answered, 1000);
+    assert_eq!(transport.pending_calls(), 0);
+}
+
+fn failure_of(reply: Result<Message, RpcError>) -> RpcError {
+    let reply = reply.expect("an error reply, not a transport failure");
+    match NativeWire::default().decode_reply(reply) {
+        Ok(ReplyBody::Failure(error)) => error,
+        other => panic!("expected a failure reply, got {other:?}"),
+    }
+}
+
+pub async fn malformed_messages_do_not_stop_the_server(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let _server = env.server("host-1", &log).await;
+    let transport = env.transport().await;
+    let to_server = Destination::Server {
+        topic: env.topic.clone(),
+        server: "host-1".into(),
+    };
+    let with_method = |method: &str, body: Vec<u8>| {
+        let mut message = Message {
+            body,
+            ..Message::default()
+        };
+        message.headers.insert("x-rpc-method", method);
+        message
+    };
+    // One-way garbage: nobody waits, the server must just survive it.
+    let garbage = [
+        Message::default(),
+        Message {
+            body: vec![0xff; 64],
+            ..Message::default()
+        },
+        with_method("create_volume", vec![0xff; 10]),
+        with_method("nope", vec![]),
+        with_method("get_volume", vec![0; 17 * 1024 * 1024]),
+    ];
+    for message in garbage {
+        transport.cast_raw(to_server.clone(), message).await.expect("published");
+    }
+    // Garbage with a reply address: each gets a clear error back.
+    let wait = Duration::from_secs(10);
+    let error = failure_of(transport.call_raw(to_server.clone(), Message::default(), wait).await);
+    assert!(matches!(error, RpcError::BadRequest { .. }), "{error:?}");
+    let error = failure_of(
+        transport
+            .call_raw(to_server.clone(), with_method("create_volume", vec![0xff; 10]), wait)
+            .await,
+    );
+    assert!(matches!(error, RpcError::BadRequest { ref method, .. } if method == "create_volume"), "{error:?}");
+    let error = failure_of(transport.call_raw(to_server.clone(), with_method("nope", vec![]), wait).await);
+    assert!(matches!(error, RpcError::UnknownMethod { ref method, .. } if method == "nope"), "{error:?}");
+    let mut bad_deadline = with_method("whoami", vec![]);
+    bad_deadline.headers.insert("x-rpc-deadline", "tomorrow");
+    let error = failure_of(transport.call_raw(to_server.clone(), bad_deadline, wait).await);
+    assert!(matches!(error, RpcError::BadRequest { .. }), "{error:?}");
+    let huge = with_method("get_volume", vec![0; 17 * 1024 * 1024]);
+    let error = failure_of(transport.call_raw(to_server, huge, wait).await);
+    assert!(matches!(error, RpcError::BadRequest { ref detail, .. } if detail.contains("exceeds")), "{error:?}");
+    // And it still serves.
+    let client = env.client(&transport);
+    assert_eq!(client.whoami(&Context::new()).await.expect("call"), "host-1");
+}
+
+pub async fn nobody_listening_fails_at_once(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let _server = env.server("host-1", &log).await;
+    let client = env.client(&env.transport().await).timeout(Duration::from_secs(30));
+    let ctx = Context::new();
+    // With a 30 s timeout, only an immediate refusal can produce this error.
+    match client.to_server("host-9").whoami(&ctx).await {
+        Err(RpcError::Undeliverable { routing_key, .. }) => {
+            assert_eq!(routing_key, format!("{}.host-9", env.topic));
+        }
+        other => panic!("expected Undeliverable, got {other:?}"),
+    }
+    match client.to_server("host-9").delete_volume(&ctx, 1).await {
+        Err(RpcError::Undeliverable { .. }) => {}
+        other => panic!("expected Undeliverable, got {other:?}"),
+    }
+}

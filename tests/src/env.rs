@@ -1,0 +1,153 @@
+//! A test environment: a transport kind plus names no other test uses.
+//!
+//! Every test gets its own control exchange and topic, so tests run in
+//! parallel and a failed run leaves nothing that disturbs the next one;
+//! [`Env::cleanup`] deletes what the test declared.
+//!
+//! On AMQP the broker is `RPC_TEST_AMQP_URL` (default
+//! `amqp://guest:guest@127.0.0.1:5672/%2f`). When it cannot be reached a test
+//! fails if `CI=true`, and is skipped with a printed reason otherwise.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use amqprs::channel::{ExchangeDeleteArguments, QueueDeleteArguments};
+use amqprs::connection::{Connection, OpenConnectionArguments};
+use rpc_runtime::{AmqpConfig, Server, Transport};
+
+use crate::volume::{Log, Recorder, VolumeManagerClient, VolumeManagerService};
+
+/// Which transport a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// RabbitMQ.
+    Amqp,
+}
+
+/// The broker URL the tests use.
+pub fn amqp_url() -> String {
+    std::env::var("RPC_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+/// True when running in CI, where a missing broker is a failure.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// One test's names and the transports it opened.
+#[derive(Debug)]
+pub struct Env {
+    pub kind: Kind,
+    pub exchange: String,
+    pub topic: String,
+    transports: Mutex<Vec<Transport>>,
+    servers: Mutex<Vec<String>>,
+}
+
+impl Env {
+    /// A fresh environment, or `None` (after printing why) when the broker
+    /// is unreachable outside CI.
+    pub async fn new(kind: Kind) -> Option<Self> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let env = Self {
+            kind,
+            exchange: format!("rpc-test-{}", &id[..12]),
+            topic: format!("t-{}", &id[..12]),
+            transports: Mutex::new(Vec::new()),
+            servers: Mutex::new(Vec::new()),
+        };
+        match env.try_transport().await {
+            Ok(transport) => {
+                transport.close().await;
+                Some(env)
+            }
+            Err(error) if in_ci() => panic!("CI=true but the broker is unreachable: {error}"),
+            Err(error) => {
+                eprintln!("skipped: no RabbitMQ at {} ({error})", redacted(&amqp_url()));
+                None
+            }
+        }
+    }
+
+    async fn try_transport(&self) -> Result<Transport, rpc_runtime::RpcError> {
+        AmqpConfig::from_url(&amqp_url())?
+            .control_exchange(&self.exchange)
+            .connect()
+            .await
+    }
+
+    /// A new transport (its own connection, as another process would have).
+    pub async fn transport(&self) -> Transport {
+        let transport = self.try_transport().await.expect("connect to the broker");
+        self.transports.lock().expect("lock").push(transport.clone());
+        transport
+    }
+
+    /// Starts a server named `name` hosting a [`Recorder`] on this test's topic.
+    pub async fn server(&self, name: &str, log: &Arc<Log>) -> Server {
+        let transport = self.transport().await;
+        self.servers.lock().expect("lock").push(name.to_owned());
+        Server::builder(&transport, name)
+            .serve_on(&self.topic, VolumeManagerService::new(Recorder::new(name, log)))
+            .start()
+            .await
+            .expect("start the server")
+    }
+
+    /// A client of this test's topic with a short timeout.
+    pub fn client(&self, transport: &Transport) -> VolumeManagerClient {
+        VolumeManagerClient::new(transport)
+            .topic(&self.topic)
+            .timeout(Duration::from_secs(10))
+    }
+
+    /// Closes the transports and deletes the queues and exchanges the test made.
+    pub async fn cleanup(self) {
+        let transports = std::mem::take(&mut *self.transports.lock().expect("lock"));
+        for transport in transports {
+            transport.close().await;
+        }
+        let Ok(config) = AmqpConfig::from_url(&amqp_url()) else { return };
+        let args = OpenConnectionArguments::new(
+            config.host(),
+            config.port(),
+            config.username(),
+            config.password().expose(),
+        )
+        .virtual_host(config.vhost())
+        .finish();
+        let Ok(connection) = Connection::open(&args).await else { return };
+        if let Ok(channel) = connection.open_channel(None).await {
+            let servers = self.servers.lock().expect("lock").clone();
+            let mut queues = vec![self.topic.clone()];
+            queues.extend(servers.iter().map(|s| format!("{}.{s}", self.topic)));
+            for queue in queues {
+                let _ = channel.queue_delete(QueueDeleteArguments::new(&queue)).await;
+            }
+            for exchange in [format!("{}_fanout", self.topic), self.exchange.clone()] {
+                let _ = channel.exchange_delete(ExchangeDeleteArguments::new(&exchange)).await;
+            }
+            let _ = channel.close().await;
+        }
+        let _ = connection.close().await;
+    }
+}
+
+fn redacted(url: &str) -> String {
+    AmqpConfig::from_url(url).map_or_else(|_| "(unparsable URL)".to_owned(), |c| c.to_string())
+}
+
+/// Runs one conformance case on `kind`, with cleanup.
+pub async fn run<F, Fut>(kind: Kind, case: F)
+where
+    F: FnOnce(Arc<Env>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(env) = Env::new(kind).await else { return };
+    let env = Arc::new(env);
+    case(Arc::clone(&env)).await;
+    if let Ok(env) = Arc::try_unwrap(env) {
+        env.cleanup().await;
+    }
+}

@@ -1,0 +1,177 @@
+//! The sample service of the tests and a manager that records every request.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rpc_runtime::{Context, RpcError, rpc_service};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+/// A volume, as the manager returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    pub id: u64,
+    pub name: String,
+    pub size_gb: u32,
+    pub host: String,
+}
+
+/// The manager's own error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum VolumeError {
+    #[error("no room for {requested} GB on {host}")]
+    NoSpace { requested: u32, host: String },
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+}
+
+/// The volume service used across the tests.
+#[rpc_service(topic = "volume")]
+pub trait VolumeManager {
+    /// Creates a volume; sizes over 100 GB fail with `NoSpace`.
+    async fn create_volume(&self, ctx: &Context, name: String, size_gb: u32) -> Result<Volume, VolumeError>;
+    /// Looks a volume up; never fails on the manager side.
+    async fn get_volume(&self, ctx: &Context, id: u64) -> Option<Volume>;
+    /// The name of the server that handled the call.
+    async fn whoami(&self, ctx: &Context) -> String;
+    /// Returns `n` after `millis` milliseconds.
+    async fn slow_echo(&self, ctx: &Context, n: u64, millis: u64) -> u64;
+    /// Panics.
+    async fn boom(&self, ctx: &Context) -> u32;
+    /// Deletes a volume (one-way).
+    #[rpc(cast)]
+    async fn delete_volume(&self, ctx: &Context, id: u64);
+}
+
+/// A second version of the same topic's API, as a newer client sees it.
+#[rpc_service(topic = "volume")]
+pub trait VolumeManagerNext {
+    /// Exists on new servers only.
+    async fn snapshot(&self, ctx: &Context, id: u64) -> u64;
+    /// Same name as on the old API, other argument types.
+    async fn get_volume(&self, ctx: &Context, id: String, verbose: bool) -> Option<Volume>;
+}
+
+/// What a manager handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Created { name: String },
+    Deleted { id: u64, request_id: String },
+    Echoed { n: u64 },
+}
+
+/// A record of events with a way to wait for a condition on it.
+#[derive(Debug)]
+pub struct Log {
+    events: Mutex<Vec<(String, Event)>>,
+    version: watch::Sender<u64>,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            events: Mutex::new(Vec::new()),
+            version: watch::Sender::new(0),
+        }
+    }
+}
+
+impl Log {
+    fn push(&self, server: &str, event: Event) {
+        self.events
+            .lock()
+            .expect("log lock")
+            .push((server.to_owned(), event));
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Every event so far, with the server that handled it.
+    pub fn events(&self) -> Vec<(String, Event)> {
+        self.events.lock().expect("log lock").clone()
+    }
+
+    /// Waits until `done(events)` holds; panics after `within`.
+    pub async fn wait_for(&self, within: Duration, done: impl Fn(&[(String, Event)]) -> bool) {
+        let mut changes = self.version.subscribe();
+        let waiting = async {
+            loop {
+                if done(&self.events()) {
+                    return;
+                }
+                if changes.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        if tokio::time::timeout(within, waiting).await.is_err() {
+            panic!("condition not met within {within:?}; events: {:?}", self.events());
+        }
+    }
+}
+
+/// A manager that records every request into a shared [`Log`].
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    pub server: String,
+    pub log: Arc<Log>,
+}
+
+impl Recorder {
+    pub fn new(server: &str, log: &Arc<Log>) -> Self {
+        Self {
+            server: server.to_owned(),
+            log: Arc::clone(log),
+        }
+    }
+}
+
+impl VolumeManager for Recorder {
+    async fn create_volume(&self, _ctx: &Context, name: String, size_gb: u32) -> Result<Volume, VolumeError> {
+        if size_gb > 100 {
+            return Err(VolumeError::NoSpace {
+                requested: size_gb,
+                host: self.server.clone(),
+            });
+        }
+        self.log.push(&self.server, Event::Created { name: name.clone() });
+        Ok(Volume {
+            id: 1,
+            name,
+            size_gb,
+            host: self.server.clone(),
+        })
+    }
+
+    async fn get_volume(&self, _ctx: &Context, id: u64) -> Option<Volume> {
+        (id < 1000).then(|| Volume {
+            id,
+            name: format!("vol-{id}"),
+            size_gb: 1,
+            host: self.server.clone(),
+        })
+    }
+
+    async fn whoami(&self, _ctx: &Context) -> String {
+        self.server.clone()
+    }
+
+    async fn slow_echo(&self, _ctx: &Context, n: u64, millis: u64) -> u64 {
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+        self.log.push(&self.server, Event::Echoed { n });
+        n
+    }
+
+    async fn boom(&self, _ctx: &Context) -> u32 {
+        panic!("the manager blew up");
+    }
+
+    async fn delete_volume(&self, ctx: &Context, id: u64) {
+        self.log.push(
+            &self.server,
+            Event::Deleted {
+                id,
+                request_id: ctx.request_id().to_owned(),
+            },
+        );
+    }
+}
