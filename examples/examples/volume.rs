@@ -23,7 +23,12 @@ pub enum VolumeError {
 #[rpc_service(topic = "volume")]
 pub trait VolumeManager {
     /// Create a volume and return it once it exists.
-    async fn create_volume(&self, ctx: &Context, name: String, size_gb: u32) -> Result<Volume, VolumeError>;
+    async fn create_volume(
+        &self,
+        ctx: &Context,
+        name: String,
+        size_gb: u32,
+    ) -> Result<Volume, VolumeError>;
     /// Look a volume up.
     async fn get_volume(&self, ctx: &Context, id: u64) -> Option<Volume>;
     /// Delete a volume; nobody waits for the answer.
@@ -34,14 +39,27 @@ pub trait VolumeManager {
 struct Manager;
 
 impl VolumeManager for Manager {
-    async fn create_volume(&self, _ctx: &Context, name: String, size_gb: u32) -> Result<Volume, VolumeError> {
+    async fn create_volume(
+        &self,
+        _ctx: &Context,
+        name: String,
+        size_gb: u32,
+    ) -> Result<Volume, VolumeError> {
         if size_gb > 100 {
             return Err(VolumeError::NoSpace(size_gb));
         }
-        Ok(Volume { id: 7, name, size_gb })
+        Ok(Volume {
+            id: 7,
+            name,
+            size_gb,
+        })
     }
     async fn get_volume(&self, _ctx: &Context, id: u64) -> Option<Volume> {
-        (id == 7).then(|| Volume { id, name: "db".into(), size_gb: 10 })
+        (id == 7).then(|| Volume {
+            id,
+            name: "db".into(),
+            size_gb: 10,
+        })
     }
     async fn delete_volume(&self, _ctx: &Context, id: u64) {
         println!("deleting {id}");
@@ -52,7 +70,10 @@ impl VolumeManager for Manager {
 async fn main() -> Result<(), VolumeError> {
     tracing_subscriber::fmt::init();
     let transport = Transport::connect("amqp://guest:guest@127.0.0.1:5672/%2f").await?;
-    let server = Server::builder(&transport, "host-1").serve(VolumeManagerService::new(Manager)).start().await?;
+    let server = Server::builder(&transport, "host-1")
+        .serve(VolumeManagerService::new(Manager))
+        .start()
+        .await?;
     let client = VolumeManagerClient::new(&transport).timeout(Duration::from_secs(5));
     let ctx = Context::new();
     let v = client.create_volume(&ctx, "db".into(), 10).await?;

@@ -1,41 +1,103 @@
-//! One argument struct per method: the request body on the wire.
+//! The typed side of each method: the argument struct (the request body on
+//! the wire) and the method's `MethodTypes` table.
 //!
-//! The struct's fields are the method's arguments (after the context), with
-//! the user's own type tokens, so a type that is not serializable is reported
-//! on the argument where the user wrote it.
+//! The struct's fields are type parameters (`__RpcArgs_create_volume<T0, T1>`).
+//! The table is built once, in a `static`, by a generic `const fn` whose
+//! bounds are given the user's own type tokens as explicit type arguments:
+//! that call is the only place the compiler checks that a type can cross the
+//! wire, so a type that cannot is reported once, where the user wrote it.
 
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
-use rpc_model::{Method, Service};
+use rpc_model::{Method, MethodKind, Output, Service};
+
+fn base(method: &Method) -> String {
+    let name = method.name();
+    name.strip_prefix("r#").unwrap_or(&name).to_owned()
+}
 
 /// The name of a method's argument struct.
-pub(crate) fn ident(method: &Method) -> Ident {
-    let name = method.name();
-    format_ident!("__RpcArgs_{}", name.strip_prefix("r#").unwrap_or(&name))
+pub(crate) fn struct_ident(method: &Method) -> Ident {
+    format_ident!("__RpcArgs_{}", base(method))
 }
 
-/// The argument structs of every method.
-pub(crate) fn structs(service: &Service) -> TokenStream {
-    let structs = service.methods.iter().map(|method| {
-        let ident = ident(method);
-        let fields = method.args.iter().map(|arg| {
-            let (name, ty) = (&arg.ident, &arg.ty);
-            quote!(#name: #ty)
-        });
-        quote! {
-            #[derive(::rpc_runtime::serde::Serialize, ::rpc_runtime::serde::Deserialize)]
-            #[serde(crate = "::rpc_runtime::serde")]
-            #[allow(non_camel_case_types)]
-            struct #ident { #(#fields),* }
-        }
-    });
-    quote!(#(#structs)*)
+/// The name of a method's `MethodTypes` static.
+pub(crate) fn types_ident(method: &Method) -> Ident {
+    format_ident!("__RPC_TYPES_{}", base(method))
 }
 
-/// `Args { a, b }`: builds the struct from the method's argument variables.
+/// `__RpcArgs_m { a, b }`: the struct from variables named like the arguments.
 pub(crate) fn build(method: &Method) -> TokenStream {
-    let ident = ident(method);
+    let ident = struct_ident(method);
     let names = method.args.iter().map(|arg| &arg.ident);
     quote!(#ident { #(#names),* })
+}
+
+/// The argument struct, the generic table builder and the table, per method.
+pub(crate) fn items(service: &Service) -> TokenStream {
+    let items = service.methods.iter().map(method_items);
+    quote!(#(#items)*)
+}
+
+fn method_items(method: &Method) -> TokenStream {
+    let args = struct_ident(method);
+    let types = types_ident(method);
+    let builder = format_ident!("__rpc_types_{}", base(method));
+    let params: Vec<Ident> = (0..method.args.len())
+        .map(|i| format_ident!("T{}", i))
+        .collect();
+    let names: Vec<_> = method.args.iter().map(|arg| &arg.ident).collect();
+    let arg_types: Vec<_> = method.args.iter().map(|arg| &arg.ty).collect();
+    let private = quote!(::rpc_runtime::__private);
+    let wire = quote!(#private::WireType);
+    let rpc_error = quote!(::rpc_runtime::RpcError);
+    let result = quote!(::core::result::Result);
+
+    // (extra generic params, builder output O and C, constructor, concrete O/C, concrete extra args)
+    let (extra, generic_oc, constructor, concrete_oc, concrete_extra) =
+        match (method.kind, &method.output) {
+            (MethodKind::Cast, _) => (
+                quote!(),
+                quote!((), #result<(), #rpc_error>),
+                quote!(#private::cast::<#args<#(#params),*>>()),
+                quote!((), #result<(), #rpc_error>),
+                quote!(),
+            ),
+            (MethodKind::Call, Output::Fallible { ok, err }) => (
+                quote!(R: #wire, E: #private::ServiceError),
+                quote!(#result<R, E>, #result<R, E>),
+                quote!(#private::fallible::<#args<#(#params),*>, R, E>()),
+                quote!(#result<#ok, #err>, #result<#ok, #err>),
+                quote!(#ok, #err),
+            ),
+            (MethodKind::Call, output) => {
+                let ty = match output {
+                    Output::Value(ty) => quote!(#ty),
+                    _ => quote!(()),
+                };
+                (
+                    quote!(R: #wire),
+                    quote!(R, #result<R, #rpc_error>),
+                    quote!(#private::value::<#args<#(#params),*>, R>()),
+                    quote!(#ty, #result<#ty, #rpc_error>),
+                    ty,
+                )
+            }
+        };
+    quote! {
+        #[derive(::rpc_runtime::serde::Serialize, ::rpc_runtime::serde::Deserialize)]
+        #[serde(crate = "::rpc_runtime::serde")]
+        #[allow(non_camel_case_types)]
+        struct #args<#(#params),*> { #(#names: #params),* }
+
+        #[allow(non_snake_case)]
+        const fn #builder<#(#params: #wire,)* #extra>() -> #private::MethodTypes<#args<#(#params),*>, #generic_oc> {
+            #constructor
+        }
+
+        #[allow(non_upper_case_globals)]
+        static #types: #private::MethodTypes<#args<#(#arg_types),*>, #concrete_oc> =
+            #builder::<#(#arg_types,)* #concrete_extra>();
+    }
 }

@@ -1,11 +1,11 @@
 //! The client (oslo's rpcapi) and its cast-only fanout handle.
 //!
-//! Both wrap the runtime's `ClientCore`; each trait method becomes a typed
-//! async method that builds the argument struct and calls or casts.
+//! Both wrap the runtime's `ClientCore`. Each trait method becomes a typed
+//! async method that builds the argument struct and calls or casts through
+//! the method's `MethodTypes` table (see [`crate::args`]).
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
+use quote::quote;
 
 use rpc_model::{Method, MethodKind, Output, Service};
 
@@ -104,47 +104,26 @@ fn client_method(index: usize, method: &Method, fanout: bool) -> TokenStream {
         let (name, ty) = (&arg.ident, &arg.ty);
         quote!(#name: #ty)
     });
-    let build = crate::args::build(method);
-    let descriptor = quote!(&__RPC_METHODS[#index]);
-    let (output, body) = match (method.kind, &method.output) {
-        (MethodKind::Cast, _) => (
-            quote!(::core::result::Result<(), ::rpc_runtime::RpcError>),
-            quote!(self.core.cast(#descriptor, #ctx, &__rpc_args, #fanout).await),
-        ),
-        (MethodKind::Call, Output::Fallible { ok, err }) => (
-            quote!(::core::result::Result<#ok, #err>),
-            quote_spanned! {err.span()=>
-                ::rpc_runtime::__private::flatten(
-                    self.core.call::<_, #ok, #err>(#descriptor, #ctx, &__rpc_args).await,
-                )
-            },
-        ),
-        (MethodKind::Call, Output::Value(ty)) => (
-            quote!(::core::result::Result<#ty, ::rpc_runtime::RpcError>),
-            quote_spanned! {ty.span()=>
-                ::rpc_runtime::__private::infallible(
-                    self.core
-                        .call::<_, #ty, ::rpc_runtime::__private::NoError>(#descriptor, #ctx, &__rpc_args)
-                        .await,
-                )
-            },
-        ),
-        (MethodKind::Call, Output::Unit) => (
-            quote!(::core::result::Result<(), ::rpc_runtime::RpcError>),
-            quote! {
-                ::rpc_runtime::__private::infallible(
-                    self.core
-                        .call::<_, (), ::rpc_runtime::__private::NoError>(#descriptor, #ctx, &__rpc_args)
-                        .await,
-                )
-            },
-        ),
+    let args = crate::args::build(method);
+    let types = crate::args::types_ident(method);
+    let rpc_error = quote!(::rpc_runtime::RpcError);
+    let output = match (method.kind, &method.output) {
+        (MethodKind::Call, Output::Fallible { ok, err }) => {
+            quote!(::core::result::Result<#ok, #err>)
+        }
+        (MethodKind::Call, Output::Value(ty)) => quote!(::core::result::Result<#ty, #rpc_error>),
+        _ => quote!(::core::result::Result<(), #rpc_error>),
+    };
+    let send = match method.kind {
+        MethodKind::Cast => {
+            quote!(self.core.cast(&__RPC_METHODS[#index], &#types, #ctx, #args, #fanout))
+        }
+        MethodKind::Call => quote!(self.core.call(&__RPC_METHODS[#index], &#types, #ctx, #args)),
     };
     quote! {
         #(#docs)*
         pub async fn #ident(&self, #ctx: #ctx_ty, #(#params),*) -> #output {
-            let __rpc_args = #build;
-            #body
+            #send.await
         }
     }
 }

@@ -1,9 +1,8 @@
-//! The service descriptor (`static` data describing the trait) and the
-//! compile-time checks on the types that cross the wire.
+//! The service descriptor: `static` data describing the trait, read by the
+//! runtime (unknown methods, versions) and by tools.
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
+use quote::quote;
 
 use rpc_model::render::type_to_string;
 use rpc_model::{MethodKind, Output, Service};
@@ -39,7 +38,10 @@ pub(crate) fn statics(service: &Service) -> TokenStream {
             Output::Value(ty) => (type_to_string(ty), quote!(::core::option::Option::None)),
             Output::Fallible { ok, err } => {
                 let err = type_to_string(err);
-                (type_to_string(ok), quote!(::core::option::Option::Some(#err)))
+                (
+                    type_to_string(ok),
+                    quote!(::core::option::Option::Some(#err)),
+                )
             }
         };
         let docs = method.docs.join("\n");
@@ -64,35 +66,5 @@ pub(crate) fn statics(service: &Service) -> TokenStream {
             docs: #docs,
             methods: &__RPC_METHODS,
         };
-    }
-}
-
-/// Asks the compiler, on the user's own type tokens, whether each return and
-/// error type can cross the wire. (Argument types are checked by the derived
-/// argument structs, whose fields carry the user's spans.)
-pub(crate) fn type_checks(service: &Service) -> TokenStream {
-    let checks = service.methods.iter().flat_map(|method| {
-        let mut checks = Vec::new();
-        match &method.output {
-            Output::Unit => {}
-            Output::Value(ty) => checks.push(quote_spanned! {ty.span()=>
-                ::rpc_runtime::__private::assert_wire_type::<#ty>();
-            }),
-            Output::Fallible { ok, err } => {
-                checks.push(quote_spanned! {ok.span()=>
-                    ::rpc_runtime::__private::assert_wire_type::<#ok>();
-                });
-                checks.push(quote_spanned! {err.span()=>
-                    ::rpc_runtime::__private::assert_service_error::<#err>();
-                });
-            }
-        }
-        checks
-    });
-    quote! {
-        #[allow(dead_code)]
-        fn __rpc_type_checks() {
-            #(#checks)*
-        }
     }
 }

@@ -33,22 +33,26 @@ fn generate(service: &Service, item: ItemTrait) -> TokenStream {
     let descriptor = crate::descriptor::statics(service);
     let client_impls = crate::client::impls(service);
     let service_impls = crate::service::impls(service);
-    let checks = crate::descriptor::type_checks(service);
     quote! {
         #manager
         #types
         #service_type
         const _: () = {
             #descriptor
-            #checks
             #client_impls
             #service_impls
         };
     }
 }
 
-/// The trait as written (minus our `#[rpc]` attributes) plus the errors.
+/// The trait as written (minus our `#[rpc]` attributes and any repeated
+/// method, already reported) plus the errors.
 fn fallback(mut item: ItemTrait, errors: &syn::Error) -> TokenStream {
+    let mut seen = std::collections::HashSet::new();
+    item.items.retain(|trait_item| match trait_item {
+        TraitItem::Fn(function) => seen.insert(function.sig.ident.to_string()),
+        _ => true,
+    });
     for trait_item in &mut item.items {
         if let TraitItem::Fn(function) = trait_item {
             function.attrs.retain(|attr| !attr.path().is_ident("rpc"));

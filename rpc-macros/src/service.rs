@@ -6,7 +6,7 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use rpc_model::{Method, MethodKind, Output, Service};
+use rpc_model::{Method, Service};
 
 /// The dispatcher struct (outside the private block).
 pub(crate) fn service_type(service: &Service) -> TokenStream {
@@ -29,8 +29,11 @@ pub(crate) fn impls(service: &Service) -> TokenStream {
     let trait_ident = &service.ident;
     let ident = service.service_ident();
     let name = ident.to_string();
-    let args = crate::args::structs(service);
-    let arms = service.methods.iter().map(|method| arm(trait_ident, method));
+    let args = crate::args::items(service);
+    let arms = service
+        .methods
+        .iter()
+        .map(|method| arm(trait_ident, method));
     quote! {
         #args
 
@@ -97,11 +100,12 @@ fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
     let ident = &method.ident;
     let name = method.name();
     let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
-    let args_ident = crate::args::ident(method);
-    let fields = method.args.iter().map(|arg| {
-        let field = &arg.ident;
-        quote!(__rpc_args.#field)
-    });
+    let args_struct = crate::args::struct_ident(method);
+    let types = crate::args::types_ident(method);
+    let fields: Vec<_> = method.args.iter().map(|arg| &arg.ident).collect();
+    let locals: Vec<_> = (0..method.args.len())
+        .map(|i| quote::format_ident!("__rpc_arg{}", i))
+        .collect();
     let ctx_ty = &method.ctx_ty;
     let ctx = quote_spanned! {ctx_ty.span()=>
         {
@@ -109,20 +113,15 @@ fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
             __rpc_ctx
         }
     };
-    let reply = match (method.kind, &method.output) {
-        (MethodKind::Cast, _) => quote!(::rpc_runtime::__private::Response::none()),
-        (MethodKind::Call, Output::Fallible { .. }) => quote!(request.reply_result(&__rpc_out)),
-        (MethodKind::Call, _) => quote!(request.reply_value(&__rpc_out)),
-    };
     quote! {
         #name => {
-            let __rpc_args: #args_ident = match request.decode_args() {
+            let #args_struct { #(#fields: #locals),* } = match request.decode_args(&#types) {
                 ::core::result::Result::Ok(args) => args,
                 ::core::result::Result::Err(response) => return response,
             };
             #[allow(clippy::let_unit_value)]
-            let __rpc_out = <M as #trait_ident>::#ident(&*self.manager, #ctx, #(#fields),*).await;
-            #reply
+            let __rpc_out = <M as #trait_ident>::#ident(&*self.manager, #ctx, #(#locals),*).await;
+            request.respond(&#types, &__rpc_out)
         }
     }
 }

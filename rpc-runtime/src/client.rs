@@ -8,15 +8,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
-use crate::codec::Codec;
 use crate::context::Context;
 use crate::descriptor::{MethodDescriptor, ServiceDescriptor};
 use crate::error::RpcError;
+use crate::message::Message;
 use crate::topology::check_name;
 use crate::transport::{Destination, Transport};
+use crate::typed::MethodTypes;
 use crate::version;
 use crate::wire::{OutgoingRequest, ReplyBody};
 
@@ -112,41 +110,62 @@ impl ClientCore {
         &self,
         method: &MethodDescriptor,
         context: &Context,
-        args: &(impl Serialize + ?Sized),
+        body: Vec<u8>,
         deadline: Option<SystemTime>,
-    ) -> Result<crate::message::Message, RpcError> {
-        let wire = self.transport.wire();
-        let body = wire.codec().encode(args).map_err(|e| RpcError::Encode {
-            what: format!("the arguments of `{}`", method.name),
-            detail: e.to_string(),
-        })?;
+    ) -> Message {
         let version = version::required(self.service.version, method.since);
-        Ok(wire.encode_request(OutgoingRequest {
+        self.transport.wire().encode_request(OutgoingRequest {
             method: method.name,
             version: &version,
             context,
             deadline,
             body,
-        }))
+        })
     }
 
-    /// Sends a call and waits for its reply: `Ok(Ok(value))`, the manager's
-    /// own error as `Ok(Err(error))`, or a framework failure as `Err`.
-    pub async fn call<A, T, E>(
+    fn encode<A, O, C>(
+        &self,
+        method: &MethodDescriptor,
+        types: &MethodTypes<A, O, C>,
+        args: &A,
+    ) -> Result<Vec<u8>, RpcError> {
+        (types.encode_args)(self.transport.wire().codec(), args).map_err(|e| RpcError::Encode {
+            what: format!("the arguments of `{}`", method.name),
+            detail: e.to_string(),
+        })
+    }
+
+    /// Sends a call and waits for its reply, read through `types`.
+    pub async fn call<A, O, C>(
         &self,
         method: &'static MethodDescriptor,
+        types: &'static MethodTypes<A, O, C>,
         context: &Context,
-        args: &A,
-    ) -> Result<Result<T, E>, RpcError>
-    where
-        A: Serialize + ?Sized,
-        T: DeserializeOwned,
-        E: DeserializeOwned,
-    {
+        args: A,
+    ) -> C {
+        match self.try_call(method, types, context, args).await {
+            Ok(reply) => (types.decode_reply)(self.transport.wire().codec(), reply),
+            Err(error) => (types.fail)(error),
+        }
+    }
+
+    async fn try_call<A, O, C>(
+        &self,
+        method: &'static MethodDescriptor,
+        types: &MethodTypes<A, O, C>,
+        context: &Context,
+        args: A,
+    ) -> Result<ReplyBody, RpcError> {
         let destination = self.destination(false)?;
+        let body = self.encode(method, types, &args)?;
+        drop(args);
         let deadline = SystemTime::now() + self.timeout;
-        let message = self.request(method, context, args, Some(deadline))?;
-        let reply = match self.transport.call_raw(destination, message, self.timeout).await {
+        let message = self.request(method, context, body, Some(deadline));
+        let reply = match self
+            .transport
+            .call_raw(destination, message, self.timeout)
+            .await
+        {
             Err(RpcError::Timeout { timeout, .. }) => {
                 return Err(RpcError::Timeout {
                     method: method.name.to_owned(),
@@ -155,41 +174,31 @@ impl ClientCore {
             }
             reply => reply?,
         };
-        let wire = self.transport.wire();
-        let decode = |what: &str, e: crate::codec::CodecError| RpcError::Decode {
-            what: format!("the {what} of `{}`", method.name),
-            detail: e.to_string(),
-        };
-        match wire.decode_reply(reply)? {
-            ReplyBody::Value(body) => wire
-                .codec()
-                .decode(&body)
-                .map(Ok)
-                .map_err(|e| decode("reply", e)),
-            ReplyBody::Error(body) => wire
-                .codec()
-                .decode(&body)
-                .map(Err)
-                .map_err(|e| decode("error", e)),
-            ReplyBody::Failure(error) => Err(error),
-        }
+        self.transport.wire().decode_reply(reply)
     }
 
     /// Sends a cast and returns once the broker confirmed it; with `fanout`,
     /// to every server of the topic.
-    pub async fn cast<A>(
+    pub async fn cast<A, O, C>(
         &self,
         method: &'static MethodDescriptor,
+        types: &'static MethodTypes<A, O, C>,
         context: &Context,
-        args: &A,
+        args: A,
         fanout: bool,
-    ) -> Result<(), RpcError>
-    where
-        A: Serialize + ?Sized,
-    {
-        let destination = self.destination(fanout)?;
-        let message = self.request(method, context, args, None)?;
-        self.transport.cast_raw(destination, message).await
+    ) -> C {
+        let sent = async {
+            let destination = self.destination(fanout)?;
+            let body = self.encode(method, types, &args)?;
+            let message = self.request(method, context, body, None);
+            self.transport.cast_raw(destination, message).await
+        };
+        match sent.await {
+            Ok(()) => {
+                (types.decode_reply)(self.transport.wire().codec(), ReplyBody::Value(Vec::new()))
+            }
+            Err(error) => (types.fail)(error),
+        }
     }
 }
 

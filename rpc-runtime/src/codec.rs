@@ -106,7 +106,10 @@ impl Codec for Bincode {
         // Pick the smallest budget that fits a legitimate value of this body
         // (in-memory sizes can exceed the varint-encoded size, hence the
         // factor), so that a few bytes cannot claim megabytes.
-        let budget = bytes.len().saturating_mul(32).min(self.max_size.saturating_mul(4));
+        let budget = bytes
+            .len()
+            .saturating_mul(32)
+            .min(self.max_size.saturating_mul(4));
         let (value, read) = decode_with_budget::<T>(bytes, budget)?;
         if read != bytes.len() {
             return Err(CodecError::TrailingBytes {

@@ -122,8 +122,10 @@ impl Context {
 
     /// Time left until the deadline: `None` without one, zero once it passed.
     pub fn remaining(&self) -> Option<Duration> {
-        self.deadline
-            .map(|d| d.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+        self.deadline.map(|d| {
+            d.duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+        })
     }
 
     pub(crate) fn set_deadline(&mut self, deadline: Option<SystemTime>) {

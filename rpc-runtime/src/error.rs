@@ -33,7 +33,9 @@ pub enum RpcError {
     Connection(String),
     /// The broker could not route the message: no queue is bound for it,
     /// i.e. no server of that topic (or of that server name) exists.
-    #[error("nobody listens on `{routing_key}` (exchange `{exchange}`): the broker could not route the message")]
+    #[error(
+        "nobody listens on `{routing_key}` (exchange `{exchange}`): the broker could not route the message"
+    )]
     Undeliverable {
         /// The exchange the message was published to.
         exchange: String,

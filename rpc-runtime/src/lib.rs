@@ -66,12 +66,14 @@ pub mod server;
 pub mod service;
 pub mod topology;
 pub mod transport;
+pub mod typed;
 mod version;
 pub mod wire;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+pub(crate) use __private as private;
 
 pub use context::Context;
 pub use descriptor::{ArgDescriptor, MethodDescriptor, MethodKind, ServiceDescriptor};

@@ -65,7 +65,9 @@ impl PendingCalls {
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Slot>> {
         // The map stays consistent even if a holder panicked: every operation
         // is a single insert or remove.
-        self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

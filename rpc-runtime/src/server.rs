@@ -64,7 +64,9 @@ impl ServerBuilder {
     pub async fn start(self) -> Result<Server, RpcError> {
         check_name("server", &self.server_name)?;
         if self.services.is_empty() {
-            return Err(RpcError::config("the server hosts no service; call `serve` first"));
+            return Err(RpcError::config(
+                "the server hosts no service; call `serve` first",
+            ));
         }
         let prefetch = u16::try_from(self.concurrency).unwrap_or(u16::MAX);
         let permits = Arc::new(Semaphore::new(self.concurrency));
@@ -99,7 +101,10 @@ impl std::fmt::Debug for ServerBuilder {
         f.debug_struct("ServerBuilder")
             .field("server_name", &self.server_name)
             .field("concurrency", &self.concurrency)
-            .field("topics", &self.services.iter().map(|(t, _)| t).collect::<Vec<_>>())
+            .field(
+                "topics",
+                &self.services.iter().map(|(t, _)| t).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -223,8 +228,15 @@ impl Serving {
                 )));
             }
         }
-        if request.context.deadline().is_some_and(|d| d <= SystemTime::now()) {
-            tracing::debug!(method = method.name, "skipped a request whose caller stopped waiting");
+        if request
+            .context
+            .deadline()
+            .is_some_and(|d| d <= SystemTime::now())
+        {
+            tracing::debug!(
+                method = method.name,
+                "skipped a request whose caller stopped waiting"
+            );
             return None;
         }
         let span = tracing::info_span!(
@@ -239,7 +251,11 @@ impl Serving {
             body: &request.body,
             codec: wire.codec(),
         });
-        let response = match AssertUnwindSafe(dispatch).catch_unwind().instrument(span).await {
+        let response = match AssertUnwindSafe(dispatch)
+            .catch_unwind()
+            .instrument(span)
+            .await
+        {
             Ok(Response(reply)) => reply,
             Err(panic) => Some(ReplyBody::Failure(RpcError::Internal {
                 method: method.name.to_owned(),

@@ -10,13 +10,11 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
-use crate::codec::{AnyCodec, Codec};
+use crate::codec::AnyCodec;
 use crate::context::Context;
 use crate::descriptor::{MethodDescriptor, ServiceDescriptor};
 use crate::error::RpcError;
+use crate::typed::MethodTypes;
 use crate::wire::ReplyBody;
 
 /// A boxed, `Send` future, as returned by [`Service::dispatch`].
@@ -52,8 +50,8 @@ impl<'a> Request<'a> {
     }
 
     /// Decodes the arguments; on failure, the response to send instead.
-    pub fn decode_args<A: DeserializeOwned>(&self) -> Result<A, Response> {
-        self.codec.decode(self.body).map_err(|e| {
+    pub fn decode_args<A, O, C>(&self, types: &MethodTypes<A, O, C>) -> Result<A, Response> {
+        (types.decode_args)(self.codec, self.body).map_err(|e| {
             Response::failure(RpcError::BadRequest {
                 method: self.method.name.to_owned(),
                 detail: format!("undecodable arguments: {e}"),
@@ -61,30 +59,15 @@ impl<'a> Request<'a> {
         })
     }
 
-    /// The response carrying a manager's value.
-    pub fn reply_value<T: Serialize + ?Sized>(&self, value: &T) -> Response {
-        match self.codec.encode(value) {
-            Ok(body) => Response(Some(ReplyBody::Value(body))),
-            Err(e) => self.encode_failure(e),
+    /// The response carrying what the manager returned.
+    pub fn respond<A, O, C>(&self, types: &MethodTypes<A, O, C>, output: &O) -> Response {
+        match (types.encode_output)(self.codec, output) {
+            Ok(reply) => Response(reply),
+            Err(error) => Response::failure(RpcError::Internal {
+                method: self.method.name.to_owned(),
+                detail: format!("the server could not encode the reply: {error}"),
+            }),
         }
-    }
-
-    /// The response carrying a manager's `Result`: the value, or its typed error.
-    pub fn reply_result<T: Serialize, E: Serialize>(&self, result: &Result<T, E>) -> Response {
-        match result {
-            Ok(value) => self.reply_value(value),
-            Err(error) => match self.codec.encode(error) {
-                Ok(body) => Response(Some(ReplyBody::Error(body))),
-                Err(e) => self.encode_failure(e),
-            },
-        }
-    }
-
-    fn encode_failure(&self, error: crate::codec::CodecError) -> Response {
-        Response::failure(RpcError::Internal {
-            method: self.method.name.to_owned(),
-            detail: format!("the server could not encode the reply: {error}"),
-        })
     }
 }
 

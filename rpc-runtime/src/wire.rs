@@ -253,7 +253,9 @@ fn decode_context(headers: &Headers) -> Context {
     context.set_auth_token(headers.get(AUTH_TOKEN).map(Secret::new));
     for (name, value) in headers.iter() {
         if let Some(key) = name.strip_prefix(VALUE_PREFIX) {
-            context.values_mut().insert(key.to_owned(), value.to_owned());
+            context
+                .values_mut()
+                .insert(key.to_owned(), value.to_owned());
         }
     }
     context
@@ -309,7 +311,10 @@ mod tests {
         let mut reply = Message::default();
         reply.headers.insert(STATUS, "failure");
         reply.body = vec![0xff; 3];
-        assert!(matches!(wire.decode_reply(reply), Err(RpcError::Decode { .. })));
+        assert!(matches!(
+            wire.decode_reply(reply),
+            Err(RpcError::Decode { .. })
+        ));
     }
 
     #[test]

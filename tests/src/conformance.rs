@@ -58,7 +58,10 @@ pub async fn call_returns_the_typed_value(env: Arc<Env>) {
     let _server = env.server("host-1", &log).await;
     let client = env.client(&env.transport().await);
     let ctx = Context::new();
-    let created = client.create_volume(&ctx, "db".into(), 10).await.expect("call");
+    let created = client
+        .create_volume(&ctx, "db".into(), 10)
+        .await
+        .expect("call");
     assert_eq!(created, volume(1, "db", 10, "host-1"));
     let found = client.get_volume(&ctx, 5).await.expect("call");
     assert_eq!(found, Some(volume(5, "vol-5", 1, "host-1")));
@@ -66,8 +69,13 @@ pub async fn call_returns_the_typed_value(env: Arc<Env>) {
 }
 
 /// What user code looks like: one `?` for the manager's and the framework's errors.
-async fn create(client: &crate::volume::VolumeManagerClient, size: u32) -> Result<Volume, VolumeError> {
-    let volume = client.create_volume(&Context::new(), "x".into(), size).await?;
+async fn create(
+    client: &crate::volume::VolumeManagerClient,
+    size: u32,
+) -> Result<Volume, VolumeError> {
+    let volume = client
+        .create_volume(&Context::new(), "x".into(), size)
+        .await?;
     Ok(volume)
 }
 
@@ -95,7 +103,10 @@ pub async fn framework_errors_are_distinct(env: Arc<Env>) {
     let ctx = Context::new();
     match newer.snapshot(&ctx, 1).await {
         Err(RpcError::UnknownMethod { method, topic }) => {
-            assert_eq!((method.as_str(), topic.as_str()), ("snapshot", env.topic.as_str()));
+            assert_eq!(
+                (method.as_str(), topic.as_str()),
+                ("snapshot", env.topic.as_str())
+            );
         }
         other => panic!("expected UnknownMethod, got {other:?}"),
     }
@@ -111,7 +122,9 @@ pub async fn framework_errors_are_distinct(env: Arc<Env>) {
         other => panic!("expected Internal, got {other:?}"),
     }
     match client.create_volume(&ctx, "x".into(), 1000).await {
-        Err(VolumeError::Rpc(error)) => panic!("a manager error came back as a framework error: {error}"),
+        Err(VolumeError::Rpc(error)) => {
+            panic!("a manager error came back as a framework error: {error}")
+        }
         Err(VolumeError::NoSpace { .. }) => {}
         other => panic!("expected NoSpace, got {other:?}"),
     }
@@ -123,11 +136,19 @@ pub async fn cast_arrives(env: Arc<Env>) {
     let _server = env.server("host-1", &log).await;
     let client = env.client(&env.transport().await);
     let ctx = Context::new();
-    client.delete_volume(&ctx, 42).await.expect("cast confirmed");
+    client
+        .delete_volume(&ctx, 42)
+        .await
+        .expect("cast confirmed");
     let request_id = ctx.request_id().to_owned();
     log.wait_for(WAIT, |events| {
         events.iter().any(|(host, event)| {
-            host == "host-1" && *event == Event::Deleted { id: 42, request_id: request_id.clone() }
+            host == "host-1"
+                && *event
+                    == Event::Deleted {
+                        id: 42,
+                        request_id: request_id.clone(),
+                    }
         })
     })
     .await;
@@ -144,7 +165,11 @@ pub async fn to_server_reaches_only_that_server(env: Arc<Env>) {
         assert_eq!(host, "host-2");
     }
     for id in 0..10 {
-        client.to_server("host-1").delete_volume(&ctx, id).await.expect("cast");
+        client
+            .to_server("host-1")
+            .delete_volume(&ctx, id)
+            .await
+            .expect("cast");
     }
     let deletes_on = |events: &[(String, Event)], host: &str| {
         events
@@ -152,7 +177,8 @@ pub async fn to_server_reaches_only_that_server(env: Arc<Env>) {
             .filter(|(h, e)| h == host && matches!(e, Event::Deleted { .. }))
             .count()
     };
-    log.wait_for(WAIT, |events| deletes_on(events, "host-1") == 10).await;
+    log.wait_for(WAIT, |events| deletes_on(events, "host-1") == 10)
+        .await;
     assert_eq!(deletes_on(&log.events(), "host-2"), 0);
 }
 
@@ -167,7 +193,11 @@ pub async fn topic_calls_are_spread_over_servers(env: Arc<Env>) {
         let host = client.whoami(&ctx).await.expect("call");
         *served.entry(host).or_default() += 1;
     }
-    assert_eq!(served.len(), 2, "every server should get some calls: {served:?}");
+    assert_eq!(
+        served.len(),
+        2,
+        "every server should get some calls: {served:?}"
+    );
     assert_eq!(served.values().sum::<usize>(), 20);
 }
 
@@ -186,12 +216,23 @@ pub async fn fanout_reaches_every_server_once(env: Arc<Env>) {
             .filter(|(h, e)| h == host && matches!(e, Event::Deleted { id: i, .. } if *i == id))
             .count()
     };
-    client.fanout().delete_volume(&ctx, 7).await.expect("fanout cast");
+    client
+        .fanout()
+        .delete_volume(&ctx, 7)
+        .await
+        .expect("fanout cast");
     // A second fanout behind the first: once it arrived everywhere, any
     // duplicate of the first would have arrived too (queues are FIFO).
-    client.fanout().delete_volume(&ctx, 8).await.expect("fanout cast");
+    client
+        .fanout()
+        .delete_volume(&ctx, 8)
+        .await
+        .expect("fanout cast");
     let hosts = ["host-1", "host-2", "host-3"];
-    log.wait_for(WAIT, |events| hosts.iter().all(|h| count(events, 8, h) == 1)).await;
+    log.wait_for(WAIT, |events| {
+        hosts.iter().all(|h| count(events, 8, h) == 1)
+    })
+    .await;
     let events = log.events();
     for host in hosts {
         assert_eq!(count(&events, 7, host), 1, "{host}: {events:?}");
@@ -207,14 +248,20 @@ pub async fn timeout_fires_and_the_late_reply_is_harmless(env: Arc<Env>) {
     let quick = client.timeout(Duration::from_millis(300));
     match quick.slow_echo(&ctx, 1, 1500).await {
         Err(RpcError::Timeout { method, timeout }) => {
-            assert_eq!((method.as_str(), timeout), ("slow_echo", Duration::from_millis(300)));
+            assert_eq!(
+                (method.as_str(), timeout),
+                ("slow_echo", Duration::from_millis(300))
+            );
         }
         other => panic!("expected a timeout, got {other:?}"),
     }
     assert_eq!(transport.pending_calls(), 0);
     // The manager finishes and replies late; the reply must not be taken
     // for the next call's.
-    log.wait_for(WAIT, |events| events.contains(&("host-1".into(), Event::Echoed { n: 1 }))).await;
+    log.wait_for(WAIT, |events| {
+        events.contains(&("host-1".into(), Event::Echoed { n: 1 }))
+    })
+    .await;
     assert_eq!(client.slow_echo(&ctx, 2, 0).await.expect("call"), 2);
     assert_eq!(transport.pending_calls(), 0);
 }
@@ -275,36 +322,69 @@ pub async fn malformed_messages_do_not_stop_the_server(env: Arc<Env>) {
         with_method("get_volume", vec![0; 17 * 1024 * 1024]),
     ];
     for message in garbage {
-        transport.cast_raw(to_server.clone(), message).await.expect("published");
+        transport
+            .cast_raw(to_server.clone(), message)
+            .await
+            .expect("published");
     }
     // Garbage with a reply address: each gets a clear error back.
     let wait = Duration::from_secs(10);
-    let error = failure_of(transport.call_raw(to_server.clone(), Message::default(), wait).await);
+    let error = failure_of(
+        transport
+            .call_raw(to_server.clone(), Message::default(), wait)
+            .await,
+    );
     assert!(matches!(error, RpcError::BadRequest { .. }), "{error:?}");
     let error = failure_of(
         transport
-            .call_raw(to_server.clone(), with_method("create_volume", vec![0xff; 10]), wait)
+            .call_raw(
+                to_server.clone(),
+                with_method("create_volume", vec![0xff; 10]),
+                wait,
+            )
             .await,
     );
-    assert!(matches!(error, RpcError::BadRequest { ref method, .. } if method == "create_volume"), "{error:?}");
-    let error = failure_of(transport.call_raw(to_server.clone(), with_method("nope", vec![]), wait).await);
-    assert!(matches!(error, RpcError::UnknownMethod { ref method, .. } if method == "nope"), "{error:?}");
+    assert!(
+        matches!(error, RpcError::BadRequest { ref method, .. } if method == "create_volume"),
+        "{error:?}"
+    );
+    let error = failure_of(
+        transport
+            .call_raw(to_server.clone(), with_method("nope", vec![]), wait)
+            .await,
+    );
+    assert!(
+        matches!(error, RpcError::UnknownMethod { ref method, .. } if method == "nope"),
+        "{error:?}"
+    );
     let mut bad_deadline = with_method("whoami", vec![]);
     bad_deadline.headers.insert("x-rpc-deadline", "tomorrow");
-    let error = failure_of(transport.call_raw(to_server.clone(), bad_deadline, wait).await);
+    let error = failure_of(
+        transport
+            .call_raw(to_server.clone(), bad_deadline, wait)
+            .await,
+    );
     assert!(matches!(error, RpcError::BadRequest { .. }), "{error:?}");
     let huge = with_method("get_volume", vec![0; 17 * 1024 * 1024]);
     let error = failure_of(transport.call_raw(to_server, huge, wait).await);
-    assert!(matches!(error, RpcError::BadRequest { ref detail, .. } if detail.contains("exceeds")), "{error:?}");
+    assert!(
+        matches!(error, RpcError::BadRequest { ref detail, .. } if detail.contains("exceeds")),
+        "{error:?}"
+    );
     // And it still serves.
     let client = env.client(&transport);
-    assert_eq!(client.whoami(&Context::new()).await.expect("call"), "host-1");
+    assert_eq!(
+        client.whoami(&Context::new()).await.expect("call"),
+        "host-1"
+    );
 }
 
 pub async fn nobody_listening_fails_at_once(env: Arc<Env>) {
     let log = Arc::new(Log::default());
     let _server = env.server("host-1", &log).await;
-    let client = env.client(&env.transport().await).timeout(Duration::from_secs(30));
+    let client = env
+        .client(&env.transport().await)
+        .timeout(Duration::from_secs(30));
     let ctx = Context::new();
     // With a 30 s timeout, only an immediate refusal can produce this error.
     match client.to_server("host-9").whoami(&ctx).await {

@@ -64,7 +64,10 @@ impl Env {
             }
             Err(error) if in_ci() => panic!("CI=true but the broker is unreachable: {error}"),
             Err(error) => {
-                eprintln!("skipped: no RabbitMQ at {} ({error})", redacted(&amqp_url()));
+                eprintln!(
+                    "skipped: no RabbitMQ at {} ({error})",
+                    redacted(&amqp_url())
+                );
                 None
             }
         }
@@ -80,7 +83,10 @@ impl Env {
     /// A new transport (its own connection, as another process would have).
     pub async fn transport(&self) -> Transport {
         let transport = self.try_transport().await.expect("connect to the broker");
-        self.transports.lock().expect("lock").push(transport.clone());
+        self.transports
+            .lock()
+            .expect("lock")
+            .push(transport.clone());
         transport
     }
 
@@ -89,7 +95,10 @@ impl Env {
         let transport = self.transport().await;
         self.servers.lock().expect("lock").push(name.to_owned());
         Server::builder(&transport, name)
-            .serve_on(&self.topic, VolumeManagerService::new(Recorder::new(name, log)))
+            .serve_on(
+                &self.topic,
+                VolumeManagerService::new(Recorder::new(name, log)),
+            )
             .start()
             .await
             .expect("start the server")
@@ -108,7 +117,9 @@ impl Env {
         for transport in transports {
             transport.close().await;
         }
-        let Ok(config) = AmqpConfig::from_url(&amqp_url()) else { return };
+        let Ok(config) = AmqpConfig::from_url(&amqp_url()) else {
+            return;
+        };
         let args = OpenConnectionArguments::new(
             config.host(),
             config.port(),
@@ -117,16 +128,22 @@ impl Env {
         )
         .virtual_host(config.vhost())
         .finish();
-        let Ok(connection) = Connection::open(&args).await else { return };
+        let Ok(connection) = Connection::open(&args).await else {
+            return;
+        };
         if let Ok(channel) = connection.open_channel(None).await {
             let servers = self.servers.lock().expect("lock").clone();
             let mut queues = vec![self.topic.clone()];
             queues.extend(servers.iter().map(|s| format!("{}.{s}", self.topic)));
             for queue in queues {
-                let _ = channel.queue_delete(QueueDeleteArguments::new(&queue)).await;
+                let _ = channel
+                    .queue_delete(QueueDeleteArguments::new(&queue))
+                    .await;
             }
             for exchange in [format!("{}_fanout", self.topic), self.exchange.clone()] {
-                let _ = channel.exchange_delete(ExchangeDeleteArguments::new(&exchange)).await;
+                let _ = channel
+                    .exchange_delete(ExchangeDeleteArguments::new(&exchange))
+                    .await;
             }
             let _ = channel.close().await;
         }
@@ -144,7 +161,9 @@ where
     F: FnOnce(Arc<Env>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let Some(env) = Env::new(kind).await else { return };
+    let Some(env) = Env::new(kind).await else {
+        return;
+    };
     let env = Arc::new(env);
     case(Arc::clone(&env)).await;
     if let Ok(env) = Arc::try_unwrap(env) {

@@ -29,7 +29,12 @@ pub enum VolumeError {
 #[rpc_service(topic = "volume")]
 pub trait VolumeManager {
     /// Creates a volume; sizes over 100 GB fail with `NoSpace`.
-    async fn create_volume(&self, ctx: &Context, name: String, size_gb: u32) -> Result<Volume, VolumeError>;
+    async fn create_volume(
+        &self,
+        ctx: &Context,
+        name: String,
+        size_gb: u32,
+    ) -> Result<Volume, VolumeError>;
     /// Looks a volume up; never fails on the manager side.
     async fn get_volume(&self, ctx: &Context, id: u64) -> Option<Volume>;
     /// The name of the server that handled the call.
@@ -104,7 +109,10 @@ impl Log {
             }
         };
         if tokio::time::timeout(within, waiting).await.is_err() {
-            panic!("condition not met within {within:?}; events: {:?}", self.events());
+            panic!(
+                "condition not met within {within:?}; events: {:?}",
+                self.events()
+            );
         }
     }
 }
@@ -126,14 +134,20 @@ impl Recorder {
 }
 
 impl VolumeManager for Recorder {
-    async fn create_volume(&self, _ctx: &Context, name: String, size_gb: u32) -> Result<Volume, VolumeError> {
+    async fn create_volume(
+        &self,
+        _ctx: &Context,
+        name: String,
+        size_gb: u32,
+    ) -> Result<Volume, VolumeError> {
         if size_gb > 100 {
             return Err(VolumeError::NoSpace {
                 requested: size_gb,
                 host: self.server.clone(),
             });
         }
-        self.log.push(&self.server, Event::Created { name: name.clone() });
+        self.log
+            .push(&self.server, Event::Created { name: name.clone() });
         Ok(Volume {
             id: 1,
             name,

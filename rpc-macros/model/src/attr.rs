@@ -117,7 +117,12 @@ fn version_value(meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Result
 }
 
 fn path_name(meta: &ParseNestedMeta<'_>) -> String {
-    let segments: Vec<String> = meta.path.segments.iter().map(|s| s.ident.to_string()).collect();
+    let segments: Vec<String> = meta
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
     segments.join("::")
 }
 

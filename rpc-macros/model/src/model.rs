@@ -120,6 +120,7 @@ pub struct Arg {
 
 /// The return type of a manager method.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // built once per method, at compile time
 pub enum Output {
     /// Nothing (`()`), the only choice for a cast.
     Unit,
@@ -179,7 +180,13 @@ mod tests {
 
     #[test]
     fn versions_parse_and_reject() {
-        assert_eq!(Version::parse("3.12"), Ok(Version { major: 3, minor: 12 }));
+        assert_eq!(
+            Version::parse("3.12"),
+            Ok(Version {
+                major: 3,
+                minor: 12
+            })
+        );
         for bad in ["3", "3.", ".1", "a.b", "3.1.2", "-1.0", "+1.0"] {
             assert!(Version::parse(bad).is_err(), "{bad} should be refused");
         }

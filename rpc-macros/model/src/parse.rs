@@ -297,7 +297,10 @@ fn check_arg_type(ty: &Type, errors: &mut Errors) -> bool {
             false
         }
         Type::ImplTrait(_) => {
-            errors.error_spanned_by(ty, "an RPC argument needs a concrete type, not `impl Trait`");
+            errors.error_spanned_by(
+                ty,
+                "an RPC argument needs a concrete type, not `impl Trait`",
+            );
             false
         }
         _ => true,
@@ -352,7 +355,10 @@ fn split_docs(attrs: Vec<Attribute>) -> (Vec<String>, Vec<Attribute>) {
     let mut rest = Vec::new();
     for attr in attrs {
         match doc_text(&attr) {
-            Some(text) => docs.extend(text.lines().map(|l| l.strip_prefix(' ').unwrap_or(l).to_owned())),
+            Some(text) => docs.extend(
+                text.lines()
+                    .map(|l| l.strip_prefix(' ').unwrap_or(l).to_owned()),
+            ),
             None => rest.push(attr),
         }
     }
@@ -360,7 +366,9 @@ fn split_docs(attrs: Vec<Attribute>) -> (Vec<String>, Vec<Attribute>) {
 }
 
 fn doc_text(attr: &Attribute) -> Option<String> {
-    let Meta::NameValue(nv) = &attr.meta else { return None };
+    let Meta::NameValue(nv) = &attr.meta else {
+        return None;
+    };
     if !nv.path.is_ident("doc") {
         return None;
     }
@@ -407,5 +415,8 @@ fn collect(items: &[syn::Item], out: &mut Vec<syn::Result<Service>>) {
 }
 
 fn is_rpc_service_attr(attr: &Attribute) -> bool {
-    attr.path().segments.last().is_some_and(|s| s.ident == "rpc_service")
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "rpc_service")
 }

@@ -39,11 +39,20 @@ mod tests {
 
     #[test]
     fn renders_like_source() {
-        assert_eq!(render(syn::parse_quote!(Result<Vec<u8>, my::Error>)), "Result<Vec<u8>, my::Error>");
+        assert_eq!(
+            render(syn::parse_quote!(Result<Vec<u8>, my::Error>)),
+            "Result<Vec<u8>, my::Error>"
+        );
         assert_eq!(render(syn::parse_quote!(&Context)), "&Context");
         assert_eq!(render(syn::parse_quote!((u32, String))), "(u32, String)");
         assert_eq!(render(syn::parse_quote!([u8; 4])), "[u8; 4]");
-        assert_eq!(render(syn::parse_quote!(Option<&'static str>)), "Option<&'static str>");
-        assert_eq!(render(syn::parse_quote!(HashMap<String, Vec<u64>>)), "HashMap<String, Vec<u64>>");
+        assert_eq!(
+            render(syn::parse_quote!(Option<&'static str>)),
+            "Option<&'static str>"
+        );
+        assert_eq!(
+            render(syn::parse_quote!(HashMap<String, Vec<u64>>)),
+            "HashMap<String, Vec<u64>>"
+        );
     }
 }

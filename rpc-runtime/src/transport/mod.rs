@@ -97,12 +97,18 @@ pub(crate) struct Listener {
 pub(crate) trait Driver: Send + Sync + fmt::Debug + 'static {
     /// Publishes a request with a reply address and waits for the reply.
     /// The caller bounds the wait; dropping the future forgets the call.
-    fn call(&self, destination: Destination, message: Message)
-    -> BoxFuture<'_, Result<Message, RpcError>>;
+    fn call(
+        &self,
+        destination: Destination,
+        message: Message,
+    ) -> BoxFuture<'_, Result<Message, RpcError>>;
 
     /// Publishes a one-way message; resolves once the broker confirmed it.
-    fn cast(&self, destination: Destination, message: Message)
-    -> BoxFuture<'_, Result<(), RpcError>>;
+    fn cast(
+        &self,
+        destination: Destination,
+        message: Message,
+    ) -> BoxFuture<'_, Result<(), RpcError>>;
 
     /// Declares a server's queues and starts consuming them.
     fn listen(&self, spec: ListenSpec) -> BoxFuture<'_, Result<Listener, RpcError>>;
@@ -176,7 +182,11 @@ impl Transport {
 
     /// Sends an already built message one-way and waits for the broker's
     /// confirm, bypassing the typed layer.
-    pub async fn cast_raw(&self, destination: Destination, message: Message) -> Result<(), RpcError> {
+    pub async fn cast_raw(
+        &self,
+        destination: Destination,
+        message: Message,
+    ) -> Result<(), RpcError> {
         self.driver.cast(destination, message).await
     }
 

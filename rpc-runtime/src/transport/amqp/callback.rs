@@ -37,7 +37,11 @@ impl Forward {
 
 #[async_trait::async_trait]
 impl amqprs::callbacks::ChannelCallback for Forward {
-    async fn close(&mut self, _channel: &Channel, close: CloseChannel) -> Result<(), amqprs::error::Error> {
+    async fn close(
+        &mut self,
+        _channel: &Channel,
+        close: CloseChannel,
+    ) -> Result<(), amqprs::error::Error> {
         self.send(ChannelEvent::Closed {
             code: close.reply_code(),
             text: close.reply_text().clone(),
@@ -45,14 +49,22 @@ impl amqprs::callbacks::ChannelCallback for Forward {
         Ok(())
     }
 
-    async fn cancel(&mut self, _channel: &Channel, cancel: Cancel) -> Result<(), amqprs::error::Error> {
+    async fn cancel(
+        &mut self,
+        _channel: &Channel,
+        cancel: Cancel,
+    ) -> Result<(), amqprs::error::Error> {
         self.send(ChannelEvent::Cancelled {
             consumer_tag: cancel.consumer_tag().clone(),
         });
         Ok(())
     }
 
-    async fn flow(&mut self, _channel: &Channel, active: bool) -> Result<bool, amqprs::error::Error> {
+    async fn flow(
+        &mut self,
+        _channel: &Channel,
+        active: bool,
+    ) -> Result<bool, amqprs::error::Error> {
         Ok(active)
     }
 

@@ -52,8 +52,8 @@ pub struct AmqpConfig {
 impl AmqpConfig {
     /// Reads an `amqp://user:password@host:port/vhost?options` URL.
     pub fn from_url(url: &str) -> Result<Self, RpcError> {
-        let parsed = Url::parse(url)
-            .map_err(|e| RpcError::config(format!("not an AMQP URL ({e})")))?;
+        let parsed =
+            Url::parse(url).map_err(|e| RpcError::config(format!("not an AMQP URL ({e})")))?;
         match parsed.scheme() {
             "amqp" => {}
             "amqps" => {
@@ -71,7 +71,10 @@ impl AmqpConfig {
             .host_str()
             .filter(|h| !h.is_empty())
             .ok_or_else(|| RpcError::config("the AMQP URL has no host"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let decode = |part: &str, what: &str| -> Result<String, RpcError> {
             percent_decode_str(part)
                 .decode_utf8()
@@ -232,13 +235,19 @@ mod tests {
     #[test]
     fn decodes_the_parts_of_the_url() {
         let c = AmqpConfig::from_url("amqp://u%3Ax:p%2Fw@h:5672/%2f").unwrap();
-        assert_eq!((c.username(), c.password().expose(), c.vhost()), ("u:x", "p/w", "/"));
+        assert_eq!(
+            (c.username(), c.password().expose(), c.vhost()),
+            ("u:x", "p/w", "/")
+        );
         let c = AmqpConfig::from_url("amqp://h").unwrap();
         assert_eq!((c.username(), c.port(), c.vhost()), ("guest", 5672, "/"));
         let c = AmqpConfig::from_url("amqp://h/").unwrap();
         assert_eq!(c.vhost(), "/");
         let c = AmqpConfig::from_url("amqp://h/prod?control_exchange=nova&heartbeat=0").unwrap();
-        assert_eq!((c.vhost(), c.exchange(), c.heartbeat()), ("prod", "nova", 0));
+        assert_eq!(
+            (c.vhost(), c.exchange(), c.heartbeat()),
+            ("prod", "nova", 0)
+        );
         let c = AmqpConfig::from_url("amqp://[::1]:5673").unwrap();
         assert_eq!((c.host(), c.port()), ("::1", 5673));
     }

@@ -21,19 +21,29 @@ use crate::topology;
 use crate::transport::{Acker, BoxFuture, Delivery, ListenSpec, Listener};
 
 /// Declares the control exchange (a topic exchange).
-pub(super) async fn declare_control_exchange(channel: &Channel, name: &str) -> Result<(), RpcError> {
+pub(super) async fn declare_control_exchange(
+    channel: &Channel,
+    name: &str,
+) -> Result<(), RpcError> {
     let args = ExchangeDeclareArguments::of_type(name, ExchangeType::Topic);
     declare_exchange(channel, args).await
 }
 
 /// Declares a topic's fanout exchange.
-pub(super) async fn declare_fanout_exchange(channel: &Channel, topic: &str) -> Result<(), RpcError> {
-    let mut args = ExchangeDeclareArguments::of_type(&topology::fanout_exchange(topic), ExchangeType::Fanout);
+pub(super) async fn declare_fanout_exchange(
+    channel: &Channel,
+    topic: &str,
+) -> Result<(), RpcError> {
+    let mut args =
+        ExchangeDeclareArguments::of_type(&topology::fanout_exchange(topic), ExchangeType::Fanout);
     args.auto_delete(true);
     declare_exchange(channel, args).await
 }
 
-async fn declare_exchange(channel: &Channel, args: ExchangeDeclareArguments) -> Result<(), RpcError> {
+async fn declare_exchange(
+    channel: &Channel,
+    args: ExchangeDeclareArguments,
+) -> Result<(), RpcError> {
     let name = args.exchange.clone();
     channel
         .exchange_declare(args)
@@ -83,12 +93,21 @@ pub(super) async fn listen(
         .auto_delete(true)
         .finish();
     let fanout_exchange = topology::fanout_exchange(&spec.topic);
-    declare_bound_queue(&channel, declare, &fanout_queue, &fanout_exchange, &spec.topic).await?;
+    declare_bound_queue(
+        &channel,
+        declare,
+        &fanout_queue,
+        &fanout_exchange,
+        &spec.topic,
+    )
+    .await?;
 
     let mut streams = Vec::new();
     for queue in [&topic_queue, &server_queue, &fanout_queue] {
         let tag = format!("{queue}-{}", uuid::Uuid::new_v4().simple());
-        let args = BasicConsumeArguments::new(queue, &tag).manual_ack(true).finish();
+        let args = BasicConsumeArguments::new(queue, &tag)
+            .manual_ack(true)
+            .finish();
         let (_tag, rx) = channel
             .basic_consume_rx(args)
             .await
@@ -172,7 +191,11 @@ struct AmqpAcker {
 impl Acker for AmqpAcker {
     fn ack(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            if let Err(error) = self.channel.basic_ack(BasicAckArguments::new(self.tag, false)).await {
+            if let Err(error) = self
+                .channel
+                .basic_ack(BasicAckArguments::new(self.tag, false))
+                .await
+            {
                 tracing::warn!(%error, tag = self.tag, "ack failed");
             }
         })

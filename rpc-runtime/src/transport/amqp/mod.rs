@@ -55,7 +55,8 @@ impl AmqpDriver {
             config.username(),
             config.password().expose(),
         );
-        args.virtual_host(config.vhost()).heartbeat(config.heartbeat());
+        args.virtual_host(config.vhost())
+            .heartbeat(config.heartbeat());
         if let Some(name) = config.name() {
             args.connection_name(name);
         }
@@ -66,7 +67,11 @@ impl AmqpDriver {
         let (admin, _events) = open_channel(&connection).await?;
         listener::declare_control_exchange(&admin, config.exchange()).await?;
         let pending = Arc::new(PendingCalls::default());
-        tokio::spawn(watch(connection.clone(), Arc::clone(&pending), publisher.clone()));
+        tokio::spawn(watch(
+            connection.clone(),
+            Arc::clone(&pending),
+            publisher.clone(),
+        ));
         tracing::debug!(broker = %config, "connected");
         let codec = AnyCodec::Bincode(Bincode::with_max_size(config.max_size()));
         let driver = Self {
@@ -140,7 +145,11 @@ async fn watch(connection: Connection, pending: Arc<PendingCalls>, publisher: Pu
 }
 
 impl Driver for AmqpDriver {
-    fn call(&self, destination: Destination, mut message: Message) -> BoxFuture<'_, Result<Message, RpcError>> {
+    fn call(
+        &self,
+        destination: Destination,
+        mut message: Message,
+    ) -> BoxFuture<'_, Result<Message, RpcError>> {
         Box::pin(async move {
             if let Destination::Fanout { .. } = destination {
                 return Err(RpcError::config("a call cannot be sent to a fanout"));
@@ -150,7 +159,9 @@ impl Driver for AmqpDriver {
             let mut call = self.pending.register();
             message.correlation_id = Some(call.correlation_id());
             message.reply_to = Some(reply_to);
-            let publish = self.publisher.publish(&exchange, &routing_key, message, true);
+            let publish = self
+                .publisher
+                .publish(&exchange, &routing_key, message, true);
             tokio::pin!(publish);
             let mut confirmed = false;
             loop {
@@ -165,15 +176,25 @@ impl Driver for AmqpDriver {
         })
     }
 
-    fn cast(&self, destination: Destination, message: Message) -> BoxFuture<'_, Result<(), RpcError>> {
+    fn cast(
+        &self,
+        destination: Destination,
+        message: Message,
+    ) -> BoxFuture<'_, Result<(), RpcError>> {
         Box::pin(async move {
             let (exchange, routing_key) = self.route(&destination).await?;
-            self.publisher.publish(&exchange, &routing_key, message, true).await
+            self.publisher
+                .publish(&exchange, &routing_key, message, true)
+                .await
         })
     }
 
     fn listen(&self, spec: ListenSpec) -> BoxFuture<'_, Result<Listener, RpcError>> {
-        Box::pin(listener::listen(&self.connection, self.config.exchange(), spec))
+        Box::pin(listener::listen(
+            &self.connection,
+            self.config.exchange(),
+            spec,
+        ))
     }
 
     fn reply(&self, reply_to: String, message: Message) -> BoxFuture<'_, Result<(), RpcError>> {

@@ -69,7 +69,10 @@ pub(super) fn short<'a>(what: &str, value: &'a str) -> Result<&'a str, RpcError>
 fn too_long(what: &str, value: &str) -> RpcError {
     RpcError::Encode {
         what: what.to_owned(),
-        detail: format!("{} bytes is over AMQP's limit of {MAX_NAME_LEN}", value.len()),
+        detail: format!(
+            "{} bytes is over AMQP's limit of {MAX_NAME_LEN}",
+            value.len()
+        ),
     }
 }
 
@@ -94,7 +97,10 @@ mod tests {
         assert_eq!(back.correlation_id.as_deref(), Some("7"));
 
         message.headers.insert("k".repeat(300), "v");
-        assert!(matches!(to_properties(&message), Err(RpcError::Encode { .. })));
+        assert!(matches!(
+            to_properties(&message),
+            Err(RpcError::Encode { .. })
+        ));
         message.correlation_id = Some("c".repeat(256));
         assert!(to_properties(&message).is_err());
     }

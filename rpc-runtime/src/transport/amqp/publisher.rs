@@ -215,12 +215,19 @@ fn settle(unconfirmed: &mut BTreeMap<u64, Unconfirmed>, event: ChannelEvent) -> 
 }
 
 /// Removes `tag`, or every tag up to it when `multiple`.
-fn take(unconfirmed: &mut BTreeMap<u64, Unconfirmed>, tag: u64, multiple: bool) -> Vec<(u64, Unconfirmed)> {
+fn take(
+    unconfirmed: &mut BTreeMap<u64, Unconfirmed>,
+    tag: u64,
+    multiple: bool,
+) -> Vec<(u64, Unconfirmed)> {
     if multiple {
         let rest = unconfirmed.split_off(&(tag + 1));
         std::mem::replace(unconfirmed, rest).into_iter().collect()
     } else {
-        unconfirmed.remove(&tag).map(|e| vec![(tag, e)]).unwrap_or_default()
+        unconfirmed
+            .remove(&tag)
+            .map(|e| vec![(tag, e)])
+            .unwrap_or_default()
     }
 }
 
@@ -248,10 +255,30 @@ mod tests {
             map.insert(tag, e);
             receivers.push(rx);
         }
-        settle(&mut map, ChannelEvent::Return { message_id: Some("2".into()) });
-        settle(&mut map, ChannelEvent::Ack { tag: 3, multiple: true });
-        settle(&mut map, ChannelEvent::Nack { tag: 4, multiple: false });
-        let results: Vec<_> = receivers.into_iter().map(|mut rx| rx.try_recv().unwrap()).collect();
+        settle(
+            &mut map,
+            ChannelEvent::Return {
+                message_id: Some("2".into()),
+            },
+        );
+        settle(
+            &mut map,
+            ChannelEvent::Ack {
+                tag: 3,
+                multiple: true,
+            },
+        );
+        settle(
+            &mut map,
+            ChannelEvent::Nack {
+                tag: 4,
+                multiple: false,
+            },
+        );
+        let results: Vec<_> = receivers
+            .into_iter()
+            .map(|mut rx| rx.try_recv().unwrap())
+            .collect();
         assert_eq!(results[0], Ok(()));
         assert!(matches!(results[1], Err(RpcError::Undeliverable { .. })));
         assert_eq!(results[2], Ok(()));

@@ -90,5 +90,7 @@ async fn route(
             }
         }
     }
-    pending.fail_all(&RpcError::Connection("the reply queue's channel closed".into()));
+    pending.fail_all(&RpcError::Connection(
+        "the reply queue's channel closed".into(),
+    ));
 }

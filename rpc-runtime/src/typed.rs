@@ -1,0 +1,144 @@
+//! The typed half of one method, as a table of function pointers.
+//!
+//! The macro builds one `static` [`MethodTypes`] per method by calling a
+//! generic function whose bounds (`WireType` on each argument and on the
+//! return type, `ServiceError` on the error type) are given the user's own
+//! type tokens. That call is the only place those bounds are checked, so a
+//! type that cannot cross the wire is reported once, where the user wrote
+//! it. The client and the dispatcher go through these pointers and need no
+//! bounds of their own.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::codec::{AnyCodec, Codec, CodecError};
+use crate::error::RpcError;
+use crate::private::{NoError, ServiceError, WireType};
+use crate::wire::ReplyBody;
+
+/// How one method's arguments `A`, manager output `O` and client result `C`
+/// are encoded and decoded.
+pub struct MethodTypes<A, O, C> {
+    pub(crate) encode_args: fn(&AnyCodec, &A) -> Result<Vec<u8>, CodecError>,
+    pub(crate) decode_args: fn(&AnyCodec, &[u8]) -> Result<A, CodecError>,
+    pub(crate) encode_output: fn(&AnyCodec, &O) -> Result<Option<ReplyBody>, CodecError>,
+    pub(crate) decode_reply: fn(&AnyCodec, ReplyBody) -> C,
+    pub(crate) fail: fn(RpcError) -> C,
+}
+
+/// A cast: no output; the client learns only of framework failures.
+pub const fn cast<A: Serialize + DeserializeOwned>() -> MethodTypes<A, (), Result<(), RpcError>> {
+    MethodTypes {
+        encode_args: encode::<A>,
+        decode_args: decode::<A>,
+        encode_output: no_output,
+        decode_reply: cast_reply,
+        fail: Err,
+    }
+}
+
+/// A call whose manager returns `R`; the client gets `Result<R, RpcError>`.
+pub const fn value<A: Serialize + DeserializeOwned, R: WireType>()
+-> MethodTypes<A, R, Result<R, RpcError>> {
+    MethodTypes {
+        encode_args: encode::<A>,
+        decode_args: decode::<A>,
+        encode_output: value_output::<R>,
+        decode_reply: value_reply::<R>,
+        fail: Err,
+    }
+}
+
+/// A call whose manager returns `Result<R, E>`; the client gets the same,
+/// framework failures folded into `E` through `From<RpcError>`.
+pub const fn fallible<A: Serialize + DeserializeOwned, R: WireType, E: ServiceError>()
+-> MethodTypes<A, Result<R, E>, Result<R, E>> {
+    MethodTypes {
+        encode_args: encode::<A>,
+        decode_args: decode::<A>,
+        encode_output: result_output::<R, E>,
+        decode_reply: result_reply::<R, E>,
+        fail: fail_into::<R, E>,
+    }
+}
+
+fn encode<A: Serialize>(codec: &AnyCodec, args: &A) -> Result<Vec<u8>, CodecError> {
+    codec.encode(args)
+}
+
+fn decode<A: DeserializeOwned>(codec: &AnyCodec, body: &[u8]) -> Result<A, CodecError> {
+    codec.decode(body)
+}
+
+fn no_output(_: &AnyCodec, _: &()) -> Result<Option<ReplyBody>, CodecError> {
+    Ok(None)
+}
+
+fn value_output<R: Serialize>(
+    codec: &AnyCodec,
+    value: &R,
+) -> Result<Option<ReplyBody>, CodecError> {
+    Ok(Some(ReplyBody::Value(codec.encode(value)?)))
+}
+
+fn result_output<R: Serialize, E: Serialize>(
+    codec: &AnyCodec,
+    result: &Result<R, E>,
+) -> Result<Option<ReplyBody>, CodecError> {
+    Ok(Some(match result {
+        Ok(value) => ReplyBody::Value(codec.encode(value)?),
+        Err(error) => ReplyBody::Error(codec.encode(error)?),
+    }))
+}
+
+fn cast_reply(_: &AnyCodec, _: ReplyBody) -> Result<(), RpcError> {
+    Ok(())
+}
+
+fn value_reply<R: DeserializeOwned>(codec: &AnyCodec, reply: ReplyBody) -> Result<R, RpcError> {
+    match decode_reply::<R, NoError>(codec, reply)? {
+        Ok(value) => Ok(value),
+        Err(never) => match never {},
+    }
+}
+
+fn result_reply<R: DeserializeOwned, E: DeserializeOwned + From<RpcError>>(
+    codec: &AnyCodec,
+    reply: ReplyBody,
+) -> Result<R, E> {
+    decode_reply::<R, E>(codec, reply).unwrap_or_else(|error| Err(E::from(error)))
+}
+
+fn fail_into<R, E: From<RpcError>>(error: RpcError) -> Result<R, E> {
+    Err(E::from(error))
+}
+
+/// A reply as `Ok(Ok(value))`, `Ok(Err(manager error))` or `Err(framework)`.
+fn decode_reply<R: DeserializeOwned, E: DeserializeOwned>(
+    codec: &AnyCodec,
+    reply: ReplyBody,
+) -> Result<Result<R, E>, RpcError> {
+    let undecodable = |what: &str, e: CodecError| RpcError::Decode {
+        what: format!("the {what}"),
+        detail: e.to_string(),
+    };
+    match reply {
+        ReplyBody::Value(body) => codec
+            .decode(&body)
+            .map(Ok)
+            .map_err(|e| undecodable("reply", e)),
+        ReplyBody::Error(body) => codec
+            .decode(&body)
+            .map(Err)
+            .map_err(|e| undecodable("error reply", e)),
+        ReplyBody::Failure(error) => Err(error),
+    }
+}
+
+impl<A, O, C> fmt::Debug for MethodTypes<A, O, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MethodTypes")
+    }
+}

@@ -1,0 +1,14 @@
+use rpc_runtime::{rpc_service, Context};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum VolumeError {
+    NotFound,
+}
+
+#[rpc_service(topic = "volume")]
+pub trait VolumeManager {
+    async fn get_volume(&self, ctx: &Context, id: u64) -> Result<String, VolumeError>;
+}
+
+fn main() {}
