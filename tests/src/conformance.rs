@@ -32,6 +32,7 @@ macro_rules! conformance_suite {
             thousand_concurrent_calls_get_their_own_answers,
             malformed_messages_do_not_stop_the_server,
             nobody_listening_fails_at_once,
+            a_dropped_call_leaves_nothing_behind,
         );
     };
     (@cases $kind:expr, $($case:ident),* $(,)?) => {
@@ -397,4 +398,29 @@ pub async fn nobody_listening_fails_at_once(env: Arc<Env>) {
         Err(RpcError::Undeliverable { .. }) => {}
         other => panic!("expected Undeliverable, got {other:?}"),
     }
+}
+
+pub async fn a_dropped_call_leaves_nothing_behind(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let _server = env.server("host-1", &log).await;
+    let transport = env.transport().await;
+    let client = env.client(&transport);
+    let call = tokio::spawn(async move { client.slow_echo(&Context::new(), 1, 2000).await });
+    let registered = async {
+        while transport.pending_calls() == 0 {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(WAIT, registered)
+        .await
+        .expect("the call was registered");
+    call.abort();
+    assert!(call.await.expect_err("aborted").is_cancelled());
+    assert_eq!(transport.pending_calls(), 0);
+    // The reply still comes, finds nobody, and is dropped.
+    log.wait_for(WAIT, |events| {
+        events.contains(&("host-1".into(), Event::Echoed { n: 1 }))
+    })
+    .await;
+    assert_eq!(transport.pending_calls(), 0);
 }

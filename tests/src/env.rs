@@ -4,7 +4,8 @@
 //! parallel and a failed run leaves nothing that disturbs the next one;
 //! [`Env::cleanup`] deletes what the test declared.
 //!
-//! On AMQP the broker is `RPC_TEST_AMQP_URL` (default
+//! On memory every transport of a test shares one [`MemoryBroker`], as
+//! every AMQP transport of a test shares the broker. On AMQP the broker is `RPC_TEST_AMQP_URL` (default
 //! `amqp://guest:guest@127.0.0.1:5672/%2f`). When it cannot be reached a test
 //! fails if `CI=true`, and is skipped with a printed reason otherwise.
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use amqprs::channel::{ExchangeDeleteArguments, QueueDeleteArguments};
 use amqprs::connection::{Connection, OpenConnectionArguments};
+use rpc_runtime::transport::MemoryBroker;
 use rpc_runtime::{AmqpConfig, Server, Transport};
 
 use crate::volume::{Log, Recorder, VolumeManagerClient, VolumeManagerService};
@@ -22,6 +24,8 @@ use crate::volume::{Log, Recorder, VolumeManagerClient, VolumeManagerService};
 pub enum Kind {
     /// RabbitMQ.
     Amqp,
+    /// The in-process broker.
+    Memory,
 }
 
 /// The broker URL the tests use.
@@ -43,6 +47,7 @@ pub struct Env {
     pub topic: String,
     transports: Mutex<Vec<Transport>>,
     servers: Mutex<Vec<String>>,
+    broker: MemoryBroker,
 }
 
 impl Env {
@@ -56,6 +61,7 @@ impl Env {
             topic: format!("t-{}", &id[..12]),
             transports: Mutex::new(Vec::new()),
             servers: Mutex::new(Vec::new()),
+            broker: MemoryBroker::new(),
         };
         match env.try_transport().await {
             Ok(transport) => {
@@ -74,6 +80,9 @@ impl Env {
     }
 
     async fn try_transport(&self) -> Result<Transport, rpc_runtime::RpcError> {
+        if self.kind == Kind::Memory {
+            return Ok(self.broker.connect_with(&self.exchange));
+        }
         AmqpConfig::from_url(&amqp_url())?
             .control_exchange(&self.exchange)
             .connect()
@@ -116,6 +125,9 @@ impl Env {
         let transports = std::mem::take(&mut *self.transports.lock().expect("lock"));
         for transport in transports {
             transport.close().await;
+        }
+        if self.kind == Kind::Memory {
+            return;
         }
         let Ok(config) = AmqpConfig::from_url(&amqp_url()) else {
             return;

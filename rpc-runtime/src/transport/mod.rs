@@ -7,6 +7,7 @@
 //! so drivers only see [`Message`]s.
 
 pub mod amqp;
+pub mod memory;
 
 use std::fmt;
 use std::future::Future;
@@ -21,6 +22,7 @@ use crate::message::Message;
 use crate::wire::{NativeWire, WireFormat};
 
 pub use amqp::AmqpConfig;
+pub use memory::MemoryBroker;
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -143,6 +145,22 @@ impl Transport {
     /// with default options; see [`AmqpConfig`] for the others.
     pub async fn connect(url: &str) -> Result<Self, RpcError> {
         AmqpConfig::from_url(url)?.connect().await
+    }
+
+    /// A transport on a new, private in-memory broker (see [`MemoryBroker`]):
+    /// everything works as over RabbitMQ, within this process. Clone it to
+    /// share the broker between a server and its clients.
+    pub fn memory() -> Self {
+        MemoryBroker::new().connect()
+    }
+
+    /// Connects to `url` when given, else returns [`Transport::memory`]:
+    /// the shape of a `--amqp <url>` command-line option.
+    pub async fn open(url: Option<&str>) -> Result<Self, RpcError> {
+        match url {
+            Some(url) => Self::connect(url).await,
+            None => Ok(Self::memory()),
+        }
     }
 
     pub(crate) fn from_parts(driver: Arc<dyn Driver>, wire: Arc<dyn WireFormat>) -> Self {
