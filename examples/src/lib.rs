@@ -1,1 +1,7 @@
-//! Services shared by the examples.
+//! The mini-cloud: a small OpenStack-like deployment (api -> scheduler ->
+//! volume hosts) built on `rpc-runtime`. `cargo run --example mini-cloud`
+//! runs it; the services and managers live here so tests can reuse them.
+
+pub mod managers;
+pub mod services;
+pub mod trace;

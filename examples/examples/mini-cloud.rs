@@ -1,0 +1,183 @@
+//! A small OpenStack-like deployment: an api asks the scheduler (a call to
+//! any scheduler) where a volume should go, then casts `create_volume` to
+//! that volume host (`volume.<host>`), and fans `refresh_capabilities` out to
+//! every volume host.
+//!
+//! ```text
+//! cargo run --example mini-cloud                       # everything in one process, in memory
+//! cargo run --example mini-cloud -- --amqp amqp://guest:guest@127.0.0.1:5672/%2f
+//! cargo run --example mini-cloud -- --amqp URL --role volume --host host-2   # one role per process
+//! ```
+
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use examples::managers::{Scheduler, VolumeHost};
+use examples::services::{
+    SchedulerManagerClient, SchedulerManagerService, VolumeManagerClient, VolumeManagerService,
+};
+use examples::trace::{line, ms};
+use rpc_runtime::{Context, RpcError, Server, Transport};
+
+#[derive(Debug, Parser)]
+#[command(about = "A small OpenStack-like deployment on rpc-runtime")]
+struct Args {
+    /// RabbitMQ URL; without it everything runs on the in-memory transport.
+    #[arg(long)]
+    amqp: Option<String>,
+    /// Run one role only (needs --amqp); by default all roles run here.
+    #[arg(long, value_enum)]
+    role: Option<Role>,
+    /// The volume host's name (with --role volume).
+    #[arg(long, default_value = "host-1")]
+    host: String,
+    /// The volume host's capacity in GB (with --role volume).
+    #[arg(long, default_value_t = 100)]
+    capacity_gb: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Role {
+    Api,
+    Scheduler,
+    Volume,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    if args.role.is_some() && args.amqp.is_none() {
+        return Err(
+            "--role needs --amqp: in memory, roles can only meet inside one process".into(),
+        );
+    }
+    let transport = Transport::open(args.amqp.as_deref()).await?;
+    let on = if args.amqp.is_some() {
+        "RabbitMQ"
+    } else {
+        "the in-memory transport"
+    };
+    match args.role {
+        None => {
+            println!("mini-cloud on {on}: api, scheduler, volume host-1 (100 GB), host-2 (60 GB)");
+            let _scheduler = scheduler(&transport).await?;
+            let _host1 = volume_host(&transport, "host-1", 100).await?;
+            let _host2 = volume_host(&transport, "host-2", 60).await?;
+            api(&transport, 2).await?;
+        }
+        Some(Role::Api) => api(&transport, 1).await?,
+        Some(Role::Scheduler) => serve_forever(scheduler(&transport).await?).await,
+        Some(Role::Volume) => {
+            serve_forever(volume_host(&transport, &args.host, args.capacity_gb).await?).await;
+        }
+    }
+    transport.close().await;
+    Ok(())
+}
+
+async fn scheduler(transport: &Transport) -> Result<Server, RpcError> {
+    Server::builder(transport, "scheduler-1")
+        .serve(SchedulerManagerService::new(Scheduler::default()))
+        .start()
+        .await
+}
+
+async fn volume_host(
+    transport: &Transport,
+    host: &str,
+    capacity_gb: u32,
+) -> Result<Server, RpcError> {
+    let manager = VolumeHost::new(host, capacity_gb, transport);
+    Server::builder(transport, host)
+        .serve(VolumeManagerService::new(manager))
+        .start()
+        .await
+}
+
+async fn serve_forever(server: Server) {
+    line(server.name(), "serving; Ctrl-C stops");
+    let _ = tokio::signal::ctrl_c().await;
+    server.shutdown().await;
+}
+
+/// The api: learn the hosts, place four volumes, refresh, list.
+async fn api(transport: &Transport, expect_hosts: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let scheduler = SchedulerManagerClient::new(transport).timeout(Duration::from_secs(5));
+    let volume = VolumeManagerClient::new(transport).timeout(Duration::from_secs(5));
+    let ctx = Context::new()
+        .with_user_id("demo")
+        .with_project_id("demo-project");
+
+    let started = Instant::now();
+    volume.fanout().refresh_capabilities(&ctx).await?;
+    line(
+        "api",
+        format!(
+            "-> volume (fanout) refresh_capabilities    cast {}",
+            ms(started.elapsed())
+        ),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while scheduler.hosts(&ctx).await?.len() < expect_hosts {
+        if Instant::now() > deadline {
+            return Err("the volume hosts did not report to the scheduler within 10 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    for (id, (name, size_gb)) in [("db", 40), ("logs", 30), ("backup", 50), ("huge", 500)]
+        .into_iter()
+        .enumerate()
+    {
+        let started = Instant::now();
+        let host = match scheduler.select_host(&ctx, size_gb).await {
+            Ok(host) => host,
+            Err(error) => {
+                line(
+                    "api",
+                    format!("-> scheduler select_host({size_gb} GB)       error: {error}"),
+                );
+                continue;
+            }
+        };
+        line(
+            "api",
+            format!(
+                "-> scheduler select_host({size_gb} GB) = {host}   call {}",
+                ms(started.elapsed())
+            ),
+        );
+        let started = Instant::now();
+        volume
+            .to_server(host.as_str())
+            .create_volume(&ctx, id as u64 + 1, name.into(), size_gb)
+            .await?;
+        line(
+            "api",
+            format!(
+                "-> volume.{host} create_volume `{name}`   cast {}",
+                ms(started.elapsed())
+            ),
+        );
+    }
+
+    for state in scheduler.hosts(&ctx).await? {
+        let volumes = volume
+            .to_server(state.host.as_str())
+            .list_volumes(&ctx)
+            .await?;
+        let names: Vec<_> = volumes
+            .iter()
+            .map(|v| format!("{} ({} GB)", v.name, v.size_gb))
+            .collect();
+        line(
+            "api",
+            format!(
+                "-> volume.{} list_volumes = [{}]",
+                state.host,
+                names.join(", ")
+            ),
+        );
+    }
+    Ok(())
+}
