@@ -9,23 +9,17 @@
 //! manager method is answered with [`RpcError::Internal`]. The server keeps
 //! serving through all of it.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::SystemTime;
 
-use futures_util::FutureExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
-use crate::descriptor::MethodKind;
+use crate::dispatch::respond;
 use crate::error::RpcError;
-use crate::message::Message;
-use crate::service::{Request, Response, Service};
+use crate::service::Service;
 use crate::topology::check_name;
 use crate::transport::{Delivery, ListenSpec, Listener, Transport};
-use crate::version;
 use crate::wire::ReplyBody;
 
 /// How many requests a server runs at once unless told otherwise.
@@ -188,7 +182,8 @@ impl Serving {
         acker.ack().await;
         let reply_to = message.reply_to.clone();
         let correlation_id = message.correlation_id.clone();
-        let Some(reply) = self.respond(message).await else {
+        let wire = self.transport.wire();
+        let Some(reply) = respond(&*self.service, wire, &self.topic, message).await else {
             return;
         };
         if let ReplyBody::Failure(error) = &reply {
@@ -197,83 +192,10 @@ impl Serving {
         let Some(reply_to) = reply_to else {
             return;
         };
-        let mut message = self.transport.wire().encode_reply(&reply);
+        let mut message = wire.encode_reply(&reply);
         message.correlation_id = correlation_id;
         if let Err(error) = self.transport.driver().reply(reply_to, message).await {
             tracing::warn!(topic = %self.topic, %error, "could not send a reply");
         }
     }
-
-    /// Decodes, checks and runs one request; `None` when nothing is to be
-    /// sent back.
-    async fn respond(&self, message: Message) -> Option<ReplyBody> {
-        let wire = self.transport.wire();
-        let request = match wire.decode_request(message) {
-            Ok(request) => request,
-            Err(error) => return Some(ReplyBody::Failure(error)),
-        };
-        let descriptor = self.service.descriptor();
-        let Some(method) = descriptor.method(&request.method) else {
-            return Some(ReplyBody::Failure(RpcError::UnknownMethod {
-                topic: self.topic.clone(),
-                method: request.method,
-            }));
-        };
-        if let Some(requested) = &request.version {
-            if !version::is_compatible(descriptor.version, requested) {
-                return Some(ReplyBody::Failure(version::unsupported(
-                    &self.topic,
-                    descriptor.version,
-                    requested,
-                )));
-            }
-        }
-        if request
-            .context
-            .deadline()
-            .is_some_and(|d| d <= SystemTime::now())
-        {
-            tracing::debug!(
-                method = method.name,
-                "skipped a request whose caller stopped waiting"
-            );
-            return None;
-        }
-        let span = tracing::info_span!(
-            "rpc",
-            topic = %self.topic,
-            method = method.name,
-            request_id = request.context.request_id(),
-        );
-        let dispatch = self.service.dispatch(Request {
-            method,
-            context: &request.context,
-            body: &request.body,
-            codec: wire.codec(),
-        });
-        let response = match AssertUnwindSafe(dispatch)
-            .catch_unwind()
-            .instrument(span)
-            .await
-        {
-            Ok(Response(reply)) => reply,
-            Err(panic) => Some(ReplyBody::Failure(RpcError::Internal {
-                method: method.name.to_owned(),
-                detail: panic_message(&*panic),
-            })),
-        };
-        match method.kind {
-            MethodKind::Call => response,
-            MethodKind::Cast => response.filter(|r| matches!(r, ReplyBody::Failure(_))),
-        }
-    }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    let text = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".to_owned());
-    format!("panicked: {text}")
 }

@@ -1,0 +1,92 @@
+//! Running one request against a service: decode, check, dispatch, catch a
+//! panic. Shared by the server and the direct test transport.
+
+use std::panic::AssertUnwindSafe;
+use std::time::SystemTime;
+
+use futures_util::FutureExt;
+use tracing::Instrument;
+
+use crate::descriptor::MethodKind;
+use crate::error::RpcError;
+use crate::message::Message;
+use crate::service::{Request, Response, Service};
+use crate::version;
+use crate::wire::{ReplyBody, WireFormat};
+
+/// Decodes, checks and runs one request; `None` when nothing is to be
+/// sent back.
+pub(crate) async fn respond(
+    service: &dyn Service,
+    wire: &dyn WireFormat,
+    topic: &str,
+    message: Message,
+) -> Option<ReplyBody> {
+    let request = match wire.decode_request(message) {
+        Ok(request) => request,
+        Err(error) => return Some(ReplyBody::Failure(error)),
+    };
+    let descriptor = service.descriptor();
+    let Some(method) = descriptor.method(&request.method) else {
+        return Some(ReplyBody::Failure(RpcError::UnknownMethod {
+            topic: topic.to_owned(),
+            method: request.method,
+        }));
+    };
+    if let Some(requested) = &request.version {
+        if !version::is_compatible(descriptor.version, requested) {
+            return Some(ReplyBody::Failure(version::unsupported(
+                topic,
+                descriptor.version,
+                requested,
+            )));
+        }
+    }
+    if request
+        .context
+        .deadline()
+        .is_some_and(|d| d <= SystemTime::now())
+    {
+        tracing::debug!(
+            method = method.name,
+            "skipped a request whose caller stopped waiting"
+        );
+        return None;
+    }
+    let span = tracing::info_span!(
+        "rpc",
+        topic = %topic,
+        method = method.name,
+        request_id = request.context.request_id(),
+    );
+    let dispatch = service.dispatch(Request {
+        method,
+        context: &request.context,
+        body: &request.body,
+        codec: wire.codec(),
+    });
+    let response = match AssertUnwindSafe(dispatch)
+        .catch_unwind()
+        .instrument(span)
+        .await
+    {
+        Ok(Response(reply)) => reply,
+        Err(panic) => Some(ReplyBody::Failure(RpcError::Internal {
+            method: method.name.to_owned(),
+            detail: panic_message(&*panic),
+        })),
+    };
+    match method.kind {
+        MethodKind::Call => response,
+        MethodKind::Cast => response.filter(|r| matches!(r, ReplyBody::Failure(_))),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned());
+    format!("panicked: {text}")
+}

@@ -1,0 +1,266 @@
+//! Helpers for testing managers and their callers without a broker.
+//!
+//! - [`local`]: a transport wired straight to one service: a client built on
+//!   it calls the manager in the caller's task, with no broker and no server
+//!   task, but still through the codec and the wire format.
+//! - [`record`]: wraps a transport and keeps every request sent through it,
+//!   to assert that a caller called or cast the right thing.
+//!
+//! ```
+//! use rpc_runtime::testing;
+//! # use rpc_runtime::{rpc_service, Context};
+//! # #[rpc_service(topic = "volume")]
+//! # pub trait VolumeManager {
+//! #     async fn size(&self, ctx: &Context, id: u64) -> u32;
+//! #     #[rpc(cast)]
+//! #     async fn delete(&self, ctx: &Context, id: u64);
+//! # }
+//! # struct Manager;
+//! # impl VolumeManager for Manager {
+//! #     async fn size(&self, _: &Context, id: u64) -> u32 { id as u32 * 10 }
+//! #     async fn delete(&self, _: &Context, _: u64) {}
+//! # }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let client = VolumeManagerClient::new(&testing::local(VolumeManagerService::new(Manager)));
+//! assert_eq!(client.size(&Context::new(), 4).await, Ok(40));
+//!
+//! let (transport, sent) = testing::record(testing::local(VolumeManagerService::new(Manager)));
+//! VolumeManagerClient::new(&transport).to_server("host-1").delete(&Context::new(), 7).await.unwrap();
+//! let request = &sent.requests()[0];
+//! assert_eq!((request.method.as_str(), request.args::<(u64,)>().unwrap()), ("delete", (7,)));
+//! # }
+//! ```
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use serde::de::DeserializeOwned;
+
+use crate::codec::{AnyCodec, Codec, CodecError};
+use crate::context::Context;
+use crate::dispatch::respond;
+use crate::error::RpcError;
+use crate::message::Message;
+use crate::service::Service;
+use crate::transport::{BoxFuture, Destination, Driver, ListenSpec, Listener, Transport};
+use crate::wire::{NativeWire, WireFormat};
+
+/// A transport whose every call and cast goes straight to `service`.
+///
+/// Any topic and server name reach it; a cast runs to completion before it
+/// returns. Servers cannot listen on it.
+pub fn local<S: Service>(service: S) -> Transport {
+    let wire = NativeWire::default();
+    let driver = LocalDriver {
+        service: Arc::new(service),
+        wire: wire.clone(),
+    };
+    Transport::native(Arc::new(driver), wire)
+}
+
+struct LocalDriver {
+    service: Arc<dyn Service>,
+    wire: NativeWire,
+}
+
+impl LocalDriver {
+    fn topic(destination: &Destination) -> &str {
+        match destination {
+            Destination::Topic { topic }
+            | Destination::Server { topic, .. }
+            | Destination::Fanout { topic } => topic,
+        }
+    }
+}
+
+impl Driver for LocalDriver {
+    fn call(
+        &self,
+        destination: Destination,
+        message: Message,
+    ) -> BoxFuture<'_, Result<Message, RpcError>> {
+        Box::pin(async move {
+            let topic = Self::topic(&destination);
+            match respond(&*self.service, &self.wire, topic, message).await {
+                Some(reply) => Ok(self.wire.encode_reply(&reply)),
+                // The request's deadline passed: like a server, send nothing.
+                None => std::future::pending().await,
+            }
+        })
+    }
+
+    fn cast(
+        &self,
+        destination: Destination,
+        message: Message,
+    ) -> BoxFuture<'_, Result<(), RpcError>> {
+        Box::pin(async move {
+            let topic = Self::topic(&destination);
+            if let Some(crate::wire::ReplyBody::Failure(error)) =
+                respond(&*self.service, &self.wire, topic, message).await
+            {
+                tracing::warn!(%error, "a local cast failed");
+            }
+            Ok(())
+        })
+    }
+
+    fn listen(&self, _spec: ListenSpec) -> BoxFuture<'_, Result<Listener, RpcError>> {
+        Box::pin(async {
+            Err(RpcError::config(
+                "a local test transport has no queues to listen on",
+            ))
+        })
+    }
+
+    fn reply(&self, _reply_to: String, _message: Message) -> BoxFuture<'_, Result<(), RpcError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
+    fn pending_calls(&self) -> usize {
+        0
+    }
+}
+
+impl fmt::Debug for LocalDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalDriver")
+            .field("service", &self.service.descriptor().name)
+            .finish()
+    }
+}
+
+/// Wraps `inner` so that every request sent through the returned transport
+/// is kept in the [`Recording`], then passed on.
+pub fn record(inner: Transport) -> (Transport, Recording) {
+    let recording = Recording::default();
+    let wire = NativeWire::new(*inner.wire().codec());
+    let driver = RecordingDriver {
+        inner,
+        recording: recording.clone(),
+        wire: wire.clone(),
+    };
+    (Transport::native(Arc::new(driver), wire), recording)
+}
+
+/// Whether a recorded request was a call or a cast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// The caller waited for a reply.
+    Call,
+    /// One-way.
+    Cast,
+}
+
+/// One request a client sent.
+#[derive(Debug, Clone)]
+pub struct SentRequest {
+    /// Call or cast.
+    pub kind: Sent,
+    /// Where it went.
+    pub destination: Destination,
+    /// The method.
+    pub method: String,
+    /// The version it asked for.
+    pub version: Option<String>,
+    /// The context it carried.
+    pub context: Context,
+    body: Vec<u8>,
+    codec: AnyCodec,
+}
+
+impl SentRequest {
+    /// Decodes the arguments as a tuple of their types, in order:
+    /// `request.args::<(String, u32)>()` for `(name: String, size_gb: u32)`.
+    pub fn args<T: DeserializeOwned>(&self) -> Result<T, CodecError> {
+        self.codec.decode(&self.body)
+    }
+}
+
+/// The requests a [`record`]ed transport sent, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Recording {
+    sent: Arc<Mutex<Vec<SentRequest>>>,
+}
+
+impl Recording {
+    /// Everything sent so far.
+    pub fn requests(&self) -> Vec<SentRequest> {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Forgets what was recorded.
+    pub fn clear(&self) {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+#[derive(Debug)]
+struct RecordingDriver {
+    inner: Transport,
+    recording: Recording,
+    wire: NativeWire,
+}
+
+impl RecordingDriver {
+    fn keep(&self, kind: Sent, destination: &Destination, message: &Message) {
+        let Ok(request) = self.wire.decode_request(message.clone()) else {
+            return;
+        };
+        let sent = SentRequest {
+            kind,
+            destination: destination.clone(),
+            method: request.method,
+            version: request.version,
+            context: request.context,
+            body: request.body,
+            codec: *self.wire.codec(),
+        };
+        self.recording
+            .sent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(sent);
+    }
+}
+
+impl Driver for RecordingDriver {
+    fn call(
+        &self,
+        destination: Destination,
+        message: Message,
+    ) -> BoxFuture<'_, Result<Message, RpcError>> {
+        self.keep(Sent::Call, &destination, &message);
+        self.inner.driver().call(destination, message)
+    }
+
+    fn cast(
+        &self,
+        destination: Destination,
+        message: Message,
+    ) -> BoxFuture<'_, Result<(), RpcError>> {
+        self.keep(Sent::Cast, &destination, &message);
+        self.inner.driver().cast(destination, message)
+    }
+
+    fn listen(&self, spec: ListenSpec) -> BoxFuture<'_, Result<Listener, RpcError>> {
+        self.inner.driver().listen(spec)
+    }
+
+    fn reply(&self, reply_to: String, message: Message) -> BoxFuture<'_, Result<(), RpcError>> {
+        self.inner.driver().reply(reply_to, message)
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        self.inner.driver().close()
+    }
+
+    fn pending_calls(&self) -> usize {
+        self.inner.driver().pending_calls()
+    }
+}
