@@ -33,6 +33,7 @@ macro_rules! conformance_suite {
             malformed_messages_do_not_stop_the_server,
             nobody_listening_fails_at_once,
             a_dropped_call_leaves_nothing_behind,
+            a_server_runs_requests_concurrently,
         );
     };
     (@cases $kind:expr, $($case:ident),* $(,)?) => {
@@ -423,4 +424,24 @@ pub async fn a_dropped_call_leaves_nothing_behind(env: Arc<Env>) {
     })
     .await;
     assert_eq!(transport.pending_calls(), 0);
+}
+
+pub async fn a_server_runs_requests_concurrently(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let _server = env.server("host-1", &log).await;
+    let client = env
+        .client(&env.transport().await)
+        .timeout(Duration::from_secs(30));
+    let mut calls = JoinSet::new();
+    for _ in 0..16 {
+        let client = client.clone();
+        calls.spawn(async move { client.rendezvous(&Context::new(), 16).await });
+    }
+    while let Some(joined) = calls.join_next().await {
+        assert_eq!(
+            joined.expect("task"),
+            Ok(true),
+            "16 calls were never inside at once"
+        );
+    }
 }

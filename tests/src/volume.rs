@@ -43,6 +43,10 @@ pub trait VolumeManager {
     async fn slow_echo(&self, ctx: &Context, n: u64, millis: u64) -> u64;
     /// Panics.
     async fn boom(&self, ctx: &Context) -> u32;
+    /// Waits until `parties` calls are inside at once (true), or gives up
+    /// after 10 s (false): only a server running requests concurrently lets
+    /// them all through.
+    async fn rendezvous(&self, ctx: &Context, parties: u32) -> bool;
     /// Deletes a volume (one-way).
     #[rpc(cast)]
     async fn delete_volume(&self, ctx: &Context, id: u64);
@@ -70,6 +74,7 @@ pub enum Event {
 pub struct Log {
     events: Mutex<Vec<(String, Event)>>,
     version: watch::Sender<u64>,
+    barrier: std::sync::OnceLock<tokio::sync::Barrier>,
 }
 
 impl Default for Log {
@@ -77,6 +82,7 @@ impl Default for Log {
         Self {
             events: Mutex::new(Vec::new()),
             version: watch::Sender::new(0),
+            barrier: std::sync::OnceLock::new(),
         }
     }
 }
@@ -177,6 +183,16 @@ impl VolumeManager for Recorder {
 
     async fn boom(&self, _ctx: &Context) -> u32 {
         panic!("the manager blew up");
+    }
+
+    async fn rendezvous(&self, _ctx: &Context, parties: u32) -> bool {
+        let barrier = self
+            .log
+            .barrier
+            .get_or_init(|| tokio::sync::Barrier::new(parties as usize));
+        tokio::time::timeout(Duration::from_secs(10), barrier.wait())
+            .await
+            .is_ok()
     }
 
     async fn delete_volume(&self, ctx: &Context, id: u64) {

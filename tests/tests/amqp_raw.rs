@@ -1,0 +1,143 @@
+//! Bytes from the network are untrusted: messages published by hand with
+//! amqprs (odd header types, foreign content types, no properties at all)
+//! reach a real server, which answers what it can and keeps serving. And a
+//! failed connection never shows the password.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use amqprs::channel::{BasicConsumeArguments, BasicPublishArguments, QueueDeclareArguments};
+use amqprs::connection::{Connection, OpenConnectionArguments};
+use amqprs::{BasicProperties, FieldTable, FieldValue};
+use rpc_runtime::{AmqpConfig, Context, RpcError};
+use rpc_tests::env::amqp_url;
+use rpc_tests::volume::Log;
+use rpc_tests::{Env, Kind};
+
+fn headers(pairs: &[(&str, FieldValue)]) -> FieldTable {
+    let mut table = FieldTable::new();
+    for (name, value) in pairs {
+        table.insert((*name).try_into().expect("short name"), value.clone());
+    }
+    table
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_published_garbage_does_not_stop_the_server() {
+    let Some(env) = Env::new(Kind::Amqp).await else {
+        return;
+    };
+    let env = Arc::new(env);
+    let log = Arc::new(Log::default());
+    let _server = env.server("host-1", &log).await;
+
+    let config = AmqpConfig::from_url(&amqp_url()).expect("url");
+    let args = OpenConnectionArguments::new(
+        config.host(),
+        config.port(),
+        config.username(),
+        config.password().expose(),
+    );
+    let connection = Connection::open(&args).await.expect("connect");
+    let channel = connection.open_channel(None).await.expect("channel");
+    let (reply_queue, _, _) = channel
+        .queue_declare(QueueDeclareArguments::new("").exclusive(true).finish())
+        .await
+        .expect("declare")
+        .expect("a name");
+    let (_tag, mut replies) = channel
+        .basic_consume_rx(
+            BasicConsumeArguments::new(&reply_queue, "raw")
+                .auto_ack(true)
+                .finish(),
+        )
+        .await
+        .expect("consume");
+
+    let queue = format!("{}.host-1", env.topic);
+    let publish = BasicPublishArguments::new(&env.exchange, &queue);
+    let cases: Vec<(BasicProperties, Vec<u8>)> = vec![
+        (BasicProperties::default(), vec![]),
+        (
+            BasicProperties::default()
+                .with_headers(headers(&[("x-rpc-method", FieldValue::l(42))]))
+                .with_reply_to(&reply_queue)
+                .with_correlation_id("1")
+                .finish(),
+            vec![1, 2, 3],
+        ),
+        (
+            BasicProperties::default()
+                .with_headers(headers(&[("x-rpc-method", "whoami".into())]))
+                .with_content_type("application/json")
+                .with_reply_to(&reply_queue)
+                .with_correlation_id("2")
+                .finish(),
+            b"{}".to_vec(),
+        ),
+        (
+            BasicProperties::default()
+                .with_headers(headers(&[
+                    ("x-rpc-method", "get_volume".into()),
+                    ("x-rpc-version", FieldValue::t(true)),
+                    ("x-roles", FieldValue::F(FieldTable::new())),
+                ]))
+                .with_reply_to(&reply_queue)
+                .with_correlation_id("3")
+                .finish(),
+            vec![0xff; 32],
+        ),
+    ];
+    for (props, body) in cases {
+        channel
+            .basic_publish(props, body, publish.clone())
+            .await
+            .expect("publish");
+    }
+    // The three messages with a reply address each get an error reply.
+    let mut answered = Vec::new();
+    while answered.len() < 3 {
+        let message = tokio::time::timeout(Duration::from_secs(10), replies.recv())
+            .await
+            .expect("an error reply in time")
+            .expect("consumer open");
+        let props = message.basic_properties.expect("properties");
+        let status = props
+            .headers()
+            .and_then(|h| h.get(&"x-rpc-status".try_into().expect("name")).cloned());
+        assert_eq!(status, Some(FieldValue::from("failure")));
+        answered.push(props.correlation_id().cloned().expect("correlation id"));
+    }
+    answered.sort();
+    assert_eq!(answered, ["1", "2", "3"]);
+    let _ = connection.close().await;
+
+    let client = env.client(&env.transport().await);
+    assert_eq!(
+        client.whoami(&Context::new()).await.expect("still serving"),
+        "host-1"
+    );
+    if let Ok(env) = Arc::try_unwrap(env) {
+        env.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_refused_login_does_not_show_the_password() {
+    let Some(_env) = Env::new(Kind::Amqp).await else {
+        return;
+    };
+    let config = AmqpConfig::from_url(&amqp_url()).expect("url");
+    let url = format!(
+        "amqp://guest:hunter2-not-the-password@{}:{}/%2f",
+        config.host(),
+        config.port()
+    );
+    let config = AmqpConfig::from_url(&url).expect("url");
+    let shown = format!("{config} {config:?}");
+    let error = config.connect().await.expect_err("wrong password");
+    assert!(matches!(error, RpcError::Connection(_)), "{error:?}");
+    let shown = format!("{shown} {error} {error:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("guest"), "{shown}");
+}
