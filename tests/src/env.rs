@@ -163,6 +163,21 @@ impl Env {
     }
 }
 
+/// A plain amqprs connection to the test broker, for doing what the runtime
+/// never would (publishing garbage, passive declares, cleaning up).
+pub async fn raw_connection() -> Result<Connection, amqprs::error::Error> {
+    let config = AmqpConfig::from_url(&amqp_url()).expect("the test broker URL parses");
+    let args = OpenConnectionArguments::new(
+        config.host(),
+        config.port(),
+        config.username(),
+        config.password().expose(),
+    )
+    .virtual_host(config.vhost())
+    .finish();
+    Connection::open(&args).await
+}
+
 fn redacted(url: &str) -> String {
     AmqpConfig::from_url(url).map_or_else(|_| "(unparsable URL)".to_owned(), |c| c.to_string())
 }

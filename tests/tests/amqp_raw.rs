@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amqprs::channel::{BasicConsumeArguments, BasicPublishArguments, QueueDeclareArguments};
-use amqprs::connection::{Connection, OpenConnectionArguments};
 use amqprs::{BasicProperties, FieldTable, FieldValue};
 use rpc_runtime::{AmqpConfig, Context, RpcError};
-use rpc_tests::env::amqp_url;
+use rpc_tests::env::{amqp_url, raw_connection};
 use rpc_tests::volume::Log;
 use rpc_tests::{Env, Kind};
 
@@ -31,14 +30,7 @@ async fn hand_published_garbage_does_not_stop_the_server() {
     let log = Arc::new(Log::default());
     let _server = env.server("host-1", &log).await;
 
-    let config = AmqpConfig::from_url(&amqp_url()).expect("url");
-    let args = OpenConnectionArguments::new(
-        config.host(),
-        config.port(),
-        config.username(),
-        config.password().expose(),
-    );
-    let connection = Connection::open(&args).await.expect("connect");
+    let connection = raw_connection().await.expect("connect");
     let channel = connection.open_channel(None).await.expect("channel");
     let (reply_queue, _, _) = channel
         .queue_declare(QueueDeclareArguments::new("").exclusive(true).finish())

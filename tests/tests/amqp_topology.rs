@@ -5,9 +5,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use amqprs::channel::{ExchangeDeclareArguments, QueueDeclareArguments};
-use amqprs::connection::{Connection, OpenConnectionArguments};
-use rpc_runtime::AmqpConfig;
-use rpc_tests::env::{amqp_url, in_ci};
+use rpc_tests::env::{in_ci, raw_connection};
 use rpc_tests::volume::Log;
 use rpc_tests::{Env, Kind};
 
@@ -50,14 +48,7 @@ async fn declared_entities_are_osloes() {
     let exchange = env.exchange.clone();
 
     // Passive declares fail (and close the channel) when an entity is missing.
-    let config = AmqpConfig::from_url(&amqp_url()).expect("url");
-    let args = OpenConnectionArguments::new(
-        config.host(),
-        config.port(),
-        config.username(),
-        config.password().expose(),
-    );
-    let connection = Connection::open(&args).await.expect("connect");
+    let connection = raw_connection().await.expect("connect");
     let channel = connection.open_channel(None).await.expect("channel");
     for queue in [topic.clone(), format!("{topic}.host-1")] {
         let passive = QueueDeclareArguments::new(&queue).passive(true).finish();

@@ -305,9 +305,6 @@ impl Driver for MemoryDriver {
             if self.closed.is_cancelled() {
                 return Err(RpcError::Closed);
             }
-            if let Destination::Fanout { .. } = destination {
-                return Err(RpcError::config("a call cannot be sent to a fanout"));
-            }
             let reply_to = self.reply_queue().to_owned();
             let mut call = self.pending.register();
             message.correlation_id = Some(call.correlation_id());

@@ -188,6 +188,11 @@ impl Transport {
         mut message: Message,
         timeout: Duration,
     ) -> Result<Message, RpcError> {
+        if let Destination::Fanout { .. } = destination {
+            return Err(RpcError::config(
+                "a call cannot be sent to a fanout: nobody would know whose reply to wait for",
+            ));
+        }
         message.expiration_ms = Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
         match tokio::time::timeout(timeout, self.driver.call(destination, message)).await {
             Ok(reply) => reply,

@@ -151,9 +151,6 @@ impl Driver for AmqpDriver {
         mut message: Message,
     ) -> BoxFuture<'_, Result<Message, RpcError>> {
         Box::pin(async move {
-            if let Destination::Fanout { .. } = destination {
-                return Err(RpcError::config("a call cannot be sent to a fanout"));
-            }
             let (exchange, routing_key) = self.route(&destination).await?;
             let reply_to = self.reply_queue().await?.name().to_owned();
             let mut call = self.pending.register();
