@@ -76,6 +76,17 @@ pub(crate) fn impls(service: &Service) -> TokenStream {
                 Self { core: self.core.with_topic(topic) }
             }
 
+            /// The same client, refusing before sending any method newer than
+            /// `cap` (the version the oldest server of the deployment speaks).
+            pub fn version_cap(&self, cap: impl ::core::convert::Into<::std::string::String>) -> Self {
+                Self { core: self.core.with_version_cap(cap) }
+            }
+
+            /// Whether a request needing `version` may be sent under the version cap.
+            pub fn can_send_version(&self, version: &str) -> bool {
+                self.core.can_send_version(version)
+            }
+
             /// A handle whose casts reach every server of the topic.
             pub fn fanout(&self) -> #fanout {
                 #fanout { core: ::core::clone::Clone::clone(&self.core) }

@@ -30,6 +30,7 @@ pub struct ClientCore {
     topic: Arc<str>,
     server: Option<Arc<str>>,
     timeout: Duration,
+    version_cap: Option<Arc<str>>,
 }
 
 impl ClientCore {
@@ -41,6 +42,7 @@ impl ClientCore {
             topic: service.topic.into(),
             server: None,
             timeout: DEFAULT_TIMEOUT,
+            version_cap: None,
         }
     }
 
@@ -65,6 +67,37 @@ impl ClientCore {
         Self {
             topic: topic.into().into(),
             ..self.clone()
+        }
+    }
+
+    /// The same client, refusing (before sending) any method newer than
+    /// `cap`: the version the oldest server of the deployment speaks.
+    pub fn with_version_cap(&self, cap: impl Into<String>) -> Self {
+        Self {
+            version_cap: Some(cap.into().into()),
+            ..self.clone()
+        }
+    }
+
+    /// Whether a request needing `version` may be sent under the version cap
+    /// (always, without a cap), as oslo.messaging's `can_send_version`.
+    pub fn can_send_version(&self, version: &str) -> bool {
+        match &self.version_cap {
+            None => version::parse(version).is_some(),
+            Some(cap) => version::is_compatible(cap, version),
+        }
+    }
+
+    /// The version a request for `method` needs, if the cap allows it.
+    fn required_version(&self, method: &MethodDescriptor) -> Result<String, RpcError> {
+        let required = version::required(self.service.version, method.since);
+        match &self.version_cap {
+            Some(cap) if !version::is_compatible(cap, &required) => Err(RpcError::VersionCap {
+                method: method.name.to_owned(),
+                required,
+                cap: cap.to_string(),
+            }),
+            _ => Ok(required),
         }
     }
 
@@ -112,15 +145,15 @@ impl ClientCore {
         context: &Context,
         body: Vec<u8>,
         deadline: Option<SystemTime>,
-    ) -> Message {
-        let version = version::required(self.service.version, method.since);
-        self.transport.wire().encode_request(OutgoingRequest {
+    ) -> Result<Message, RpcError> {
+        let version = self.required_version(method)?;
+        Ok(self.transport.wire().encode_request(OutgoingRequest {
             method: method.name,
             version: &version,
             context,
             deadline,
             body,
-        })
+        }))
     }
 
     fn encode<A, O, C>(
@@ -159,13 +192,13 @@ impl ClientCore {
         let destination = self.destination(false)?;
         let body = self.encode(method, types, &args)?;
         drop(args);
-        let deadline = SystemTime::now() + self.timeout;
-        let message = self.request(method, context, body, Some(deadline));
-        let reply = match self
-            .transport
-            .call_raw(destination, message, self.timeout)
-            .await
-        {
+        // A call made while handling another never outlives the caller's deadline.
+        let timeout = context
+            .remaining()
+            .map_or(self.timeout, |left| left.min(self.timeout));
+        let deadline = SystemTime::now() + timeout;
+        let message = self.request(method, context, body, Some(deadline))?;
+        let reply = match self.transport.call_raw(destination, message, timeout).await {
             Err(RpcError::Timeout { timeout, .. }) => {
                 return Err(RpcError::Timeout {
                     method: method.name.to_owned(),
@@ -190,7 +223,7 @@ impl ClientCore {
         let sent = async {
             let destination = self.destination(fanout)?;
             let body = self.encode(method, types, &args)?;
-            let message = self.request(method, context, body, None);
+            let message = self.request(method, context, body, None)?;
             self.transport.cast_raw(destination, message).await
         };
         match sent.await {

@@ -27,12 +27,6 @@ pub(crate) async fn respond(
         Err(error) => return Some(ReplyBody::Failure(error)),
     };
     let descriptor = service.descriptor();
-    let Some(method) = descriptor.method(&request.method) else {
-        return Some(ReplyBody::Failure(RpcError::UnknownMethod {
-            topic: topic.to_owned(),
-            method: request.method,
-        }));
-    };
     if let Some(requested) = &request.version {
         if !version::is_compatible(descriptor.version, requested) {
             return Some(ReplyBody::Failure(version::unsupported(
@@ -42,6 +36,13 @@ pub(crate) async fn respond(
             )));
         }
     }
+    // As oslo's dispatcher: a compatible version first, then the method.
+    let Some(method) = descriptor.method(&request.method) else {
+        return Some(ReplyBody::Failure(RpcError::UnknownMethod {
+            topic: topic.to_owned(),
+            method: request.method,
+        }));
+    };
     if request
         .context
         .deadline()

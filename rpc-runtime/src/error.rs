@@ -92,6 +92,17 @@ pub enum RpcError {
         /// The version the server speaks.
         server: String,
     },
+    /// The method needs a newer API version than the client's version cap
+    /// allows; nothing was sent.
+    #[error("`{method}` needs version {required} but the client is capped at {cap}")]
+    VersionCap {
+        /// The method that was called.
+        method: String,
+        /// The version the method needs.
+        required: String,
+        /// The client's version cap.
+        cap: String,
+    },
     /// The manager panicked while handling the request; the server keeps serving.
     #[error("the server failed while handling `{method}`: {detail}")]
     Internal {

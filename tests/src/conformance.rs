@@ -12,7 +12,11 @@ use rpc_runtime::{Context, Destination, RpcError};
 use tokio::task::JoinSet;
 
 use crate::env::Env;
-use crate::volume::{Event, Log, Volume, VolumeError, VolumeManagerNextClient};
+use crate::volume::{
+    Event, Log, OldStorage, Recorder, StorageV30Client, StorageV30Service, StorageV32Client,
+    Volume, VolumeError, VolumeManagerNextClient, VolumeManagerService,
+};
+use rpc_runtime::testing;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -34,6 +38,9 @@ macro_rules! conformance_suite {
             nobody_listening_fails_at_once,
             a_dropped_call_leaves_nothing_behind,
             a_server_runs_requests_concurrently,
+            versions_follow_oslo_rules,
+            stale_requests_are_not_run,
+            one_server_hosts_several_services,
         );
     };
     (@cases $kind:expr, $($case:ident),* $(,)?) => {
@@ -444,4 +451,143 @@ pub async fn a_server_runs_requests_concurrently(env: Arc<Env>) {
             "16 calls were never inside at once"
         );
     }
+}
+
+pub async fn versions_follow_oslo_rules(env: Arc<Env>) {
+    let storage = Arc::new(OldStorage::default());
+    let _server = env
+        .builder("host-1")
+        .await
+        .serve_on(
+            &env.topic,
+            StorageV30Service::from_arc(Arc::clone(&storage)),
+        )
+        .start()
+        .await
+        .expect("start");
+    let (transport, sent) = testing::record(env.transport().await);
+    let ctx = Context::new();
+    let client = StorageV32Client::new(&transport)
+        .topic(&env.topic)
+        .timeout(WAIT)
+        .version_cap("3.2");
+    assert!(client.can_send_version("3.1") && client.can_send_version("3.2"));
+    assert!(!client.can_send_version("3.3") && !client.can_send_version("4.0"));
+    // A 3.0 method of the 3.2 API is served by the 3.0 server.
+    assert_eq!(client.size(&ctx, 4).await, Ok(40));
+    match client.extend(&ctx, 4, 1).await {
+        Err(RpcError::VersionNotSupported {
+            requested, server, ..
+        }) => {
+            assert_eq!((requested.as_str(), server.as_str()), ("3.1", "3.0"));
+        }
+        other => panic!("expected VersionNotSupported, got {other:?}"),
+    }
+    // Capped at the oldest server's version, the client refuses before sending.
+    let capped = client.version_cap("3.0");
+    assert!(!capped.can_send_version("3.1"));
+    sent.clear();
+    match capped.extend(&ctx, 4, 1).await {
+        Err(RpcError::VersionCap {
+            method,
+            required,
+            cap,
+        }) => {
+            assert_eq!(
+                (method.as_str(), required.as_str(), cap.as_str()),
+                ("extend", "3.1", "3.0")
+            );
+        }
+        other => panic!("expected VersionCap, got {other:?}"),
+    }
+    assert!(
+        sent.requests().is_empty(),
+        "nothing may be sent: {:?}",
+        sent.requests()
+    );
+    assert_eq!(capped.size(&ctx, 2).await, Ok(20));
+    assert_eq!(storage.handled.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+pub async fn stale_requests_are_not_run(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let _server = env
+        .builder("host-1")
+        .await
+        .concurrency(1)
+        .serve_on(
+            &env.topic,
+            VolumeManagerService::new(Recorder::new("host-1", &log)),
+        )
+        .start()
+        .await
+        .expect("start");
+    let client = env.client(&env.transport().await);
+    let busy = {
+        let client = client.clone();
+        tokio::spawn(async move { client.slow_echo(&Context::new(), 0, 2000).await })
+    };
+    log.wait_for(WAIT, |events| {
+        events.iter().any(|(_, e)| *e == Event::Echoing { n: 0 })
+    })
+    .await;
+    let quick = client.timeout(Duration::from_millis(500));
+    let mut stale = JoinSet::new();
+    for n in 1..=5 {
+        let quick = quick.clone();
+        stale.spawn(async move { quick.slow_echo(&Context::new(), n, 0).await });
+    }
+    while let Some(result) = stale.join_next().await {
+        assert!(matches!(
+            result.expect("task"),
+            Err(RpcError::Timeout { .. })
+        ));
+    }
+    assert_eq!(busy.await.expect("task"), Ok(0));
+    // Behind the stale requests in the queue: once this is answered, they
+    // have all been skipped or expired.
+    assert_eq!(
+        client.whoami(&Context::new()).await.expect("call"),
+        "host-1"
+    );
+    let ran: Vec<_> = log
+        .events()
+        .into_iter()
+        .filter(|(_, e)| matches!(e, Event::Echoing { n } if *n > 0))
+        .collect();
+    assert!(ran.is_empty(), "stale requests ran: {ran:?}");
+}
+
+pub async fn one_server_hosts_several_services(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let storage = Arc::new(OldStorage::default());
+    let storage_topic = env.extra_topic("storage");
+    let _server = env
+        .builder("host-1")
+        .await
+        .serve_on(
+            &env.topic,
+            VolumeManagerService::new(Recorder::new("host-1", &log)),
+        )
+        .serve_on(
+            &storage_topic,
+            StorageV30Service::from_arc(Arc::clone(&storage)),
+        )
+        .start()
+        .await
+        .expect("start");
+    let transport = env.transport().await;
+    let ctx = Context::new();
+    assert_eq!(
+        env.client(&transport).whoami(&ctx).await.expect("call"),
+        "host-1"
+    );
+    let storage_client = StorageV30Client::new(&transport)
+        .topic(&storage_topic)
+        .timeout(WAIT);
+    assert_eq!(storage_client.size(&ctx, 3).await, Ok(30));
+    assert_eq!(
+        storage_client.to_server("host-1").size(&ctx, 5).await,
+        Ok(50)
+    );
 }

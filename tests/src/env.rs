@@ -15,7 +15,7 @@ use std::time::Duration;
 use amqprs::channel::{ExchangeDeleteArguments, QueueDeleteArguments};
 use amqprs::connection::{Connection, OpenConnectionArguments};
 use rpc_runtime::transport::MemoryBroker;
-use rpc_runtime::{AmqpConfig, Server, Transport};
+use rpc_runtime::{AmqpConfig, Server, ServerBuilder, Transport};
 
 use crate::volume::{Log, Recorder, VolumeManagerClient, VolumeManagerService};
 
@@ -47,6 +47,7 @@ pub struct Env {
     pub topic: String,
     transports: Mutex<Vec<Transport>>,
     servers: Mutex<Vec<String>>,
+    extra_topics: Mutex<Vec<String>>,
     broker: MemoryBroker,
 }
 
@@ -61,6 +62,7 @@ impl Env {
             topic: format!("t-{}", &id[..12]),
             transports: Mutex::new(Vec::new()),
             servers: Mutex::new(Vec::new()),
+            extra_topics: Mutex::new(Vec::new()),
             broker: MemoryBroker::new(),
         };
         match env.try_transport().await {
@@ -101,16 +103,28 @@ impl Env {
 
     /// Starts a server named `name` hosting a [`Recorder`] on this test's topic.
     pub async fn server(&self, name: &str, log: &Arc<Log>) -> Server {
-        let transport = self.transport().await;
-        self.servers.lock().expect("lock").push(name.to_owned());
-        Server::builder(&transport, name)
-            .serve_on(
-                &self.topic,
-                VolumeManagerService::new(Recorder::new(name, log)),
-            )
+        let recorder = VolumeManagerService::new(Recorder::new(name, log));
+        self.builder(name)
+            .await
+            .serve_on(&self.topic, recorder)
             .start()
             .await
             .expect("start the server")
+    }
+
+    /// A server builder on a new transport, for tests that host other
+    /// services or set options; the server's queues are cleaned up.
+    pub async fn builder(&self, name: &str) -> ServerBuilder {
+        let transport = self.transport().await;
+        self.servers.lock().expect("lock").push(name.to_owned());
+        Server::builder(&transport, name)
+    }
+
+    /// Another topic for this test, cleaned up like the main one.
+    pub fn extra_topic(&self, suffix: &str) -> String {
+        let topic = format!("{}-{suffix}", self.topic);
+        self.extra_topics.lock().expect("lock").push(topic.clone());
+        topic
     }
 
     /// A client of this test's topic with a short timeout.
@@ -129,34 +143,28 @@ impl Env {
         if self.kind == Kind::Memory {
             return;
         }
-        let Ok(config) = AmqpConfig::from_url(&amqp_url()) else {
-            return;
-        };
-        let args = OpenConnectionArguments::new(
-            config.host(),
-            config.port(),
-            config.username(),
-            config.password().expose(),
-        )
-        .virtual_host(config.vhost())
-        .finish();
-        let Ok(connection) = Connection::open(&args).await else {
+        let Ok(connection) = raw_connection().await else {
             return;
         };
         if let Ok(channel) = connection.open_channel(None).await {
             let servers = self.servers.lock().expect("lock").clone();
-            let mut queues = vec![self.topic.clone()];
-            queues.extend(servers.iter().map(|s| format!("{}.{s}", self.topic)));
-            for queue in queues {
+            let mut topics = vec![self.topic.clone()];
+            topics.extend(self.extra_topics.lock().expect("lock").iter().cloned());
+            for topic in &topics {
+                let mut queues = vec![topic.clone()];
+                queues.extend(servers.iter().map(|s| format!("{topic}.{s}")));
+                for queue in queues {
+                    let _ = channel
+                        .queue_delete(QueueDeleteArguments::new(&queue))
+                        .await;
+                }
+                let fanout = format!("{topic}_fanout");
                 let _ = channel
-                    .queue_delete(QueueDeleteArguments::new(&queue))
+                    .exchange_delete(ExchangeDeleteArguments::new(&fanout))
                     .await;
             }
-            for exchange in [format!("{}_fanout", self.topic), self.exchange.clone()] {
-                let _ = channel
-                    .exchange_delete(ExchangeDeleteArguments::new(&exchange))
-                    .await;
-            }
+            let exchange = ExchangeDeleteArguments::new(&self.exchange);
+            let _ = channel.exchange_delete(exchange).await;
             let _ = channel.close().await;
         }
         let _ = connection.close().await;

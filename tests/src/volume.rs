@@ -66,6 +66,7 @@ pub trait VolumeManagerNext {
 pub enum Event {
     Created { name: String },
     Deleted { id: u64, request_id: String },
+    Echoing { n: u64 },
     Echoed { n: u64 },
 }
 
@@ -176,6 +177,7 @@ impl VolumeManager for Recorder {
     }
 
     async fn slow_echo(&self, _ctx: &Context, n: u64, millis: u64) -> u64 {
+        self.log.push(&self.server, Event::Echoing { n });
         tokio::time::sleep(Duration::from_millis(millis)).await;
         self.log.push(&self.server, Event::Echoed { n });
         n
@@ -203,5 +205,36 @@ impl VolumeManager for Recorder {
                 request_id: ctx.request_id().to_owned(),
             },
         );
+    }
+}
+
+/// The first release of a versioned API.
+#[rpc_service(topic = "storage", version = "3.0")]
+pub trait StorageV30 {
+    /// The size of a volume.
+    async fn size(&self, ctx: &Context, id: u64) -> u64;
+}
+
+/// The same API two minor versions later.
+#[rpc_service(topic = "storage", version = "3.2")]
+pub trait StorageV32 {
+    /// The size of a volume.
+    async fn size(&self, ctx: &Context, id: u64) -> u64;
+    /// Grows a volume; added in 3.1.
+    #[rpc(since = "3.1")]
+    async fn extend(&self, ctx: &Context, id: u64, by_gb: u64) -> u64;
+}
+
+/// An old (3.0) storage server that counts what it ran.
+#[derive(Debug, Default)]
+pub struct OldStorage {
+    pub handled: std::sync::atomic::AtomicUsize,
+}
+
+impl StorageV30 for OldStorage {
+    async fn size(&self, _ctx: &Context, id: u64) -> u64 {
+        self.handled
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        id * 10
     }
 }
