@@ -82,6 +82,13 @@ pub(crate) fn impls(service: &Service) -> TokenStream {
                 Self { core: self.core.with_version_cap(cap) }
             }
 
+            /// The same client, asking servers for heartbeats during calls (oslo's
+            /// `call_monitor_timeout`): a call fails with `RpcError::Unresponsive`
+            /// after `silence` without one, however long its timeout.
+            pub fn call_monitor(&self, silence: ::core::time::Duration) -> Self {
+                Self { core: self.core.with_call_monitor(silence) }
+            }
+
             /// Whether a request needing `version` may be sent under the version cap.
             pub fn can_send_version(&self, version: &str) -> bool {
                 self.core.can_send_version(version)

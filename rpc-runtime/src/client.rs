@@ -31,6 +31,7 @@ pub struct ClientCore {
     server: Option<Arc<str>>,
     timeout: Duration,
     version_cap: Option<Arc<str>>,
+    call_monitor: Option<Duration>,
 }
 
 impl ClientCore {
@@ -43,6 +44,7 @@ impl ClientCore {
             server: None,
             timeout: DEFAULT_TIMEOUT,
             version_cap: None,
+            call_monitor: None,
         }
     }
 
@@ -75,6 +77,19 @@ impl ClientCore {
     pub fn with_version_cap(&self, cap: impl Into<String>) -> Self {
         Self {
             version_cap: Some(cap.into().into()),
+            ..self.clone()
+        }
+    }
+
+    /// The same client, asking servers for heartbeats during calls (oslo's
+    /// `call_monitor_timeout`): the server sends one every `silence / 2`
+    /// while the manager works, and the call fails with
+    /// [`RpcError::Unresponsive`] after `silence` without one. A long call
+    /// can then run up to the (longer) timeout, while a dead server is
+    /// noticed within `silence`.
+    pub fn with_call_monitor(&self, silence: Duration) -> Self {
+        Self {
+            call_monitor: Some(silence),
             ..self.clone()
         }
     }
@@ -145,6 +160,7 @@ impl ClientCore {
         context: &Context,
         body: Vec<u8>,
         deadline: Option<SystemTime>,
+        call_monitor: Option<Duration>,
     ) -> Result<Message, RpcError> {
         let version = self.required_version(method)?;
         Ok(self.transport.wire().encode_request(OutgoingRequest {
@@ -152,6 +168,7 @@ impl ClientCore {
             version: &version,
             context,
             deadline,
+            call_monitor,
             body,
         }))
     }
@@ -197,16 +214,17 @@ impl ClientCore {
             .remaining()
             .map_or(self.timeout, |left| left.min(self.timeout));
         let deadline = SystemTime::now() + timeout;
-        let message = self.request(method, context, body, Some(deadline))?;
-        let reply = match self.transport.call_raw(destination, message, timeout).await {
-            Err(RpcError::Timeout { timeout, .. }) => {
-                return Err(RpcError::Timeout {
-                    method: method.name.to_owned(),
-                    timeout,
-                });
-            }
-            reply => reply?,
-        };
+        let message = self.request(method, context, body, Some(deadline), self.call_monitor)?;
+        let reply = self
+            .transport
+            .call_monitored(
+                method.name,
+                destination,
+                message,
+                timeout,
+                self.call_monitor,
+            )
+            .await?;
         self.transport.wire().decode_reply(reply)
     }
 
@@ -223,7 +241,7 @@ impl ClientCore {
         let sent = async {
             let destination = self.destination(fanout)?;
             let body = self.encode(method, types, &args)?;
-            let message = self.request(method, context, body, None)?;
+            let message = self.request(method, context, body, None, None)?;
             self.transport.cast_raw(destination, message).await
         };
         match sent.await {

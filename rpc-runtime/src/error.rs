@@ -28,6 +28,15 @@ pub enum RpcError {
         /// The timeout that elapsed.
         timeout: Duration,
     },
+    /// A call with a call monitor heard no heartbeat from the server for
+    /// `silence`: the server died or lost its connection mid-call.
+    #[error("the server handling `{method}` went silent: no heartbeat for {silence:?}")]
+    Unresponsive {
+        /// The method that was called.
+        method: String,
+        /// How long the client waited without a heartbeat.
+        silence: Duration,
+    },
     /// The broker connection failed or was lost; the text never holds a password.
     #[error("broker connection failed: {0}")]
     Connection(String),

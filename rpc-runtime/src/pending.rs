@@ -1,20 +1,22 @@
 //! Calls waiting for their reply, keyed by correlation id.
 //!
 //! A caller registers before publishing and holds a [`PendingCall`]; the
-//! transport's reply consumer completes it. Dropping the `PendingCall` (the
-//! caller gave up, timed out, or its future was dropped) removes the entry,
-//! so a late reply finds nothing and is discarded.
+//! transport's reply consumer hands it every message carrying its
+//! correlation id (a call with a call monitor receives heartbeats before
+//! its reply). Dropping the `PendingCall` (the caller got its answer, gave
+//! up, timed out, or its future was dropped) removes the entry, so a late
+//! reply finds nothing and is discarded.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::oneshot;
+use tokio::sync::mpsc;
 
 use crate::error::RpcError;
 use crate::message::Message;
 
-type Slot = oneshot::Sender<Result<Message, RpcError>>;
+type Slot = mpsc::UnboundedSender<Result<Message, RpcError>>;
 
 /// The table of calls waiting for replies on one reply queue.
 #[derive(Debug, Default)]
@@ -27,7 +29,7 @@ impl PendingCalls {
     /// Registers a new call and returns its handle (which holds the id).
     pub(crate) fn register(self: &Arc<Self>) -> PendingCall {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
+        let (tx, rx) = mpsc::unbounded_channel();
         self.lock().insert(id, tx);
         PendingCall {
             id,
@@ -36,14 +38,13 @@ impl PendingCalls {
         }
     }
 
-    /// Hands a reply to the call it answers. Returns false when no call waits
-    /// for that correlation id (a late, duplicate or forged reply).
+    /// Hands a message to the call it belongs to. Returns false when no call
+    /// waits for that correlation id (a late, duplicate or forged reply).
     pub(crate) fn complete(&self, correlation_id: &str, reply: Result<Message, RpcError>) -> bool {
         let Ok(id) = correlation_id.parse::<u64>() else {
             return false;
         };
-        let slot = self.lock().remove(&id);
-        match slot {
+        match self.lock().get(&id) {
             Some(tx) => tx.send(reply).is_ok(),
             None => false,
         }
@@ -76,7 +77,7 @@ impl PendingCalls {
 pub(crate) struct PendingCall {
     id: u64,
     table: Arc<PendingCalls>,
-    rx: oneshot::Receiver<Result<Message, RpcError>>,
+    rx: mpsc::UnboundedReceiver<Result<Message, RpcError>>,
 }
 
 impl PendingCall {
@@ -85,12 +86,10 @@ impl PendingCall {
         self.id.to_string()
     }
 
-    /// Waits for the reply (no timeout here: the caller adds one).
-    pub(crate) async fn reply(&mut self) -> Result<Message, RpcError> {
-        match (&mut self.rx).await {
-            Ok(reply) => reply,
-            Err(_) => Err(RpcError::Closed),
-        }
+    /// Waits for the next message of this call (no timeout here: the caller
+    /// adds one).
+    pub(crate) async fn next(&mut self) -> Result<Message, RpcError> {
+        self.rx.recv().await.unwrap_or(Err(RpcError::Closed))
     }
 }
 
@@ -115,7 +114,7 @@ mod tests {
             ..Message::default()
         };
         assert!(table.complete(&first.correlation_id(), Ok(reply.clone())));
-        assert_eq!(first.reply().await, Ok(reply));
+        assert_eq!(first.next().await, Ok(reply));
         let late = second.correlation_id();
         drop(second);
         assert_eq!(table.len(), 0);
@@ -128,7 +127,7 @@ mod tests {
         let table = Arc::new(PendingCalls::default());
         let mut call = table.register();
         table.fail_all(&RpcError::Closed);
-        assert_eq!(call.reply().await, Err(RpcError::Closed));
+        assert_eq!(call.next().await, Err(RpcError::Closed));
         assert_eq!(table.len(), 0);
     }
 }

@@ -10,6 +10,7 @@
 //! serving through all of it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -180,10 +181,19 @@ impl Serving {
     async fn handle(&self, delivery: Delivery) {
         let Delivery { message, acker } = delivery;
         acker.ack().await;
+        let wire = self.transport.wire();
         let reply_to = message.reply_to.clone();
         let correlation_id = message.correlation_id.clone();
-        let wire = self.transport.wire();
-        let Some(reply) = respond(&*self.service, wire, &self.topic, message).await else {
+        let monitor = wire.call_monitor(&message);
+        let answer = respond(&*self.service, wire, &self.topic, message);
+        let reply = match (&reply_to, monitor) {
+            (Some(reply_to), Some(silence)) => {
+                self.with_heartbeats(answer, silence, reply_to, &correlation_id)
+                    .await
+            }
+            _ => answer.await,
+        };
+        let Some(reply) = reply else {
             return;
         };
         if let ReplyBody::Failure(error) = &reply {
@@ -192,10 +202,37 @@ impl Serving {
         let Some(reply_to) = reply_to else {
             return;
         };
-        let mut message = wire.encode_reply(&reply);
+        let mut message = wire.encode_reply(reply);
         message.correlation_id = correlation_id;
         if let Err(error) = self.transport.driver().reply(reply_to, message).await {
             tracing::warn!(topic = %self.topic, %error, "could not send a reply");
+        }
+    }
+
+    /// Runs `answer` while sending a heartbeat every `silence / 2` (at least
+    /// every 50 ms, whatever the request asked) to the caller.
+    async fn with_heartbeats(
+        &self,
+        answer: impl std::future::Future<Output = Option<ReplyBody>>,
+        silence: Duration,
+        reply_to: &str,
+        correlation_id: &Option<String>,
+    ) -> Option<ReplyBody> {
+        let every = (silence / 2).max(Duration::from_millis(50));
+        let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tokio::pin!(answer);
+        loop {
+            tokio::select! {
+                reply = &mut answer => return reply,
+                _ = beats.tick() => {
+                    let mut beat = self.transport.wire().encode_heartbeat();
+                    beat.correlation_id.clone_from(correlation_id);
+                    let sent = self.transport.driver().reply(reply_to.to_owned(), beat).await;
+                    if let Err(error) = sent {
+                        tracing::debug!(%error, "could not send a heartbeat");
+                    }
+                }
+            }
         }
     }
 }

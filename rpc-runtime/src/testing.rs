@@ -42,6 +42,7 @@ use crate::context::Context;
 use crate::dispatch::respond;
 use crate::error::RpcError;
 use crate::message::Message;
+use crate::pending::{PendingCall, PendingCalls};
 use crate::service::Service;
 use crate::transport::{BoxFuture, Destination, Driver, ListenSpec, Listener, Transport};
 use crate::wire::{NativeWire, WireFormat};
@@ -55,6 +56,7 @@ pub fn local<S: Service>(service: S) -> Transport {
     let driver = LocalDriver {
         service: Arc::new(service),
         wire: wire.clone(),
+        pending: Arc::new(PendingCalls::default()),
     };
     Transport::native(Arc::new(driver), wire)
 }
@@ -62,6 +64,7 @@ pub fn local<S: Service>(service: S) -> Transport {
 struct LocalDriver {
     service: Arc<dyn Service>,
     wire: NativeWire,
+    pending: Arc<PendingCalls>,
 }
 
 impl LocalDriver {
@@ -79,14 +82,16 @@ impl Driver for LocalDriver {
         &self,
         destination: Destination,
         message: Message,
-    ) -> BoxFuture<'_, Result<Message, RpcError>> {
+    ) -> BoxFuture<'_, Result<PendingCall, RpcError>> {
         Box::pin(async move {
+            let call = self.pending.register();
             let topic = Self::topic(&destination);
-            match respond(&*self.service, &self.wire, topic, message).await {
-                Some(reply) => Ok(self.wire.encode_reply(&reply)),
-                // The request's deadline passed: like a server, send nothing.
-                None => std::future::pending().await,
+            // With no reply (the request's deadline passed), the caller times out.
+            if let Some(reply) = respond(&*self.service, &self.wire, topic, message).await {
+                self.pending
+                    .complete(&call.correlation_id(), Ok(self.wire.encode_reply(reply)));
             }
+            Ok(call)
         })
     }
 
@@ -123,7 +128,7 @@ impl Driver for LocalDriver {
     }
 
     fn pending_calls(&self) -> usize {
-        0
+        self.pending.len()
     }
 }
 
@@ -234,7 +239,7 @@ impl Driver for RecordingDriver {
         &self,
         destination: Destination,
         message: Message,
-    ) -> BoxFuture<'_, Result<Message, RpcError>> {
+    ) -> BoxFuture<'_, Result<PendingCall, RpcError>> {
         self.keep(Sent::Call, &destination, &message);
         self.inner.driver().call(destination, message)
     }

@@ -16,7 +16,8 @@
 //! | `x-roles` | request | context roles, comma separated |
 //! | `x-auth-token` | request | context auth token |
 //! | `x-ctx-<key>` | request | free-form context values |
-//! | `x-rpc-status` | reply | `ok` (value), `error` (manager's error), `failure` (framework error) |
+//! | `x-rpc-call-monitor` | request | ask for heartbeats: the caller gives up after this many ms without one |
+//! | `x-rpc-status` | reply | `ok` (value), `error` (manager's error), `failure` (framework error), `heartbeat` (still working) |
 
 use std::fmt::Debug;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -38,6 +39,8 @@ pub struct OutgoingRequest<'a> {
     pub context: &'a Context,
     /// When the caller stops waiting (calls only).
     pub deadline: Option<SystemTime>,
+    /// Heartbeats wanted: the caller gives up after this long without one.
+    pub call_monitor: Option<Duration>,
     /// The encoded arguments.
     pub body: Vec<u8>,
 }
@@ -80,10 +83,20 @@ pub trait WireFormat: Send + Sync + Debug + 'static {
     fn decode_request(&self, message: Message) -> Result<IncomingRequest, RpcError>;
 
     /// Builds the message of a reply (the transport adds the correlation id).
-    fn encode_reply(&self, reply: &ReplyBody) -> Message;
+    fn encode_reply(&self, reply: ReplyBody) -> Message;
 
     /// Reads a reply.
     fn decode_reply(&self, message: Message) -> Result<ReplyBody, RpcError>;
+
+    /// How long the caller of this request waits without a heartbeat, if it
+    /// asked for heartbeats.
+    fn call_monitor(&self, request: &Message) -> Option<Duration>;
+
+    /// A heartbeat: "still working on it" (the transport adds the correlation id).
+    fn encode_heartbeat(&self) -> Message;
+
+    /// Whether a message on the reply path is a heartbeat.
+    fn is_heartbeat(&self, reply: &Message) -> bool;
 }
 
 const METHOD: &str = "x-rpc-method";
@@ -96,6 +109,8 @@ const ROLES: &str = "x-roles";
 const AUTH_TOKEN: &str = "x-auth-token";
 const VALUE_PREFIX: &str = "x-ctx-";
 const STATUS: &str = "x-rpc-status";
+const CALL_MONITOR: &str = "x-rpc-call-monitor";
+const HEARTBEAT: &str = "heartbeat";
 
 /// The native wire format: headers + one codec-encoded body.
 #[derive(Debug, Clone, Default)]
@@ -125,6 +140,9 @@ impl WireFormat for NativeWire {
                 .unwrap_or(Duration::ZERO)
                 .as_millis();
             headers.insert(DEADLINE, ms.to_string());
+        }
+        if let Some(monitor) = request.call_monitor {
+            headers.insert(CALL_MONITOR, monitor.as_millis().to_string());
         }
         encode_context(request.context, &mut headers);
         Message {
@@ -165,23 +183,16 @@ impl WireFormat for NativeWire {
         })
     }
 
-    fn encode_reply(&self, reply: &ReplyBody) -> Message {
+    fn encode_reply(&self, reply: ReplyBody) -> Message {
         let (status, body) = match reply {
-            ReplyBody::Value(body) => ("ok", body.clone()),
-            ReplyBody::Error(body) => ("error", body.clone()),
-            ReplyBody::Failure(error) => match self.codec.encode(error) {
+            ReplyBody::Value(body) => ("ok", body),
+            ReplyBody::Error(body) => ("error", body),
+            ReplyBody::Failure(error) => match self.codec.encode(&error) {
                 Ok(body) => ("failure", body),
                 Err(_) => ("failure", Vec::new()),
             },
         };
-        let mut headers = Headers::new();
-        headers.insert(STATUS, status);
-        Message {
-            content_type: Some(self.codec.content_type().to_owned()),
-            headers,
-            body,
-            ..Message::default()
-        }
+        self.status_message(status, body)
     }
 
     fn decode_reply(&self, message: Message) -> Result<ReplyBody, RpcError> {
@@ -200,6 +211,32 @@ impl WireFormat for NativeWire {
                 .map_err(|e| decode_error(format!("undecodable failure: {e}"))),
             Some(other) => Err(decode_error(format!("unknown `{STATUS}` `{other}`"))),
             None => Err(decode_error(format!("the `{STATUS}` header is missing"))),
+        }
+    }
+
+    fn call_monitor(&self, request: &Message) -> Option<Duration> {
+        let ms: u64 = request.headers.get(CALL_MONITOR)?.parse().ok()?;
+        Some(Duration::from_millis(ms))
+    }
+
+    fn encode_heartbeat(&self) -> Message {
+        self.status_message(HEARTBEAT, Vec::new())
+    }
+
+    fn is_heartbeat(&self, reply: &Message) -> bool {
+        reply.headers.get(STATUS) == Some(HEARTBEAT)
+    }
+}
+
+impl NativeWire {
+    fn status_message(&self, status: &str, body: Vec<u8>) -> Message {
+        let mut headers = Headers::new();
+        headers.insert(STATUS, status);
+        Message {
+            content_type: Some(self.codec.content_type().to_owned()),
+            headers,
+            body,
+            ..Message::default()
         }
     }
 }
@@ -280,8 +317,10 @@ mod tests {
             version: "3.1",
             context: &ctx,
             deadline: Some(deadline),
+            call_monitor: Some(Duration::from_secs(2)),
             body: vec![1, 2, 3],
         });
+        assert_eq!(wire.call_monitor(&message), Some(Duration::from_secs(2)));
         let request = wire.decode_request(message).unwrap();
         assert_eq!(request.method, "create_volume");
         assert_eq!(request.version.as_deref(), Some("3.1"));
@@ -324,7 +363,7 @@ mod tests {
             topic: "volume".into(),
             method: "nope".into(),
         });
-        let message = wire.encode_reply(&failure);
+        let message = wire.encode_reply(failure.clone());
         assert_eq!(wire.decode_reply(message).unwrap(), failure);
     }
 }

@@ -41,6 +41,8 @@ macro_rules! conformance_suite {
             versions_follow_oslo_rules,
             stale_requests_are_not_run,
             one_server_hosts_several_services,
+            a_long_call_lives_on_heartbeats,
+            a_dead_server_is_noticed_by_the_call_monitor,
         );
     };
     (@cases $kind:expr, $($case:ident),* $(,)?) => {
@@ -590,4 +592,50 @@ pub async fn one_server_hosts_several_services(env: Arc<Env>) {
         storage_client.to_server("host-1").size(&ctx, 5).await,
         Ok(50)
     );
+}
+
+pub async fn a_long_call_lives_on_heartbeats(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let _server = env.server("host-1", &log).await;
+    let client = env
+        .client(&env.transport().await)
+        .timeout(Duration::from_secs(30))
+        .call_monitor(Duration::from_secs(1));
+    // Five times the monitor's window: only heartbeats keep it alive.
+    assert_eq!(client.slow_echo(&Context::new(), 5, 5000).await, Ok(5));
+}
+
+pub async fn a_dead_server_is_noticed_by_the_call_monitor(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let server_transport = env.transport().await;
+    let server = rpc_runtime::Server::builder(&server_transport, "host-1")
+        .serve_on(
+            &env.topic,
+            VolumeManagerService::new(Recorder::new("host-1", &log)),
+        )
+        .start()
+        .await
+        .expect("start");
+    let client = env
+        .client(&env.transport().await)
+        .timeout(Duration::from_secs(30))
+        .call_monitor(Duration::from_secs(1));
+    let call = tokio::spawn(async move { client.slow_echo(&Context::new(), 9, 20_000).await });
+    log.wait_for(WAIT, |events| {
+        events.iter().any(|(_, e)| *e == Event::Echoing { n: 9 })
+    })
+    .await;
+    // The server's connection dies mid-call.
+    server_transport.close().await;
+    drop(server);
+    // With a 30 s timeout and a 20 s call, only the monitor can end it.
+    match call.await.expect("task") {
+        Err(RpcError::Unresponsive { method, silence }) => {
+            assert_eq!(
+                (method.as_str(), silence),
+                ("slow_echo", Duration::from_secs(1))
+            );
+        }
+        other => panic!("expected Unresponsive, got {other:?}"),
+    }
 }

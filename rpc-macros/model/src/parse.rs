@@ -24,6 +24,7 @@ pub const RESERVED_METHOD_NAMES: &[&str] = &[
     "fanout",
     "version_cap",
     "can_send_version",
+    "call_monitor",
     "ping",
     "describe",
 ];

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::codec::{AnyCodec, Bincode};
 use crate::error::RpcError;
 use crate::message::Message;
-use crate::pending::PendingCalls;
+use crate::pending::{PendingCall, PendingCalls};
 use crate::topology;
 use crate::transport::amqp::DEFAULT_CONTROL_EXCHANGE;
 use crate::transport::{
@@ -300,18 +300,18 @@ impl Driver for MemoryDriver {
         &self,
         destination: Destination,
         mut message: Message,
-    ) -> BoxFuture<'_, Result<Message, RpcError>> {
+    ) -> BoxFuture<'_, Result<PendingCall, RpcError>> {
         Box::pin(async move {
             if self.closed.is_cancelled() {
                 return Err(RpcError::Closed);
             }
             let reply_to = self.reply_queue().to_owned();
-            let mut call = self.pending.register();
+            let call = self.pending.register();
             message.correlation_id = Some(call.correlation_id());
             message.reply_to = Some(reply_to);
             let (exchange, key) = self.route(&destination);
             self.broker.publish(&exchange, &key, message, true)?;
-            call.reply().await
+            Ok(call)
         })
     }
 
@@ -373,7 +373,12 @@ impl Driver for MemoryDriver {
     }
 
     fn reply(&self, reply_to: String, message: Message) -> BoxFuture<'_, Result<(), RpcError>> {
-        Box::pin(async move { self.broker.publish("", &reply_to, message, true) })
+        Box::pin(async move {
+            if self.closed.is_cancelled() {
+                return Err(RpcError::Closed);
+            }
+            self.broker.publish("", &reply_to, message, true)
+        })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

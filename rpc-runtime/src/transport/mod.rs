@@ -15,10 +15,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use tokio::sync::mpsc;
 
 use crate::error::RpcError;
 use crate::message::Message;
+use crate::pending::PendingCall;
 use crate::wire::{NativeWire, WireFormat};
 
 pub use amqp::AmqpConfig;
@@ -97,13 +100,14 @@ pub(crate) struct Listener {
 
 /// The operations a transport implementation provides.
 pub(crate) trait Driver: Send + Sync + fmt::Debug + 'static {
-    /// Publishes a request with a reply address and waits for the reply.
-    /// The caller bounds the wait; dropping the future forgets the call.
+    /// Publishes a request with a reply address; the returned call receives
+    /// its heartbeats and reply. The caller bounds the wait; dropping the
+    /// call forgets it.
     fn call(
         &self,
         destination: Destination,
         message: Message,
-    ) -> BoxFuture<'_, Result<Message, RpcError>>;
+    ) -> BoxFuture<'_, Result<PendingCall, RpcError>>;
 
     /// Publishes a one-way message; resolves once the broker confirmed it.
     fn cast(
@@ -185,8 +189,22 @@ impl Transport {
     pub async fn call_raw(
         &self,
         destination: Destination,
+        message: Message,
+        timeout: Duration,
+    ) -> Result<Message, RpcError> {
+        self.call_monitored("(raw call)", destination, message, timeout, None)
+            .await
+    }
+
+    /// Sends a call and waits for its reply, at most `timeout`; with a
+    /// `monitor`, also gives up after that long without a heartbeat.
+    pub(crate) async fn call_monitored(
+        &self,
+        method: &str,
+        destination: Destination,
         mut message: Message,
         timeout: Duration,
+        monitor: Option<Duration>,
     ) -> Result<Message, RpcError> {
         if let Destination::Fanout { .. } = destination {
             return Err(RpcError::config(
@@ -194,12 +212,32 @@ impl Transport {
             ));
         }
         message.expiration_ms = Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
-        match tokio::time::timeout(timeout, self.driver.call(destination, message)).await {
-            Ok(reply) => reply,
-            Err(_) => Err(RpcError::Timeout {
-                method: String::from("(raw call)"),
-                timeout,
-            }),
+        let deadline = Instant::now() + timeout;
+        let timed_out = || RpcError::Timeout {
+            method: method.to_owned(),
+            timeout,
+        };
+        let sent = tokio::time::timeout_at(deadline, self.driver.call(destination, message));
+        let mut call = sent.await.map_err(|_| timed_out())??;
+        let mut silent_until = monitor.map(|m| Instant::now() + m);
+        loop {
+            let wake = silent_until.map_or(deadline, |s| s.min(deadline));
+            match tokio::time::timeout_at(wake, call.next()).await {
+                Ok(message) => {
+                    let message = message?;
+                    if !self.wire.is_heartbeat(&message) {
+                        return Ok(message);
+                    }
+                    silent_until = monitor.map(|m| Instant::now() + m);
+                }
+                Err(_) if Instant::now() >= deadline => return Err(timed_out()),
+                Err(_) => {
+                    return Err(RpcError::Unresponsive {
+                        method: method.to_owned(),
+                        silence: monitor.unwrap_or_default(),
+                    });
+                }
+            }
         }
     }
 

@@ -29,7 +29,7 @@ use self::replies::ReplyQueue;
 use crate::codec::{AnyCodec, Bincode};
 use crate::error::RpcError;
 use crate::message::Message;
-use crate::pending::PendingCalls;
+use crate::pending::{PendingCall, PendingCalls};
 use crate::topology;
 use crate::transport::{BoxFuture, Destination, Driver, ListenSpec, Listener, Transport};
 use crate::wire::NativeWire;
@@ -149,27 +149,18 @@ impl Driver for AmqpDriver {
         &self,
         destination: Destination,
         mut message: Message,
-    ) -> BoxFuture<'_, Result<Message, RpcError>> {
+    ) -> BoxFuture<'_, Result<PendingCall, RpcError>> {
         Box::pin(async move {
             let (exchange, routing_key) = self.route(&destination).await?;
             let reply_to = self.reply_queue().await?.name().to_owned();
-            let mut call = self.pending.register();
+            let call = self.pending.register();
             message.correlation_id = Some(call.correlation_id());
             message.reply_to = Some(reply_to);
-            let publish = self
-                .publisher
-                .publish(&exchange, &routing_key, message, true);
-            tokio::pin!(publish);
-            let mut confirmed = false;
-            loop {
-                tokio::select! {
-                    result = &mut publish, if !confirmed => {
-                        result?;
-                        confirmed = true;
-                    }
-                    reply = call.reply() => return reply,
-                }
-            }
+            // The reply may arrive before the confirm; it waits in the call.
+            self.publisher
+                .publish(&exchange, &routing_key, message, true)
+                .await?;
+            Ok(call)
         })
     }
 
