@@ -115,6 +115,9 @@ mod tests {
         };
         assert!(table.complete(&first.correlation_id(), Ok(reply.clone())));
         assert_eq!(first.next().await, Ok(reply));
+        // A call keeps its entry (heartbeats may precede the reply) until dropped.
+        assert_eq!(table.len(), 2);
+        drop(first);
         let late = second.correlation_id();
         drop(second);
         assert_eq!(table.len(), 0);
