@@ -10,6 +10,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use crate::secret::Secret;
+use crate::trace::TraceParent;
 
 /// The context of one request.
 ///
@@ -29,6 +30,7 @@ pub struct Context {
     auth_token: Option<Secret>,
     values: BTreeMap<String, String>,
     deadline: Option<SystemTime>,
+    trace: Option<TraceParent>,
 }
 
 impl Context {
@@ -78,6 +80,22 @@ impl Context {
     pub fn with_value(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.values.insert(key.into(), value.into());
         self
+    }
+
+    /// Continues a distributed trace from a W3C `traceparent` value (e.g.
+    /// the one an HTTP front end received); an invalid value is ignored.
+    pub fn with_traceparent(mut self, traceparent: &str) -> Self {
+        self.trace = TraceParent::parse(traceparent);
+        self
+    }
+
+    /// The trace this request belongs to, if any.
+    pub fn trace(&self) -> Option<&TraceParent> {
+        self.trace.as_ref()
+    }
+
+    pub(crate) fn set_trace(&mut self, trace: Option<TraceParent>) {
+        self.trace = trace;
     }
 
     /// The request id (made by [`Context::new`] when absent).
@@ -155,6 +173,7 @@ impl fmt::Debug for Context {
             .field("auth_token", &self.auth_token)
             .field("values", &self.values)
             .field("deadline", &self.deadline)
+            .field("trace", &self.trace)
             .finish()
     }
 }

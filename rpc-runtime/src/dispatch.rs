@@ -59,6 +59,8 @@ pub(crate) async fn respond(
         topic = %topic,
         method = method.name,
         request_id = request.context.request_id(),
+        trace_id = request.context.trace().map(|t| t.trace_id()),
+        parent_span_id = request.context.trace().map(|t| t.parent_id()),
     );
     let dispatch = service.dispatch(Request {
         method,

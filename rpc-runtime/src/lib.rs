@@ -67,6 +67,7 @@ pub mod server;
 pub mod service;
 pub mod testing;
 pub mod topology;
+pub mod trace;
 pub mod transport;
 pub mod typed;
 mod version;

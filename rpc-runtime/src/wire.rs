@@ -16,6 +16,7 @@
 //! | `x-roles` | request | context roles, comma separated |
 //! | `x-auth-token` | request | context auth token |
 //! | `x-ctx-<key>` | request | free-form context values |
+//! | `traceparent` | request | W3C trace context: the caller's trace, a new span id |
 //! | `x-rpc-call-monitor` | request | ask for heartbeats: the caller gives up after this many ms without one |
 //! | `x-rpc-status` | reply | `ok` (value), `error` (manager's error), `failure` (framework error), `heartbeat` (still working) |
 
@@ -27,6 +28,7 @@ use crate::context::{Context, new_request_id};
 use crate::error::RpcError;
 use crate::message::{Headers, Message};
 use crate::secret::Secret;
+use crate::trace::TraceParent;
 
 /// A request on its way out, body already encoded.
 #[derive(Debug)]
@@ -109,6 +111,7 @@ const ROLES: &str = "x-roles";
 const AUTH_TOKEN: &str = "x-auth-token";
 const VALUE_PREFIX: &str = "x-ctx-";
 const STATUS: &str = "x-rpc-status";
+const TRACEPARENT: &str = "traceparent";
 const CALL_MONITOR: &str = "x-rpc-call-monitor";
 const HEARTBEAT: &str = "heartbeat";
 
@@ -269,6 +272,10 @@ fn encode_context(context: &Context, headers: &mut Headers) {
     for (key, value) in context.values() {
         headers.insert(format!("{VALUE_PREFIX}{key}"), value.as_str());
     }
+    let trace = context
+        .trace()
+        .map_or_else(TraceParent::new_trace, TraceParent::child);
+    headers.insert(TRACEPARENT, trace.to_string());
 }
 
 fn decode_context(headers: &Headers) -> Context {
@@ -288,6 +295,7 @@ fn decode_context(headers: &Headers) -> Context {
         context = context.with_roles(roles.split(',').filter(|r| !r.is_empty()));
     }
     context.set_auth_token(headers.get(AUTH_TOKEN).map(Secret::new));
+    context.set_trace(headers.get(TRACEPARENT).and_then(TraceParent::parse));
     for (name, value) in headers.iter() {
         if let Some(key) = name.strip_prefix(VALUE_PREFIX) {
             context
@@ -333,6 +341,10 @@ mod tests {
         assert_eq!(got.auth_token().map(Secret::expose), Some("tok"));
         assert_eq!(got.value("zone"), Some("az1"));
         assert_eq!(got.deadline(), Some(deadline));
+        assert!(
+            got.trace().is_some(),
+            "a new trace starts with the first request"
+        );
     }
 
     #[test]

@@ -43,6 +43,7 @@ macro_rules! conformance_suite {
             one_server_hosts_several_services,
             a_long_call_lives_on_heartbeats,
             a_dead_server_is_noticed_by_the_call_monitor,
+            the_context_travels_and_onward_calls_keep_it,
         );
     };
     (@cases $kind:expr, $($case:ident),* $(,)?) => {
@@ -214,11 +215,19 @@ pub async fn topic_calls_are_spread_over_servers(env: Arc<Env>) {
 
 pub async fn fanout_reaches_every_server_once(env: Arc<Env>) {
     let log = Arc::new(Log::default());
-    let _servers = [
-        env.server("host-1", &log).await,
-        env.server("host-2", &log).await,
-        env.server("host-3", &log).await,
-    ];
+    // One request at a time, so each server handles its queue in order.
+    let mut servers = Vec::new();
+    for host in ["host-1", "host-2", "host-3"] {
+        let recorder = VolumeManagerService::new(Recorder::new(host, &log));
+        let builder = env.builder(host).await.concurrency(1);
+        servers.push(
+            builder
+                .serve_on(&env.topic, recorder)
+                .start()
+                .await
+                .expect("start"),
+        );
+    }
     let client = env.client(&env.transport().await);
     let ctx = Context::new();
     let count = |events: &[(String, Event)], id: u64, host: &str| {
@@ -232,8 +241,8 @@ pub async fn fanout_reaches_every_server_once(env: Arc<Env>) {
         .delete_volume(&ctx, 7)
         .await
         .expect("fanout cast");
-    // A second fanout behind the first: once it arrived everywhere, any
-    // duplicate of the first would have arrived too (queues are FIFO).
+    // A second fanout behind the first: once a server handled it, it handled
+    // the first and any duplicate of it (its queue is FIFO, its handling serial).
     client
         .fanout()
         .delete_volume(&ctx, 8)
@@ -638,4 +647,68 @@ pub async fn a_dead_server_is_noticed_by_the_call_monitor(env: Arc<Env>) {
         }
         other => panic!("expected Unresponsive, got {other:?}"),
     }
+}
+
+pub async fn the_context_travels_and_onward_calls_keep_it(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let _last = env.server("host-2", &log).await;
+    let onward = env.client(&env.transport().await);
+    let relay = Recorder::new("host-1", &log).with_onward(onward);
+    let _first = env
+        .builder("host-1")
+        .await
+        .serve_on(&env.topic, VolumeManagerService::new(relay))
+        .start()
+        .await
+        .expect("start");
+    let client = env.client(&env.transport().await);
+    let ctx = Context::new()
+        .with_user_id("alice")
+        .with_project_id("p1")
+        .with_roles(["admin", "member"])
+        .with_auth_token("s3cret")
+        .with_value("zone", "az1")
+        .with_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    let seen = client
+        .to_server("host-2")
+        .context_seen(&ctx)
+        .await
+        .expect("call");
+    assert_eq!(seen.request_id, ctx.request_id());
+    assert_eq!(
+        (seen.user_id.as_deref(), seen.project_id.as_deref()),
+        (Some("alice"), Some("p1"))
+    );
+    assert_eq!(seen.roles, ["admin", "member"]);
+    assert_eq!(seen.auth_token.as_deref(), Some("s3cret"));
+    assert_eq!(seen.values.get("zone").map(String::as_str), Some("az1"));
+    assert_eq!(
+        seen.trace_id.as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+    assert_ne!(
+        seen.parent_span_id.as_deref(),
+        Some("00f067aa0ba902b7"),
+        "each hop is a new span"
+    );
+    assert!(
+        seen.remaining_ms.is_some_and(|ms| ms <= 10_000),
+        "the deadline travels: {seen:?}"
+    );
+
+    // host-1 passes the context it received on to host-2.
+    let relayed = client
+        .to_server("host-1")
+        .relay_context(&ctx, "host-2".into())
+        .await
+        .expect("relay");
+    assert_eq!(relayed.request_id, ctx.request_id());
+    assert_eq!(relayed.user_id.as_deref(), Some("alice"));
+    assert_eq!(relayed.trace_id, seen.trace_id);
+    assert_ne!(relayed.parent_span_id, seen.parent_span_id);
+    // ... and the onward call's deadline is the caller's, not a fresh 10 s.
+    assert!(
+        relayed.remaining_ms.is_some_and(|ms| ms < 10_000),
+        "{relayed:?}"
+    );
 }

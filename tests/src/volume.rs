@@ -50,6 +50,44 @@ pub trait VolumeManager {
     /// Deletes a volume (one-way).
     #[rpc(cast)]
     async fn delete_volume(&self, ctx: &Context, id: u64);
+    /// What the server saw of the request's context.
+    async fn context_seen(&self, ctx: &Context) -> ContextView;
+    /// Calls `context_seen` on `server` with the context it received.
+    async fn relay_context(
+        &self,
+        ctx: &Context,
+        server: String,
+    ) -> Result<ContextView, VolumeError>;
+}
+
+/// A server's view of a received context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextView {
+    pub request_id: String,
+    pub user_id: Option<String>,
+    pub project_id: Option<String>,
+    pub roles: Vec<String>,
+    pub auth_token: Option<String>,
+    pub values: std::collections::BTreeMap<String, String>,
+    pub trace_id: Option<String>,
+    pub parent_span_id: Option<String>,
+    pub remaining_ms: Option<u128>,
+}
+
+impl ContextView {
+    fn of(ctx: &Context) -> Self {
+        Self {
+            request_id: ctx.request_id().to_owned(),
+            user_id: ctx.user_id().map(str::to_owned),
+            project_id: ctx.project_id().map(str::to_owned),
+            roles: ctx.roles().to_vec(),
+            auth_token: ctx.auth_token().map(|t| t.expose().to_owned()),
+            values: ctx.values().clone(),
+            trace_id: ctx.trace().map(|t| t.trace_id().to_owned()),
+            parent_span_id: ctx.trace().map(|t| t.parent_id().to_owned()),
+            remaining_ms: ctx.remaining().map(|d| d.as_millis()),
+        }
+    }
 }
 
 /// A second version of the same topic's API, as a newer client sees it.
@@ -129,6 +167,7 @@ impl Log {
 pub struct Recorder {
     pub server: String,
     pub log: Arc<Log>,
+    onward: Option<VolumeManagerClient>,
 }
 
 impl Recorder {
@@ -136,7 +175,14 @@ impl Recorder {
         Self {
             server: server.to_owned(),
             log: Arc::clone(log),
+            onward: None,
         }
+    }
+
+    /// The client `relay_context` calls onward with.
+    pub fn with_onward(mut self, client: VolumeManagerClient) -> Self {
+        self.onward = Some(client);
+        self
     }
 }
 
@@ -195,6 +241,22 @@ impl VolumeManager for Recorder {
         tokio::time::timeout(Duration::from_secs(10), barrier.wait())
             .await
             .is_ok()
+    }
+
+    async fn context_seen(&self, ctx: &Context) -> ContextView {
+        ContextView::of(ctx)
+    }
+
+    async fn relay_context(
+        &self,
+        ctx: &Context,
+        server: String,
+    ) -> Result<ContextView, VolumeError> {
+        let client = self.onward.as_ref().ok_or(VolumeError::NoSpace {
+            requested: 0,
+            host: "no onward client".into(),
+        })?;
+        Ok(client.to_server(server).context_seen(ctx).await?)
     }
 
     async fn delete_volume(&self, ctx: &Context, id: u64) {
