@@ -6,13 +6,13 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::context::Context;
 use crate::descriptor::{MethodDescriptor, ServiceDescriptor};
 use crate::error::RpcError;
 use crate::message::Message;
-use crate::topology::check_name;
+use crate::topology::{check_name, check_server_names};
 use crate::transport::{Destination, Transport};
 use crate::typed::MethodTypes;
 use crate::version;
@@ -144,7 +144,7 @@ impl ClientCore {
         }
         Ok(match &self.server {
             Some(server) => {
-                check_name("server", server)?;
+                check_server_names(&self.topic, server)?;
                 Destination::Server {
                     topic,
                     server: server.to_string(),
@@ -159,7 +159,7 @@ impl ClientCore {
         method: &MethodDescriptor,
         context: &Context,
         body: Vec<u8>,
-        deadline: Option<SystemTime>,
+        timeout: Option<Duration>,
         call_monitor: Option<Duration>,
     ) -> Result<Message, RpcError> {
         let version = self.required_version(method)?;
@@ -167,7 +167,7 @@ impl ClientCore {
             method: method.name,
             version: &version,
             context,
-            deadline,
+            timeout,
             call_monitor,
             body,
         }))
@@ -213,8 +213,7 @@ impl ClientCore {
         let timeout = context
             .remaining()
             .map_or(self.timeout, |left| left.min(self.timeout));
-        let deadline = SystemTime::now() + timeout;
-        let message = self.request(method, context, body, Some(deadline), self.call_monitor)?;
+        let message = self.request(method, context, body, Some(timeout), self.call_monitor)?;
         let reply = self
             .transport
             .call_monitored(

@@ -135,6 +135,16 @@ impl Default for AnyCodec {
     }
 }
 
+impl AnyCodec {
+    /// The largest body this codec accepts; senders check it too, so a
+    /// message the other side would refuse is not sent at all.
+    pub fn max_size(&self) -> usize {
+        match self {
+            AnyCodec::Bincode(codec) => codec.max_size(),
+        }
+    }
+}
+
 impl Codec for AnyCodec {
     fn content_type(&self) -> &'static str {
         match self {

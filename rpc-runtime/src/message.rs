@@ -20,11 +20,32 @@ pub struct Message {
     pub headers: Headers,
     /// The encoded body.
     pub body: Vec<u8>,
+    /// When the transport received the message (set on the receiving side
+    /// only; relative timeouts count from here).
+    pub received_at: Option<std::time::Instant>,
 }
 
 /// A small ordered list of string headers (a message carries a handful).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `Debug` hides the value of `x-auth-token`.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Headers(Vec<(String, String)>);
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for (name, value) in &self.0 {
+            if name.eq_ignore_ascii_case(SECRET_HEADER) {
+                map.entry(name, &"***");
+            } else {
+                map.entry(name, value);
+            }
+        }
+        map.finish()
+    }
+}
+
+/// The header carrying a secret (the context's auth token).
+pub(crate) const SECRET_HEADER: &str = "x-auth-token";
 
 impl Headers {
     /// No headers.
@@ -62,5 +83,22 @@ impl Headers {
     /// True without headers.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Headers;
+
+    #[test]
+    fn debug_hides_the_auth_token() {
+        let mut headers = Headers::new();
+        headers.insert("x-auth-token", "s3cret");
+        headers.insert("x-user-id", "alice");
+        let shown = format!("{headers:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("alice"),
+            "{shown}"
+        );
     }
 }

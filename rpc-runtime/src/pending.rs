@@ -8,7 +8,6 @@
 //! reply finds nothing and is discarded.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
@@ -19,18 +18,27 @@ use crate::message::Message;
 type Slot = mpsc::UnboundedSender<Result<Message, RpcError>>;
 
 /// The table of calls waiting for replies on one reply queue.
+///
+/// Correlation ids are random 128-bit numbers: every server a client called
+/// learns its reply queue's name, and must not be able to guess the ids of
+/// calls it did not receive.
 #[derive(Debug, Default)]
 pub(crate) struct PendingCalls {
-    next_id: AtomicU64,
-    slots: Mutex<HashMap<u64, Slot>>,
+    slots: Mutex<HashMap<u128, Slot>>,
 }
 
 impl PendingCalls {
     /// Registers a new call and returns its handle (which holds the id).
     pub(crate) fn register(self: &Arc<Self>) -> PendingCall {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
-        self.lock().insert(id, tx);
+        let id = loop {
+            let id = uuid::Uuid::new_v4().as_u128();
+            let mut slots = self.lock();
+            if let std::collections::hash_map::Entry::Vacant(slot) = slots.entry(id) {
+                slot.insert(tx);
+                break id;
+            }
+        };
         PendingCall {
             id,
             table: Arc::clone(self),
@@ -41,7 +49,7 @@ impl PendingCalls {
     /// Hands a message to the call it belongs to. Returns false when no call
     /// waits for that correlation id (a late, duplicate or forged reply).
     pub(crate) fn complete(&self, correlation_id: &str, reply: Result<Message, RpcError>) -> bool {
-        let Ok(id) = correlation_id.parse::<u64>() else {
+        let Ok(id) = u128::from_str_radix(correlation_id, 16) else {
             return false;
         };
         match self.lock().get(&id) {
@@ -63,7 +71,7 @@ impl PendingCalls {
         self.lock().len()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Slot>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u128, Slot>> {
         // The map stays consistent even if a holder panicked: every operation
         // is a single insert or remove.
         self.slots
@@ -75,7 +83,7 @@ impl PendingCalls {
 /// One registered call; dropping it forgets the call.
 #[derive(Debug)]
 pub(crate) struct PendingCall {
-    id: u64,
+    id: u128,
     table: Arc<PendingCalls>,
     rx: mpsc::UnboundedReceiver<Result<Message, RpcError>>,
 }
@@ -83,7 +91,7 @@ pub(crate) struct PendingCall {
 impl PendingCall {
     /// The correlation id to put on the request.
     pub(crate) fn correlation_id(&self) -> String {
-        self.id.to_string()
+        format!("{:032x}", self.id)
     }
 
     /// Waits for the next message of this call (no timeout here: the caller

@@ -13,13 +13,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::dispatch::respond;
 use crate::error::RpcError;
+use crate::message::Message;
 use crate::service::Service;
-use crate::topology::check_name;
+use crate::topology::{check_name, check_server_names};
 use crate::transport::{Delivery, ListenSpec, Listener, Transport};
 use crate::wire::ReplyBody;
 
@@ -68,7 +69,7 @@ impl ServerBuilder {
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
         for (topic, service) in self.services {
-            check_name("topic", &topic)?;
+            check_server_names(&topic, &self.server_name)?;
             let spec = ListenSpec {
                 topic: topic.clone(),
                 server: self.server_name.clone(),
@@ -170,29 +171,36 @@ impl Serving {
                     }
                 },
             };
+            // Acked when taken, before running (oslo's at-most-once); acked
+            // here, in order, so a stop cannot overtake the ack.
+            let Delivery { message, acker } = delivery;
+            if let Err(error) = acker.ack().await {
+                tracing::warn!(topic = %self.topic, %error, "could not ack a request; not running it");
+                continue;
+            }
             let this = self.clone();
             tokio::spawn(async move {
-                this.handle(delivery).await;
+                this.handle(message).await;
                 drop(permit);
             });
         }
     }
 
-    async fn handle(&self, delivery: Delivery) {
-        let Delivery { message, acker } = delivery;
-        acker.ack().await;
+    async fn handle(&self, message: Message) {
         let wire = self.transport.wire();
         let reply_to = message.reply_to.clone();
         let correlation_id = message.correlation_id.clone();
         let monitor = wire.call_monitor(&message);
-        let answer = respond(&*self.service, wire, &self.topic, message);
-        let reply = match (&reply_to, monitor) {
+        let heartbeats = match (&reply_to, monitor) {
             (Some(reply_to), Some(silence)) => {
-                self.with_heartbeats(answer, silence, reply_to, &correlation_id)
-                    .await
+                Some(self.heartbeats(silence, reply_to, &correlation_id))
             }
-            _ => answer.await,
+            _ => None,
         };
+        let reply = respond(&*self.service, wire, &self.topic, message).await;
+        if let Some(heartbeats) = heartbeats {
+            heartbeats.abort();
+        }
         let Some(reply) = reply else {
             return;
         };
@@ -203,36 +211,46 @@ impl Serving {
             return;
         };
         let mut message = wire.encode_reply(reply);
+        if self.transport.check_size(&message).is_err() {
+            let too_large = RpcError::Internal {
+                method: String::from("(reply)"),
+                detail: format!(
+                    "the reply of {} bytes is over the message size limit",
+                    message.body.len()
+                ),
+            };
+            message = wire.encode_reply(ReplyBody::Failure(too_large));
+        }
         message.correlation_id = correlation_id;
         if let Err(error) = self.transport.driver().reply(reply_to, message).await {
             tracing::warn!(topic = %self.topic, %error, "could not send a reply");
         }
     }
 
-    /// Runs `answer` while sending a heartbeat every `silence / 2` (at least
-    /// every 50 ms, whatever the request asked) to the caller.
-    async fn with_heartbeats(
+    /// Sends a heartbeat every `silence / 2` (at least 250 ms apart, whatever
+    /// the request asked) until aborted, from its own task so that a slow
+    /// broker never stalls the manager.
+    fn heartbeats(
         &self,
-        answer: impl std::future::Future<Output = Option<ReplyBody>>,
         silence: Duration,
         reply_to: &str,
         correlation_id: &Option<String>,
-    ) -> Option<ReplyBody> {
-        let every = (silence / 2).max(Duration::from_millis(50));
-        let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        tokio::pin!(answer);
-        loop {
-            tokio::select! {
-                reply = &mut answer => return reply,
-                _ = beats.tick() => {
-                    let mut beat = self.transport.wire().encode_heartbeat();
-                    beat.correlation_id.clone_from(correlation_id);
-                    let sent = self.transport.driver().reply(reply_to.to_owned(), beat).await;
-                    if let Err(error) = sent {
-                        tracing::debug!(%error, "could not send a heartbeat");
-                    }
+    ) -> JoinHandle<()> {
+        let every = (silence / 2).max(Duration::from_millis(250));
+        let transport = self.transport.clone();
+        let reply_to = reply_to.to_owned();
+        let correlation_id = correlation_id.clone();
+        tokio::spawn(async move {
+            let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                beats.tick().await;
+                let mut beat = transport.wire().encode_heartbeat();
+                beat.correlation_id.clone_from(&correlation_id);
+                if let Err(error) = transport.driver().reply(reply_to.clone(), beat).await {
+                    tracing::debug!(%error, "could not send a heartbeat");
+                    return;
                 }
             }
-        }
+        })
     }
 }

@@ -65,6 +65,19 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), RpcError> {
     Ok(())
 }
 
+/// Checks that the queues of `server` on `topic` have names AMQP accepts.
+pub fn check_server_names(topic: &str, server: &str) -> Result<(), RpcError> {
+    check_name("topic", topic)?;
+    check_name("server", server)?;
+    let queue = server_queue(topic, server);
+    if queue.len() > MAX_NAME_LEN {
+        return Err(RpcError::config(format!(
+            "the queue name `{topic}.{server}` is longer than {MAX_NAME_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +98,8 @@ mod tests {
         assert!(check_name("server", "").is_err());
         assert!(check_name("server", "a b").is_err());
         assert!(check_name("server", &"x".repeat(300)).is_err());
+        let long = "x".repeat(200);
+        assert!(check_server_names(&long, "host-1").is_ok());
+        assert!(check_server_names(&long, &long).is_err());
     }
 }

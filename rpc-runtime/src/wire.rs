@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | `x-rpc-method` | request | the method name |
 //! | `x-rpc-version` | request | the API version the request needs, `major.minor` |
-//! | `x-rpc-deadline` | request | when the caller stops waiting, Unix time in ms |
+//! | `x-rpc-timeout` | request | how long the caller waits, in ms from when the server receives it (relative, so clock skew between hosts does not matter) |
 //! | `x-request-id`, `x-user-id`, `x-project-id` | request | context fields |
 //! | `x-roles` | request | context roles, comma separated |
 //! | `x-auth-token` | request | context auth token |
@@ -21,7 +21,7 @@
 //! | `x-rpc-status` | reply | `ok` (value), `error` (manager's error), `failure` (framework error), `heartbeat` (still working) |
 
 use std::fmt::Debug;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use crate::codec::{AnyCodec, Codec};
 use crate::context::{Context, new_request_id};
@@ -39,8 +39,8 @@ pub struct OutgoingRequest<'a> {
     pub version: &'a str,
     /// The caller's context.
     pub context: &'a Context,
-    /// When the caller stops waiting (calls only).
-    pub deadline: Option<SystemTime>,
+    /// How long the caller waits (calls only).
+    pub timeout: Option<Duration>,
     /// Heartbeats wanted: the caller gives up after this long without one.
     pub call_monitor: Option<Duration>,
     /// The encoded arguments.
@@ -103,12 +103,12 @@ pub trait WireFormat: Send + Sync + Debug + 'static {
 
 const METHOD: &str = "x-rpc-method";
 const VERSION: &str = "x-rpc-version";
-const DEADLINE: &str = "x-rpc-deadline";
+const TIMEOUT: &str = "x-rpc-timeout";
 const REQUEST_ID: &str = "x-request-id";
 const USER_ID: &str = "x-user-id";
 const PROJECT_ID: &str = "x-project-id";
 const ROLES: &str = "x-roles";
-const AUTH_TOKEN: &str = "x-auth-token";
+const AUTH_TOKEN: &str = crate::message::SECRET_HEADER;
 const VALUE_PREFIX: &str = "x-ctx-";
 const STATUS: &str = "x-rpc-status";
 const TRACEPARENT: &str = "traceparent";
@@ -137,12 +137,8 @@ impl WireFormat for NativeWire {
         let mut headers = Headers::new();
         headers.insert(METHOD, request.method);
         headers.insert(VERSION, request.version);
-        if let Some(deadline) = request.deadline {
-            let ms = deadline
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or(Duration::ZERO)
-                .as_millis();
-            headers.insert(DEADLINE, ms.to_string());
+        if let Some(timeout) = request.timeout {
+            headers.insert(TIMEOUT, timeout.as_millis().to_string());
         }
         if let Some(monitor) = request.call_monitor {
             headers.insert(CALL_MONITOR, monitor.as_millis().to_string());
@@ -167,13 +163,19 @@ impl WireFormat for NativeWire {
             detail,
         };
         check_content_type(&message, &self.codec).map_err(bad)?;
-        let deadline = match headers.get(DEADLINE) {
+        let deadline = match headers.get(TIMEOUT) {
             None => None,
             Some(text) => {
                 let ms: u64 = text
                     .parse()
-                    .map_err(|_| bad(format!("`{DEADLINE}` is not a number of milliseconds")))?;
-                Some(UNIX_EPOCH + Duration::from_millis(ms))
+                    .map_err(|_| bad(format!("`{TIMEOUT}` is not a number of milliseconds")))?;
+                // The budget counts from when the transport received the message.
+                let waited = message
+                    .received_at
+                    .map(|at| at.elapsed())
+                    .unwrap_or_default();
+                let left = Duration::from_millis(ms).saturating_sub(waited);
+                SystemTime::now().checked_add(left)
             }
         };
         let mut context = decode_context(headers);
@@ -319,12 +321,11 @@ mod tests {
             .with_roles(["admin", "member"])
             .with_auth_token("tok")
             .with_value("zone", "az1");
-        let deadline = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
         let message = wire.encode_request(OutgoingRequest {
             method: "create_volume",
             version: "3.1",
             context: &ctx,
-            deadline: Some(deadline),
+            timeout: Some(Duration::from_secs(30)),
             call_monitor: Some(Duration::from_secs(2)),
             body: vec![1, 2, 3],
         });
@@ -340,7 +341,11 @@ mod tests {
         assert_eq!(got.roles(), ["admin", "member"]);
         assert_eq!(got.auth_token().map(Secret::expose), Some("tok"));
         assert_eq!(got.value("zone"), Some("az1"));
-        assert_eq!(got.deadline(), Some(deadline));
+        let left = got.remaining().expect("a deadline");
+        assert!(
+            left > Duration::from_secs(29) && left <= Duration::from_secs(30),
+            "{left:?}"
+        );
         assert!(
             got.trace().is_some(),
             "a new trace starts with the first request"
@@ -355,7 +360,7 @@ mod tests {
 
         let mut message = Message::default();
         message.headers.insert(METHOD, "m");
-        message.headers.insert(DEADLINE, "soon");
+        message.headers.insert(TIMEOUT, "soon");
         let err = wire.decode_request(message).unwrap_err();
         assert!(matches!(err, RpcError::BadRequest { ref method, .. } if method == "m"));
 

@@ -44,6 +44,7 @@ macro_rules! conformance_suite {
             a_long_call_lives_on_heartbeats,
             a_dead_server_is_noticed_by_the_call_monitor,
             the_context_travels_and_onward_calls_keep_it,
+            fanout_works_after_every_server_restarted,
         );
     };
     (@cases $kind:expr, $($case:ident),* $(,)?) => {
@@ -317,7 +318,11 @@ fn failure_of(reply: Result<Message, RpcError>) -> RpcError {
 pub async fn malformed_messages_do_not_stop_the_server(env: Arc<Env>) {
     let log = Arc::new(Log::default());
     let _server = env.server("host-1", &log).await;
-    let transport = env.transport().await;
+    // A sender whose own limit would not stop an oversized body.
+    let transport = env
+        .transport()
+        .await
+        .with_max_message_size(64 * 1024 * 1024);
     let to_server = Destination::Server {
         topic: env.topic.clone(),
         server: "host-1".into(),
@@ -378,7 +383,7 @@ pub async fn malformed_messages_do_not_stop_the_server(env: Arc<Env>) {
         "{error:?}"
     );
     let mut bad_deadline = with_method("whoami", vec![]);
-    bad_deadline.headers.insert("x-rpc-deadline", "tomorrow");
+    bad_deadline.headers.insert("x-rpc-timeout", "tomorrow");
     let error = failure_of(
         transport
             .call_raw(to_server.clone(), bad_deadline, wait)
@@ -710,5 +715,54 @@ pub async fn the_context_travels_and_onward_calls_keep_it(env: Arc<Env>) {
     assert!(
         relayed.remaining_ms.is_some_and(|ms| ms < 10_000),
         "{relayed:?}"
+    );
+}
+
+pub async fn fanout_works_after_every_server_restarted(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let server = env.server("host-1", &log).await;
+    let client = env.client(&env.transport().await);
+    let ctx = Context::new();
+    let deleted = |id: u64| {
+        move |events: &[(String, Event)]| {
+            events
+                .iter()
+                .any(|(_, e)| matches!(e, Event::Deleted { id: i, .. } if *i == id))
+        }
+    };
+    client
+        .fanout()
+        .delete_volume(&ctx, 1)
+        .await
+        .expect("fanout");
+    log.wait_for(WAIT, deleted(1)).await;
+
+    // The last server goes: its fanout queue, then the auto-delete fanout
+    // exchange, disappear. A fanout cast now reaches nobody, and says so.
+    server.shutdown().await;
+    let nobody = async {
+        loop {
+            match client.fanout().delete_volume(&ctx, 2).await {
+                Err(RpcError::Undeliverable { .. }) => return,
+                Ok(()) => tokio::task::yield_now().await,
+                Err(other) => panic!("expected Undeliverable, got {other:?}"),
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, nobody)
+        .await
+        .expect("the fanout queue went away");
+
+    // A server comes back: the same client's fanout casts reach it again.
+    let _server = env.server("host-1", &log).await;
+    client
+        .fanout()
+        .delete_volume(&ctx, 3)
+        .await
+        .expect("fanout");
+    log.wait_for(WAIT, deleted(3)).await;
+    assert_eq!(
+        client.whoami(&ctx).await.expect("the client still works"),
+        "host-1"
     );
 }

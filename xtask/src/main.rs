@@ -1,13 +1,53 @@
 //! Developer tasks, run as `cargo xtask <task>` (matklad's xtask pattern).
 
-use clap::Parser;
+mod docs;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 
 /// Developer tasks for the rpc-amqp workspace.
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", version, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
 
-fn main() {
-    let _cli = Cli::parse();
-    println!("no task given; see `cargo xtask --help`");
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Writes docs/rpc/: a Markdown page, a topology diagram and an AsyncAPI
+    /// 3.0 document per #[rpc_service] trait of the workspace.
+    GenDocs {
+        /// Writes nothing; fails when the committed docs differ from what
+        /// would be generated.
+        #[arg(long)]
+        check: bool,
+        /// The workspace root (default: the one this xtask belongs to).
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::GenDocs { check, root } => {
+            let root = root.unwrap_or_else(workspace_root);
+            docs::gen_docs(&root, check)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map_or(manifest.clone(), PathBuf::from)
 }

@@ -224,6 +224,7 @@ fn deliver(name: &str, queue: &mut Queue, message: Message, since: Instant) {
         }
     }
     let mut message = message;
+    message.received_at = Some(Instant::now());
     while !queue.consumers.is_empty() {
         let index = queue.next % queue.consumers.len();
         queue.next = queue.next.wrapping_add(1);
@@ -458,7 +459,7 @@ async fn pump(
 struct NoAck;
 
 impl Acker for NoAck {
-    fn ack(self: Box<Self>) -> BoxFuture<'static, ()> {
-        Box::pin(async {})
+    fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), RpcError>> {
+        Box::pin(async { Ok(()) })
     }
 }

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use tokio::sync::mpsc;
 
+use crate::codec::{AnyCodec, Bincode};
 use crate::error::RpcError;
 use crate::message::Message;
 use crate::pending::PendingCall;
@@ -87,7 +88,7 @@ impl fmt::Debug for Delivery {
 /// Settles one delivery with the broker.
 pub(crate) trait Acker: Send + 'static {
     /// The message is taken care of; the broker forgets it.
-    fn ack(self: Box<Self>) -> BoxFuture<'static, ()>;
+    fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), RpcError>>;
 }
 
 /// A running subscription to a server's queues.
@@ -167,6 +168,13 @@ impl Transport {
         }
     }
 
+    /// The same transport (same connection) with another limit on message
+    /// bodies, for sending and receiving (default 16 MiB).
+    pub fn with_max_message_size(&self, bytes: usize) -> Self {
+        let codec = AnyCodec::Bincode(Bincode::with_max_size(bytes));
+        Self::native(Arc::clone(&self.driver), NativeWire::new(codec))
+    }
+
     pub(crate) fn from_parts(driver: Arc<dyn Driver>, wire: Arc<dyn WireFormat>) -> Self {
         Self { driver, wire }
     }
@@ -211,8 +219,13 @@ impl Transport {
                 "a call cannot be sent to a fanout: nobody would know whose reply to wait for",
             ));
         }
-        message.expiration_ms = Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
-        let deadline = Instant::now() + timeout;
+        self.check_size(&message)?;
+        // RabbitMQ refuses (and closes the channel for) larger expirations.
+        let ttl = timeout.as_millis().min(u128::from(u32::MAX));
+        message.expiration_ms = Some(u64::try_from(ttl).unwrap_or(u64::from(u32::MAX)));
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(u64::from(u32::MAX)));
         let timed_out = || RpcError::Timeout {
             method: method.to_owned(),
             timeout,
@@ -248,7 +261,23 @@ impl Transport {
         destination: Destination,
         message: Message,
     ) -> Result<(), RpcError> {
+        self.check_size(&message)?;
         self.driver.cast(destination, message).await
+    }
+
+    /// Refuses to send a body the receiving side would refuse to decode.
+    pub(crate) fn check_size(&self, message: &Message) -> Result<(), RpcError> {
+        let limit = self.wire.codec().max_size();
+        if message.body.len() > limit {
+            return Err(RpcError::Encode {
+                what: "the message".to_owned(),
+                detail: format!(
+                    "its body of {} bytes exceeds the limit of {limit} bytes",
+                    message.body.len()
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// How many calls made through this transport wait for their reply.

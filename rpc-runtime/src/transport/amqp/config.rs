@@ -93,6 +93,12 @@ impl AmqpConfig {
             "" => "/".to_owned(),
             path => decode(path, "vhost")?,
         };
+        if vhost.len() > crate::topology::MAX_NAME_LEN || host.len() > crate::topology::MAX_NAME_LEN
+        {
+            return Err(RpcError::config(
+                "the vhost or host in the AMQP URL is longer than 255 bytes",
+            ));
+        }
         let mut config = Self {
             host,
             port: parsed.port().unwrap_or(5672),

@@ -104,7 +104,7 @@ pub(super) async fn listen(
 
     let mut streams = Vec::new();
     for queue in [&topic_queue, &server_queue, &fanout_queue] {
-        let tag = format!("{queue}-{}", uuid::Uuid::new_v4().simple());
+        let tag = uuid::Uuid::new_v4().simple().to_string();
         let args = BasicConsumeArguments::new(queue, &tag)
             .manual_ack(true)
             .finish();
@@ -189,15 +189,12 @@ struct AmqpAcker {
 }
 
 impl Acker for AmqpAcker {
-    fn ack(self: Box<Self>) -> BoxFuture<'static, ()> {
+    fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), RpcError>> {
         Box::pin(async move {
-            if let Err(error) = self
-                .channel
+            self.channel
                 .basic_ack(BasicAckArguments::new(self.tag, false))
                 .await
-            {
-                tracing::warn!(%error, tag = self.tag, "ack failed");
-            }
+                .map_err(RpcError::connection)
         })
     }
 }

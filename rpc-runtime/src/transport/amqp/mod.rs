@@ -13,9 +13,8 @@ mod props;
 mod publisher;
 mod replies;
 
-use std::collections::HashSet;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use amqprs::channel::Channel;
 use amqprs::connection::{Connection, OpenConnectionArguments};
@@ -40,9 +39,11 @@ pub(crate) struct AmqpDriver {
     connection: Connection,
     publisher: Publisher,
     admin: tokio::sync::Mutex<Channel>,
-    fanouts_declared: Mutex<HashSet<String>>,
     replies: OnceCell<ReplyQueue>,
     pending: Arc<PendingCalls>,
+    /// Stops the connection watcher, so dropping the driver closes the
+    /// connection (the watcher holds a handle on it).
+    _stop: tokio_util::sync::DropGuard,
 }
 
 impl AmqpDriver {
@@ -67,11 +68,15 @@ impl AmqpDriver {
         let (admin, _events) = open_channel(&connection).await?;
         listener::declare_control_exchange(&admin, config.exchange()).await?;
         let pending = Arc::new(PendingCalls::default());
-        tokio::spawn(watch(
-            connection.clone(),
-            Arc::clone(&pending),
-            publisher.clone(),
-        ));
+        let stop = tokio_util::sync::CancellationToken::new();
+        let watcher = watch(connection.clone(), Arc::clone(&pending), publisher.clone());
+        let stopped = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = watcher => {}
+                () = stopped.cancelled() => {}
+            }
+        });
         tracing::debug!(broker = %config, "connected");
         let codec = AnyCodec::Bincode(Bincode::with_max_size(config.max_size()));
         let driver = Self {
@@ -79,9 +84,9 @@ impl AmqpDriver {
             connection,
             publisher,
             admin: tokio::sync::Mutex::new(admin),
-            fanouts_declared: Mutex::new(HashSet::new()),
             replies: OnceCell::new(),
             pending,
+            _stop: stop.drop_guard(),
         };
         Ok(Transport::native(Arc::new(driver), NativeWire::new(codec)))
     }
@@ -101,27 +106,15 @@ impl AmqpDriver {
         })
     }
 
-    /// Declares a topic's fanout exchange once, so a fanout cast before any
-    /// server started does not close the publishing channel with a 404.
+    /// Declares a topic's fanout exchange before each fanout cast: it is
+    /// auto-deleted when the topic's last server goes, and publishing to a
+    /// missing exchange would close the publishing channel with a 404.
     async fn declare_fanout(&self, topic: &str) -> Result<(), RpcError> {
-        let known = |set: &Mutex<HashSet<String>>| {
-            set.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(topic)
-        };
-        if known(&self.fanouts_declared) {
-            return Ok(());
-        }
         let mut admin = self.admin.lock().await;
         if !admin.is_open() {
             *admin = open_channel(&self.connection).await?.0;
         }
-        listener::declare_fanout_exchange(&admin, topic).await?;
-        self.fanouts_declared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(topic.to_owned());
-        Ok(())
+        listener::declare_fanout_exchange(&admin, topic).await
     }
 
     async fn reply_queue(&self) -> Result<&ReplyQueue, RpcError> {

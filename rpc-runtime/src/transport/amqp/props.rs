@@ -55,6 +55,7 @@ pub(super) fn from_delivery(props: &BasicProperties, body: Vec<u8>) -> Message {
         expiration_ms: props.expiration().and_then(|e| e.parse().ok()),
         headers,
         body,
+        received_at: Some(std::time::Instant::now()),
     }
 }
 

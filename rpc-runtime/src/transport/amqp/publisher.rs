@@ -10,10 +10,14 @@
 //! [`RpcError::Undeliverable`].
 //!
 //! No lock is shared with callers: they send a command and await a oneshot.
+//! When the broker closes the channel (a publish to a vanished exchange, a
+//! refused message), what was unconfirmed fails and the task carries on on
+//! a new channel.
 
 use std::collections::BTreeMap;
 
 use amqprs::channel::{BasicPublishArguments, Channel, ConfirmSelectArguments};
+use amqprs::connection::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::callback::{ChannelEvent, open_channel};
@@ -49,18 +53,16 @@ pub(super) struct Publisher {
 
 impl Publisher {
     /// Opens a confirm-mode channel on `connection` and starts its task.
-    pub(super) async fn open(
-        connection: &amqprs::connection::Connection,
-    ) -> Result<Self, RpcError> {
-        let (channel, events_rx) = open_channel(connection).await?;
-        channel
-            .confirm_select(ConfirmSelectArguments::new(false))
-            .await
-            .map_err(RpcError::connection)?;
+    pub(super) async fn open(connection: &Connection) -> Result<Self, RpcError> {
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let channel = open_confirm_channel(connection, &events).await?;
         let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
-        let (events, forwarded) = mpsc::unbounded_channel();
-        tokio::spawn(forward(events_rx, events.clone()));
-        tokio::spawn(run(channel, commands_rx, forwarded));
+        let task = Task {
+            connection: connection.clone(),
+            channel,
+            events: events.clone(),
+        };
+        tokio::spawn(task.run(commands_rx, events_rx));
         Ok(Self { commands, events })
     }
 
@@ -99,75 +101,113 @@ impl Publisher {
     }
 }
 
-/// Merges the channel's callback events into the task's event queue (which
-/// [`Publisher::fail`] also feeds).
-async fn forward(
-    mut from: mpsc::UnboundedReceiver<ChannelEvent>,
-    to: mpsc::UnboundedSender<ChannelEvent>,
-) {
-    while let Some(event) = from.recv().await {
-        if to.send(event).is_err() {
-            break;
+/// Opens a channel in confirm mode whose callback events go to `events`.
+async fn open_confirm_channel(
+    connection: &Connection,
+    events: &mpsc::UnboundedSender<ChannelEvent>,
+) -> Result<Channel, RpcError> {
+    let (channel, mut from) = open_channel(connection).await?;
+    channel
+        .confirm_select(ConfirmSelectArguments::new(false))
+        .await
+        .map_err(RpcError::connection)?;
+    let to = events.clone();
+    tokio::spawn(async move {
+        while let Some(event) = from.recv().await {
+            if to.send(event).is_err() {
+                break;
+            }
         }
-    }
+    });
+    Ok(channel)
 }
 
-async fn run(
+/// The publishing task's state.
+struct Task {
+    connection: Connection,
     channel: Channel,
-    mut commands: mpsc::Receiver<Publish>,
-    mut events: mpsc::UnboundedReceiver<ChannelEvent>,
-) {
-    let mut next_tag: u64 = 1;
-    let mut unconfirmed: BTreeMap<u64, Unconfirmed> = BTreeMap::new();
-    let mut broken: Option<RpcError> = None;
-    loop {
-        tokio::select! {
-            biased;
-            Some(event) = events.recv() => {
-                if let Some(error) = settle(&mut unconfirmed, event) {
-                    tracing::warn!(%error, "publisher channel closed");
+    events: mpsc::UnboundedSender<ChannelEvent>,
+}
+
+impl Task {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Publish>,
+        mut events: mpsc::UnboundedReceiver<ChannelEvent>,
+    ) {
+        let mut next_tag: u64 = 1;
+        let mut unconfirmed: BTreeMap<u64, Unconfirmed> = BTreeMap::new();
+        let mut broken: Option<RpcError> = None;
+        loop {
+            tokio::select! {
+                biased;
+                Some(event) = events.recv() => {
+                    let Some((error, channel_only)) = settle(&mut unconfirmed, event) else { continue };
+                    tracing::warn!(%error, "publishing channel closed");
                     broken = Some(error);
-                }
-            }
-            command = commands.recv() => {
-                let Some(command) = command else { break };
-                if let Some(error) = &broken {
-                    let _ = command.done.send(Err(error.clone()));
-                    continue;
-                }
-                let properties = match to_properties(&command.message) {
-                    Ok(mut properties) => {
-                        properties.with_message_id(&next_tag.to_string());
-                        properties
+                    // A channel error (404 on a vanished exchange, a refused
+                    // message, ...) leaves the connection usable: start over
+                    // on a new channel, whose delivery tags restart at 1.
+                    if channel_only {
+                        if let Ok(channel) = open_confirm_channel(&self.connection, &self.events).await {
+                            self.channel = channel;
+                            next_tag = 1;
+                            broken = None;
+                        }
                     }
-                    Err(error) => {
-                        let _ = command.done.send(Err(error));
+                }
+                command = commands.recv() => {
+                    let Some(command) = command else { break };
+                    if let Some(error) = &broken {
+                        let _ = command.done.send(Err(error.clone()));
                         continue;
                     }
-                };
-                let mut args = BasicPublishArguments::new(&command.exchange, &command.routing_key);
-                args.mandatory(command.mandatory);
-                let body = command.message.body;
-                if let Err(error) = channel.basic_publish(properties, body, args).await {
-                    let error = RpcError::connection(error);
-                    let _ = command.done.send(Err(error.clone()));
-                    broken = Some(error);
-                    continue;
+                    match self.publish(next_tag, command).await {
+                        Ok(entry) => {
+                            unconfirmed.insert(next_tag, entry);
+                            next_tag += 1;
+                        }
+                        Err(Some(error)) => broken = Some(error),
+                        Err(None) => {}
+                    }
                 }
-                unconfirmed.insert(next_tag, Unconfirmed {
-                    exchange: command.exchange,
-                    routing_key: command.routing_key,
-                    done: command.done,
-                    returned: false,
-                });
-                next_tag += 1;
             }
         }
     }
+
+    /// Publishes with the given tag. `Err(Some(e))`: the channel is unusable.
+    async fn publish(&self, tag: u64, command: Publish) -> Result<Unconfirmed, Option<RpcError>> {
+        let mut properties = match to_properties(&command.message) {
+            Ok(properties) => properties,
+            Err(error) => {
+                let _ = command.done.send(Err(error));
+                return Err(None);
+            }
+        };
+        properties.with_message_id(&tag.to_string());
+        let mut args = BasicPublishArguments::new(&command.exchange, &command.routing_key);
+        args.mandatory(command.mandatory);
+        let body = command.message.body;
+        if let Err(error) = self.channel.basic_publish(properties, body, args).await {
+            let error = RpcError::connection(error);
+            let _ = command.done.send(Err(error.clone()));
+            return Err(Some(error));
+        }
+        Ok(Unconfirmed {
+            exchange: command.exchange,
+            routing_key: command.routing_key,
+            done: command.done,
+            returned: false,
+        })
+    }
 }
 
-/// Applies one broker event; returns the error that broke the channel, if any.
-fn settle(unconfirmed: &mut BTreeMap<u64, Unconfirmed>, event: ChannelEvent) -> Option<RpcError> {
+/// Applies one broker event; returns the error that closed the channel, if
+/// any, and whether only the channel (not the connection) is gone.
+fn settle(
+    unconfirmed: &mut BTreeMap<u64, Unconfirmed>,
+    event: ChannelEvent,
+) -> Option<(RpcError, bool)> {
     match event {
         ChannelEvent::Ack { tag, multiple } => {
             for (_, entry) in take(unconfirmed, tag, multiple) {
@@ -209,7 +249,7 @@ fn settle(unconfirmed: &mut BTreeMap<u64, Unconfirmed>, event: ChannelEvent) -> 
             for (_, entry) in std::mem::take(unconfirmed) {
                 let _ = entry.done.send(Err(error.clone()));
             }
-            Some(error)
+            Some((error, code != 0))
         }
     }
 }

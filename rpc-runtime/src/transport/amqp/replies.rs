@@ -41,7 +41,7 @@ impl ReplyQueue {
             .queue_declare(declare)
             .await
             .map_err(RpcError::connection)?;
-        let consume = BasicConsumeArguments::new(&name, &format!("{name}-consumer"))
+        let consume = BasicConsumeArguments::new(&name, &uuid::Uuid::new_v4().simple().to_string())
             .manual_ack(false)
             .finish();
         let (_tag, deliveries) = channel
