@@ -61,6 +61,7 @@ pub mod descriptor;
 mod dispatch;
 mod error;
 pub mod message;
+pub mod notify;
 mod pending;
 mod secret;
 pub mod server;

@@ -16,6 +16,8 @@ pub struct Message {
     pub content_type: Option<String>,
     /// Per-message TTL in milliseconds: the broker drops the message after it.
     pub expiration_ms: Option<u64>,
+    /// Written to disk by the broker (delivery mode 2), for durable queues.
+    pub persistent: bool,
     /// Application headers.
     pub headers: Headers,
     /// The encoded body.

@@ -173,7 +173,7 @@ impl Serving {
             };
             // Acked when taken, before running (oslo's at-most-once); acked
             // here, in order, so a stop cannot overtake the ack.
-            let Delivery { message, acker } = delivery;
+            let Delivery { message, acker, .. } = delivery;
             if let Err(error) = acker.ack().await {
                 tracing::warn!(topic = %self.topic, %error, "could not ack a request; not running it");
                 continue;

@@ -44,7 +44,12 @@ use crate::error::RpcError;
 use crate::message::Message;
 use crate::pending::{PendingCall, PendingCalls};
 use crate::service::Service;
-use crate::transport::{BoxFuture, Destination, Driver, ListenSpec, Listener, Transport};
+use crate::transport::{
+    BoxFuture, Destination, Driver, ListenSpec, Listener, QueueSpec, Transport,
+};
+
+const LOCAL_RPC_ONLY: &str =
+    "the local test transport carries RPC only; use Transport::memory() for notifications";
 use crate::wire::{NativeWire, WireFormat};
 
 /// A transport whose every call and cast goes straight to `service`.
@@ -73,6 +78,8 @@ impl LocalDriver {
             Destination::Topic { topic }
             | Destination::Server { topic, .. }
             | Destination::Fanout { topic } => topic,
+            Destination::RoutingKey { key } => key,
+            Destination::Queue { name } => name,
         }
     }
 }
@@ -101,6 +108,12 @@ impl Driver for LocalDriver {
         message: Message,
     ) -> BoxFuture<'_, Result<(), RpcError>> {
         Box::pin(async move {
+            if matches!(
+                destination,
+                Destination::RoutingKey { .. } | Destination::Queue { .. }
+            ) {
+                return Err(RpcError::config(LOCAL_RPC_ONLY));
+            }
             let topic = Self::topic(&destination);
             if let Some(crate::wire::ReplyBody::Failure(error)) =
                 respond(&*self.service, &self.wire, topic, message).await
@@ -117,6 +130,18 @@ impl Driver for LocalDriver {
                 "a local test transport has no queues to listen on",
             ))
         })
+    }
+
+    fn declare_queue(&self, _spec: QueueSpec) -> BoxFuture<'_, Result<(), RpcError>> {
+        Box::pin(async { Err(RpcError::config(LOCAL_RPC_ONLY)) })
+    }
+
+    fn consume(
+        &self,
+        _queues: Vec<String>,
+        _prefetch: u16,
+    ) -> BoxFuture<'_, Result<Listener, RpcError>> {
+        Box::pin(async { Err(RpcError::config(LOCAL_RPC_ONLY)) })
     }
 
     fn reply(&self, _reply_to: String, _message: Message) -> BoxFuture<'_, Result<(), RpcError>> {
@@ -259,6 +284,18 @@ impl Driver for RecordingDriver {
 
     fn reply(&self, reply_to: String, message: Message) -> BoxFuture<'_, Result<(), RpcError>> {
         self.inner.driver().reply(reply_to, message)
+    }
+
+    fn declare_queue(&self, spec: QueueSpec) -> BoxFuture<'_, Result<(), RpcError>> {
+        self.inner.driver().declare_queue(spec)
+    }
+
+    fn consume(
+        &self,
+        queues: Vec<String>,
+        prefetch: u16,
+    ) -> BoxFuture<'_, Result<Listener, RpcError>> {
+        self.inner.driver().consume(queues, prefetch)
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

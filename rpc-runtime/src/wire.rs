@@ -18,6 +18,7 @@
 //! | `x-ctx-<key>` | request | free-form context values |
 //! | `traceparent` | request | W3C trace context: the caller's trace, a new span id |
 //! | `x-rpc-call-monitor` | request | ask for heartbeats: the caller gives up after this many ms without one |
+//! | `x-event-type`, `x-publisher-id`, `x-priority` (`INFO`), `x-message-id`, `x-timestamp` (Unix ms) | notification | the notification's envelope (with the context headers; the body is the payload) |
 //! | `x-rpc-status` | reply | `ok` (value), `error` (manager's error), `failure` (framework error), `heartbeat` (still working) |
 
 use std::fmt::Debug;
@@ -27,6 +28,7 @@ use crate::codec::{AnyCodec, Codec};
 use crate::context::{Context, new_request_id};
 use crate::error::RpcError;
 use crate::message::{Headers, Message};
+use crate::notify::Priority;
 use crate::secret::Secret;
 use crate::trace::TraceParent;
 
@@ -58,6 +60,44 @@ pub struct IncomingRequest {
     pub context: Context,
     /// The encoded arguments.
     pub body: Vec<u8>,
+}
+
+/// A notification on its way out, payload already encoded.
+#[derive(Debug)]
+pub struct OutgoingNotification<'a> {
+    /// Its priority.
+    pub priority: Priority,
+    /// What happened, e.g. `volume.create.end`.
+    pub event_type: &'a str,
+    /// Who says so, e.g. `volume.host-1`.
+    pub publisher_id: &'a str,
+    /// A unique id.
+    pub message_id: &'a str,
+    /// When it was emitted.
+    pub timestamp: SystemTime,
+    /// The context of the request that caused it.
+    pub context: &'a Context,
+    /// The encoded payload.
+    pub payload: Vec<u8>,
+}
+
+/// A notification as a listener reads it.
+#[derive(Debug)]
+pub struct IncomingNotification {
+    /// Its priority.
+    pub priority: Priority,
+    /// What happened.
+    pub event_type: String,
+    /// Who says so.
+    pub publisher_id: String,
+    /// Its unique id.
+    pub message_id: String,
+    /// When it was emitted.
+    pub timestamp: SystemTime,
+    /// The context it carried.
+    pub context: Context,
+    /// The encoded payload.
+    pub payload: Vec<u8>,
 }
 
 /// What a server sends back for a call.
@@ -99,6 +139,12 @@ pub trait WireFormat: Send + Sync + Debug + 'static {
 
     /// Whether a message on the reply path is a heartbeat.
     fn is_heartbeat(&self, reply: &Message) -> bool;
+
+    /// Builds the message of a notification.
+    fn encode_notification(&self, notification: OutgoingNotification<'_>) -> Message;
+
+    /// Reads a notification.
+    fn decode_notification(&self, message: Message) -> Result<IncomingNotification, RpcError>;
 }
 
 const METHOD: &str = "x-rpc-method";
@@ -113,6 +159,11 @@ const VALUE_PREFIX: &str = "x-ctx-";
 const STATUS: &str = "x-rpc-status";
 const TRACEPARENT: &str = "traceparent";
 const CALL_MONITOR: &str = "x-rpc-call-monitor";
+const EVENT_TYPE: &str = "x-event-type";
+const PUBLISHER_ID: &str = "x-publisher-id";
+const PRIORITY: &str = "x-priority";
+const MESSAGE_ID: &str = "x-message-id";
+const TIMESTAMP: &str = "x-timestamp";
 const HEARTBEAT: &str = "heartbeat";
 
 /// The native wire format: headers + one codec-encoded body.
@@ -230,6 +281,58 @@ impl WireFormat for NativeWire {
 
     fn is_heartbeat(&self, reply: &Message) -> bool {
         reply.headers.get(STATUS) == Some(HEARTBEAT)
+    }
+
+    fn encode_notification(&self, notification: OutgoingNotification<'_>) -> Message {
+        let mut headers = Headers::new();
+        headers.insert(EVENT_TYPE, notification.event_type);
+        headers.insert(PUBLISHER_ID, notification.publisher_id);
+        headers.insert(PRIORITY, notification.priority.name());
+        headers.insert(MESSAGE_ID, notification.message_id);
+        let ms = notification
+            .timestamp
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        headers.insert(TIMESTAMP, ms.to_string());
+        encode_context(notification.context, &mut headers);
+        Message {
+            content_type: Some(self.codec.content_type().to_owned()),
+            persistent: true,
+            headers,
+            body: notification.payload,
+            ..Message::default()
+        }
+    }
+
+    fn decode_notification(&self, message: Message) -> Result<IncomingNotification, RpcError> {
+        let headers = &message.headers;
+        let bad = |detail: String| RpcError::BadRequest {
+            method: "(notification)".into(),
+            detail,
+        };
+        check_content_type(&message, &self.codec).map_err(bad)?;
+        let field = |name: &str| {
+            headers
+                .get(name)
+                .map(str::to_owned)
+                .ok_or_else(|| bad(format!("the `{name}` header is missing")))
+        };
+        let priority = field(PRIORITY)?;
+        let priority = Priority::from_name(&priority)
+            .ok_or_else(|| bad(format!("`{priority}` is not a notification priority")))?;
+        let ms: u64 = field(TIMESTAMP)?
+            .parse()
+            .map_err(|_| bad(format!("`{TIMESTAMP}` is not a number of milliseconds")))?;
+        Ok(IncomingNotification {
+            priority,
+            event_type: field(EVENT_TYPE)?,
+            publisher_id: field(PUBLISHER_ID)?,
+            message_id: field(MESSAGE_ID)?,
+            timestamp: std::time::UNIX_EPOCH + Duration::from_millis(ms),
+            context: decode_context(headers),
+            payload: message.body,
+        })
     }
 }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use amqprs::channel::{ExchangeDeleteArguments, QueueDeleteArguments};
 use amqprs::connection::{Connection, OpenConnectionArguments};
+use rpc_runtime::notify::Priority;
 use rpc_runtime::transport::MemoryBroker;
 use rpc_runtime::{AmqpConfig, Server, ServerBuilder, Transport};
 
@@ -48,6 +49,7 @@ pub struct Env {
     transports: Mutex<Vec<Transport>>,
     servers: Mutex<Vec<String>>,
     extra_topics: Mutex<Vec<String>>,
+    pools: Mutex<Vec<String>>,
     broker: MemoryBroker,
 }
 
@@ -63,6 +65,7 @@ impl Env {
             transports: Mutex::new(Vec::new()),
             servers: Mutex::new(Vec::new()),
             extra_topics: Mutex::new(Vec::new()),
+            pools: Mutex::new(Vec::new()),
             broker: MemoryBroker::new(),
         };
         match env.try_transport().await {
@@ -127,6 +130,19 @@ impl Env {
         topic
     }
 
+    /// The notification topic of this test; its queues (and the pools
+    /// named with [`Env::pool`]) are cleaned up.
+    pub fn notification_topic(&self) -> String {
+        format!("{}-notes", self.topic)
+    }
+
+    /// A pool name unique to this test.
+    pub fn pool(&self, name: &str) -> String {
+        let pool = format!("{}-{name}", self.topic);
+        self.pools.lock().expect("lock").push(pool.clone());
+        pool
+    }
+
     /// A client of this test's topic with a short timeout.
     pub fn client(&self, transport: &Transport) -> VolumeManagerClient {
         VolumeManagerClient::new(transport)
@@ -161,6 +177,14 @@ impl Env {
                 let fanout = format!("{topic}_fanout");
                 let _ = channel
                     .exchange_delete(ExchangeDeleteArguments::new(&fanout))
+                    .await;
+            }
+            let mut notification_queues = self.pools.lock().expect("lock").clone();
+            let notes = self.notification_topic();
+            notification_queues.extend(Priority::ALL.iter().map(|p| p.routing_key(&notes)));
+            for queue in notification_queues {
+                let _ = channel
+                    .queue_delete(QueueDeleteArguments::new(&queue))
                     .await;
             }
             let exchange = ExchangeDeleteArguments::new(&self.exchange);

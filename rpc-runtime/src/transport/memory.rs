@@ -29,7 +29,7 @@ use crate::pending::{PendingCall, PendingCalls};
 use crate::topology;
 use crate::transport::amqp::DEFAULT_CONTROL_EXCHANGE;
 use crate::transport::{
-    Acker, BoxFuture, Delivery, Destination, Driver, ListenSpec, Listener, Transport,
+    Acker, BoxFuture, Delivery, Destination, Driver, ListenSpec, Listener, QueueSpec, Transport,
 };
 use crate::wire::NativeWire;
 
@@ -264,6 +264,36 @@ impl MemoryDriver {
                 (self.exchange.clone(), topology::server_queue(topic, server))
             }
             Destination::Fanout { topic } => (topology::fanout_exchange(topic), String::new()),
+            Destination::RoutingKey { key } => (self.exchange.clone(), key.clone()),
+            Destination::Queue { name } => (String::new(), name.clone()),
+        }
+    }
+
+    /// Consumes `queues`; `exclusive` is deleted when the consumer stops.
+    fn subscribe(&self, queues: &[String], exclusive: Option<String>, prefetch: u16) -> Listener {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let consumers: Vec<u64> = queues
+            .iter()
+            .map(|queue| self.broker.subscribe(queue, &tx))
+            .collect();
+        drop(tx);
+        let (to_server, deliveries) = mpsc::channel(usize::from(prefetch).max(1));
+        let stop = CancellationToken::new();
+        let subscription = Subscription {
+            broker: self.broker.clone(),
+            consumers,
+            exclusive_queue: exclusive,
+        };
+        tokio::spawn(pump(
+            rx,
+            to_server,
+            stop.clone(),
+            self.closed.clone(),
+            subscription,
+        ));
+        Listener {
+            deliveries,
+            _stop: stop.drop_guard(),
         }
     }
 
@@ -346,30 +376,34 @@ impl Driver for MemoryDriver {
             broker.declare_queue(&fanout_queue);
             broker.bind(&fanout_queue, &fanout_exchange, &spec.topic);
 
-            let (tx, rx) = mpsc::unbounded_channel();
-            let consumers: Vec<u64> = [&topic_queue, &server_queue, &fanout_queue]
-                .into_iter()
-                .map(|queue| broker.subscribe(queue, &tx))
-                .collect();
-            drop(tx);
-            let (to_server, deliveries) = mpsc::channel(usize::from(spec.prefetch).max(1));
-            let stop = CancellationToken::new();
-            let subscription = Subscription {
-                broker: broker.clone(),
-                consumers,
-                exclusive_queue: fanout_queue,
-            };
-            tokio::spawn(pump(
-                rx,
-                to_server,
-                stop.clone(),
-                self.closed.clone(),
-                subscription,
-            ));
-            Ok(Listener {
-                deliveries,
-                _stop: stop.drop_guard(),
-            })
+            let queues = [topic_queue, server_queue, fanout_queue.clone()];
+            Ok(self.subscribe(&queues, Some(fanout_queue), spec.prefetch))
+        })
+    }
+
+    fn declare_queue(&self, spec: QueueSpec) -> BoxFuture<'_, Result<(), RpcError>> {
+        Box::pin(async move {
+            self.broker.declare_exchange(&self.exchange, false);
+            self.broker.declare_queue(&spec.name);
+            for key in &spec.bindings {
+                self.broker.bind(&spec.name, &self.exchange, key);
+            }
+            Ok(())
+        })
+    }
+
+    fn consume(
+        &self,
+        queues: Vec<String>,
+        prefetch: u16,
+    ) -> BoxFuture<'_, Result<Listener, RpcError>> {
+        Box::pin(async move {
+            if let Some(missing) = queues.iter().find(|q| self.broker.waiting(q).is_none()) {
+                return Err(RpcError::Connection(format!(
+                    "no queue `{missing}` to consume"
+                )));
+            }
+            Ok(self.subscribe(&queues, None, prefetch))
         })
     }
 
@@ -410,7 +444,7 @@ impl fmt::Debug for MemoryDriver {
 struct Subscription {
     broker: MemoryBroker,
     consumers: Vec<u64>,
-    exclusive_queue: String,
+    exclusive_queue: Option<String>,
 }
 
 async fn pump(
@@ -427,7 +461,7 @@ async fn pump(
             () = closed.cancelled() => break,
             next = from_broker.recv() => {
                 let Some((queue, message)) = next else { break };
-                let delivery = Delivery { message, acker: Box::new(NoAck) };
+                let delivery = Delivery { queue: queue.clone(), message, acker: Box::new(NoAck) };
                 if let Err(mpsc::error::SendError(delivery)) = to_server.send(delivery).await {
                     unsent = Some((queue, delivery.message));
                     break;
@@ -442,14 +476,16 @@ async fn pump(
         exclusive_queue,
     } = subscription;
     broker.unsubscribe(&consumers);
-    broker.delete_queue(&exclusive_queue);
+    if let Some(queue) = &exclusive_queue {
+        broker.delete_queue(queue);
+    }
     from_broker.close();
     let mut requeue: Vec<(String, Message)> = unsent.into_iter().collect();
     while let Ok(item) = from_broker.try_recv() {
         requeue.push(item);
     }
     for (queue, message) in requeue {
-        if queue != exclusive_queue {
+        if Some(&queue) != exclusive_queue.as_ref() {
             let _ = broker.publish("", &queue, message, false);
         }
     }

@@ -50,6 +50,17 @@ pub enum Destination {
         /// The topic.
         topic: String,
     },
+    /// Whatever is bound to `key` on the control exchange (notifications:
+    /// `notifications.info`).
+    RoutingKey {
+        /// The routing key.
+        key: String,
+    },
+    /// One queue, by name, through the default exchange.
+    Queue {
+        /// The queue's name.
+        name: String,
+    },
 }
 
 impl fmt::Display for Destination {
@@ -58,6 +69,8 @@ impl fmt::Display for Destination {
             Destination::Topic { topic } => write!(f, "{topic}"),
             Destination::Server { topic, server } => write!(f, "{topic}.{server}"),
             Destination::Fanout { topic } => write!(f, "{topic} (fanout)"),
+            Destination::RoutingKey { key } => write!(f, "{key}"),
+            Destination::Queue { name } => write!(f, "queue {name}"),
         }
     }
 }
@@ -71,8 +84,20 @@ pub(crate) struct ListenSpec {
     pub(crate) prefetch: u16,
 }
 
+/// A durable queue bound to the control exchange (a notification queue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct QueueSpec {
+    pub(crate) name: String,
+    /// Survives a broker restart (with persistent messages).
+    pub(crate) durable: bool,
+    /// Routing keys on the control exchange.
+    pub(crate) bindings: Vec<String>,
+}
+
 /// One message taken from a server's queues, with the means to settle it.
 pub(crate) struct Delivery {
+    /// The queue it came from.
+    pub(crate) queue: String,
     pub(crate) message: Message,
     pub(crate) acker: Box<dyn Acker>,
 }
@@ -80,6 +105,7 @@ pub(crate) struct Delivery {
 impl fmt::Debug for Delivery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Delivery")
+            .field("queue", &self.queue)
             .field("message", &self.message)
             .finish_non_exhaustive()
     }
@@ -119,6 +145,16 @@ pub(crate) trait Driver: Send + Sync + fmt::Debug + 'static {
 
     /// Declares a server's queues and starts consuming them.
     fn listen(&self, spec: ListenSpec) -> BoxFuture<'_, Result<Listener, RpcError>>;
+
+    /// Declares a queue bound to the control exchange (idempotent).
+    fn declare_queue(&self, spec: QueueSpec) -> BoxFuture<'_, Result<(), RpcError>>;
+
+    /// Consumes existing queues; each delivery must be acked by the receiver.
+    fn consume(
+        &self,
+        queues: Vec<String>,
+        prefetch: u16,
+    ) -> BoxFuture<'_, Result<Listener, RpcError>>;
 
     /// Sends a reply to the queue named in a request's `reply_to`.
     fn reply(&self, reply_to: String, message: Message) -> BoxFuture<'_, Result<(), RpcError>>;

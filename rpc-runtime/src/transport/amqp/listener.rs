@@ -18,7 +18,7 @@ use super::callback::{ChannelEvent, open_channel};
 use super::props::from_delivery;
 use crate::error::RpcError;
 use crate::topology;
-use crate::transport::{Acker, BoxFuture, Delivery, ListenSpec, Listener};
+use crate::transport::{Acker, BoxFuture, Delivery, ListenSpec, Listener, QueueSpec};
 
 /// Declares the control exchange (a topic exchange).
 pub(super) async fn declare_control_exchange(
@@ -102,8 +102,56 @@ pub(super) async fn listen(
     )
     .await?;
 
+    let queues = vec![topic_queue, server_queue, fanout_queue];
+    consume_on(channel, events, &queues, spec.prefetch).await
+}
+
+/// Declares a durable queue bound to `exchange` with each of its keys
+/// (notification queues).
+pub(super) async fn declare_queue(
+    channel: &Channel,
+    exchange: &str,
+    spec: &QueueSpec,
+) -> Result<(), RpcError> {
+    let declare = QueueDeclareArguments::new(&spec.name)
+        .durable(spec.durable)
+        .finish();
+    channel.queue_declare(declare).await.map_err(|e| {
+        RpcError::Connection(format!("declaring queue `{}` failed: {e}", spec.name))
+    })?;
+    for key in &spec.bindings {
+        channel
+            .queue_bind(QueueBindArguments::new(&spec.name, exchange, key))
+            .await
+            .map_err(|e| {
+                RpcError::Connection(format!("binding queue `{}` failed: {e}", spec.name))
+            })?;
+    }
+    Ok(())
+}
+
+/// Consumes existing queues on a new channel, acks left to the receiver.
+pub(super) async fn consume(
+    connection: &amqprs::connection::Connection,
+    queues: &[String],
+    prefetch: u16,
+) -> Result<Listener, RpcError> {
+    let (channel, events) = open_channel(connection).await?;
+    channel
+        .basic_qos(BasicQosArguments::new(0, prefetch, false))
+        .await
+        .map_err(RpcError::connection)?;
+    consume_on(channel, events, queues, prefetch).await
+}
+
+async fn consume_on(
+    channel: Channel,
+    events: mpsc::UnboundedReceiver<ChannelEvent>,
+    queues: &[String],
+    prefetch: u16,
+) -> Result<Listener, RpcError> {
     let mut streams = Vec::new();
-    for queue in [&topic_queue, &server_queue, &fanout_queue] {
+    for queue in queues {
         let tag = uuid::Uuid::new_v4().simple().to_string();
         let args = BasicConsumeArguments::new(queue, &tag)
             .manual_ack(true)
@@ -112,9 +160,9 @@ pub(super) async fn listen(
             .basic_consume_rx(args)
             .await
             .map_err(|e| RpcError::Connection(format!("consuming `{queue}` failed: {e}")))?;
-        streams.push(rx);
+        streams.push((queue.clone(), rx));
     }
-    let (tx, deliveries) = mpsc::channel(usize::from(spec.prefetch).max(1));
+    let (tx, deliveries) = mpsc::channel(usize::from(prefetch).max(1));
     let stop = CancellationToken::new();
     tokio::spawn(pump(channel, streams, events, tx, stop.clone()));
     Ok(Listener {
@@ -126,17 +174,17 @@ pub(super) async fn listen(
 /// Moves deliveries from amqprs's per-consumer streams to the server.
 async fn pump(
     channel: Channel,
-    streams: Vec<mpsc::UnboundedReceiver<ConsumerMessage>>,
+    streams: Vec<(String, mpsc::UnboundedReceiver<ConsumerMessage>)>,
     mut events: mpsc::UnboundedReceiver<ChannelEvent>,
     to_server: mpsc::Sender<Delivery>,
     stop: CancellationToken,
 ) {
     let (merged_tx, mut merged) = mpsc::unbounded_channel();
-    for mut stream in streams {
+    for (queue, mut stream) in streams {
         let merged_tx = merged_tx.clone();
         tokio::spawn(async move {
             while let Some(message) = stream.recv().await {
-                if merged_tx.send(message).is_err() {
+                if merged_tx.send((queue.clone(), message)).is_err() {
                     break;
                 }
             }
@@ -147,8 +195,8 @@ async fn pump(
         tokio::select! {
             () = stop.cancelled() => break,
             message = merged.recv() => {
-                let Some(message) = message else { break };
-                let Some(delivery) = to_delivery(&channel, message) else { continue };
+                let Some((queue, message)) = message else { break };
+                let Some(delivery) = to_delivery(&channel, queue, message) else { continue };
                 if to_server.send(delivery).await.is_err() {
                     break;
                 }
@@ -170,11 +218,12 @@ async fn pump(
     }
 }
 
-fn to_delivery(channel: &Channel, message: ConsumerMessage) -> Option<Delivery> {
+fn to_delivery(channel: &Channel, queue: String, message: ConsumerMessage) -> Option<Delivery> {
     let deliver = message.deliver?;
     let props = message.basic_properties?;
     let body = message.content.unwrap_or_default();
     Some(Delivery {
+        queue,
         message: from_delivery(&props, body),
         acker: Box::new(AmqpAcker {
             channel: channel.clone(),

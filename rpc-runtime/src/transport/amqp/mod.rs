@@ -30,7 +30,9 @@ use crate::error::RpcError;
 use crate::message::Message;
 use crate::pending::{PendingCall, PendingCalls};
 use crate::topology;
-use crate::transport::{BoxFuture, Destination, Driver, ListenSpec, Listener, Transport};
+use crate::transport::{
+    BoxFuture, Destination, Driver, ListenSpec, Listener, QueueSpec, Transport,
+};
 use crate::wire::NativeWire;
 
 /// The AMQP implementation of [`Driver`].
@@ -38,6 +40,9 @@ pub(crate) struct AmqpDriver {
     config: AmqpConfig,
     connection: Connection,
     publisher: Publisher,
+    /// Fanout casts get their own channel: the broker closes a channel that
+    /// publishes to a vanished exchange, and that must not fail other work.
+    fanout_publisher: Publisher,
     admin: tokio::sync::Mutex<Channel>,
     replies: OnceCell<ReplyQueue>,
     pending: Arc<PendingCalls>,
@@ -65,11 +70,16 @@ impl AmqpDriver {
             .await
             .map_err(|e| RpcError::Connection(format!("cannot connect to {config}: {e}")))?;
         let publisher = Publisher::open(&connection).await?;
+        let fanout_publisher = Publisher::open(&connection).await?;
         let (admin, _events) = open_channel(&connection).await?;
         listener::declare_control_exchange(&admin, config.exchange()).await?;
         let pending = Arc::new(PendingCalls::default());
         let stop = tokio_util::sync::CancellationToken::new();
-        let watcher = watch(connection.clone(), Arc::clone(&pending), publisher.clone());
+        let watcher = watch(
+            connection.clone(),
+            Arc::clone(&pending),
+            [publisher.clone(), fanout_publisher.clone()],
+        );
         let stopped = stop.clone();
         tokio::spawn(async move {
             tokio::select! {
@@ -83,6 +93,7 @@ impl AmqpDriver {
             config,
             connection,
             publisher,
+            fanout_publisher,
             admin: tokio::sync::Mutex::new(admin),
             replies: OnceCell::new(),
             pending,
@@ -103,6 +114,8 @@ impl AmqpDriver {
                 self.declare_fanout(topic).await?;
                 (topology::fanout_exchange(topic), String::new())
             }
+            Destination::RoutingKey { key } => (exchange.to_owned(), key.clone()),
+            Destination::Queue { name } => (String::new(), name.clone()),
         })
     }
 
@@ -125,7 +138,7 @@ impl AmqpDriver {
 }
 
 /// Fails everything in flight when the connection drops.
-async fn watch(connection: Connection, pending: Arc<PendingCalls>, publisher: Publisher) {
+async fn watch(connection: Connection, pending: Arc<PendingCalls>, publishers: [Publisher; 2]) {
     let network_failure = connection.listen_network_io_failure().await;
     let reason = if network_failure {
         "connection to the broker lost"
@@ -134,7 +147,9 @@ async fn watch(connection: Connection, pending: Arc<PendingCalls>, publisher: Pu
     };
     tracing::warn!(reason, "AMQP connection ended");
     pending.fail_all(&RpcError::Connection(reason.to_owned()));
-    publisher.fail(reason);
+    for publisher in publishers {
+        publisher.fail(reason);
+    }
 }
 
 impl Driver for AmqpDriver {
@@ -164,7 +179,11 @@ impl Driver for AmqpDriver {
     ) -> BoxFuture<'_, Result<(), RpcError>> {
         Box::pin(async move {
             let (exchange, routing_key) = self.route(&destination).await?;
-            self.publisher
+            let publisher = match destination {
+                Destination::Fanout { .. } => &self.fanout_publisher,
+                _ => &self.publisher,
+            };
+            publisher
                 .publish(&exchange, &routing_key, message, true)
                 .await
         })
@@ -176,6 +195,24 @@ impl Driver for AmqpDriver {
             self.config.exchange(),
             spec,
         ))
+    }
+
+    fn declare_queue(&self, spec: QueueSpec) -> BoxFuture<'_, Result<(), RpcError>> {
+        Box::pin(async move {
+            let mut admin = self.admin.lock().await;
+            if !admin.is_open() {
+                *admin = open_channel(&self.connection).await?.0;
+            }
+            listener::declare_queue(&admin, self.config.exchange(), &spec).await
+        })
+    }
+
+    fn consume(
+        &self,
+        queues: Vec<String>,
+        prefetch: u16,
+    ) -> BoxFuture<'_, Result<Listener, RpcError>> {
+        Box::pin(async move { listener::consume(&self.connection, &queues, prefetch).await })
     }
 
     fn reply(&self, reply_to: String, message: Message) -> BoxFuture<'_, Result<(), RpcError>> {

@@ -25,6 +25,9 @@ pub(super) fn to_properties(message: &Message) -> Result<BasicProperties, RpcErr
     if let Some(ms) = message.expiration_ms {
         props.with_expiration(&ms.to_string());
     }
+    if message.persistent {
+        props.with_persistence(true);
+    }
     if !message.headers.is_empty() {
         let mut table = FieldTable::new();
         for (name, value) in message.headers.iter() {
@@ -53,6 +56,7 @@ pub(super) fn from_delivery(props: &BasicProperties, body: Vec<u8>) -> Message {
         reply_to: props.reply_to().cloned(),
         content_type: props.content_type().cloned(),
         expiration_ms: props.expiration().and_then(|e| e.parse().ok()),
+        persistent: props.delivery_mode() == Some(amqprs::DELIVERY_MODE_PERSISTENT),
         headers,
         body,
         received_at: Some(std::time::Instant::now()),

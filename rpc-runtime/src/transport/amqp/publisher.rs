@@ -242,12 +242,23 @@ fn settle(
         ChannelEvent::Cancelled { .. } => None,
         ChannelEvent::Closed { code, text } => {
             let error = RpcError::Connection(if code == 0 {
-                text
+                text.clone()
             } else {
                 format!("the broker closed the publishing channel: {code} {text}")
             });
             for (_, entry) in std::mem::take(unconfirmed) {
-                let _ = entry.done.send(Err(error.clone()));
+                // 404 "no exchange 'x'": nobody listens there (a fanout
+                // exchange vanishes with the topic's last server).
+                let missing = format!("no exchange '{}'", entry.exchange);
+                let result = if code == 404 && text.contains(&missing) {
+                    RpcError::Undeliverable {
+                        exchange: entry.exchange,
+                        routing_key: entry.routing_key,
+                    }
+                } else {
+                    error.clone()
+                };
+                let _ = entry.done.send(Err(result));
             }
             Some((error, code != 0))
         }

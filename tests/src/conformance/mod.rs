@@ -3,6 +3,10 @@
 //! Each case is an `async fn(Arc<Env>)`; [`conformance_suite!`] turns the
 //! whole list into `#[tokio::test]`s for one transport kind.
 
+mod notify;
+
+pub use notify::*;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +49,12 @@ macro_rules! conformance_suite {
             a_dead_server_is_noticed_by_the_call_monitor,
             the_context_travels_and_onward_calls_keep_it,
             fanout_works_after_every_server_restarted,
+            notification_priorities_are_routed,
+            pools_share_and_copy_notifications,
+            event_type_filters_select_notifications,
+            a_failing_handler_is_retried_then_given_up,
+            notifications_wait_for_a_restarted_pool,
+            a_notifier_refuses_a_payload_it_cannot_encode,
         );
     };
     (@cases $kind:expr, $($case:ident),* $(,)?) => {

@@ -1,0 +1,420 @@
+//! Consuming notifications: queues, pools, filters, bounded redelivery.
+//!
+//! Without a pool a listener consumes the default queue of each
+//! topic/priority it listens to (`notifications.info`), competing with the
+//! other pool-less listeners. With `pool("billing")` it consumes one durable
+//! queue named `billing`, bound to each of those routing keys: listeners in
+//! the pool share it, each pool gets every notification, and notifications
+//! wait there while no listener of the pool runs.
+//!
+//! A notification is acked after the handler returns. When the handler
+//! fails (or panics), a copy carrying `x-retries: n` goes back to the queue;
+//! after `max_redeliveries` it is dropped with an error log, never looped
+//! forever.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use futures_util::FutureExt;
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{DEFAULT_TOPIC, EventFilter, Priority};
+use crate::codec::{AnyCodec, Codec, CodecError};
+use crate::context::Context;
+use crate::error::RpcError;
+use crate::service::BoxFuture;
+use crate::transport::{Delivery, Destination, Listener, QueueSpec, Transport};
+
+const RETRIES: &str = "x-retries";
+
+/// One received notification.
+pub struct Notification {
+    priority: Priority,
+    event_type: String,
+    publisher_id: String,
+    message_id: String,
+    timestamp: SystemTime,
+    context: Context,
+    payload: Vec<u8>,
+    codec: AnyCodec,
+}
+
+impl Notification {
+    /// Its priority.
+    pub fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    /// What happened, e.g. `volume.create.end`.
+    pub fn event_type(&self) -> &str {
+        &self.event_type
+    }
+
+    /// Who emitted it, e.g. `volume.host-1`.
+    pub fn publisher_id(&self) -> &str {
+        &self.publisher_id
+    }
+
+    /// Its unique id (the same on a redelivered copy).
+    pub fn message_id(&self) -> &str {
+        &self.message_id
+    }
+
+    /// When it was emitted.
+    pub fn timestamp(&self) -> SystemTime {
+        self.timestamp
+    }
+
+    /// The context of the request that caused it.
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
+    /// The payload decoded as `T`.
+    pub fn payload<T: DeserializeOwned>(&self) -> Result<T, CodecError> {
+        self.codec.decode(&self.payload)
+    }
+
+    /// The encoded payload, for event types the handler does not know.
+    pub fn raw_payload(&self) -> &[u8] {
+        &self.payload
+    }
+}
+
+impl fmt::Debug for Notification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notification")
+            .field("priority", &self.priority)
+            .field("event_type", &self.event_type)
+            .field("publisher_id", &self.publisher_id)
+            .field("message_id", &self.message_id)
+            .field("context", &self.context)
+            .field("payload_len", &self.payload.len())
+            .finish()
+    }
+}
+
+/// Handles notifications; any `Fn(Notification) -> impl Future<Output =
+/// Result<(), E>>` with `E: Display` is one.
+pub trait NotificationHandler: Send + Sync + 'static {
+    /// Handles one notification; an error asks for a redelivery.
+    fn handle(&self, notification: Notification) -> BoxFuture<'_, Result<(), String>>;
+}
+
+impl<F, Fut, E> NotificationHandler for F
+where
+    F: Fn(Notification) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: fmt::Display,
+{
+    fn handle(&self, notification: Notification) -> BoxFuture<'_, Result<(), String>> {
+        let running = self(notification);
+        Box::pin(async move { running.await.map_err(|e| e.to_string()) })
+    }
+}
+
+/// Counts of what a listener did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListenerStats {
+    /// Handled successfully.
+    pub handled: u64,
+    /// Failed and sent back for another try.
+    pub retried: u64,
+    /// Failed too often (or undecodable) and dropped.
+    pub dropped: u64,
+    /// Skipped by the event type filters.
+    pub filtered: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    handled: AtomicU64,
+    retried: AtomicU64,
+    dropped: AtomicU64,
+    filtered: AtomicU64,
+}
+
+/// Configures a listener; see [`NotificationListener::builder`].
+#[derive(Debug)]
+pub struct ListenerBuilder {
+    transport: Transport,
+    topics: Vec<String>,
+    priorities: Vec<Priority>,
+    pool: Option<String>,
+    filters: Vec<EventFilter>,
+    max_redeliveries: u32,
+    concurrency: usize,
+}
+
+impl ListenerBuilder {
+    /// Listens to these topics instead of `notifications`.
+    pub fn topics<I: IntoIterator<Item = S>, S: Into<String>>(mut self, topics: I) -> Self {
+        self.topics = topics.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Listens to these priorities only (default: all).
+    pub fn priorities<I: IntoIterator<Item = Priority>>(mut self, priorities: I) -> Self {
+        self.priorities = priorities.into_iter().collect();
+        self
+    }
+
+    /// Joins a pool: one durable queue named `pool` shared by its listeners.
+    pub fn pool(mut self, pool: impl Into<String>) -> Self {
+        self.pool = Some(pool.into());
+        self
+    }
+
+    /// Hands over only notifications whose event type matches one of the
+    /// patterns (`volume.create.end`, `volume.*`); the others are acked and
+    /// skipped.
+    pub fn event_types<I: IntoIterator<Item = S>, S: Into<String>>(mut self, patterns: I) -> Self {
+        self.filters = patterns
+            .into_iter()
+            .map(|p| EventFilter::new(p.into()))
+            .collect();
+        self
+    }
+
+    /// How many times a failed notification is redelivered before it is
+    /// dropped (default 3).
+    pub fn max_redeliveries(mut self, times: u32) -> Self {
+        self.max_redeliveries = times;
+        self
+    }
+
+    /// How many notifications are handled at once (default 16; also the
+    /// broker prefetch).
+    pub fn concurrency(mut self, handlers: usize) -> Self {
+        self.concurrency = handlers.max(1);
+        self
+    }
+
+    /// Declares the queues and starts handing notifications to `handler`.
+    pub async fn start<H: NotificationHandler>(
+        self,
+        handler: H,
+    ) -> Result<NotificationListener, RpcError> {
+        let keys: Vec<String> = self
+            .topics
+            .iter()
+            .flat_map(|topic| self.priorities.iter().map(move |p| p.routing_key(topic)))
+            .collect();
+        let specs: Vec<QueueSpec> = match &self.pool {
+            Some(pool) => vec![QueueSpec {
+                name: pool.clone(),
+                durable: true,
+                bindings: keys,
+            }],
+            None => keys
+                .into_iter()
+                .map(|key| QueueSpec {
+                    name: key.clone(),
+                    durable: true,
+                    bindings: vec![key],
+                })
+                .collect(),
+        };
+        for spec in &specs {
+            crate::topology::check_name("notification queue", &spec.name)?;
+            self.transport.driver().declare_queue(spec.clone()).await?;
+        }
+        let queues = specs.into_iter().map(|s| s.name).collect();
+        let prefetch = u16::try_from(self.concurrency).unwrap_or(u16::MAX);
+        let listener = self.transport.driver().consume(queues, prefetch).await?;
+        let counters = Arc::new(Counters::default());
+        let stop = CancellationToken::new();
+        let consuming = Consuming {
+            transport: self.transport,
+            handler: Arc::new(handler),
+            filters: self.filters,
+            max_redeliveries: self.max_redeliveries,
+            counters: Arc::clone(&counters),
+        };
+        let task = tokio::spawn(consuming.run(
+            listener,
+            Arc::new(Semaphore::new(self.concurrency)),
+            stop.clone(),
+        ));
+        Ok(NotificationListener {
+            counters,
+            stop,
+            task,
+        })
+    }
+}
+
+/// A running notification listener. Dropping it stops it too.
+#[derive(Debug)]
+pub struct NotificationListener {
+    counters: Arc<Counters>,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl NotificationListener {
+    /// A builder listening to every priority of `notifications`, without a pool.
+    pub fn builder(transport: &Transport) -> ListenerBuilder {
+        ListenerBuilder {
+            transport: transport.clone(),
+            topics: vec![DEFAULT_TOPIC.to_owned()],
+            priorities: Priority::ALL.to_vec(),
+            pool: None,
+            filters: Vec::new(),
+            max_redeliveries: 3,
+            concurrency: 16,
+        }
+    }
+
+    /// What the listener did so far.
+    pub fn stats(&self) -> ListenerStats {
+        let read = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        ListenerStats {
+            handled: read(&self.counters.handled),
+            retried: read(&self.counters.retried),
+            dropped: read(&self.counters.dropped),
+            filtered: read(&self.counters.filtered),
+        }
+    }
+
+    /// Stops consuming; notifications not yet taken stay in the queue.
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for NotificationListener {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+#[derive(Clone)]
+struct Consuming {
+    transport: Transport,
+    handler: Arc<dyn NotificationHandler>,
+    filters: Vec<EventFilter>,
+    max_redeliveries: u32,
+    counters: Arc<Counters>,
+}
+
+impl Consuming {
+    async fn run(self, mut listener: Listener, permits: Arc<Semaphore>, stop: CancellationToken) {
+        loop {
+            let permit = tokio::select! {
+                () = stop.cancelled() => break,
+                permit = Arc::clone(&permits).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let delivery = tokio::select! {
+                () = stop.cancelled() => break,
+                delivery = listener.deliveries.recv() => match delivery {
+                    Some(delivery) => delivery,
+                    None => {
+                        tracing::error!("notification listener stopped: the broker channel closed");
+                        break;
+                    }
+                },
+            };
+            let this = self.clone();
+            tokio::spawn(async move {
+                this.handle(delivery).await;
+                drop(permit);
+            });
+        }
+    }
+
+    /// Handles one delivery, then acks it (after a retry copy, if any, was
+    /// confirmed).
+    async fn handle(&self, delivery: Delivery) {
+        let Delivery {
+            queue,
+            message,
+            acker,
+        } = delivery;
+        let retries: u32 = message
+            .headers
+            .get(RETRIES)
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0);
+        let retry_copy = message.clone();
+        let wire = self.transport.wire();
+        let outcome = match wire.decode_notification(message) {
+            Err(error) => {
+                tracing::error!(%queue, %error, "dropped an undecodable notification");
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            Ok(incoming) if !self.wanted(&incoming.event_type) => {
+                self.counters.filtered.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            Ok(incoming) => {
+                let notification = Notification {
+                    priority: incoming.priority,
+                    event_type: incoming.event_type,
+                    publisher_id: incoming.publisher_id,
+                    message_id: incoming.message_id,
+                    timestamp: incoming.timestamp,
+                    context: incoming.context,
+                    payload: incoming.payload,
+                    codec: *wire.codec(),
+                };
+                let event_type = notification.event_type.clone();
+                let handled = AssertUnwindSafe(self.handler.handle(notification))
+                    .catch_unwind()
+                    .await;
+                match handled {
+                    Ok(Ok(())) => {
+                        self.counters.handled.fetch_add(1, Ordering::Relaxed);
+                        None
+                    }
+                    Ok(Err(error)) => Some((event_type, error)),
+                    Err(_) => Some((event_type, "the handler panicked".to_owned())),
+                }
+            }
+        };
+        match outcome {
+            None => {}
+            Some((event_type, error)) if retries < self.max_redeliveries => {
+                let mut copy = retry_copy;
+                copy.headers.insert(RETRIES, (retries + 1).to_string());
+                copy.received_at = None;
+                // Counted before sending: the copy may be handled before the
+                // broker's confirm reaches us.
+                self.counters.retried.fetch_add(1, Ordering::Relaxed);
+                let destination = Destination::Queue {
+                    name: queue.clone(),
+                };
+                if let Err(send_error) = self.transport.cast_raw(destination, copy).await {
+                    self.counters.retried.fetch_sub(1, Ordering::Relaxed);
+                    // Not acked: the broker redelivers it when the channel goes.
+                    tracing::error!(%event_type, %send_error, "could not redeliver a failed notification");
+                    return;
+                }
+                tracing::warn!(%event_type, %error, attempt = retries + 1, "notification handler failed; redelivering");
+            }
+            Some((event_type, error)) => {
+                tracing::error!(%event_type, %error, attempts = retries + 1, "notification handler keeps failing; dropping it");
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if let Err(error) = acker.ack().await {
+            tracing::warn!(%queue, %error, "could not ack a notification");
+        }
+    }
+
+    fn wanted(&self, event_type: &str) -> bool {
+        self.filters.is_empty() || self.filters.iter().any(|f| f.matches(event_type))
+    }
+}

@@ -1,0 +1,117 @@
+//! Notifications: events such as `volume.create.end` that services emit
+//! and other services (billing, monitoring, search) consume, without the
+//! sender knowing them — oslo.messaging's notifier and listeners.
+//!
+//! A [`Notifier`] publishes to `<topic>.<priority>` (default topic
+//! `notifications`, so `notifications.info`) on the control exchange, with
+//! publisher confirms. A [`NotificationListener`] consumes one or more topics
+//! and priorities and hands each notification to a handler; listeners in
+//! the same pool share one durable queue (each notification to one of them),
+//! different pools each get every notification.
+//!
+//! ```
+//! use rpc_runtime::notify::{NotificationListener, Notifier};
+//! use rpc_runtime::{Context, Transport};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), rpc_runtime::RpcError> {
+//! let transport = Transport::memory();
+//! let billing = NotificationListener::builder(&transport)
+//!     .pool("billing")
+//!     .event_types(["volume.*"])
+//!     .start(|n: rpc_runtime::notify::Notification| async move {
+//!         let size: u32 = n.payload()?;
+//!         println!("{} from {}: {size} GB", n.event_type(), n.publisher_id());
+//!         Ok::<_, rpc_runtime::codec::CodecError>(())
+//!     })
+//!     .await?;
+//! let notifier = Notifier::new(&transport, "volume.host-1");
+//! notifier.info(&Context::new(), "volume.create.end", &10u32).await?;
+//! # billing.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod filter;
+mod listener;
+mod notifier;
+
+pub use filter::EventFilter;
+pub use listener::{
+    ListenerBuilder, ListenerStats, Notification, NotificationHandler, NotificationListener,
+};
+pub use notifier::Notifier;
+
+/// The default notification topic.
+pub const DEFAULT_TOPIC: &str = "notifications";
+
+/// A notification's priority, as oslo.messaging names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Priority {
+    /// `audit`
+    Audit,
+    /// `debug`
+    Debug,
+    /// `info`
+    Info,
+    /// `warn`
+    Warn,
+    /// `error`
+    Error,
+    /// `critical`
+    Critical,
+    /// `sample`
+    Sample,
+}
+
+impl Priority {
+    /// Every priority.
+    pub const ALL: [Priority; 7] = [
+        Priority::Audit,
+        Priority::Debug,
+        Priority::Info,
+        Priority::Warn,
+        Priority::Error,
+        Priority::Critical,
+        Priority::Sample,
+    ];
+
+    /// Lower case, as in routing keys: `info`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Audit => "audit",
+            Priority::Debug => "debug",
+            Priority::Info => "info",
+            Priority::Warn => "warn",
+            Priority::Error => "error",
+            Priority::Critical => "critical",
+            Priority::Sample => "sample",
+        }
+    }
+
+    /// Upper case, as in the message: `INFO`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Priority::Audit => "AUDIT",
+            Priority::Debug => "DEBUG",
+            Priority::Info => "INFO",
+            Priority::Warn => "WARN",
+            Priority::Error => "ERROR",
+            Priority::Critical => "CRITICAL",
+            Priority::Sample => "SAMPLE",
+        }
+    }
+
+    /// Reads a name in either case (`WARNING` is `Warn`, as in oslo).
+    pub fn from_name(name: &str) -> Option<Self> {
+        let lower = name.to_ascii_lowercase();
+        if lower == "warning" {
+            return Some(Priority::Warn);
+        }
+        Priority::ALL.into_iter().find(|p| p.as_str() == lower)
+    }
+
+    /// The routing key of this priority on `topic`: `notifications.info`.
+    pub fn routing_key(self, topic: &str) -> String {
+        format!("{topic}.{}", self.as_str())
+    }
+}

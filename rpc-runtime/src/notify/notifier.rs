@@ -1,0 +1,172 @@
+//! Emitting notifications.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::{DEFAULT_TOPIC, Priority};
+use crate::codec::Codec;
+use crate::context::Context;
+use crate::error::RpcError;
+use crate::transport::{Destination, QueueSpec, Transport};
+use crate::wire::OutgoingNotification;
+
+/// Publishes notifications for one publisher (e.g. `volume.host-1`).
+///
+/// As oslo.messaging's notifier, it declares the default queue of each
+/// priority it uses (`notifications.info`, durable) so nothing is lost before
+/// a listener exists; listeners in pools get their own queues.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    transport: Transport,
+    publisher_id: Arc<str>,
+    topic: Arc<str>,
+    declared: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Notifier {
+    /// A notifier publishing as `publisher_id` on the `notifications` topic.
+    pub fn new(transport: &Transport, publisher_id: impl Into<String>) -> Self {
+        Self {
+            transport: transport.clone(),
+            publisher_id: publisher_id.into().into(),
+            topic: DEFAULT_TOPIC.into(),
+            declared: Arc::default(),
+        }
+    }
+
+    /// The same notifier on another topic.
+    pub fn topic(&self, topic: impl Into<String>) -> Self {
+        Self {
+            topic: topic.into().into(),
+            ..self.clone()
+        }
+    }
+
+    /// Publishes one notification and waits for the broker's confirm.
+    pub async fn notify<T: Serialize + ?Sized>(
+        &self,
+        context: &Context,
+        priority: Priority,
+        event_type: &str,
+        payload: &T,
+    ) -> Result<(), RpcError> {
+        let key = priority.routing_key(&self.topic);
+        crate::topology::check_name("notification topic", &key)?;
+        self.declare_default_queue(&key).await?;
+        let wire = self.transport.wire();
+        let payload = wire.codec().encode(payload).map_err(|e| RpcError::Encode {
+            what: format!("the payload of `{event_type}`"),
+            detail: e.to_string(),
+        })?;
+        let message_id = uuid::Uuid::new_v4().to_string();
+        let message = wire.encode_notification(OutgoingNotification {
+            priority,
+            event_type,
+            publisher_id: &self.publisher_id,
+            message_id: &message_id,
+            timestamp: SystemTime::now(),
+            context,
+            payload,
+        });
+        self.transport
+            .cast_raw(Destination::RoutingKey { key }, message)
+            .await
+    }
+
+    async fn declare_default_queue(&self, key: &str) -> Result<(), RpcError> {
+        let known = self
+            .declared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(key);
+        if known {
+            return Ok(());
+        }
+        let spec = QueueSpec {
+            name: key.to_owned(),
+            durable: true,
+            bindings: vec![key.to_owned()],
+        };
+        self.transport.driver().declare_queue(spec).await?;
+        self.declared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_owned());
+        Ok(())
+    }
+
+    /// `notify` at [`Priority::Audit`].
+    pub async fn audit<T: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        event_type: &str,
+        payload: &T,
+    ) -> Result<(), RpcError> {
+        self.notify(ctx, Priority::Audit, event_type, payload).await
+    }
+
+    /// `notify` at [`Priority::Debug`].
+    pub async fn debug<T: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        event_type: &str,
+        payload: &T,
+    ) -> Result<(), RpcError> {
+        self.notify(ctx, Priority::Debug, event_type, payload).await
+    }
+
+    /// `notify` at [`Priority::Info`].
+    pub async fn info<T: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        event_type: &str,
+        payload: &T,
+    ) -> Result<(), RpcError> {
+        self.notify(ctx, Priority::Info, event_type, payload).await
+    }
+
+    /// `notify` at [`Priority::Warn`].
+    pub async fn warn<T: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        event_type: &str,
+        payload: &T,
+    ) -> Result<(), RpcError> {
+        self.notify(ctx, Priority::Warn, event_type, payload).await
+    }
+
+    /// `notify` at [`Priority::Error`].
+    pub async fn error<T: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        event_type: &str,
+        payload: &T,
+    ) -> Result<(), RpcError> {
+        self.notify(ctx, Priority::Error, event_type, payload).await
+    }
+
+    /// `notify` at [`Priority::Critical`].
+    pub async fn critical<T: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        event_type: &str,
+        payload: &T,
+    ) -> Result<(), RpcError> {
+        self.notify(ctx, Priority::Critical, event_type, payload)
+            .await
+    }
+
+    /// `notify` at [`Priority::Sample`].
+    pub async fn sample<T: Serialize + ?Sized>(
+        &self,
+        ctx: &Context,
+        event_type: &str,
+        payload: &T,
+    ) -> Result<(), RpcError> {
+        self.notify(ctx, Priority::Sample, event_type, payload)
+            .await
+    }
+}
