@@ -1,7 +1,8 @@
 //! A small OpenStack-like deployment: an api asks the scheduler (a call to
 //! any scheduler) where a volume should go, then casts `create_volume` to
 //! that volume host (`volume.<host>`), and fans `refresh_capabilities` out to
-//! every volume host.
+//! every volume host. Volume hosts emit `volume.create.start/.end`
+//! notifications, which a billing listener prints.
 //!
 //! ```text
 //! cargo run --example mini-cloud                       # everything in one process, in memory
@@ -12,11 +13,12 @@
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use examples::managers::{Scheduler, VolumeHost};
+use examples::managers::{Billing, Scheduler, VolumeHost};
 use examples::services::{
     SchedulerManagerClient, SchedulerManagerService, VolumeManagerClient, VolumeManagerService,
 };
 use examples::trace::{line, ms};
+use rpc_runtime::notify::NotificationListener;
 use rpc_runtime::{Context, RpcError, Server, Transport};
 
 #[derive(Debug, Parser)]
@@ -41,6 +43,7 @@ enum Role {
     Api,
     Scheduler,
     Volume,
+    Billing,
 }
 
 #[tokio::main]
@@ -59,13 +62,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     match args.role {
         None => {
-            println!("mini-cloud on {on}: api, scheduler, volume host-1 (100 GB), host-2 (60 GB)");
+            println!(
+                "mini-cloud on {on}: api, scheduler, volume host-1 (100 GB), host-2 (60 GB), billing"
+            );
+            let billing = Billing::default();
+            let _billing = billing_listener(&transport, &billing).await?;
             let _scheduler = scheduler(&transport).await?;
             let _host1 = volume_host(&transport, "host-1", 100).await?;
             let _host2 = volume_host(&transport, "host-2", 60).await?;
-            api(&transport, 2).await?;
+            let created = api(&transport, 2).await?;
+            // Each created volume is billed at its start and its end.
+            let billed =
+                tokio::time::timeout(Duration::from_secs(5), billing.wait_for(2 * created));
+            if billed.await.is_err() {
+                line("billing", "did not hear every event within 5 s");
+            }
         }
-        Some(Role::Api) => api(&transport, 1).await?,
+        Some(Role::Api) => {
+            api(&transport, 1).await?;
+        }
+        Some(Role::Billing) => {
+            let _billing = billing_listener(&transport, &Billing::default()).await?;
+            line("billing", "listening; Ctrl-C stops");
+            let _ = tokio::signal::ctrl_c().await;
+        }
         Some(Role::Scheduler) => serve_forever(scheduler(&transport).await?).await,
         Some(Role::Volume) => {
             serve_forever(volume_host(&transport, &args.host, args.capacity_gb).await?).await;
@@ -94,14 +114,34 @@ async fn volume_host(
         .await
 }
 
+async fn billing_listener(
+    transport: &Transport,
+    billing: &Billing,
+) -> Result<NotificationListener, RpcError> {
+    let billing = billing.clone();
+    NotificationListener::builder(transport)
+        .pool("billing")
+        .event_types(["volume.create.*"])
+        .concurrency(1)
+        .start(move |notification| {
+            let billing = billing.clone();
+            async move { billing.handle(notification).await }
+        })
+        .await
+}
+
 async fn serve_forever(server: Server) {
     line(server.name(), "serving; Ctrl-C stops");
     let _ = tokio::signal::ctrl_c().await;
     server.shutdown().await;
 }
 
-/// The api: learn the hosts, place four volumes, refresh, list.
-async fn api(transport: &Transport, expect_hosts: usize) -> Result<(), Box<dyn std::error::Error>> {
+/// The api: learn the hosts, place four volumes, list; returns how many
+/// volumes it created.
+async fn api(
+    transport: &Transport,
+    expect_hosts: usize,
+) -> Result<usize, Box<dyn std::error::Error>> {
     let scheduler = SchedulerManagerClient::new(transport).timeout(Duration::from_secs(5));
     let volume = VolumeManagerClient::new(transport).timeout(Duration::from_secs(5));
     let ctx = Context::new()
@@ -125,6 +165,7 @@ async fn api(transport: &Transport, expect_hosts: usize) -> Result<(), Box<dyn s
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    let mut created = 0;
     for (id, (name, size_gb)) in [("db", 40), ("logs", 30), ("backup", 50), ("huge", 500)]
         .into_iter()
         .enumerate()
@@ -159,6 +200,7 @@ async fn api(transport: &Transport, expect_hosts: usize) -> Result<(), Box<dyn s
                 ms(started.elapsed())
             ),
         );
+        created += 1;
     }
 
     for state in scheduler.hosts(&ctx).await? {
@@ -179,5 +221,5 @@ async fn api(transport: &Transport, expect_hosts: usize) -> Result<(), Box<dyn s
             ),
         );
     }
-    Ok(())
+    Ok(created)
 }

@@ -3,10 +3,13 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use rpc_runtime::notify::{Notification, Notifier};
 use rpc_runtime::{Context, Transport};
+use tokio::sync::watch;
 
 use crate::services::{
     HostState, SchedulerError, SchedulerManager, SchedulerManagerClient, Volume, VolumeManager,
+    VolumeUsage,
 };
 use crate::trace;
 
@@ -58,6 +61,7 @@ pub struct VolumeHost {
     capacity_gb: u32,
     volumes: Mutex<Vec<Volume>>,
     scheduler: SchedulerManagerClient,
+    notifier: Notifier,
 }
 
 impl VolumeHost {
@@ -68,6 +72,7 @@ impl VolumeHost {
             capacity_gb,
             volumes: Mutex::new(Vec::new()),
             scheduler: SchedulerManagerClient::new(transport),
+            notifier: Notifier::new(transport, format!("volume.{host}")),
         }
     }
 
@@ -79,6 +84,12 @@ impl VolumeHost {
                 .map(|v| v.size_gb)
                 .sum::<u32>()
                 .min(self.capacity_gb)
+    }
+
+    async fn emit(&self, ctx: &Context, event_type: &str, usage: &VolumeUsage) {
+        if let Err(error) = self.notifier.info(ctx, event_type, usage).await {
+            trace::line(&self.host, format!("could not emit {event_type}: {error}"));
+        }
     }
 
     async fn report(&self, ctx: &Context) {
@@ -102,6 +113,13 @@ impl VolumeManager for VolumeHost {
             &self.host,
             format!("<- create_volume #{volume_id} `{name}` ({size_gb} GB)"),
         );
+        let usage = VolumeUsage {
+            volume_id,
+            name: name.clone(),
+            size_gb,
+            host: self.host.clone(),
+        };
+        self.emit(ctx, "volume.create.start", &usage).await;
         self.volumes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -111,6 +129,7 @@ impl VolumeManager for VolumeHost {
                 size_gb,
                 host: self.host.clone(),
             });
+        self.emit(ctx, "volume.create.end", &usage).await;
         self.report(ctx).await;
     }
 
@@ -123,5 +142,47 @@ impl VolumeManager for VolumeHost {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+}
+
+/// Billing: counts the volume events it hears (a listener in pool `billing`).
+#[derive(Debug, Clone)]
+pub struct Billing {
+    events: std::sync::Arc<watch::Sender<usize>>,
+}
+
+impl Default for Billing {
+    fn default() -> Self {
+        Self {
+            events: std::sync::Arc::new(watch::Sender::new(0)),
+        }
+    }
+}
+
+impl Billing {
+    /// Handles one notification: prints it.
+    pub async fn handle(
+        &self,
+        notification: Notification,
+    ) -> Result<(), rpc_runtime::codec::CodecError> {
+        let usage: VolumeUsage = notification.payload()?;
+        trace::line(
+            "billing",
+            format!(
+                "<- {} from {}: `{}` ({} GB)",
+                notification.event_type(),
+                notification.publisher_id(),
+                usage.name,
+                usage.size_gb
+            ),
+        );
+        self.events.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// Waits until `count` events were billed.
+    pub async fn wait_for(&self, count: usize) {
+        let mut seen = self.events.subscribe();
+        let _ = seen.wait_for(|n| *n >= count).await;
     }
 }

@@ -13,6 +13,15 @@ pub struct Volume {
     pub host: String,
 }
 
+/// The payload of `volume.create.start` and `volume.create.end`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeUsage {
+    pub volume_id: u64,
+    pub name: String,
+    pub size_gb: u32,
+    pub host: String,
+}
+
 /// What a volume host reported last.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostState {
