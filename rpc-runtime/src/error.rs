@@ -120,6 +120,13 @@ pub enum RpcError {
         /// What went wrong (a panic message).
         detail: String,
     },
+    /// Too many calls of this transport wait for their replies already; the
+    /// call was not sent (back-pressure instead of unbounded growth).
+    #[error("{limit} calls already wait for replies on this transport; not sending more")]
+    Overloaded {
+        /// The transport's limit.
+        limit: usize,
+    },
     /// The configuration (URL, names, options) is not usable.
     #[error("invalid configuration: {0}")]
     Config(String),

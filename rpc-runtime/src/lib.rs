@@ -66,6 +66,7 @@ mod pending;
 mod secret;
 pub mod server;
 pub mod service;
+mod serving;
 pub mod testing;
 pub mod topology;
 pub mod trace;
@@ -86,6 +87,7 @@ pub use rpc_macros::rpc_service;
 pub use secret::Secret;
 pub use server::{Server, ServerBuilder};
 pub use service::Service;
+pub use tokio_util::sync::CancellationToken;
 pub use transport::{AmqpConfig, Destination, Transport};
 
 /// Re-exported so generated code and users share one serde.

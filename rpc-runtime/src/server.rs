@@ -13,19 +13,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::dispatch::respond;
 use crate::error::RpcError;
-use crate::message::Message;
 use crate::service::Service;
+use crate::serving::Serving;
 use crate::topology::{check_name, check_server_names};
-use crate::transport::{Delivery, ListenSpec, Listener, Transport};
-use crate::wire::ReplyBody;
+use crate::transport::{ListenSpec, Transport};
 
 /// How many requests a server runs at once unless told otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 64;
+
+/// How long a shutdown waits for requests being handled unless told otherwise.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 
 /// Collects the services a server will host; see [`Server::builder`].
 pub struct ServerBuilder {
@@ -33,6 +34,7 @@ pub struct ServerBuilder {
     server_name: String,
     concurrency: usize,
     services: Vec<(String, Arc<dyn Service>)>,
+    stop_on: Option<CancellationToken>,
 }
 
 impl ServerBuilder {
@@ -40,6 +42,14 @@ impl ServerBuilder {
     /// 64); also the broker prefetch of each of its queues.
     pub fn concurrency(mut self, requests: usize) -> Self {
         self.concurrency = requests.max(1);
+        self
+    }
+
+    /// Stops consuming when `token` is cancelled (a signal handler's token,
+    /// say); [`Server::wait`] then returns once the requests being handled
+    /// are answered.
+    pub fn stop_on(mut self, token: CancellationToken) -> Self {
+        self.stop_on = Some(token);
         self
     }
 
@@ -66,7 +76,10 @@ impl ServerBuilder {
         }
         let prefetch = u16::try_from(self.concurrency).unwrap_or(u16::MAX);
         let permits = Arc::new(Semaphore::new(self.concurrency));
-        let stop = CancellationToken::new();
+        let stop = self
+            .stop_on
+            .as_ref()
+            .map_or_else(CancellationToken::new, CancellationToken::child_token);
         let mut tasks = JoinSet::new();
         for (topic, service) in self.services {
             check_server_names(&topic, &self.server_name)?;
@@ -88,6 +101,8 @@ impl ServerBuilder {
             name: self.server_name,
             stop,
             tasks,
+            permits,
+            concurrency: self.concurrency,
         })
     }
 }
@@ -105,12 +120,15 @@ impl std::fmt::Debug for ServerBuilder {
     }
 }
 
-/// A running server. Dropping it stops it too (without waiting).
+/// A running server. Dropping it stops consuming too, without waiting for
+/// the requests being handled; [`Server::shutdown`] waits for them.
 #[derive(Debug)]
 pub struct Server {
     name: String,
     stop: CancellationToken,
     tasks: JoinSet<()>,
+    permits: Arc<Semaphore>,
+    concurrency: usize,
 }
 
 impl Server {
@@ -122,6 +140,7 @@ impl Server {
             server_name: server_name.into(),
             concurrency: DEFAULT_CONCURRENCY,
             services: Vec::new(),
+            stop_on: None,
         }
     }
 
@@ -130,127 +149,42 @@ impl Server {
         &self.name
     }
 
-    /// Stops consuming; requests being handled finish on their own.
-    pub async fn shutdown(mut self) {
+    /// Stops gracefully: stops consuming (messages not yet taken go back to
+    /// their queues), lets the requests being handled finish and answers
+    /// them, waiting at most [`DEFAULT_GRACE`].
+    pub async fn shutdown(self) -> bool {
+        self.shutdown_within(DEFAULT_GRACE).await
+    }
+
+    /// [`Server::shutdown`] with another grace period; false when requests
+    /// were still running when it ran out.
+    pub async fn shutdown_within(self, grace: Duration) -> bool {
         self.stop.cancel();
+        self.wait_within(grace).await
+    }
+
+    /// Waits until the server stopped (see [`ServerBuilder::stop_on`]) and
+    /// its requests were answered, at most [`DEFAULT_GRACE`] after it stopped.
+    pub async fn wait(self) -> bool {
+        self.wait_within(DEFAULT_GRACE).await
+    }
+
+    async fn wait_within(mut self, grace: Duration) -> bool {
         while self.tasks.join_next().await.is_some() {}
+        let all = u32::try_from(self.concurrency).unwrap_or(u32::MAX);
+        let drained = tokio::time::timeout(grace, self.permits.acquire_many(all)).await;
+        let done = matches!(drained, Ok(Ok(_)));
+        if done {
+            tracing::info!(server = %self.name, "server stopped");
+        } else {
+            tracing::warn!(server = %self.name, ?grace, "server stopped with requests still running");
+        }
+        done
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop.cancel();
-    }
-}
-
-/// One service being served on one topic.
-#[derive(Clone)]
-struct Serving {
-    transport: Transport,
-    topic: String,
-    service: Arc<dyn Service>,
-}
-
-impl Serving {
-    async fn run(self, mut listener: Listener, permits: Arc<Semaphore>, stop: CancellationToken) {
-        loop {
-            let permit = tokio::select! {
-                () = stop.cancelled() => break,
-                permit = Arc::clone(&permits).acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
-            };
-            let delivery = tokio::select! {
-                () = stop.cancelled() => break,
-                delivery = listener.deliveries.recv() => match delivery {
-                    Some(delivery) => delivery,
-                    None => {
-                        tracing::error!(topic = %self.topic, "stopped receiving: the broker channel closed");
-                        break;
-                    }
-                },
-            };
-            // Acked when taken, before running (oslo's at-most-once); acked
-            // here, in order, so a stop cannot overtake the ack.
-            let Delivery { message, acker, .. } = delivery;
-            if let Err(error) = acker.ack().await {
-                tracing::warn!(topic = %self.topic, %error, "could not ack a request; not running it");
-                continue;
-            }
-            let this = self.clone();
-            tokio::spawn(async move {
-                this.handle(message).await;
-                drop(permit);
-            });
-        }
-    }
-
-    async fn handle(&self, message: Message) {
-        let wire = self.transport.wire();
-        let reply_to = message.reply_to.clone();
-        let correlation_id = message.correlation_id.clone();
-        let monitor = wire.call_monitor(&message);
-        let heartbeats = match (&reply_to, monitor) {
-            (Some(reply_to), Some(silence)) => {
-                Some(self.heartbeats(silence, reply_to, &correlation_id))
-            }
-            _ => None,
-        };
-        let reply = respond(&*self.service, wire, &self.topic, message).await;
-        if let Some(heartbeats) = heartbeats {
-            heartbeats.abort();
-        }
-        let Some(reply) = reply else {
-            return;
-        };
-        if let ReplyBody::Failure(error) = &reply {
-            tracing::warn!(topic = %self.topic, %error, "request failed");
-        }
-        let Some(reply_to) = reply_to else {
-            return;
-        };
-        let mut message = wire.encode_reply(reply);
-        if self.transport.check_size(&message).is_err() {
-            let too_large = RpcError::Internal {
-                method: String::from("(reply)"),
-                detail: format!(
-                    "the reply of {} bytes is over the message size limit",
-                    message.body.len()
-                ),
-            };
-            message = wire.encode_reply(ReplyBody::Failure(too_large));
-        }
-        message.correlation_id = correlation_id;
-        if let Err(error) = self.transport.driver().reply(reply_to, message).await {
-            tracing::warn!(topic = %self.topic, %error, "could not send a reply");
-        }
-    }
-
-    /// Sends a heartbeat every `silence / 2` (at least 250 ms apart, whatever
-    /// the request asked) until aborted, from its own task so that a slow
-    /// broker never stalls the manager.
-    fn heartbeats(
-        &self,
-        silence: Duration,
-        reply_to: &str,
-        correlation_id: &Option<String>,
-    ) -> JoinHandle<()> {
-        let every = (silence / 2).max(Duration::from_millis(250));
-        let transport = self.transport.clone();
-        let reply_to = reply_to.to_owned();
-        let correlation_id = correlation_id.clone();
-        tokio::spawn(async move {
-            let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            loop {
-                beats.tick().await;
-                let mut beat = transport.wire().encode_heartbeat();
-                beat.correlation_id.clone_from(&correlation_id);
-                if let Err(error) = transport.driver().reply(reply_to.clone(), beat).await {
-                    tracing::debug!(%error, "could not send a heartbeat");
-                    return;
-                }
-            }
-        })
     }
 }

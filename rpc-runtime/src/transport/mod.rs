@@ -179,7 +179,11 @@ pub(crate) trait Driver: Send + Sync + fmt::Debug + 'static {
 pub struct Transport {
     driver: Arc<dyn Driver>,
     wire: Arc<dyn WireFormat>,
+    max_pending_calls: usize,
 }
+
+/// How many calls may wait for replies on one transport unless told otherwise.
+pub const DEFAULT_MAX_PENDING_CALLS: usize = 10_000;
 
 impl Transport {
     /// Connects to RabbitMQ at an `amqp://user:password@host:port/vhost` URL
@@ -208,11 +212,27 @@ impl Transport {
     /// bodies, for sending and receiving (default 16 MiB).
     pub fn with_max_message_size(&self, bytes: usize) -> Self {
         let codec = AnyCodec::Bincode(Bincode::with_max_size(bytes));
-        Self::native(Arc::clone(&self.driver), NativeWire::new(codec))
+        Self {
+            wire: Arc::new(NativeWire::new(codec)),
+            ..self.clone()
+        }
     }
 
     pub(crate) fn from_parts(driver: Arc<dyn Driver>, wire: Arc<dyn WireFormat>) -> Self {
-        Self { driver, wire }
+        Self {
+            driver,
+            wire,
+            max_pending_calls: DEFAULT_MAX_PENDING_CALLS,
+        }
+    }
+
+    /// The same transport (same connection) refusing new calls with
+    /// [`RpcError::Overloaded`] while `limit` calls already wait for replies.
+    pub fn with_max_pending_calls(&self, limit: usize) -> Self {
+        Self {
+            max_pending_calls: limit,
+            ..self.clone()
+        }
     }
 
     pub(crate) fn native(driver: Arc<dyn Driver>, wire: NativeWire) -> Self {
@@ -256,6 +276,11 @@ impl Transport {
             ));
         }
         self.check_size(&message)?;
+        if self.driver.pending_calls() >= self.max_pending_calls {
+            return Err(RpcError::Overloaded {
+                limit: self.max_pending_calls,
+            });
+        }
         // RabbitMQ refuses (and closes the channel for) larger expirations.
         let ttl = timeout.as_millis().min(u128::from(u32::MAX));
         message.expiration_ms = Some(u64::try_from(ttl).unwrap_or(u64::from(u32::MAX)));

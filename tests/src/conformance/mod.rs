@@ -49,6 +49,8 @@ macro_rules! conformance_suite {
             a_dead_server_is_noticed_by_the_call_monitor,
             the_context_travels_and_onward_calls_keep_it,
             fanout_works_after_every_server_restarted,
+            shutdown_answers_the_requests_in_flight,
+            a_full_transport_refuses_more_calls,
             notification_priorities_are_routed,
             pools_share_and_copy_notifications,
             event_type_filters_select_notifications,
@@ -773,6 +775,70 @@ pub async fn fanout_works_after_every_server_restarted(env: Arc<Env>) {
     log.wait_for(WAIT, deleted(3)).await;
     assert_eq!(
         client.whoami(&ctx).await.expect("the client still works"),
+        "host-1"
+    );
+}
+
+pub async fn shutdown_answers_the_requests_in_flight(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let server = env.server("host-1", &log).await;
+    let client = env.client(&env.transport().await);
+    let mut calls = JoinSet::new();
+    for n in 0..20u64 {
+        let client = client.clone();
+        calls.spawn(async move { (n, client.slow_echo(&Context::new(), n, 500).await) });
+    }
+    let started = |events: &[(String, Event)]| {
+        events
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::Echoing { .. }))
+            .count()
+            == 20
+    };
+    log.wait_for(WAIT, started).await;
+    assert!(
+        server.shutdown().await,
+        "every request finished within the grace period"
+    );
+    while let Some(joined) = calls.join_next().await {
+        let (n, result) = joined.expect("task");
+        assert_eq!(result, Ok(n), "a caller lost its answer to the shutdown");
+    }
+    // And the server is gone: nobody consumes its queues any more.
+    let quick = client.timeout(Duration::from_millis(300));
+    assert!(matches!(
+        quick.whoami(&Context::new()).await,
+        Err(RpcError::Timeout { .. } | RpcError::Undeliverable { .. })
+    ));
+}
+
+pub async fn a_full_transport_refuses_more_calls(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let _server = env.server("host-1", &log).await;
+    let transport = env.transport().await.with_max_pending_calls(2);
+    let client = env.client(&transport);
+    let mut slow = JoinSet::new();
+    for n in 0..2u64 {
+        let client = client.clone();
+        slow.spawn(async move { client.slow_echo(&Context::new(), n, 1000).await });
+    }
+    let full = async {
+        while transport.pending_calls() < 2 {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(WAIT, full)
+        .await
+        .expect("two calls in flight");
+    match client.whoami(&Context::new()).await {
+        Err(RpcError::Overloaded { limit }) => assert_eq!(limit, 2),
+        other => panic!("expected Overloaded, got {other:?}"),
+    }
+    while let Some(joined) = slow.join_next().await {
+        assert!(joined.expect("task").is_ok());
+    }
+    assert_eq!(
+        client.whoami(&Context::new()).await.expect("room again"),
         "host-1"
     );
 }

@@ -1,0 +1,134 @@
+//! One service served on one topic: the loop that takes deliveries (bounded
+//! by the server's permits), acks them, and runs each in its own task with
+//! its reply and, if the caller asked, heartbeats.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::dispatch::respond;
+use crate::error::RpcError;
+use crate::message::Message;
+use crate::service::Service;
+use crate::transport::{Delivery, Listener, Transport};
+use crate::wire::ReplyBody;
+
+/// One service being served on one topic.
+#[derive(Clone)]
+pub(crate) struct Serving {
+    pub(crate) transport: Transport,
+    pub(crate) topic: String,
+    pub(crate) service: Arc<dyn Service>,
+}
+
+impl Serving {
+    pub(crate) async fn run(
+        self,
+        mut listener: Listener,
+        permits: Arc<Semaphore>,
+        stop: CancellationToken,
+    ) {
+        loop {
+            let permit = tokio::select! {
+                () = stop.cancelled() => break,
+                permit = Arc::clone(&permits).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let delivery = tokio::select! {
+                () = stop.cancelled() => break,
+                delivery = listener.deliveries.recv() => match delivery {
+                    Some(delivery) => delivery,
+                    None => {
+                        tracing::error!(topic = %self.topic, "stopped receiving: the broker channel closed");
+                        break;
+                    }
+                },
+            };
+            // Acked when taken, before running (oslo's at-most-once); acked
+            // here, in order, so a stop cannot overtake the ack.
+            let Delivery { message, acker, .. } = delivery;
+            if let Err(error) = acker.ack().await {
+                tracing::warn!(topic = %self.topic, %error, "could not ack a request; not running it");
+                continue;
+            }
+            let this = self.clone();
+            tokio::spawn(async move {
+                this.handle(message).await;
+                drop(permit);
+            });
+        }
+    }
+
+    async fn handle(&self, message: Message) {
+        let wire = self.transport.wire();
+        let reply_to = message.reply_to.clone();
+        let correlation_id = message.correlation_id.clone();
+        let monitor = wire.call_monitor(&message);
+        let heartbeats = match (&reply_to, monitor) {
+            (Some(reply_to), Some(silence)) => {
+                Some(self.heartbeats(silence, reply_to, &correlation_id))
+            }
+            _ => None,
+        };
+        let reply = respond(&*self.service, wire, &self.topic, message).await;
+        if let Some(heartbeats) = heartbeats {
+            heartbeats.abort();
+        }
+        let Some(reply) = reply else {
+            return;
+        };
+        if let ReplyBody::Failure(error) = &reply {
+            tracing::warn!(topic = %self.topic, %error, "request failed");
+        }
+        let Some(reply_to) = reply_to else {
+            return;
+        };
+        let mut message = wire.encode_reply(reply);
+        if self.transport.check_size(&message).is_err() {
+            let too_large = RpcError::Internal {
+                method: String::from("(reply)"),
+                detail: format!(
+                    "the reply of {} bytes is over the message size limit",
+                    message.body.len()
+                ),
+            };
+            message = wire.encode_reply(ReplyBody::Failure(too_large));
+        }
+        message.correlation_id = correlation_id;
+        if let Err(error) = self.transport.driver().reply(reply_to, message).await {
+            tracing::warn!(topic = %self.topic, %error, "could not send a reply");
+        }
+    }
+
+    /// Sends a heartbeat every `silence / 2` (at least 250 ms apart, whatever
+    /// the request asked) until aborted, from its own task so that a slow
+    /// broker never stalls the manager.
+    fn heartbeats(
+        &self,
+        silence: Duration,
+        reply_to: &str,
+        correlation_id: &Option<String>,
+    ) -> JoinHandle<()> {
+        let every = (silence / 2).max(Duration::from_millis(250));
+        let transport = self.transport.clone();
+        let reply_to = reply_to.to_owned();
+        let correlation_id = correlation_id.clone();
+        tokio::spawn(async move {
+            let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                beats.tick().await;
+                let mut beat = transport.wire().encode_heartbeat();
+                beat.correlation_id.clone_from(&correlation_id);
+                if let Err(error) = transport.driver().reply(reply_to.clone(), beat).await {
+                    tracing::debug!(%error, "could not send a heartbeat");
+                    return;
+                }
+            }
+        })
+    }
+}
