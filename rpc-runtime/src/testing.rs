@@ -138,7 +138,7 @@ impl Driver for LocalDriver {
 
     fn consume(
         &self,
-        _queues: Vec<String>,
+        _queues: Vec<QueueSpec>,
         _prefetch: u16,
     ) -> BoxFuture<'_, Result<Listener, RpcError>> {
         Box::pin(async { Err(RpcError::config(LOCAL_RPC_ONLY)) })
@@ -292,7 +292,7 @@ impl Driver for RecordingDriver {
 
     fn consume(
         &self,
-        queues: Vec<String>,
+        queues: Vec<QueueSpec>,
         prefetch: u16,
     ) -> BoxFuture<'_, Result<Listener, RpcError>> {
         self.inner.driver().consume(queues, prefetch)

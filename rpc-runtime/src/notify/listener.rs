@@ -224,11 +224,9 @@ impl ListenerBuilder {
         };
         for spec in &specs {
             crate::topology::check_name("notification queue", &spec.name)?;
-            self.transport.driver().declare_queue(spec.clone()).await?;
         }
-        let queues = specs.into_iter().map(|s| s.name).collect();
         let prefetch = u16::try_from(self.concurrency).unwrap_or(u16::MAX);
-        let listener = self.transport.driver().consume(queues, prefetch).await?;
+        let listener = self.transport.driver().consume(specs, prefetch).await?;
         let counters = Arc::new(Counters::default());
         let stop = CancellationToken::new();
         let consuming = Consuming {

@@ -394,16 +394,16 @@ impl Driver for MemoryDriver {
 
     fn consume(
         &self,
-        queues: Vec<String>,
+        queues: Vec<QueueSpec>,
         prefetch: u16,
     ) -> BoxFuture<'_, Result<Listener, RpcError>> {
         Box::pin(async move {
-            if let Some(missing) = queues.iter().find(|q| self.broker.waiting(q).is_none()) {
-                return Err(RpcError::Connection(format!(
-                    "no queue `{missing}` to consume"
-                )));
+            let mut names = Vec::new();
+            for spec in queues {
+                names.push(spec.name.clone());
+                self.declare_queue(spec).await?;
             }
-            Ok(self.subscribe(&queues, None, prefetch))
+            Ok(self.subscribe(&names, None, prefetch))
         })
     }
 

@@ -149,10 +149,11 @@ pub(crate) trait Driver: Send + Sync + fmt::Debug + 'static {
     /// Declares a queue bound to the control exchange (idempotent).
     fn declare_queue(&self, spec: QueueSpec) -> BoxFuture<'_, Result<(), RpcError>>;
 
-    /// Consumes existing queues; each delivery must be acked by the receiver.
+    /// Declares (again after a reconnect) and consumes queues; each delivery
+    /// must be acked by the receiver.
     fn consume(
         &self,
-        queues: Vec<String>,
+        queues: Vec<QueueSpec>,
         prefetch: u16,
     ) -> BoxFuture<'_, Result<Listener, RpcError>>;
 

@@ -38,10 +38,7 @@ pub const DEFAULT_CONTROL_EXCHANGE: &str = "openstack";
 /// ```
 #[derive(Clone)]
 pub struct AmqpConfig {
-    host: String,
-    port: u16,
-    username: String,
-    password: Secret,
+    endpoints: Vec<Endpoint>,
     vhost: String,
     heartbeat: u16,
     control_exchange: String,
@@ -50,11 +47,15 @@ pub struct AmqpConfig {
 }
 
 impl AmqpConfig {
-    /// Reads an `amqp://user:password@host:port/vhost?options` URL.
+    /// Reads an `amqp://user:password@host:port/vhost?options` URL. Several
+    /// brokers of a cluster may be listed, comma separated, as oslo allows:
+    /// `amqp://u:p@h1:5672,h2:5672,u2:p2@h3/vhost`; a host without
+    /// credentials uses the first host's.
     pub fn from_url(url: &str) -> Result<Self, RpcError> {
-        let parsed =
-            Url::parse(url).map_err(|e| RpcError::config(format!("not an AMQP URL ({e})")))?;
-        match parsed.scheme() {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| RpcError::config("not an AMQP URL (no `://`)"))?;
+        match scheme {
             "amqp" => {}
             "amqps" => {
                 return Err(RpcError::config(
@@ -67,43 +68,34 @@ impl AmqpConfig {
                 )));
             }
         }
-        let host = parsed
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| RpcError::config("the AMQP URL has no host"))?;
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let decode = |part: &str, what: &str| -> Result<String, RpcError> {
-            percent_decode_str(part)
-                .decode_utf8()
-                .map(Cow::into_owned)
-                .map_err(|_| RpcError::config(format!("the {what} in the AMQP URL is not UTF-8")))
-        };
-        let username = match parsed.username() {
-            "" => "guest".to_owned(),
-            user => decode(user, "user name")?,
-        };
-        let password = match parsed.password() {
-            None => Secret::new("guest"),
-            Some(password) => Secret::new(decode(password, "password")?),
+        let split = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authorities, tail) = rest.split_at(split);
+        let mut endpoints: Vec<Endpoint> = Vec::new();
+        let mut first: Option<Url> = None;
+        for authority in authorities.split(',') {
+            let parsed = Url::parse(&format!("amqp://{authority}{tail}"))
+                .map_err(|e| RpcError::config(format!("not an AMQP URL ({e})")))?;
+            let inherited = match &first {
+                Some(first) if !authority.contains('@') => Some(first),
+                _ => None,
+            };
+            endpoints.push(Endpoint::from_url(&parsed, inherited)?);
+            first.get_or_insert(parsed);
+        }
+        let Some(parsed) = first else {
+            return Err(RpcError::config("the AMQP URL has no host"));
         };
         let vhost = match parsed.path().strip_prefix('/').unwrap_or("") {
             "" => "/".to_owned(),
             path => decode(path, "vhost")?,
         };
-        if vhost.len() > crate::topology::MAX_NAME_LEN || host.len() > crate::topology::MAX_NAME_LEN
-        {
+        if vhost.len() > crate::topology::MAX_NAME_LEN {
             return Err(RpcError::config(
-                "the vhost or host in the AMQP URL is longer than 255 bytes",
+                "the vhost in the AMQP URL is longer than 255 bytes",
             ));
         }
         let mut config = Self {
-            host,
-            port: parsed.port().unwrap_or(5672),
-            username,
-            password,
+            endpoints,
             vhost,
             heartbeat: 60,
             control_exchange: DEFAULT_CONTROL_EXCHANGE.to_owned(),
@@ -159,24 +151,29 @@ impl AmqpConfig {
         super::AmqpDriver::connect(self).await
     }
 
-    /// The broker's host.
+    /// The (first) broker's host.
     pub fn host(&self) -> &str {
-        &self.host
+        &self.endpoints[0].host
     }
 
-    /// The broker's port.
+    /// The (first) broker's port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.endpoints[0].port
     }
 
-    /// The user name.
+    /// The (first) broker's user name.
     pub fn username(&self) -> &str {
-        &self.username
+        &self.endpoints[0].username
     }
 
-    /// The password (redacted in `Debug`).
+    /// The (first) broker's password (redacted in `Debug`).
     pub fn password(&self) -> &Secret {
-        &self.password
+        &self.endpoints[0].password
+    }
+
+    /// Every broker of the URL, tried in turn.
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
     }
 
     /// The virtual host.
@@ -205,16 +202,95 @@ impl AmqpConfig {
     }
 }
 
-/// The URL with the password replaced by `***`.
+/// The URL with the passwords replaced by `***`.
 impl fmt::Display for AmqpConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let vhost = percent_encoding::utf8_percent_encode(&self.vhost, VHOST).to_string();
-        write!(
-            f,
-            "amqp://{}:***@{}:{}/{vhost}",
-            self.username, self.host, self.port
-        )
+        let hosts: Vec<String> = self.endpoints.iter().map(Endpoint::to_string).collect();
+        write!(f, "amqp://{}/{vhost}", hosts.join(","))
     }
+}
+
+/// One broker of a (possibly clustered) URL.
+#[derive(Clone)]
+pub struct Endpoint {
+    host: String,
+    port: u16,
+    username: String,
+    password: Secret,
+}
+
+impl Endpoint {
+    fn from_url(parsed: &Url, inherit: Option<&Url>) -> Result<Self, RpcError> {
+        let host = parsed
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| RpcError::config("the AMQP URL has no host"))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        if host.len() > crate::topology::MAX_NAME_LEN {
+            return Err(RpcError::config(
+                "a host in the AMQP URL is longer than 255 bytes",
+            ));
+        }
+        let credentials = inherit.unwrap_or(parsed);
+        let username = match credentials.username() {
+            "" => "guest".to_owned(),
+            user => decode(user, "user name")?,
+        };
+        let password = match credentials.password() {
+            None => Secret::new("guest"),
+            Some(password) => Secret::new(decode(password, "password")?),
+        };
+        Ok(Self {
+            host,
+            port: parsed.port().unwrap_or(5672),
+            username,
+            password,
+        })
+    }
+
+    /// The host.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The user name.
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// The password.
+    pub fn password(&self) -> &Secret {
+        &self.password
+    }
+}
+
+/// `user:***@host:port`.
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:***@{}:{}", self.username, self.host, self.port)
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Endpoint({self})")
+    }
+}
+
+fn decode(part: &str, what: &str) -> Result<String, RpcError> {
+    percent_decode_str(part)
+        .decode_utf8()
+        .map(Cow::into_owned)
+        .map_err(|_| RpcError::config(format!("the {what} in the AMQP URL is not UTF-8")))
 }
 
 const VHOST: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -272,6 +348,29 @@ mod tests {
             assert!(matches!(err, RpcError::Config(_)), "{url}: {err:?}");
             assert!(!err.to_string().contains("hunter2"), "{url}: {err}");
         }
+    }
+
+    #[test]
+    fn lists_several_brokers() {
+        let c = AmqpConfig::from_url("amqp://u:hunter2@h1:5673,h2,v:p2@h3:5674/%2fx?heartbeat=5")
+            .unwrap();
+        let hosts: Vec<_> = c
+            .endpoints()
+            .iter()
+            .map(|e| (e.host(), e.port(), e.username()))
+            .collect();
+        assert_eq!(
+            hosts,
+            [("h1", 5673, "u"), ("h2", 5672, "u"), ("h3", 5674, "v")]
+        );
+        assert_eq!(c.endpoints()[1].password().expose(), "hunter2");
+        assert_eq!(c.endpoints()[2].password().expose(), "p2");
+        assert_eq!((c.vhost(), c.heartbeat()), ("/x", 5));
+        let shown = format!("{c} {c:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("p2@"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -1,30 +1,34 @@
 //! The AMQP 0-9-1 transport, over amqprs.
 //!
-//! One [`AmqpDriver`] owns one broker connection with a channel per role: a
-//! confirm-mode publishing channel ([`publisher`]), the reply queue's consumer
-//! ([`replies`]), a channel for declarations, and one channel per server
-//! listening on it ([`listener`]). Requests are published `mandatory`, so a
-//! destination nobody listens on fails at once instead of timing out.
+//! An [`AmqpDriver`] keeps one [`session::Session`] (a broker connection
+//! with a confirm-mode publishing channel, one for fanout casts, one for
+//! declarations, and a reply queue once a call needs it) and a supervisor
+//! that replaces the session when the connection is lost. Servers and
+//! listeners consume through [`subscription`]s, which follow the sessions.
+//! Requests are published `mandatory`, so a destination nobody listens on
+//! fails at once instead of timing out.
 
 mod callback;
 mod config;
-mod listener;
+mod consumer;
+mod declare;
 mod props;
 mod publisher;
 mod replies;
+mod session;
+mod subscription;
+mod supervisor;
 
 use std::fmt;
 use std::sync::Arc;
 
-use amqprs::channel::Channel;
-use amqprs::connection::{Connection, OpenConnectionArguments};
-use tokio::sync::OnceCell;
+use tokio::sync::watch;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
-pub use config::{AmqpConfig, DEFAULT_CONTROL_EXCHANGE};
+pub use config::{AmqpConfig, DEFAULT_CONTROL_EXCHANGE, Endpoint};
 
-use self::callback::open_channel;
-use self::publisher::Publisher;
-use self::replies::ReplyQueue;
+use self::session::Session;
+use self::subscription::Setup;
 use crate::codec::{AnyCodec, Bincode};
 use crate::error::RpcError;
 use crate::message::Message;
@@ -38,72 +42,60 @@ use crate::wire::NativeWire;
 /// The AMQP implementation of [`Driver`].
 pub(crate) struct AmqpDriver {
     config: AmqpConfig,
-    connection: Connection,
-    publisher: Publisher,
-    /// Fanout casts get their own channel: the broker closes a channel that
-    /// publishes to a vanished exchange, and that must not fail other work.
-    fanout_publisher: Publisher,
-    admin: tokio::sync::Mutex<Channel>,
-    replies: OnceCell<ReplyQueue>,
     pending: Arc<PendingCalls>,
-    /// Stops the connection watcher, so dropping the driver closes the
-    /// connection (the watcher holds a handle on it).
-    _stop: tokio_util::sync::DropGuard,
+    sessions: watch::Receiver<Option<Arc<Session>>>,
+    stop: CancellationToken,
+    /// Stops the supervisor when the driver goes, which closes the connection.
+    _stop_guard: DropGuard,
 }
 
 impl AmqpDriver {
-    /// Connects and returns a [`Transport`] over the new connection.
+    /// Connects (to the first broker of the URL that answers) and returns a
+    /// [`Transport`] that stays connected.
     pub(crate) async fn connect(config: AmqpConfig) -> Result<Transport, RpcError> {
         topology::check_name("control exchange", config.exchange())?;
-        let mut args = OpenConnectionArguments::new(
-            config.host(),
-            config.port(),
-            config.username(),
-            config.password().expose(),
-        );
-        args.virtual_host(config.vhost())
-            .heartbeat(config.heartbeat());
-        if let Some(name) = config.name() {
-            args.connection_name(name);
-        }
-        let connection = Connection::open(&args)
-            .await
-            .map_err(|e| RpcError::Connection(format!("cannot connect to {config}: {e}")))?;
-        let publisher = Publisher::open(&connection).await?;
-        let fanout_publisher = Publisher::open(&connection).await?;
-        let (admin, _events) = open_channel(&connection).await?;
-        listener::declare_control_exchange(&admin, config.exchange()).await?;
+        let (session, next) = supervisor::connect_any(&config, 0).await?;
+        let session = Arc::new(session);
+        let (sessions_tx, sessions) = watch::channel(Some(Arc::clone(&session)));
         let pending = Arc::new(PendingCalls::default());
-        let stop = tokio_util::sync::CancellationToken::new();
-        let watcher = watch(
-            connection.clone(),
+        let stop = CancellationToken::new();
+        tokio::spawn(supervisor::run(
+            config.clone(),
             Arc::clone(&pending),
-            [publisher.clone(), fanout_publisher.clone()],
-        );
-        let stopped = stop.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                () = watcher => {}
-                () = stopped.cancelled() => {}
-            }
-        });
+            sessions_tx,
+            session,
+            next,
+            stop.clone(),
+        ));
         tracing::debug!(broker = %config, "connected");
         let codec = AnyCodec::Bincode(Bincode::with_max_size(config.max_size()));
         let driver = Self {
             config,
-            connection,
-            publisher,
-            fanout_publisher,
-            admin: tokio::sync::Mutex::new(admin),
-            replies: OnceCell::new(),
             pending,
-            _stop: stop.drop_guard(),
+            sessions,
+            _stop_guard: stop.clone().drop_guard(),
+            stop,
         };
         Ok(Transport::native(Arc::new(driver), NativeWire::new(codec)))
     }
 
+    /// The live session, or an error while reconnecting.
+    fn session(&self) -> Result<Arc<Session>, RpcError> {
+        if self.stop.is_cancelled() {
+            return Err(RpcError::Closed);
+        }
+        self.sessions
+            .borrow()
+            .clone()
+            .ok_or_else(|| RpcError::Connection("not connected to the broker; reconnecting".into()))
+    }
+
     /// The exchange and routing key of a destination.
-    async fn route(&self, destination: &Destination) -> Result<(String, String), RpcError> {
+    async fn route(
+        &self,
+        session: &Session,
+        destination: &Destination,
+    ) -> Result<(String, String), RpcError> {
         let exchange = self.config.exchange();
         Ok(match destination {
             Destination::Topic { topic } => (exchange.to_owned(), topology::topic_queue(topic)),
@@ -111,44 +103,14 @@ impl AmqpDriver {
                 (exchange.to_owned(), topology::server_queue(topic, server))
             }
             Destination::Fanout { topic } => {
-                self.declare_fanout(topic).await?;
+                // Declared before each fanout cast: it is auto-deleted when
+                // the topic's last server goes.
+                declare::fanout_exchange(&*session.admin().await?, topic).await?;
                 (topology::fanout_exchange(topic), String::new())
             }
             Destination::RoutingKey { key } => (exchange.to_owned(), key.clone()),
             Destination::Queue { name } => (String::new(), name.clone()),
         })
-    }
-
-    /// Declares a topic's fanout exchange before each fanout cast: it is
-    /// auto-deleted when the topic's last server goes, and publishing to a
-    /// missing exchange would close the publishing channel with a 404.
-    async fn declare_fanout(&self, topic: &str) -> Result<(), RpcError> {
-        let mut admin = self.admin.lock().await;
-        if !admin.is_open() {
-            *admin = open_channel(&self.connection).await?.0;
-        }
-        listener::declare_fanout_exchange(&admin, topic).await
-    }
-
-    async fn reply_queue(&self) -> Result<&ReplyQueue, RpcError> {
-        self.replies
-            .get_or_try_init(|| ReplyQueue::start(&self.connection, Arc::clone(&self.pending)))
-            .await
-    }
-}
-
-/// Fails everything in flight when the connection drops.
-async fn watch(connection: Connection, pending: Arc<PendingCalls>, publishers: [Publisher; 2]) {
-    let network_failure = connection.listen_network_io_failure().await;
-    let reason = if network_failure {
-        "connection to the broker lost"
-    } else {
-        "connection to the broker closed"
-    };
-    tracing::warn!(reason, "AMQP connection ended");
-    pending.fail_all(&RpcError::Connection(reason.to_owned()));
-    for publisher in publishers {
-        publisher.fail(reason);
     }
 }
 
@@ -159,13 +121,15 @@ impl Driver for AmqpDriver {
         mut message: Message,
     ) -> BoxFuture<'_, Result<PendingCall, RpcError>> {
         Box::pin(async move {
-            let (exchange, routing_key) = self.route(&destination).await?;
-            let reply_to = self.reply_queue().await?.name().to_owned();
+            let session = self.session()?;
+            let (exchange, routing_key) = self.route(&session, &destination).await?;
+            let reply_to = session.reply_queue(&self.pending).await?.name().to_owned();
             let call = self.pending.register();
             message.correlation_id = Some(call.correlation_id());
             message.reply_to = Some(reply_to);
             // The reply may arrive before the confirm; it waits in the call.
-            self.publisher
+            session
+                .publisher
                 .publish(&exchange, &routing_key, message, true)
                 .await?;
             Ok(call)
@@ -178,10 +142,11 @@ impl Driver for AmqpDriver {
         message: Message,
     ) -> BoxFuture<'_, Result<(), RpcError>> {
         Box::pin(async move {
-            let (exchange, routing_key) = self.route(&destination).await?;
+            let session = self.session()?;
+            let (exchange, routing_key) = self.route(&session, &destination).await?;
             let publisher = match destination {
-                Destination::Fanout { .. } => &self.fanout_publisher,
-                _ => &self.publisher,
+                Destination::Fanout { .. } => &session.fanout_publisher,
+                _ => &session.publisher,
             };
             publisher
                 .publish(&exchange, &routing_key, message, true)
@@ -190,46 +155,63 @@ impl Driver for AmqpDriver {
     }
 
     fn listen(&self, spec: ListenSpec) -> BoxFuture<'_, Result<Listener, RpcError>> {
-        Box::pin(listener::listen(
-            &self.connection,
-            self.config.exchange(),
-            spec,
+        let prefetch = spec.prefetch;
+        let exchange = self.config.exchange().to_owned();
+        Box::pin(subscription::start(
+            self.sessions.clone(),
+            exchange,
+            Setup::Server(spec),
+            prefetch,
         ))
     }
 
     fn declare_queue(&self, spec: QueueSpec) -> BoxFuture<'_, Result<(), RpcError>> {
         Box::pin(async move {
-            let mut admin = self.admin.lock().await;
-            if !admin.is_open() {
-                *admin = open_channel(&self.connection).await?.0;
-            }
-            listener::declare_queue(&admin, self.config.exchange(), &spec).await
+            let session = self.session()?;
+            declare::queue(&*session.admin().await?, self.config.exchange(), &spec).await
         })
     }
 
     fn consume(
         &self,
-        queues: Vec<String>,
+        queues: Vec<QueueSpec>,
         prefetch: u16,
     ) -> BoxFuture<'_, Result<Listener, RpcError>> {
-        Box::pin(async move { listener::consume(&self.connection, &queues, prefetch).await })
+        let exchange = self.config.exchange().to_owned();
+        Box::pin(subscription::start(
+            self.sessions.clone(),
+            exchange,
+            Setup::Queues(queues),
+            prefetch,
+        ))
     }
 
     fn reply(&self, reply_to: String, message: Message) -> BoxFuture<'_, Result<(), RpcError>> {
-        Box::pin(async move { self.publisher.publish("", &reply_to, message, true).await })
-    }
-
-    fn pending_calls(&self) -> usize {
-        self.pending.len()
+        Box::pin(async move {
+            let session = self.session()?;
+            session
+                .publisher
+                .publish("", &reply_to, message, true)
+                .await
+        })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            self.stop.cancel();
             self.pending.fail_all(&RpcError::Closed);
-            if let Err(error) = self.connection.clone().close().await {
-                tracing::debug!(%error, "closing the AMQP connection");
+            let session = self.sessions.borrow().clone();
+            if let Some(session) = session {
+                session.fail("the transport was closed");
+                if let Err(error) = session.connection.clone().close().await {
+                    tracing::debug!(%error, "closing the AMQP connection");
+                }
             }
         })
+    }
+
+    fn pending_calls(&self) -> usize {
+        self.pending.len()
     }
 }
 
@@ -237,6 +219,7 @@ impl fmt::Debug for AmqpDriver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AmqpDriver")
             .field("config", &self.config)
+            .field("connected", &self.sessions.borrow().is_some())
             .field("pending_calls", &self.pending.len())
             .finish_non_exhaustive()
     }

@@ -1,0 +1,110 @@
+//! Declaring exchanges and queues, with oslo.messaging's flags so a Python
+//! server could share a topic queue: the control exchange is a non-durable
+//! topic exchange; the topic and server queues are non-durable,
+//! non-exclusive and not auto-deleted; the fanout exchange is auto-deleted;
+//! each server's fanout queue is exclusive and auto-deleted, so it goes away
+//! with the server's consumer. Notification queues are durable.
+
+use amqprs::channel::{
+    Channel, ExchangeDeclareArguments, ExchangeType, QueueBindArguments, QueueDeclareArguments,
+};
+
+use crate::error::RpcError;
+use crate::topology;
+use crate::transport::{ListenSpec, QueueSpec};
+
+/// Declares the control exchange (a topic exchange).
+pub(super) async fn control_exchange(channel: &Channel, name: &str) -> Result<(), RpcError> {
+    exchange(
+        channel,
+        ExchangeDeclareArguments::of_type(name, ExchangeType::Topic),
+    )
+    .await
+}
+
+/// Declares a topic's fanout exchange.
+pub(super) async fn fanout_exchange(channel: &Channel, topic: &str) -> Result<(), RpcError> {
+    let name = topology::fanout_exchange(topic);
+    let mut args = ExchangeDeclareArguments::of_type(&name, ExchangeType::Fanout);
+    args.auto_delete(true);
+    exchange(channel, args).await
+}
+
+async fn exchange(channel: &Channel, args: ExchangeDeclareArguments) -> Result<(), RpcError> {
+    let name = args.exchange.clone();
+    channel
+        .exchange_declare(args)
+        .await
+        .map_err(|e| RpcError::Connection(format!("declaring exchange `{name}` failed: {e}")))
+}
+
+async fn bound_queue(
+    channel: &Channel,
+    declare: QueueDeclareArguments,
+    queue: &str,
+    exchange: &str,
+    keys: &[String],
+) -> Result<(), RpcError> {
+    channel
+        .queue_declare(declare)
+        .await
+        .map_err(|e| RpcError::Connection(format!("declaring queue `{queue}` failed: {e}")))?;
+    for key in keys {
+        channel
+            .queue_bind(QueueBindArguments::new(queue, exchange, key))
+            .await
+            .map_err(|e| RpcError::Connection(format!("binding queue `{queue}` failed: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Declares the three queues of a server on `exchange`; returns their names.
+pub(super) async fn server_queues(
+    channel: &Channel,
+    exchange: &str,
+    spec: &ListenSpec,
+) -> Result<Vec<String>, RpcError> {
+    control_exchange(channel, exchange).await?;
+    let topic_queue = topology::topic_queue(&spec.topic);
+    let server_queue = topology::server_queue(&spec.topic, &spec.server);
+    for queue in [&topic_queue, &server_queue] {
+        let declare = QueueDeclareArguments::new(queue);
+        bound_queue(
+            channel,
+            declare,
+            queue,
+            exchange,
+            std::slice::from_ref(queue),
+        )
+        .await?;
+    }
+    fanout_exchange(channel, &spec.topic).await?;
+    let fanout_queue = topology::fanout_queue(&spec.topic);
+    let declare = QueueDeclareArguments::new(&fanout_queue)
+        .exclusive(true)
+        .auto_delete(true)
+        .finish();
+    let exchange = topology::fanout_exchange(&spec.topic);
+    bound_queue(
+        channel,
+        declare,
+        &fanout_queue,
+        &exchange,
+        std::slice::from_ref(&spec.topic),
+    )
+    .await?;
+    Ok(vec![topic_queue, server_queue, fanout_queue])
+}
+
+/// Declares a queue bound to `exchange` with each of its keys.
+pub(super) async fn queue(
+    channel: &Channel,
+    exchange: &str,
+    spec: &QueueSpec,
+) -> Result<(), RpcError> {
+    control_exchange(channel, exchange).await?;
+    let declare = QueueDeclareArguments::new(&spec.name)
+        .durable(spec.durable)
+        .finish();
+    bound_queue(channel, declare, &spec.name, exchange, &spec.bindings).await
+}
