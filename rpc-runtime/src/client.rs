@@ -240,7 +240,9 @@ impl ClientCore {
         let sent = async {
             let destination = self.destination(fanout)?;
             let body = self.encode(method, types, &args)?;
-            let message = self.request(method, context, body, None, None)?;
+            let mut message = self.request(method, context, body, None, None)?;
+            // Persistent: a cast waiting in a durable queue survives a broker restart.
+            message.persistent = true;
             self.transport.cast_raw(destination, message).await
         };
         match sent.await {

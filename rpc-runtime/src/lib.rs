@@ -85,7 +85,7 @@ pub use descriptor::{ArgDescriptor, MethodDescriptor, MethodKind, ServiceDescrip
 pub use error::RpcError;
 pub use rpc_macros::rpc_service;
 pub use secret::Secret;
-pub use server::{Server, ServerBuilder};
+pub use server::{AckMode, Server, ServerBuilder};
 pub use service::Service;
 pub use tokio_util::sync::CancellationToken;
 pub use transport::{AmqpConfig, Destination, Transport};

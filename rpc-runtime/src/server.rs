@@ -20,13 +20,30 @@ use crate::error::RpcError;
 use crate::service::Service;
 use crate::serving::Serving;
 use crate::topology::{check_name, check_server_names};
-use crate::transport::{ListenSpec, Transport};
+use crate::transport::{ListenSpec, Listener, Transport};
 
 /// How many requests a server runs at once unless told otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 64;
 
 /// How long a shutdown waits for requests being handled unless told otherwise.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+
+/// When a server acks what it takes from its queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AckMode {
+    /// Everything is acked when taken, before it runs: at-most-once, as
+    /// oslo.messaging does. A crash loses the requests being handled.
+    #[default]
+    OnReceipt,
+    /// Casts are acked after their handler returned: at-least-once (a crash
+    /// gets them redelivered, perhaps to another server). A cast redelivered
+    /// more than `max_redeliveries` times is dropped with an error log.
+    /// Calls are still acked on receipt: their caller stops waiting anyway.
+    AfterHandling {
+        /// How often a cast may come back before it is dropped.
+        max_redeliveries: u32,
+    },
+}
 
 /// Collects the services a server will host; see [`Server::builder`].
 pub struct ServerBuilder {
@@ -35,6 +52,8 @@ pub struct ServerBuilder {
     concurrency: usize,
     services: Vec<(String, Arc<dyn Service>)>,
     stop_on: Option<CancellationToken>,
+    acks: AckMode,
+    durable: bool,
 }
 
 impl ServerBuilder {
@@ -50,6 +69,21 @@ impl ServerBuilder {
     /// are answered.
     pub fn stop_on(mut self, token: CancellationToken) -> Self {
         self.stop_on = Some(token);
+        self
+    }
+
+    /// When casts are acked (default [`AckMode::OnReceipt`]).
+    pub fn ack_mode(mut self, acks: AckMode) -> Self {
+        self.acks = acks;
+        self
+    }
+
+    /// Declares the topic and server queues durable, so casts waiting in
+    /// them survive a broker restart (casts are always sent persistent).
+    /// Every server of a topic must agree: RabbitMQ refuses to redeclare a
+    /// queue with other flags.
+    pub fn durable_queues(mut self, durable: bool) -> Self {
+        self.durable = durable;
         self
     }
 
@@ -87,12 +121,14 @@ impl ServerBuilder {
                 topic: topic.clone(),
                 server: self.server_name.clone(),
                 prefetch,
+                durable: self.durable,
             };
             let listener = self.transport.driver().listen(spec).await?;
             let serving = Serving {
                 transport: self.transport.clone(),
                 topic,
                 service,
+                acks: self.acks,
             };
             tasks.spawn(serving.run(listener, Arc::clone(&permits), stop.clone()));
         }
@@ -126,7 +162,7 @@ impl std::fmt::Debug for ServerBuilder {
 pub struct Server {
     name: String,
     stop: CancellationToken,
-    tasks: JoinSet<()>,
+    tasks: JoinSet<Listener>,
     permits: Arc<Semaphore>,
     concurrency: usize,
 }
@@ -141,6 +177,8 @@ impl Server {
             concurrency: DEFAULT_CONCURRENCY,
             services: Vec::new(),
             stop_on: None,
+            acks: AckMode::default(),
+            durable: false,
         }
     }
 
@@ -170,9 +208,17 @@ impl Server {
     }
 
     async fn wait_within(mut self, grace: Duration) -> bool {
-        while self.tasks.join_next().await.is_some() {}
+        // Keep the consumers' channels open until the requests in flight
+        // are answered (and, after handling, acked).
+        let mut listeners = Vec::new();
+        while let Some(joined) = self.tasks.join_next().await {
+            if let Ok(listener) = joined {
+                listeners.push(listener);
+            }
+        }
         let all = u32::try_from(self.concurrency).unwrap_or(u32::MAX);
         let drained = tokio::time::timeout(grace, self.permits.acquire_many(all)).await;
+        drop(listeners);
         let done = matches!(drained, Ok(Ok(_)));
         if done {
             tracing::info!(server = %self.name, "server stopped");

@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 use crate::dispatch::respond;
 use crate::error::RpcError;
 use crate::message::Message;
+use crate::server::AckMode;
 use crate::service::Service;
-use crate::transport::{Delivery, Listener, Transport};
+use crate::transport::{Delivery, Destination, Listener, Transport};
 use crate::wire::ReplyBody;
 
 /// One service being served on one topic.
@@ -22,15 +23,21 @@ pub(crate) struct Serving {
     pub(crate) transport: Transport,
     pub(crate) topic: String,
     pub(crate) service: Arc<dyn Service>,
+    pub(crate) acks: AckMode,
 }
 
+/// The header counting how often a cast was redelivered after a crash.
+const REDELIVERIES: &str = "x-redeliveries";
+
 impl Serving {
+    /// Serves until `stop`; returns the listener so that the server can
+    /// keep its channel open (for acks) until the requests in flight end.
     pub(crate) async fn run(
         self,
         mut listener: Listener,
         permits: Arc<Semaphore>,
         stop: CancellationToken,
-    ) {
+    ) -> Listener {
         loop {
             let permit = tokio::select! {
                 () = stop.cancelled() => break,
@@ -49,19 +56,83 @@ impl Serving {
                     }
                 },
             };
-            // Acked when taken, before running (oslo's at-most-once); acked
-            // here, in order, so a stop cannot overtake the ack.
-            let Delivery { message, acker, .. } = delivery;
-            if let Err(error) = acker.ack().await {
-                tracing::warn!(topic = %self.topic, %error, "could not ack a request; not running it");
-                continue;
+            let is_cast = delivery.message.reply_to.is_none();
+            match self.acks {
+                AckMode::AfterHandling { max_redeliveries } if is_cast => {
+                    let Some(Delivery { message, acker, .. }) =
+                        self.bound_redeliveries(delivery, max_redeliveries).await
+                    else {
+                        continue;
+                    };
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        this.handle(message).await;
+                        if let Err(error) = acker.ack().await {
+                            tracing::warn!(topic = %this.topic, %error, "could not ack a handled cast; it will be redelivered");
+                        }
+                        drop(permit);
+                    });
+                }
+                _ => {
+                    // Acked when taken, before running (oslo's at-most-once);
+                    // acked here, in order, so a stop cannot overtake the ack.
+                    let Delivery { message, acker, .. } = delivery;
+                    if let Err(error) = acker.ack().await {
+                        tracing::warn!(topic = %self.topic, %error, "could not ack a request; not running it");
+                        continue;
+                    }
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        this.handle(message).await;
+                        drop(permit);
+                    });
+                }
             }
-            let this = self.clone();
-            tokio::spawn(async move {
-                this.handle(message).await;
-                drop(permit);
-            });
         }
+        listener
+    }
+
+    /// A cast the broker redelivers (its handler did not finish, e.g. the
+    /// process died) goes back to its queue with a count; past
+    /// `max_redeliveries` it is dropped with an error log instead of looping
+    /// forever. Returns the delivery to run now, if any.
+    async fn bound_redeliveries(
+        &self,
+        delivery: Delivery,
+        max_redeliveries: u32,
+    ) -> Option<Delivery> {
+        if !delivery.redelivered {
+            return Some(delivery);
+        }
+        let Delivery {
+            queue,
+            mut message,
+            acker,
+            ..
+        } = delivery;
+        let count = message
+            .headers
+            .get(REDELIVERIES)
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(0)
+            + 1;
+        if count > max_redeliveries {
+            tracing::error!(topic = %self.topic, %queue, count, "dropping a cast redelivered too often (a poison message?)");
+        } else {
+            message.headers.insert(REDELIVERIES, count.to_string());
+            message.received_at = None;
+            let destination = Destination::Queue {
+                name: queue.clone(),
+            };
+            if let Err(error) = self.transport.cast_raw(destination, message).await {
+                tracing::warn!(topic = %self.topic, %error, "could not requeue a redelivered cast; the broker will redeliver it");
+                return None;
+            }
+        }
+        if let Err(error) = acker.ack().await {
+            tracing::warn!(topic = %self.topic, %error, "could not ack a redelivered cast");
+        }
+        None
     }
 
     async fn handle(&self, message: Message) {

@@ -339,6 +339,7 @@ impl Consuming {
             queue,
             message,
             acker,
+            ..
         } = delivery;
         let retries: u32 = message
             .headers

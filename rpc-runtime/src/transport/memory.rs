@@ -461,7 +461,12 @@ async fn pump(
             () = closed.cancelled() => break,
             next = from_broker.recv() => {
                 let Some((queue, message)) = next else { break };
-                let delivery = Delivery { queue: queue.clone(), message, acker: Box::new(NoAck) };
+                let delivery = Delivery {
+                    queue: queue.clone(),
+                    redelivered: false,
+                    message,
+                    acker: Box::new(NoAck),
+                };
                 if let Err(mpsc::error::SendError(delivery)) = to_server.send(delivery).await {
                     unsent = Some((queue, delivery.message));
                     break;

@@ -82,6 +82,8 @@ pub(crate) struct ListenSpec {
     pub(crate) server: String,
     /// Unacknowledged messages the broker may push at once.
     pub(crate) prefetch: u16,
+    /// Whether the topic and server queues are durable.
+    pub(crate) durable: bool,
 }
 
 /// A durable queue bound to the control exchange (a notification queue).
@@ -98,6 +100,8 @@ pub(crate) struct QueueSpec {
 pub(crate) struct Delivery {
     /// The queue it came from.
     pub(crate) queue: String,
+    /// The broker delivered it before (an earlier consumer did not ack it).
+    pub(crate) redelivered: bool,
     pub(crate) message: Message,
     pub(crate) acker: Box<dyn Acker>,
 }

@@ -124,6 +124,7 @@ fn to_delivery(channel: &Channel, queue: String, message: ConsumerMessage) -> Op
     let body = message.content.unwrap_or_default();
     Some(Delivery {
         queue,
+        redelivered: deliver.redelivered(),
         message: from_delivery(&props, body),
         acker: Box::new(AmqpAcker {
             channel: channel.clone(),

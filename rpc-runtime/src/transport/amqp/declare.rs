@@ -68,7 +68,9 @@ pub(super) async fn server_queues(
     let topic_queue = topology::topic_queue(&spec.topic);
     let server_queue = topology::server_queue(&spec.topic, &spec.server);
     for queue in [&topic_queue, &server_queue] {
-        let declare = QueueDeclareArguments::new(queue);
+        let declare = QueueDeclareArguments::new(queue)
+            .durable(spec.durable)
+            .finish();
         bound_queue(
             channel,
             declare,
