@@ -104,6 +104,16 @@ impl Env {
         transport
     }
 
+    /// The transport opened last (e.g. the one [`Env::builder`] made).
+    pub fn last_transport(&self) -> Transport {
+        self.transports
+            .lock()
+            .expect("lock")
+            .last()
+            .cloned()
+            .expect("a transport")
+    }
+
     /// Starts a server named `name` hosting a [`Recorder`] on this test's topic.
     pub async fn server(&self, name: &str, log: &Arc<Log>) -> Server {
         let recorder = VolumeManagerService::new(Recorder::new(name, log));

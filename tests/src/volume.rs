@@ -50,6 +50,9 @@ pub trait VolumeManager {
     /// Deletes a volume (one-way).
     #[rpc(cast)]
     async fn delete_volume(&self, ctx: &Context, id: u64);
+    /// Logs its start, sleeps `millis`, logs its end (one-way).
+    #[rpc(cast)]
+    async fn slow_cast(&self, ctx: &Context, id: u64, millis: u64);
     /// What the server saw of the request's context.
     async fn context_seen(&self, ctx: &Context) -> ContextView;
     /// Calls `context_seen` on `server` with the context it received.
@@ -105,6 +108,8 @@ pub enum Event {
     Created { name: String },
     Deleted { id: u64, request_id: String },
     Echoing { n: u64 },
+    CastStarted { id: u64 },
+    CastDone { id: u64 },
     Echoed { n: u64 },
 }
 
@@ -241,6 +246,12 @@ impl VolumeManager for Recorder {
         tokio::time::timeout(Duration::from_secs(10), barrier.wait())
             .await
             .is_ok()
+    }
+
+    async fn slow_cast(&self, _ctx: &Context, id: u64, millis: u64) {
+        self.log.push(&self.server, Event::CastStarted { id });
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+        self.log.push(&self.server, Event::CastDone { id });
     }
 
     async fn context_seen(&self, ctx: &Context) -> ContextView {
