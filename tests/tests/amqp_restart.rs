@@ -175,7 +175,7 @@ async fn clients_and_servers_ride_through_a_broker_restart() {
     .await;
     let seen = received(&log.events());
     let duplicates: usize = seen.values().map(|n| n - 1).sum();
-    let tally = tally.lock().expect("lock");
+    let tally = std::mem::take(&mut *tally.lock().expect("lock"));
     println!(
         "broker restart: outage {:.1} s; casts sent {}, ok {}, failed {}, received {} (duplicates {}); calls ok {}, failed {:?}; first good call {:.2} s after the broker was back",
         (back - stopped).as_secs_f64(),
@@ -188,6 +188,5 @@ async fn clients_and_servers_ride_through_a_broker_restart() {
         tally.calls_failed,
         (recovered_at - back).as_secs_f64(),
     );
-    drop(tally);
     env.cleanup().await;
 }
