@@ -51,6 +51,7 @@ macro_rules! conformance_suite {
             fanout_works_after_every_server_restarted,
             shutdown_answers_the_requests_in_flight,
             a_full_transport_refuses_more_calls,
+            a_cancellation_token_stops_the_server,
             notification_priorities_are_routed,
             pools_share_and_copy_notifications,
             event_type_filters_select_notifications,
@@ -840,5 +841,37 @@ pub async fn a_full_transport_refuses_more_calls(env: Arc<Env>) {
     assert_eq!(
         client.whoami(&Context::new()).await.expect("room again"),
         "host-1"
+    );
+}
+
+pub async fn a_cancellation_token_stops_the_server(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let token = rpc_runtime::CancellationToken::new();
+    let server = env
+        .builder("host-1")
+        .await
+        .stop_on(token.clone())
+        .serve_on(
+            &env.topic,
+            VolumeManagerService::new(Recorder::new("host-1", &log)),
+        )
+        .start()
+        .await
+        .expect("start");
+    let client = env.client(&env.transport().await);
+    let call = {
+        let client = client.clone();
+        tokio::spawn(async move { client.slow_echo(&Context::new(), 3, 300).await })
+    };
+    log.wait_for(WAIT, |events| {
+        events.iter().any(|(_, e)| *e == Event::Echoing { n: 3 })
+    })
+    .await;
+    token.cancel(); // what a signal handler would do
+    assert!(server.wait().await, "stopped within the grace period");
+    assert_eq!(
+        call.await.expect("task"),
+        Ok(3),
+        "the request in flight was answered"
     );
 }
