@@ -38,24 +38,7 @@ impl Serving {
         permits: Arc<Semaphore>,
         stop: CancellationToken,
     ) -> Listener {
-        loop {
-            let permit = tokio::select! {
-                () = stop.cancelled() => break,
-                permit = Arc::clone(&permits).acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
-            };
-            let delivery = tokio::select! {
-                () = stop.cancelled() => break,
-                delivery = listener.deliveries.recv() => match delivery {
-                    Some(delivery) => delivery,
-                    None => {
-                        tracing::error!(topic = %self.topic, "stopped receiving: the broker channel closed");
-                        break;
-                    }
-                },
-            };
+        while let Some((permit, delivery)) = listener.next(&permits, &stop, &self.topic).await {
             let is_cast = delivery.message.reply_to.is_none();
             match self.acks {
                 AckMode::AfterHandling { max_redeliveries } if is_cast => {

@@ -205,6 +205,24 @@ impl Env {
     }
 }
 
+/// Runs `rabbitmqctl`; its output, or `None` (after printing why) when it
+/// fails outside CI. Under `CI=true` a failure fails the test.
+pub fn rabbitmqctl(args: &[&str]) -> Option<String> {
+    match std::process::Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+    {
+        Ok(output) if output.status.success() => {
+            Some(String::from_utf8_lossy(&output.stdout).into_owned())
+        }
+        other if in_ci() => panic!("CI=true but `rabbitmqctl {args:?}` failed: {other:?}"),
+        other => {
+            eprintln!("skipped: `rabbitmqctl {args:?}` failed: {other:?}");
+            None
+        }
+    }
+}
+
 /// A plain amqprs connection to the test broker, for doing what the runtime
 /// never would (publishing garbage, passive declares, cleaning up).
 pub async fn raw_connection() -> Result<Connection, amqprs::error::Error> {

@@ -7,25 +7,16 @@
 //! runs test binaries one after another).
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rpc_runtime::{AckMode, Context, RpcError};
-use rpc_tests::env::in_ci;
 use rpc_tests::volume::{Event, Log, Recorder, VolumeManagerService};
 use rpc_tests::{Env, Kind};
 
 fn rabbitmqctl(args: &[&str]) -> bool {
-    match Command::new("rabbitmqctl").args(args).output() {
-        Ok(output) if output.status.success() => true,
-        other if in_ci() => panic!("CI=true but `rabbitmqctl {args:?}` failed: {other:?}"),
-        other => {
-            eprintln!("skipped: `rabbitmqctl {args:?}` failed: {other:?}");
-            false
-        }
-    }
+    rpc_tests::env::rabbitmqctl(args).is_some()
 }
 
 #[derive(Debug, Default)]

@@ -3,12 +3,11 @@
 //! hold neither the AMQP password nor the context's auth token.
 
 use std::io::Write;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rpc_runtime::{AmqpConfig, Context, Server};
-use rpc_tests::env::{amqp_url, in_ci};
+use rpc_tests::env::{amqp_url, rabbitmqctl};
 use rpc_tests::volume::{Log, Recorder, VolumeManagerService};
 use rpc_tests::{Env, Kind};
 
@@ -16,19 +15,6 @@ const USER: &str = "rpc_secret_test";
 const PASSWORD: &str = "Pa55-w0rd-NOT-in-logs";
 const WRONG: &str = "Wr0ng-Pa55-NOT-in-logs";
 const TOKEN: &str = "T0ken-NOT-in-logs";
-
-fn rabbitmqctl(args: &[&str]) -> Option<String> {
-    match Command::new("rabbitmqctl").args(args).output() {
-        Ok(output) if output.status.success() => {
-            Some(String::from_utf8_lossy(&output.stdout).into_owned())
-        }
-        other if in_ci() => panic!("CI=true but `rabbitmqctl {args:?}` failed: {other:?}"),
-        other => {
-            eprintln!("skipped: `rabbitmqctl {args:?}` failed: {other:?}");
-            None
-        }
-    }
-}
 
 /// Everything the tracing subscriber writes.
 #[derive(Clone, Default)]

@@ -306,24 +306,10 @@ struct Consuming {
 
 impl Consuming {
     async fn run(self, mut listener: Listener, permits: Arc<Semaphore>, stop: CancellationToken) {
-        loop {
-            let permit = tokio::select! {
-                () = stop.cancelled() => break,
-                permit = Arc::clone(&permits).acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
-            };
-            let delivery = tokio::select! {
-                () = stop.cancelled() => break,
-                delivery = listener.deliveries.recv() => match delivery {
-                    Some(delivery) => delivery,
-                    None => {
-                        tracing::error!("notification listener stopped: the broker channel closed");
-                        break;
-                    }
-                },
-            };
+        while let Some((permit, delivery)) = listener
+            .next(&permits, &stop, "notification listener")
+            .await
+        {
             let this = self.clone();
             tokio::spawn(async move {
                 this.handle(delivery).await;

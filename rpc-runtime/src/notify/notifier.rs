@@ -97,76 +97,33 @@ impl Notifier {
             .insert(key.to_owned());
         Ok(())
     }
-
-    /// `notify` at [`Priority::Audit`].
-    pub async fn audit<T: Serialize + ?Sized>(
-        &self,
-        ctx: &Context,
-        event_type: &str,
-        payload: &T,
-    ) -> Result<(), RpcError> {
-        self.notify(ctx, Priority::Audit, event_type, payload).await
-    }
-
-    /// `notify` at [`Priority::Debug`].
-    pub async fn debug<T: Serialize + ?Sized>(
-        &self,
-        ctx: &Context,
-        event_type: &str,
-        payload: &T,
-    ) -> Result<(), RpcError> {
-        self.notify(ctx, Priority::Debug, event_type, payload).await
-    }
-
-    /// `notify` at [`Priority::Info`].
-    pub async fn info<T: Serialize + ?Sized>(
-        &self,
-        ctx: &Context,
-        event_type: &str,
-        payload: &T,
-    ) -> Result<(), RpcError> {
-        self.notify(ctx, Priority::Info, event_type, payload).await
-    }
-
-    /// `notify` at [`Priority::Warn`].
-    pub async fn warn<T: Serialize + ?Sized>(
-        &self,
-        ctx: &Context,
-        event_type: &str,
-        payload: &T,
-    ) -> Result<(), RpcError> {
-        self.notify(ctx, Priority::Warn, event_type, payload).await
-    }
-
-    /// `notify` at [`Priority::Error`].
-    pub async fn error<T: Serialize + ?Sized>(
-        &self,
-        ctx: &Context,
-        event_type: &str,
-        payload: &T,
-    ) -> Result<(), RpcError> {
-        self.notify(ctx, Priority::Error, event_type, payload).await
-    }
-
-    /// `notify` at [`Priority::Critical`].
-    pub async fn critical<T: Serialize + ?Sized>(
-        &self,
-        ctx: &Context,
-        event_type: &str,
-        payload: &T,
-    ) -> Result<(), RpcError> {
-        self.notify(ctx, Priority::Critical, event_type, payload)
-            .await
-    }
-
-    /// `notify` at [`Priority::Sample`].
-    pub async fn sample<T: Serialize + ?Sized>(
-        &self,
-        ctx: &Context,
-        event_type: &str,
-        payload: &T,
-    ) -> Result<(), RpcError> {
-        self.notify(ctx, Priority::Sample, event_type, payload)
-            .await
-    }
 }
+
+/// One shorthand per priority: `notifier.info(&ctx, "volume.create.end", &payload)`.
+macro_rules! priority_methods {
+    ($($name:ident => $priority:ident),* $(,)?) => {
+        impl Notifier {
+            $(
+                #[doc = concat!("[`Notifier::notify`] at [`Priority::", stringify!($priority), "`].")]
+                pub async fn $name<T: Serialize + ?Sized>(
+                    &self,
+                    ctx: &Context,
+                    event_type: &str,
+                    payload: &T,
+                ) -> Result<(), RpcError> {
+                    self.notify(ctx, Priority::$priority, event_type, payload).await
+                }
+            )*
+        }
+    };
+}
+
+priority_methods!(
+    audit => Audit,
+    debug => Debug,
+    info => Info,
+    warn => Warn,
+    error => Error,
+    critical => Critical,
+    sample => Sample,
+);

@@ -1,7 +1,7 @@
 //! Transports: how messages reach the broker (or stay in memory).
 //!
 //! [`Transport`] is the cheap-to-clone handle users pass to clients and
-//! servers. Behind it a [`Driver`] does the actual moving: publish a call and
+//! servers. Behind it a `Driver` does the actual moving: publish a call and
 //! wait for its reply, publish a confirmed cast, consume a server's queues,
 //! publish a reply. The wire mapping ([`crate::wire`]) sits above the driver,
 //! so drivers only see [`Message`]s.
@@ -127,6 +127,32 @@ pub(crate) struct Listener {
     pub(crate) deliveries: mpsc::Receiver<Delivery>,
     /// Dropping the listener stops its consumers.
     pub(crate) _stop: tokio_util::sync::DropGuard,
+}
+
+impl Listener {
+    /// Waits for a free permit, then for the next delivery; `None` once
+    /// `stop` is cancelled or the deliveries end (logged, naming `what`).
+    pub(crate) async fn next(
+        &mut self,
+        permits: &std::sync::Arc<tokio::sync::Semaphore>,
+        stop: &tokio_util::sync::CancellationToken,
+        what: &str,
+    ) -> Option<(tokio::sync::OwnedSemaphorePermit, Delivery)> {
+        let permit = tokio::select! {
+            () = stop.cancelled() => return None,
+            permit = std::sync::Arc::clone(permits).acquire_owned() => permit.ok()?,
+        };
+        tokio::select! {
+            () = stop.cancelled() => None,
+            delivery = self.deliveries.recv() => match delivery {
+                Some(delivery) => Some((permit, delivery)),
+                None => {
+                    tracing::error!(what, "stopped receiving: the deliveries ended");
+                    None
+                }
+            },
+        }
+    }
 }
 
 /// The operations a transport implementation provides.

@@ -1,10 +1,10 @@
 //! The AMQP 0-9-1 transport, over amqprs.
 //!
-//! An [`AmqpDriver`] keeps one [`session::Session`] (a broker connection
+//! An `AmqpDriver` keeps one `Session` (a broker connection
 //! with a confirm-mode publishing channel, one for fanout casts, one for
 //! declarations, and a reply queue once a call needs it) and a supervisor
 //! that replaces the session when the connection is lost. Servers and
-//! listeners consume through [`subscription`]s, which follow the sessions.
+//! listeners consume through subscriptions, which follow the sessions.
 //! Requests are published `mandatory`, so a destination nobody listens on
 //! fails at once instead of timing out.
 
