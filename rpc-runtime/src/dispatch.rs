@@ -7,26 +7,70 @@ use std::time::SystemTime;
 use futures_util::FutureExt;
 use tracing::Instrument;
 
+use crate::builtin::{self, ServerFacts, ServiceDescription};
+use crate::codec::{AnyCodec, Codec};
 use crate::descriptor::MethodKind;
 use crate::error::RpcError;
 use crate::message::Message;
 use crate::service::{Request, Response, Service};
 use crate::version;
-use crate::wire::{ReplyBody, WireFormat};
+use crate::wire::{IncomingRequest, ReplyBody, WireFormat};
 
-/// Decodes, checks and runs one request; `None` when nothing is to be
-/// sent back.
+/// What to send back, in which codec.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    /// `None` when nothing is to be sent back.
+    pub(crate) reply: Option<ReplyBody>,
+    /// The request's codec (the wire's default if it could not be read).
+    pub(crate) codec: AnyCodec,
+}
+
+/// Decodes, checks and runs one request. `server` answers the built-in
+/// `ping` (without it, `ping` is an unknown method).
 pub(crate) async fn respond(
     service: &dyn Service,
     wire: &dyn WireFormat,
     topic: &str,
     message: Message,
-) -> Option<ReplyBody> {
+    server: Option<&ServerFacts>,
+) -> Answer {
     let request = match wire.decode_request(message) {
         Ok(request) => request,
-        Err(error) => return Some(ReplyBody::Failure(error)),
+        Err(error) => {
+            return Answer {
+                reply: Some(ReplyBody::Failure(error)),
+                codec: *wire.codec(),
+            };
+        }
     };
+    let codec = request.codec;
+    let reply = run(service, topic, request, server).await;
+    Answer { reply, codec }
+}
+
+async fn run(
+    service: &dyn Service,
+    topic: &str,
+    request: IncomingRequest,
+    server: Option<&ServerFacts>,
+) -> Option<ReplyBody> {
     let descriptor = service.descriptor();
+    let builtin = match (request.method.as_str(), server) {
+        (builtin::PING, Some(server)) => {
+            Some(request.codec.encode(&server.ping(topic, descriptor)))
+        }
+        (builtin::DESCRIBE, _) => Some(request.codec.encode(&ServiceDescription::from(descriptor))),
+        _ => None,
+    };
+    if let Some(encoded) = builtin {
+        return Some(match encoded {
+            Ok(body) => ReplyBody::Value(body),
+            Err(error) => ReplyBody::Failure(RpcError::Internal {
+                method: request.method,
+                detail: error.to_string(),
+            }),
+        });
+    }
     if let Some(requested) = &request.version {
         if !version::is_compatible(descriptor.version, requested) {
             return Some(ReplyBody::Failure(version::unsupported(
@@ -66,7 +110,7 @@ pub(crate) async fn respond(
         method,
         context: &request.context,
         body: &request.body,
-        codec: wire.codec(),
+        codec: &request.codec,
     });
     let response = match AssertUnwindSafe(dispatch)
         .catch_unwind()

@@ -54,6 +54,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod builtin;
 pub mod client;
 pub mod codec;
 mod context;

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::RpcError;
 use crate::service::Service;
-use crate::serving::Serving;
+use crate::serving::{ServerState, Serving};
 use crate::topology::{check_name, check_server_names};
 use crate::transport::{ListenSpec, Listener, Transport};
 
@@ -115,6 +115,12 @@ impl ServerBuilder {
             .as_ref()
             .map_or_else(CancellationToken::new, CancellationToken::child_token);
         let mut tasks = JoinSet::new();
+        let state = Arc::new(ServerState {
+            name: self.server_name.clone(),
+            started: std::time::Instant::now(),
+            permits: Arc::clone(&permits),
+            concurrency: self.concurrency,
+        });
         for (topic, service) in self.services {
             check_server_names(&topic, &self.server_name)?;
             let spec = ListenSpec {
@@ -129,6 +135,7 @@ impl ServerBuilder {
                 topic,
                 service,
                 acks: self.acks,
+                server: Arc::clone(&state),
             };
             tasks.spawn(serving.run(listener, Arc::clone(&permits), stop.clone()));
         }

@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::builtin::ServerFacts;
 use crate::dispatch::respond;
 use crate::error::RpcError;
 use crate::message::Message;
@@ -24,6 +25,29 @@ pub(crate) struct Serving {
     pub(crate) topic: String,
     pub(crate) service: Arc<dyn Service>,
     pub(crate) acks: AckMode,
+    /// The server's name, start and load, for `ping`.
+    pub(crate) server: Arc<ServerState>,
+}
+
+/// What every service of one server shares about it.
+#[derive(Debug)]
+pub(crate) struct ServerState {
+    pub(crate) name: String,
+    pub(crate) started: std::time::Instant,
+    pub(crate) permits: Arc<Semaphore>,
+    pub(crate) concurrency: usize,
+}
+
+impl ServerState {
+    fn facts(&self) -> ServerFacts {
+        ServerFacts {
+            name: self.name.clone(),
+            started: self.started,
+            in_flight: self
+                .concurrency
+                .saturating_sub(self.permits.available_permits()),
+        }
+    }
 }
 
 /// The header counting how often a cast was redelivered after a crash.
@@ -129,11 +153,12 @@ impl Serving {
             }
             _ => None,
         };
-        let reply = respond(&*self.service, wire, &self.topic, message).await;
+        let facts = self.server.facts();
+        let answer = respond(&*self.service, wire, &self.topic, message, Some(&facts)).await;
         if let Some(heartbeats) = heartbeats {
             heartbeats.abort();
         }
-        let Some(reply) = reply else {
+        let Some(reply) = answer.reply else {
             return;
         };
         if let ReplyBody::Failure(error) = &reply {
@@ -142,7 +167,7 @@ impl Serving {
         let Some(reply_to) = reply_to else {
             return;
         };
-        let mut message = wire.encode_reply(reply);
+        let mut message = wire.encode_reply(reply, &answer.codec);
         if self.transport.check_size(&message).is_err() {
             let too_large = RpcError::Internal {
                 method: String::from("(reply)"),
@@ -151,7 +176,7 @@ impl Serving {
                     message.body.len()
                 ),
             };
-            message = wire.encode_reply(ReplyBody::Failure(too_large));
+            message = wire.encode_reply(ReplyBody::Failure(too_large), &answer.codec);
         }
         message.correlation_id = correlation_id;
         if let Err(error) = self.transport.driver().reply(reply_to, message).await {

@@ -94,9 +94,10 @@ impl Driver for LocalDriver {
             let call = self.pending.register();
             let topic = Self::topic(&destination);
             // With no reply (the request's deadline passed), the caller times out.
-            if let Some(reply) = respond(&*self.service, &self.wire, topic, message).await {
-                self.pending
-                    .complete(&call.correlation_id(), Ok(self.wire.encode_reply(reply)));
+            let answer = respond(&*self.service, &self.wire, topic, message, None).await;
+            if let Some(reply) = answer.reply {
+                let message = self.wire.encode_reply(reply, &answer.codec);
+                self.pending.complete(&call.correlation_id(), Ok(message));
             }
             Ok(call)
         })
@@ -115,9 +116,8 @@ impl Driver for LocalDriver {
                 return Err(RpcError::config(LOCAL_RPC_ONLY));
             }
             let topic = Self::topic(&destination);
-            if let Some(crate::wire::ReplyBody::Failure(error)) =
-                respond(&*self.service, &self.wire, topic, message).await
-            {
+            let answer = respond(&*self.service, &self.wire, topic, message, None).await;
+            if let Some(crate::wire::ReplyBody::Failure(error)) = answer.reply {
                 tracing::warn!(%error, "a local cast failed");
             }
             Ok(())

@@ -60,6 +60,8 @@ pub struct IncomingRequest {
     pub context: Context,
     /// The encoded arguments.
     pub body: Vec<u8>,
+    /// The codec the body is in (named by its content type); replies use it too.
+    pub codec: AnyCodec,
 }
 
 /// A notification on its way out, payload already encoded.
@@ -98,6 +100,8 @@ pub struct IncomingNotification {
     pub context: Context,
     /// The encoded payload.
     pub payload: Vec<u8>,
+    /// The codec the payload is in.
+    pub codec: AnyCodec,
 }
 
 /// What a server sends back for a call.
@@ -124,8 +128,9 @@ pub trait WireFormat: Send + Sync + Debug + 'static {
     /// the error reply.
     fn decode_request(&self, message: Message) -> Result<IncomingRequest, RpcError>;
 
-    /// Builds the message of a reply (the transport adds the correlation id).
-    fn encode_reply(&self, reply: ReplyBody) -> Message;
+    /// Builds the message of a reply in `codec` (the request's; the
+    /// transport adds the correlation id).
+    fn encode_reply(&self, reply: ReplyBody, codec: &AnyCodec) -> Message;
 
     /// Reads a reply.
     fn decode_reply(&self, message: Message) -> Result<ReplyBody, RpcError>;
@@ -213,7 +218,7 @@ impl WireFormat for NativeWire {
             method: method.to_owned(),
             detail,
         };
-        check_content_type(&message, &self.codec).map_err(bad)?;
+        let codec = self.codec_of(&message).map_err(bad)?;
         let deadline = match headers.get(TIMEOUT) {
             None => None,
             Some(text) => {
@@ -236,19 +241,22 @@ impl WireFormat for NativeWire {
             version: headers.get(VERSION).map(str::to_owned),
             context,
             body: message.body,
+            codec,
         })
     }
 
-    fn encode_reply(&self, reply: ReplyBody) -> Message {
+    fn encode_reply(&self, reply: ReplyBody, codec: &AnyCodec) -> Message {
         let (status, body) = match reply {
             ReplyBody::Value(body) => ("ok", body),
             ReplyBody::Error(body) => ("error", body),
-            ReplyBody::Failure(error) => match self.codec.encode(&error) {
+            ReplyBody::Failure(error) => match codec.encode(&error) {
                 Ok(body) => ("failure", body),
                 Err(_) => ("failure", Vec::new()),
             },
         };
-        self.status_message(status, body)
+        let mut message = self.status_message(status, body);
+        message.content_type = Some(codec.content_type().to_owned());
+        message
     }
 
     fn decode_reply(&self, message: Message) -> Result<ReplyBody, RpcError> {
@@ -256,12 +264,11 @@ impl WireFormat for NativeWire {
             what: "the reply".into(),
             detail,
         };
-        check_content_type(&message, &self.codec).map_err(decode_error)?;
+        let codec = self.codec_of(&message).map_err(decode_error)?;
         match message.headers.get(STATUS) {
             Some("ok") => Ok(ReplyBody::Value(message.body)),
             Some("error") => Ok(ReplyBody::Error(message.body)),
-            Some("failure") => self
-                .codec
+            Some("failure") => codec
                 .decode::<RpcError>(&message.body)
                 .map(ReplyBody::Failure)
                 .map_err(|e| decode_error(format!("undecodable failure: {e}"))),
@@ -311,7 +318,7 @@ impl WireFormat for NativeWire {
             method: "(notification)".into(),
             detail,
         };
-        check_content_type(&message, &self.codec).map_err(bad)?;
+        let codec = self.codec_of(&message).map_err(bad)?;
         let field = |name: &str| {
             headers
                 .get(name)
@@ -332,6 +339,7 @@ impl WireFormat for NativeWire {
             timestamp: std::time::UNIX_EPOCH + Duration::from_millis(ms),
             context: decode_context(headers),
             payload: message.body,
+            codec,
         })
     }
 }
@@ -349,14 +357,16 @@ impl NativeWire {
     }
 }
 
-fn check_content_type(message: &Message, codec: &AnyCodec) -> Result<(), String> {
-    match message.content_type.as_deref() {
-        None => Ok(()),
-        Some(ct) if ct == codec.content_type() => Ok(()),
-        Some(ct) => Err(format!(
-            "content type `{ct}` is not `{}`",
-            codec.content_type()
-        )),
+impl NativeWire {
+    /// The codec a message's content type names: bincode (or none) or JSON.
+    fn codec_of(&self, message: &Message) -> Result<AnyCodec, String> {
+        let content_type = message.content_type.as_deref();
+        self.codec.for_content_type(content_type).ok_or_else(|| {
+            format!(
+                "content type `{}` is neither `application/x-bincode` nor `application/json`",
+                content_type.unwrap_or_default()
+            )
+        })
     }
 }
 
@@ -483,7 +493,7 @@ mod tests {
             topic: "volume".into(),
             method: "nope".into(),
         });
-        let message = wire.encode_reply(failure.clone());
+        let message = wire.encode_reply(failure.clone(), &AnyCodec::default());
         assert_eq!(wire.decode_reply(message).unwrap(), failure);
     }
 }
