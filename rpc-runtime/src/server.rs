@@ -118,8 +118,7 @@ impl ServerBuilder {
         let state = Arc::new(ServerState {
             name: self.server_name.clone(),
             started: std::time::Instant::now(),
-            permits: Arc::clone(&permits),
-            concurrency: self.concurrency,
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
         });
         for (topic, service) in self.services {
             check_server_names(&topic, &self.server_name)?;

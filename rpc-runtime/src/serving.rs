@@ -3,6 +3,7 @@
 //! its reply and, if the caller asked, heartbeats.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -34,19 +35,34 @@ pub(crate) struct Serving {
 pub(crate) struct ServerState {
     pub(crate) name: String,
     pub(crate) started: std::time::Instant,
-    pub(crate) permits: Arc<Semaphore>,
-    pub(crate) concurrency: usize,
+    /// Requests being handled, the asking one included.
+    pub(crate) in_flight: AtomicUsize,
 }
 
 impl ServerState {
+    /// The facts `ping` reports, not counting the ping itself.
     fn facts(&self) -> ServerFacts {
         ServerFacts {
             name: self.name.clone(),
             started: self.started,
-            in_flight: self
-                .concurrency
-                .saturating_sub(self.permits.available_permits()),
+            in_flight: self.in_flight.load(Ordering::Relaxed).saturating_sub(1),
         }
+    }
+}
+
+/// Counts a request as in flight while it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -143,6 +159,7 @@ impl Serving {
     }
 
     async fn handle(&self, message: Message) {
+        let _counted = InFlight::new(&self.server.in_flight);
         let wire = self.transport.wire();
         let reply_to = message.reply_to.clone();
         let correlation_id = message.correlation_id.clone();

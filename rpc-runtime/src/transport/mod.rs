@@ -347,18 +347,19 @@ impl Transport {
     }
 
     /// Sends a request with a reply address (to a fanout too) and collects
-    /// every reply that arrives within `window`: a fanout `ping` gets one
-    /// answer per live server.
+    /// every reply that arrives within `window`, with how long each took: a
+    /// fanout `ping` gets one answer per live server.
     pub async fn gather(
         &self,
         destination: Destination,
         mut message: Message,
         window: Duration,
-    ) -> Result<Vec<Message>, RpcError> {
+    ) -> Result<Vec<(Duration, Message)>, RpcError> {
         self.check_size(&message)?;
         let ttl = window.as_millis().min(u128::from(u32::MAX));
         message.expiration_ms = Some(u64::try_from(ttl).unwrap_or(u64::from(u32::MAX)));
-        let deadline = Instant::now() + window;
+        let started = Instant::now();
+        let deadline = started + window;
         let sent = tokio::time::timeout_at(deadline, self.driver.call(destination, message));
         let Ok(call) = sent.await else {
             return Ok(Vec::new());
@@ -367,7 +368,7 @@ impl Transport {
         let mut replies = Vec::new();
         while let Ok(Ok(reply)) = tokio::time::timeout_at(deadline, call.next()).await {
             if !self.wire.is_heartbeat(&reply) {
-                replies.push(reply);
+                replies.push((started.elapsed(), reply));
             }
         }
         Ok(replies)

@@ -1,0 +1,137 @@
+//! `rpcctl` run as a process against the mini-cloud's servers on RabbitMQ.
+
+use std::process::{Command, Output};
+
+use examples::managers::{Scheduler, VolumeHost};
+use examples::services::{SchedulerManagerService, VolumeManagerService};
+use rpc_tests::env::amqp_url;
+use rpc_tests::{Env, Kind};
+
+/// Runs rpcctl (off the runtime's workers: the servers it talks to run there).
+async fn rpcctl(env: &Env, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rpcctl"));
+    command
+        .args(["--url", &amqp_url(), "--exchange", &env.exchange])
+        .args(args)
+        .env("NO_COLOR", "1");
+    tokio::task::spawn_blocking(move || command.output().expect("run rpcctl"))
+        .await
+        .expect("rpcctl task")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpcctl_sees_and_calls_the_mini_cloud() {
+    let Some(env) = Env::new(Kind::Amqp).await else {
+        return;
+    };
+    let volume = env.topic.clone();
+    let scheduler = env.extra_topic("scheduler");
+    let mut servers = Vec::new();
+    for (host, capacity) in [("host-1", 100), ("host-2", 60)] {
+        let builder = env.builder(host).await;
+        let manager = VolumeHost::new(host, capacity, &env.last_transport());
+        servers.push(
+            builder
+                .serve_on(&volume, VolumeManagerService::new(manager))
+                .start()
+                .await
+                .expect("start"),
+        );
+    }
+    let builder = env.builder("scheduler-1").await;
+    servers.push(
+        builder
+            .serve_on(
+                &scheduler,
+                SchedulerManagerService::new(Scheduler::default()),
+            )
+            .start()
+            .await
+            .expect("start"),
+    );
+
+    let ping = rpcctl(&env, &["ping", &volume]).await;
+    assert!(ping.status.success(), "{}", stderr(&ping));
+    let table = stdout(&ping);
+    assert!(table.starts_with("SERVER"), "{table}");
+    assert!(
+        table.contains("host-1") && table.contains("host-2"),
+        "{table}"
+    );
+
+    let describe = rpcctl(&env, &["describe", &volume]).await;
+    assert!(describe.status.success(), "{}", stderr(&describe));
+    let methods = stdout(&describe);
+    assert!(
+        methods.contains("cast create_volume(volume_id: u64, name: String, size_gb: u32)"),
+        "{methods}"
+    );
+    assert!(
+        methods.contains("call list_volumes() -> Vec<Volume>"),
+        "{methods}"
+    );
+
+    let cast = rpcctl(
+        &env,
+        &[
+            "cast",
+            &scheduler,
+            "update_capabilities",
+            r#"{"host": "host-1", "free_gb": 50}"#,
+        ],
+    )
+    .await;
+    assert!(cast.status.success(), "{}", stderr(&cast));
+    let call = rpcctl(
+        &env,
+        &["call", &scheduler, "select_host", r#"{"size_gb": 10}"#],
+    )
+    .await;
+    assert!(call.status.success(), "{}", stderr(&call));
+    assert_eq!(
+        stdout(&call).trim(),
+        r#""host-1""#,
+        "compact JSON when piped"
+    );
+    let hosts = rpcctl(&env, &["call", &scheduler, "hosts"]).await;
+    assert_eq!(stdout(&hosts).trim(), r#"[{"host":"host-1","free_gb":40}]"#);
+
+    let refused = rpcctl(
+        &env,
+        &["call", &scheduler, "select_host", r#"{"size_gb": 500}"#],
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("NoValidHost"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let bad = rpcctl(
+        &env,
+        &["call", &scheduler, "select_host", r#"{"size": 10}"#],
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("unknown argument `size`"),
+        "{}",
+        stderr(&bad)
+    );
+
+    let nobody = rpcctl(&env, &["ping", &format!("{}-nobody", env.topic)]).await;
+    assert_ne!(nobody.status.code(), Some(0));
+    assert!(stderr(&nobody).contains("no server"), "{}", stderr(&nobody));
+
+    drop(servers);
+    env.cleanup().await;
+}
