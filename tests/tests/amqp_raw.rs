@@ -1,5 +1,5 @@
 //! Bytes from the network are untrusted: messages published by hand with
-//! amqprs (odd header types, foreign content types, no properties at all)
+//! amqprs (odd header types, an unknown content type, no properties at all)
 //! reach a real server, which answers what it can and keeps serving. And a
 //! failed connection never shows the password.
 
@@ -61,7 +61,7 @@ async fn hand_published_garbage_does_not_stop_the_server() {
         (
             BasicProperties::default()
                 .with_headers(headers(&[("x-rpc-method", "whoami".into())]))
-                .with_content_type("application/json")
+                .with_content_type("text/plain")
                 .with_reply_to(&reply_queue)
                 .with_correlation_id("2")
                 .finish(),
