@@ -133,6 +133,11 @@ impl Env {
         Server::builder(&transport, name)
     }
 
+    /// Cleans up the queues of a server started outside [`Env::builder`].
+    pub fn track_server(&self, name: &str) {
+        self.servers.lock().expect("lock").push(name.to_owned());
+    }
+
     /// Another topic for this test, cleaned up like the main one.
     pub fn extra_topic(&self, suffix: &str) -> String {
         let topic = format!("{}-{suffix}", self.topic);

@@ -74,6 +74,7 @@ async fn no_secret_reaches_debug_display_errors_or_logs() {
 
     let transport = config.connect().await.expect("connect as the test user");
     let log = Arc::new(Log::default());
+    env.track_server("host-1");
     let server = Server::builder(&transport, "host-1")
         .serve_on(
             &env.topic,
