@@ -30,6 +30,15 @@ pub(super) async fn fanout_exchange(channel: &Channel, topic: &str) -> Result<()
     exchange(channel, args).await
 }
 
+/// Whether an exchange exists (a passive declare; a missing one closes the
+/// channel, which the caller reopens).
+pub(super) async fn exchange_exists(channel: &Channel, name: &str) -> bool {
+    let args = ExchangeDeclareArguments::new(name, "fanout")
+        .passive(true)
+        .finish();
+    channel.exchange_declare(args).await.is_ok()
+}
+
 async fn exchange(channel: &Channel, args: ExchangeDeclareArguments) -> Result<(), RpcError> {
     let name = args.exchange.clone();
     channel

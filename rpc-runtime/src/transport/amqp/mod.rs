@@ -103,10 +103,18 @@ impl AmqpDriver {
                 (exchange.to_owned(), topology::server_queue(topic, server))
             }
             Destination::Fanout { topic } => {
-                // Declared before each fanout cast: it is auto-deleted when
-                // the topic's last server goes.
-                declare::fanout_exchange(&*session.admin().await?, topic).await?;
-                (topology::fanout_exchange(topic), String::new())
+                // Servers declare it; it is auto-deleted with the topic's
+                // last server. Checked (passively, so a typo creates
+                // nothing) before each fanout cast: publishing to a missing
+                // exchange would close the channel.
+                let name = topology::fanout_exchange(topic);
+                if !declare::exchange_exists(&*session.admin().await?, &name).await {
+                    return Err(RpcError::Undeliverable {
+                        exchange: name,
+                        routing_key: String::new(),
+                    });
+                }
+                (name, String::new())
             }
             Destination::RoutingKey { key } => (exchange.to_owned(), key.clone()),
             Destination::Queue { name } => (String::new(), name.clone()),
