@@ -28,6 +28,14 @@ enum Task {
         #[arg(long)]
         root: Option<PathBuf>,
     },
+    /// Measures our calls and casts against hand-written amqprs and tarpc on
+    /// the local RabbitMQ, side by side, and writes bench/RESULTS.md.
+    Bench {
+        /// One second per measurement and no compile-time comparison: only
+        /// proves the benchmark still runs.
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -37,6 +45,7 @@ fn main() -> ExitCode {
             let root = root.unwrap_or_else(workspace_root);
             docs::gen_docs(&root, check)
         }
+        Task::Bench { quick } => bench(quick),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -44,6 +53,28 @@ fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Builds and runs the benchmark crate (outside the workspace, so its
+/// baselines never reach the workspace's build).
+fn bench(quick: bool) -> Result<(), String> {
+    let root = workspace_root();
+    let mut command = std::process::Command::new("cargo");
+    command
+        .args(["run", "--release", "--quiet", "--manifest-path"])
+        .arg(root.join("bench/Cargo.toml"))
+        .arg("--");
+    if quick {
+        command.arg("--quick");
+    } else {
+        command.arg("--out").arg(root.join("bench/RESULTS.md"));
+    }
+    let status = command.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the benchmark failed ({status})"))
     }
 }
 
