@@ -29,6 +29,20 @@ async fn main() {
         rss::child(which, &url()).await;
         return;
     }
+    if args.iter().any(|a| a == "--profile-memory") {
+        // For `perf record`: only the in-memory echo, 64 callers, 10 s.
+        let deployment = ours::Deployment::memory("bench-profile", 64).await;
+        let client = deployment.client.clone();
+        let stats = closed_loop(64, Duration::from_secs(10), move || {
+            let client = client.clone();
+            async move {
+                client.echo(&Context::new(), "x".repeat(PAYLOAD)).await.expect("echo");
+            }
+        })
+        .await;
+        println!("{:.0} calls/s", stats.per_second);
+        return;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let out = args
         .iter()

@@ -5,6 +5,8 @@
 //! transport moves it as is. Headers that arrive with non-string values are
 //! dropped on the way in, so nothing downstream trusts their type.
 
+use std::borrow::Cow;
+
 /// A message's properties and body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Message {
@@ -30,7 +32,7 @@ pub struct Message {
 /// A small ordered list of string headers (a message carries a handful).
 /// `Debug` hides the value of `x-auth-token`.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Headers(Vec<(String, String)>);
+pub struct Headers(Vec<(Cow<'static, str>, String)>);
 
 impl std::fmt::Debug for Headers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,8 +57,9 @@ impl Headers {
         Self(Vec::new())
     }
 
-    /// Sets `name` to `value`, replacing an earlier value.
-    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
+    /// Sets `name` to `value`, replacing an earlier value. Names are
+    /// usually `&'static str` and then cost no allocation.
+    pub fn insert(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) {
         let (name, value) = (name.into(), value.into());
         match self.0.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
@@ -74,7 +77,7 @@ impl Headers {
 
     /// All headers, in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.0.iter().map(|(n, v)| (n.as_ref(), v.as_str()))
     }
 
     /// How many headers there are.

@@ -145,7 +145,7 @@ impl Serving {
             message.headers.insert(REDELIVERIES, count.to_string());
             message.received_at = None;
             let destination = Destination::Queue {
-                name: queue.clone(),
+                name: queue.to_string(),
             };
             if let Err(error) = self.transport.cast_raw(destination, message).await {
                 tracing::warn!(topic = %self.topic, %error, "could not requeue a redelivered cast; the broker will redeliver it");

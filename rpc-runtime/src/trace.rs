@@ -8,16 +8,17 @@
 
 use std::fmt;
 
-/// A parsed `traceparent` value (version 00).
-#[derive(Clone, PartialEq, Eq)]
+/// A parsed `traceparent` value (version 00), kept as numbers: a new span
+/// per request costs no allocation until the header is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct TraceParent {
-    trace_id: String,
-    parent_id: String,
-    flags: String,
+    trace_id: u128,
+    parent_id: u64,
+    flags: u8,
 }
 
 impl TraceParent {
-    /// Parses `00-<32 hex>-<16 hex>-<2 hex>`; anything else is `None`.
+    /// Parses `00-<32 hex>-<16 hex>-<2 hex>` (lower case); anything else is `None`.
     pub fn parse(text: &str) -> Option<Self> {
         let mut parts = text.split('-');
         let (version, trace_id, parent_id, flags) =
@@ -25,57 +26,63 @@ impl TraceParent {
         let hex = |s: &str, len: usize| {
             s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         };
-        let valid = parts.next().is_none()
-            && version == "00"
-            && hex(trace_id, 32)
-            && hex(parent_id, 16)
-            && hex(flags, 2)
-            && trace_id.bytes().any(|b| b != b'0')
-            && parent_id.bytes().any(|b| b != b'0');
-        valid.then(|| Self {
-            trace_id: trace_id.to_owned(),
-            parent_id: parent_id.to_owned(),
-            flags: flags.to_owned(),
-        })
+        if parts.next().is_some()
+            || version != "00"
+            || !hex(trace_id, 32)
+            || !hex(parent_id, 16)
+            || !hex(flags, 2)
+        {
+            return None;
+        }
+        let parsed = Self {
+            trace_id: u128::from_str_radix(trace_id, 16).ok()?,
+            parent_id: u64::from_str_radix(parent_id, 16).ok()?,
+            flags: u8::from_str_radix(flags, 16).ok()?,
+        };
+        (parsed.trace_id != 0 && parsed.parent_id != 0).then_some(parsed)
     }
 
     /// A new trace with a new span.
     pub fn new_trace() -> Self {
+        let random = uuid::Uuid::new_v4().as_u128();
         Self {
-            trace_id: uuid::Uuid::new_v4().simple().to_string(),
+            trace_id: random,
             parent_id: new_span_id(),
-            flags: "01".to_owned(),
+            flags: 1,
         }
     }
 
     /// The same trace, one hop further: a new span id.
     pub fn child(&self) -> Self {
         Self {
-            trace_id: self.trace_id.clone(),
             parent_id: new_span_id(),
-            flags: self.flags.clone(),
+            ..*self
         }
     }
 
     /// The 32-hex-digit trace id.
-    pub fn trace_id(&self) -> &str {
-        &self.trace_id
+    pub fn trace_id(&self) -> String {
+        format!("{:032x}", self.trace_id)
     }
 
     /// The 16-hex-digit id of the span that sent the request.
-    pub fn parent_id(&self) -> &str {
-        &self.parent_id
+    pub fn parent_id(&self) -> String {
+        format!("{:016x}", self.parent_id)
     }
 }
 
-fn new_span_id() -> String {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    id[..16].to_owned()
+fn new_span_id() -> u64 {
+    // Never zero (an invalid span id).
+    (uuid::Uuid::new_v4().as_u128() as u64) | 1
 }
 
 impl fmt::Display for TraceParent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "00-{}-{}-{}", self.trace_id, self.parent_id, self.flags)
+        write!(
+            f,
+            "00-{:032x}-{:016x}-{:02x}",
+            self.trace_id, self.parent_id, self.flags
+        )
     }
 }
 

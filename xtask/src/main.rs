@@ -70,7 +70,9 @@ fn bench(quick: bool) -> Result<(), String> {
     } else {
         command.arg("--out").arg(root.join("bench/RESULTS.md"));
     }
-    let status = command.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
     if status.success() {
         Ok(())
     } else {

@@ -379,7 +379,7 @@ impl Consuming {
                 // broker's confirm reaches us.
                 self.counters.retried.fetch_add(1, Ordering::Relaxed);
                 let destination = Destination::Queue {
-                    name: queue.clone(),
+                    name: queue.to_string(),
                 };
                 if let Err(send_error) = self.transport.cast_raw(destination, copy).await {
                     self.counters.retried.fetch_sub(1, Ordering::Relaxed);

@@ -61,16 +61,29 @@ struct Exchange {
     bindings: Vec<(String, String)>,
 }
 
-#[derive(Default)]
 struct Queue {
+    name: Arc<str>,
     consumers: Vec<Consumer>,
     next: usize,
     waiting: VecDeque<(Message, Instant)>,
 }
 
+impl Queue {
+    fn named(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            consumers: Vec::new(),
+            next: 0,
+            waiting: VecDeque::new(),
+        }
+    }
+}
+
+type ConsumerTx = mpsc::UnboundedSender<(Arc<str>, Message)>;
+
 struct Consumer {
     id: u64,
-    tx: mpsc::UnboundedSender<(String, Message)>,
+    tx: ConsumerTx,
 }
 
 impl MemoryBroker {
@@ -128,7 +141,10 @@ impl MemoryBroker {
     }
 
     fn declare_queue(&self, name: &str) {
-        self.lock().queues.entry(name.to_owned()).or_default();
+        self.lock()
+            .queues
+            .entry(name.to_owned())
+            .or_insert_with(|| Queue::named(name));
     }
 
     fn bind(&self, queue: &str, exchange: &str, key: &str) {
@@ -152,14 +168,17 @@ impl MemoryBroker {
             .retain(|_, e| !(e.fanout && e.bindings.is_empty()));
     }
 
-    fn subscribe(&self, queue: &str, tx: &mpsc::UnboundedSender<(String, Message)>) -> u64 {
+    fn subscribe(&self, queue: &str, tx: &ConsumerTx) -> u64 {
         let id = self.id();
         let mut state = self.lock();
-        let queue_state = state.queues.entry(queue.to_owned()).or_default();
+        let queue_state = state
+            .queues
+            .entry(queue.to_owned())
+            .or_insert_with(|| Queue::named(queue));
         queue_state.consumers.push(Consumer { id, tx: tx.clone() });
         let waiting = std::mem::take(&mut queue_state.waiting);
         for (message, since) in waiting {
-            deliver(queue, queue_state, message, since);
+            deliver(queue_state, message, since);
         }
         id
     }
@@ -179,45 +198,46 @@ impl MemoryBroker {
         mandatory: bool,
     ) -> Result<(), RpcError> {
         let mut state = self.lock();
-        let targets: Vec<String> = if exchange.is_empty() {
-            vec![key.to_owned()]
-        } else {
-            match state.exchanges.get(exchange) {
-                Some(ex) => ex
-                    .bindings
-                    .iter()
-                    .filter(|(k, _)| ex.fanout || k == key)
-                    .map(|(_, q)| q.clone())
-                    .collect(),
-                None => Vec::new(),
-            }
-        };
-        let targets: Vec<String> = targets
-            .into_iter()
-            .filter(|q| state.queues.contains_key(q))
-            .collect();
-        if targets.is_empty() {
-            return if mandatory {
-                Err(RpcError::Undeliverable {
-                    exchange: exchange.to_owned(),
-                    routing_key: key.to_owned(),
-                })
-            } else {
-                Ok(())
-            };
-        }
+        let State { queues, exchanges } = &mut *state;
         let now = Instant::now();
-        for name in targets {
-            if let Some(queue) = state.queues.get_mut(&name) {
-                deliver(&name, queue, message.clone(), now);
+        let mut delivered = false;
+        if exchange.is_empty() {
+            if let Some(queue) = queues.get_mut(key) {
+                deliver(queue, message, now);
+                delivered = true;
+            }
+        } else if let Some(ex) = exchanges.get(exchange) {
+            let mut targets = ex
+                .bindings
+                .iter()
+                .filter(|(k, _)| ex.fanout || k == key)
+                .map(|(_, q)| q)
+                .peekable();
+            let mut message = Some(message);
+            while let Some(name) = targets.next() {
+                // The last target takes the message itself; others a copy.
+                let copy = match targets.peek() {
+                    Some(_) => message.clone(),
+                    None => message.take(),
+                };
+                if let (Some(queue), Some(copy)) = (queues.get_mut(name), copy) {
+                    deliver(queue, copy, now);
+                    delivered = true;
+                }
             }
         }
-        Ok(())
+        if delivered || !mandatory {
+            return Ok(());
+        }
+        Err(RpcError::Undeliverable {
+            exchange: exchange.to_owned(),
+            routing_key: key.to_owned(),
+        })
     }
 }
 
 /// Hands a message to the queue's next live consumer, or keeps it waiting.
-fn deliver(name: &str, queue: &mut Queue, message: Message, since: Instant) {
+fn deliver(queue: &mut Queue, message: Message, since: Instant) {
     if let Some(ttl) = message.expiration_ms {
         if since.elapsed() >= Duration::from_millis(ttl) {
             return;
@@ -228,7 +248,10 @@ fn deliver(name: &str, queue: &mut Queue, message: Message, since: Instant) {
     while !queue.consumers.is_empty() {
         let index = queue.next % queue.consumers.len();
         queue.next = queue.next.wrapping_add(1);
-        match queue.consumers[index].tx.send((name.to_owned(), message)) {
+        match queue.consumers[index]
+            .tx
+            .send((Arc::clone(&queue.name), message))
+        {
             Ok(()) => return,
             Err(mpsc::error::SendError((_, back))) => {
                 queue.consumers.remove(index);
@@ -301,7 +324,7 @@ impl MemoryDriver {
     fn reply_queue(&self) -> &str {
         self.reply_queue.get_or_init(|| {
             let name = topology::reply_queue();
-            let (tx, mut rx) = mpsc::unbounded_channel::<(String, Message)>();
+            let (tx, mut rx) = mpsc::unbounded_channel::<(Arc<str>, Message)>();
             self.broker.declare_queue(&name);
             self.broker.subscribe(&name, &tx);
             let pending = Arc::clone(&self.pending);
@@ -448,7 +471,7 @@ struct Subscription {
 }
 
 async fn pump(
-    mut from_broker: mpsc::UnboundedReceiver<(String, Message)>,
+    mut from_broker: mpsc::UnboundedReceiver<(Arc<str>, Message)>,
     to_server: mpsc::Sender<Delivery>,
     stop: CancellationToken,
     closed: CancellationToken,
@@ -485,12 +508,12 @@ async fn pump(
         broker.delete_queue(queue);
     }
     from_broker.close();
-    let mut requeue: Vec<(String, Message)> = unsent.into_iter().collect();
+    let mut requeue: Vec<(Arc<str>, Message)> = unsent.into_iter().collect();
     while let Ok(item) = from_broker.try_recv() {
         requeue.push(item);
     }
     for (queue, message) in requeue {
-        if Some(&queue) != exclusive_queue.as_ref() {
+        if exclusive_queue.as_deref() != Some(&*queue) {
             let _ = broker.publish("", &queue, message, false);
         }
     }

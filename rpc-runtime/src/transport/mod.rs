@@ -99,7 +99,7 @@ pub(crate) struct QueueSpec {
 /// One message taken from a server's queues, with the means to settle it.
 pub(crate) struct Delivery {
     /// The queue it came from.
-    pub(crate) queue: String,
+    pub(crate) queue: Arc<str>,
     /// The broker delivered it before (an earlier consumer did not ack it).
     pub(crate) redelivered: bool,
     pub(crate) message: Message,

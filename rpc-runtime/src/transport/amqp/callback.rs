@@ -18,7 +18,12 @@ pub(super) enum ChannelEvent {
     /// Messages up to `tag` (or only `tag`) were refused.
     Nack { tag: u64, multiple: bool },
     /// A mandatory message could not be routed.
-    Return { message_id: Option<String> },
+    Return {
+        message_id: Option<String>,
+        correlation_id: Option<String>,
+        exchange: String,
+        routing_key: String,
+    },
     /// The broker cancelled a consumer (its queue was deleted, ...).
     Cancelled { consumer_tag: String },
     /// The broker closed the channel.
@@ -85,12 +90,15 @@ impl amqprs::callbacks::ChannelCallback for Forward {
     async fn publish_return(
         &mut self,
         _channel: &Channel,
-        _ret: Return,
+        ret: Return,
         properties: BasicProperties,
         _content: Vec<u8>,
     ) {
         self.send(ChannelEvent::Return {
             message_id: properties.message_id().cloned(),
+            correlation_id: properties.correlation_id().cloned(),
+            exchange: ret.exchange().clone(),
+            routing_key: ret.routing_key().clone(),
         });
     }
 }

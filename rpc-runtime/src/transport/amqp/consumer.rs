@@ -17,7 +17,10 @@ use crate::transport::{Acker, BoxFuture, Delivery};
 pub(super) struct Consumer {
     channel: Channel,
     events: mpsc::UnboundedReceiver<ChannelEvent>,
-    streams: Vec<(String, mpsc::UnboundedReceiver<ConsumerMessage>)>,
+    streams: Vec<(
+        std::sync::Arc<str>,
+        mpsc::UnboundedReceiver<ConsumerMessage>,
+    )>,
 }
 
 /// Why a consumer stopped.
@@ -60,7 +63,7 @@ impl Consumer {
                 .basic_consume_rx(args)
                 .await
                 .map_err(|e| RpcError::Connection(format!("consuming `{queue}` failed: {e}")))?;
-            streams.push((queue.clone(), rx));
+            streams.push((std::sync::Arc::from(queue.as_str()), rx));
         }
         Ok(Self {
             channel,
@@ -81,7 +84,10 @@ impl Consumer {
             let merged_tx = merged_tx.clone();
             tokio::spawn(async move {
                 while let Some(message) = stream.recv().await {
-                    if merged_tx.send((queue.clone(), message)).is_err() {
+                    if merged_tx
+                        .send((std::sync::Arc::clone(&queue), message))
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -118,7 +124,11 @@ impl Consumer {
     }
 }
 
-fn to_delivery(channel: &Channel, queue: String, message: ConsumerMessage) -> Option<Delivery> {
+fn to_delivery(
+    channel: &Channel,
+    queue: std::sync::Arc<str>,
+    message: ConsumerMessage,
+) -> Option<Delivery> {
     let deliver = message.deliver?;
     let props = message.basic_properties?;
     let body = message.content.unwrap_or_default();

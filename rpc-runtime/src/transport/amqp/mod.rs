@@ -12,6 +12,7 @@ mod callback;
 mod config;
 mod consumer;
 mod declare;
+mod direct;
 mod props;
 mod publisher;
 mod replies;
@@ -54,10 +55,10 @@ impl AmqpDriver {
     /// [`Transport`] that stays connected.
     pub(crate) async fn connect(config: AmqpConfig) -> Result<Transport, RpcError> {
         topology::check_name("control exchange", config.exchange())?;
-        let (session, next) = supervisor::connect_any(&config, 0).await?;
+        let pending = Arc::new(PendingCalls::default());
+        let (session, next) = supervisor::connect_any(&config, 0, &pending).await?;
         let session = Arc::new(session);
         let (sessions_tx, sessions) = watch::channel(Some(Arc::clone(&session)));
-        let pending = Arc::new(PendingCalls::default());
         let stop = CancellationToken::new();
         tokio::spawn(supervisor::run(
             config.clone(),
@@ -135,10 +136,11 @@ impl Driver for AmqpDriver {
             let call = self.pending.register();
             message.correlation_id = Some(call.correlation_id());
             message.reply_to = Some(reply_to);
-            // The reply may arrive before the confirm; it waits in the call.
+            // No confirm: the reply says more. A returned request fails the
+            // call through the pending table.
             session
-                .publisher
-                .publish(&exchange, &routing_key, message, true)
+                .direct
+                .publish(&exchange, &routing_key, message)
                 .await?;
             Ok(call)
         })
@@ -197,10 +199,7 @@ impl Driver for AmqpDriver {
     fn reply(&self, reply_to: String, message: Message) -> BoxFuture<'_, Result<(), RpcError>> {
         Box::pin(async move {
             let session = self.session()?;
-            session
-                .publisher
-                .publish("", &reply_to, message, true)
-                .await
+            session.direct.publish("", &reply_to, message).await
         })
     }
 

@@ -47,7 +47,7 @@ pub(super) fn from_delivery(props: &BasicProperties, body: Vec<u8>) -> Message {
         for (name, value) in table.as_ref() {
             if let FieldValue::S(text) = value {
                 let name: &String = name.as_ref();
-                headers.insert(name.as_str(), text.as_ref().as_str());
+                headers.insert(name.clone(), text.as_ref().as_str());
             }
         }
     }

@@ -232,7 +232,7 @@ fn settle(
             }
             None
         }
-        ChannelEvent::Return { message_id } => {
+        ChannelEvent::Return { message_id, .. } => {
             let tag = message_id.and_then(|id| id.parse::<u64>().ok());
             if let Some(entry) = tag.and_then(|tag| unconfirmed.get_mut(&tag)) {
                 entry.returned = true;
@@ -310,6 +310,9 @@ mod tests {
             &mut map,
             ChannelEvent::Return {
                 message_id: Some("2".into()),
+                correlation_id: None,
+                exchange: "x".into(),
+                routing_key: "k".into(),
             },
         );
         settle(

@@ -9,6 +9,7 @@ use tokio::sync::{Mutex, MutexGuard, OnceCell};
 use super::callback::open_channel;
 use super::config::{AmqpConfig, Endpoint};
 use super::declare;
+use super::direct::DirectPublisher;
 use super::publisher::Publisher;
 use super::replies::ReplyQueue;
 use crate::error::RpcError;
@@ -22,13 +23,19 @@ pub(super) struct Session {
     /// Fanout casts get their own channel: the broker closes a channel that
     /// publishes to a vanished exchange, and that must not fail other work.
     pub(super) fanout_publisher: Publisher,
+    /// Unconfirmed, mandatory: call requests and replies.
+    pub(super) direct: DirectPublisher,
     admin: Mutex<Channel>,
     replies: OnceCell<ReplyQueue>,
 }
 
 impl Session {
     /// Connects to `endpoint` and sets the session up.
-    pub(super) async fn open(config: &AmqpConfig, endpoint: &Endpoint) -> Result<Self, RpcError> {
+    pub(super) async fn open(
+        config: &AmqpConfig,
+        endpoint: &Endpoint,
+        pending: &std::sync::Arc<PendingCalls>,
+    ) -> Result<Self, RpcError> {
         let mut args = OpenConnectionArguments::new(
             endpoint.host(),
             endpoint.port(),
@@ -45,12 +52,14 @@ impl Session {
             .map_err(|e| RpcError::Connection(format!("cannot connect to {endpoint}: {e}")))?;
         let publisher = Publisher::open(&connection).await?;
         let fanout_publisher = Publisher::open(&connection).await?;
+        let direct = DirectPublisher::open(&connection, pending).await?;
         let (admin, _events) = open_channel(&connection).await?;
         declare::control_exchange(&admin, config.exchange()).await?;
         Ok(Self {
             connection,
             publisher,
             fanout_publisher,
+            direct,
             admin: Mutex::new(admin),
             replies: OnceCell::new(),
         })

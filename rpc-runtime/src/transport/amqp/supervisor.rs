@@ -24,12 +24,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 pub(super) async fn connect_any(
     config: &AmqpConfig,
     next: usize,
+    pending: &Arc<PendingCalls>,
 ) -> Result<(Session, usize), RpcError> {
     let endpoints = config.endpoints();
     let mut last_error = None;
     for offset in 0..endpoints.len() {
         let index = (next + offset) % endpoints.len();
-        match Session::open(config, &endpoints[index]).await {
+        match Session::open(config, &endpoints[index], pending).await {
             Ok(session) => return Ok((session, index + 1)),
             Err(error) => {
                 tracing::warn!(%error, "broker unreachable");
@@ -64,7 +65,7 @@ pub(super) async fn run(
         current.fail(reason);
         let mut backoff = FIRST_BACKOFF;
         loop {
-            match connect_any(&config, next).await {
+            match connect_any(&config, next, &pending).await {
                 Ok((session, index)) => {
                     tracing::info!(broker = %config, "reconnected");
                     current = Arc::new(session);
