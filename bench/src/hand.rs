@@ -25,14 +25,15 @@ pub async fn connect(host: &str, port: u16, user: &str, password: &str) -> Conne
     connection
 }
 
-/// An echo server: takes requests from `queue` (prefetch as ours), acks on
-/// receipt, replies to `reply_to` with the same correlation id.
-pub async fn echo_server(
+/// A channel with the prefetch, consuming a fresh auto-delete `queue` with manual acks.
+async fn consume(
     connection: &Connection,
     queue: &str,
     prefetch: u16,
-    delay_ms: u64,
-) -> Channel {
+) -> (
+    Channel,
+    tokio::sync::mpsc::UnboundedReceiver<amqprs::channel::ConsumerMessage>,
+) {
     let channel = connection.open_channel(None).await.expect("channel");
     channel
         .basic_qos(BasicQosArguments::new(0, prefetch, false))
@@ -42,7 +43,7 @@ pub async fn echo_server(
         .queue_declare(QueueDeclareArguments::new(queue).auto_delete(true).finish())
         .await
         .expect("declare");
-    let (_, mut deliveries) = channel
+    let (_, deliveries) = channel
         .basic_consume_rx(
             BasicConsumeArguments::new(queue, "")
                 .manual_ack(true)
@@ -50,6 +51,18 @@ pub async fn echo_server(
         )
         .await
         .expect("consume");
+    (channel, deliveries)
+}
+
+/// An echo server: takes requests from `queue` (prefetch as ours), acks on
+/// receipt, replies to `reply_to` with the same correlation id.
+pub async fn echo_server(
+    connection: &Connection,
+    queue: &str,
+    prefetch: u16,
+    delay_ms: u64,
+) -> Channel {
+    let (channel, mut deliveries) = consume(connection, queue, prefetch).await;
     let server = channel.clone();
     tokio::spawn(async move {
         while let Some(message) = deliveries.recv().await {
@@ -258,23 +271,7 @@ pub async fn counting_consumer(
     queue: &str,
     prefetch: u16,
 ) -> Arc<AtomicU64> {
-    let channel = connection.open_channel(None).await.expect("channel");
-    channel
-        .basic_qos(BasicQosArguments::new(0, prefetch, false))
-        .await
-        .expect("qos");
-    channel
-        .queue_declare(QueueDeclareArguments::new(queue).auto_delete(true).finish())
-        .await
-        .expect("declare");
-    let (_, mut deliveries) = channel
-        .basic_consume_rx(
-            BasicConsumeArguments::new(queue, "")
-                .manual_ack(true)
-                .finish(),
-        )
-        .await
-        .expect("consume");
+    let (channel, mut deliveries) = consume(connection, queue, prefetch).await;
     let count = Arc::new(AtomicU64::new(0));
     let counted = Arc::clone(&count);
     tokio::spawn(async move {

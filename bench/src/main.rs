@@ -36,7 +36,10 @@ async fn main() {
         let stats = closed_loop(64, Duration::from_secs(10), move || {
             let client = client.clone();
             async move {
-                client.echo(&Context::new(), "x".repeat(PAYLOAD)).await.expect("echo");
+                client
+                    .echo(&Context::new(), "x".repeat(PAYLOAD))
+                    .await
+                    .expect("echo");
             }
         })
         .await;
@@ -71,6 +74,30 @@ async fn main() {
         std::fs::write(&out, &report).expect("write the results");
         eprintln!("wrote {out}");
     }
+}
+
+/// A closed loop of echo calls through our client.
+async fn ours_echo(client: &ours::EchoClient, workers: usize, duration: Duration) -> Stats {
+    let (client, text) = (client.clone(), "x".repeat(PAYLOAD));
+    closed_loop(workers, duration, move || {
+        let (client, text) = (client.clone(), text.clone());
+        async move {
+            client.echo(&Context::new(), text).await.expect("echo");
+        }
+    })
+    .await
+}
+
+/// A closed loop of echo calls through a hand-written caller.
+async fn hand_echo(caller: &hand::Caller, workers: usize, duration: Duration) -> Stats {
+    let (caller, body) = (caller.clone(), vec![b'x'; PAYLOAD]);
+    closed_loop(workers, duration, move || {
+        let (caller, body) = (caller.clone(), body.clone());
+        async move {
+            caller.call(body).await;
+        }
+    })
+    .await
 }
 
 fn url() -> String {
@@ -146,8 +173,6 @@ async fn calls(report: &mut String, duration: Duration) {
     let reply_queue = hand::Caller::new(&client_connection, &queue, false).await;
     let direct = hand::Caller::new(&client_connection, &queue, true).await;
     let deployment = ours::Deployment::amqp(&url(), &topic, 64).await;
-    let payload = "x".repeat(PAYLOAD);
-
     let _ = writeln!(
         report,
         "## Calls over RabbitMQ ({PAYLOAD}-byte payload, prefetch 64)\n"
@@ -171,33 +196,9 @@ async fn calls(report: &mut String, duration: Duration) {
     );
     row(report, &["---"; 7].map(String::from));
     for workers in [1, 8, 64] {
-        let caller = reply_queue.clone();
-        let body = payload.clone().into_bytes();
-        let base = closed_loop(workers, duration, move || {
-            let (caller, body) = (caller.clone(), body.clone());
-            async move {
-                caller.call(body).await;
-            }
-        })
-        .await;
-        let caller = direct.clone();
-        let body = payload.clone().into_bytes();
-        let direct_stats = closed_loop(workers, duration, move || {
-            let (caller, body) = (caller.clone(), body.clone());
-            async move {
-                caller.call(body).await;
-            }
-        })
-        .await;
-        let client = deployment.client.clone();
-        let text = payload.clone();
-        let ours_stats = closed_loop(workers, duration, move || {
-            let (client, text) = (client.clone(), text.clone());
-            async move {
-                client.echo(&Context::new(), text).await.expect("echo");
-            }
-        })
-        .await;
+        let base = hand_echo(&reply_queue, workers, duration).await;
+        let direct_stats = hand_echo(&direct, workers, duration).await;
+        let ours_stats = ours_echo(&deployment.client, workers, duration).await;
         row(
             report,
             &stats_cells("amqprs by hand, reply queue", workers, base, base),
@@ -327,15 +328,7 @@ async fn memory(report: &mut String, duration: Duration) {
             }
         })
         .await;
-        let client = deployment.client.clone();
-        let text = payload.clone();
-        let ours_stats = closed_loop(workers, duration, move || {
-            let (client, text) = (client.clone(), text.clone());
-            async move {
-                client.echo(&Context::new(), text).await.expect("echo");
-            }
-        })
-        .await;
+        let ours_stats = ours_echo(&deployment.client, workers, duration).await;
         row(
             report,
             &stats_cells("tarpc, in-process channel", workers, base, base),

@@ -125,6 +125,21 @@ impl Env {
             .expect("start the server")
     }
 
+    /// Starts a server like [`Env::server`], with options set by `configure`.
+    pub async fn server_with(
+        &self,
+        name: &str,
+        log: &Arc<Log>,
+        configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
+    ) -> Server {
+        let recorder = VolumeManagerService::new(Recorder::new(name, log));
+        configure(self.builder(name).await)
+            .serve_on(&self.topic, recorder)
+            .start()
+            .await
+            .expect("start the server")
+    }
+
     /// A server builder on a new transport, for tests that host other
     /// services or set options; the server's queues are cleaned up.
     pub async fn builder(&self, name: &str) -> ServerBuilder {

@@ -145,6 +145,14 @@ impl Log {
         self.events.lock().expect("log lock").clone()
     }
 
+    /// Waits until some server started `slow_echo(n, ..)`.
+    pub async fn wait_until_echoing(&self, within: Duration, n: u64) {
+        self.wait_for(within, |events| {
+            events.iter().any(|(_, e)| *e == Event::Echoing { n })
+        })
+        .await;
+    }
+
     /// Waits until `done(events)` holds; panics after `within`.
     pub async fn wait_for(&self, within: Duration, done: impl Fn(&[(String, Event)]) -> bool) {
         let mut changes = self.version.subscribe();

@@ -540,26 +540,13 @@ pub async fn versions_follow_oslo_rules(env: Arc<Env>) {
 
 pub async fn stale_requests_are_not_run(env: Arc<Env>) {
     let log = Arc::new(Log::default());
-    let _server = env
-        .builder("host-1")
-        .await
-        .concurrency(1)
-        .serve_on(
-            &env.topic,
-            VolumeManagerService::new(Recorder::new("host-1", &log)),
-        )
-        .start()
-        .await
-        .expect("start");
+    let _server = env.server_with("host-1", &log, |b| b.concurrency(1)).await;
     let client = env.client(&env.transport().await);
     let busy = {
         let client = client.clone();
         tokio::spawn(async move { client.slow_echo(&Context::new(), 0, 2000).await })
     };
-    log.wait_for(WAIT, |events| {
-        events.iter().any(|(_, e)| *e == Event::Echoing { n: 0 })
-    })
-    .await;
+    log.wait_until_echoing(WAIT, 0).await;
     let quick = client.timeout(Duration::from_millis(500));
     let mut stale = JoinSet::new();
     for n in 1..=5 {
@@ -648,10 +635,7 @@ pub async fn a_dead_server_is_noticed_by_the_call_monitor(env: Arc<Env>) {
         .timeout(Duration::from_secs(30))
         .call_monitor(Duration::from_secs(1));
     let call = tokio::spawn(async move { client.slow_echo(&Context::new(), 9, 20_000).await });
-    log.wait_for(WAIT, |events| {
-        events.iter().any(|(_, e)| *e == Event::Echoing { n: 9 })
-    })
-    .await;
+    log.wait_until_echoing(WAIT, 9).await;
     // The server's connection dies mid-call.
     server_transport.close().await;
     drop(server);
@@ -848,25 +832,14 @@ pub async fn a_cancellation_token_stops_the_server(env: Arc<Env>) {
     let log = Arc::new(Log::default());
     let token = rpc_runtime::CancellationToken::new();
     let server = env
-        .builder("host-1")
-        .await
-        .stop_on(token.clone())
-        .serve_on(
-            &env.topic,
-            VolumeManagerService::new(Recorder::new("host-1", &log)),
-        )
-        .start()
-        .await
-        .expect("start");
+        .server_with("host-1", &log, |b| b.stop_on(token.clone()))
+        .await;
     let client = env.client(&env.transport().await);
     let call = {
         let client = client.clone();
         tokio::spawn(async move { client.slow_echo(&Context::new(), 3, 300).await })
     };
-    log.wait_for(WAIT, |events| {
-        events.iter().any(|(_, e)| *e == Event::Echoing { n: 3 })
-    })
-    .await;
+    log.wait_until_echoing(WAIT, 3).await;
     token.cancel(); // what a signal handler would do
     assert!(server.wait().await, "stopped within the grace period");
     assert_eq!(
