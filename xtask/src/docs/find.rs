@@ -1,8 +1,8 @@
 //! Finds the `#[rpc_service]` traits of the workspace.
 //!
-//! Every `.rs` file is read except under `target/`, hidden folders and
+//! Every `.rs` file is read except under `target/`, hidden folders,
 //! `tests/` (test fixtures and the compile-fail cases, which are broken on
-//! purpose). A trait the parser refuses is an error: the build would refuse
+//! purpose), `bench/` and `fuzz/` (tooling). A trait the parser refuses is an error: the build would refuse
 //! it too.
 
 use std::fs;
@@ -68,7 +68,7 @@ fn walk(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String>
             let skipped = name.starts_with('.')
                 || name == "target"
                 || name == "node_modules"
-                || (dir == root && name == "tests");
+                || (dir == root && matches!(name.as_str(), "tests" | "bench" | "fuzz"));
             if !skipped {
                 walk(root, &path, files)?;
             }
