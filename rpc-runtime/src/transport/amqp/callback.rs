@@ -107,14 +107,23 @@ impl amqprs::callbacks::ChannelCallback for Forward {
 pub(super) async fn open_channel(
     connection: &amqprs::connection::Connection,
 ) -> Result<(Channel, mpsc::UnboundedReceiver<ChannelEvent>), crate::RpcError> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let channel = open_channel_to(connection, tx).await?;
+    Ok((channel, rx))
+}
+
+/// Opens a channel whose events go to an existing queue of events.
+pub(super) async fn open_channel_to(
+    connection: &amqprs::connection::Connection,
+    events: mpsc::UnboundedSender<ChannelEvent>,
+) -> Result<Channel, crate::RpcError> {
     let channel = connection
         .open_channel(None)
         .await
         .map_err(crate::RpcError::connection)?;
-    let (tx, rx) = mpsc::unbounded_channel();
     channel
-        .register_callback(Forward(tx))
+        .register_callback(Forward(events))
         .await
         .map_err(crate::RpcError::connection)?;
-    Ok((channel, rx))
+    Ok(channel)
 }

@@ -20,7 +20,7 @@ use amqprs::channel::{BasicPublishArguments, Channel, ConfirmSelectArguments};
 use amqprs::connection::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::callback::{ChannelEvent, open_channel};
+use super::callback::{ChannelEvent, open_channel_to};
 use super::props::{short, to_properties};
 use crate::error::RpcError;
 use crate::message::Message;
@@ -106,19 +106,11 @@ async fn open_confirm_channel(
     connection: &Connection,
     events: &mpsc::UnboundedSender<ChannelEvent>,
 ) -> Result<Channel, RpcError> {
-    let (channel, mut from) = open_channel(connection).await?;
+    let channel = open_channel_to(connection, events.clone()).await?;
     channel
         .confirm_select(ConfirmSelectArguments::new(false))
         .await
         .map_err(RpcError::connection)?;
-    let to = events.clone();
-    tokio::spawn(async move {
-        while let Some(event) = from.recv().await {
-            if to.send(event).is_err() {
-                break;
-            }
-        }
-    });
     Ok(channel)
 }
 
