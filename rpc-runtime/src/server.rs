@@ -54,6 +54,7 @@ pub struct ServerBuilder {
     stop_on: Option<CancellationToken>,
     acks: AckMode,
     durable: bool,
+    quorum: Option<Option<u32>>,
 }
 
 impl ServerBuilder {
@@ -84,6 +85,18 @@ impl ServerBuilder {
     /// queue with other flags.
     pub fn durable_queues(mut self, durable: bool) -> Self {
         self.durable = durable;
+        self
+    }
+
+    /// Declares the topic and server queues as quorum queues (replicated,
+    /// durable; `x-queue-type: quorum`). With a `delivery_limit`, the broker
+    /// drops a message delivered that many times without an ack (a poison
+    /// message). The per-server fanout queues stay exclusive classic queues.
+    /// As with [`ServerBuilder::durable_queues`], all servers of a topic must
+    /// agree, and an existing classic queue cannot become a quorum queue.
+    pub fn quorum_queues(mut self, delivery_limit: Option<u32>) -> Self {
+        self.durable = true;
+        self.quorum = Some(delivery_limit);
         self
     }
 
@@ -127,6 +140,7 @@ impl ServerBuilder {
                 server: self.server_name.clone(),
                 prefetch,
                 durable: self.durable,
+                quorum: self.quorum,
             };
             let listener = self.transport.driver().listen(spec).await?;
             let serving = Serving {
@@ -185,6 +199,7 @@ impl Server {
             stop_on: None,
             acks: AckMode::default(),
             durable: false,
+            quorum: None,
         }
     }
 

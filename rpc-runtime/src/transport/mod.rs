@@ -84,6 +84,8 @@ pub(crate) struct ListenSpec {
     pub(crate) prefetch: u16,
     /// Whether the topic and server queues are durable.
     pub(crate) durable: bool,
+    /// Quorum topic and server queues, with this delivery limit.
+    pub(crate) quorum: Option<Option<u32>>,
 }
 
 /// A durable queue bound to the control exchange (a notification queue).

@@ -9,6 +9,8 @@ use amqprs::channel::{
     Channel, ExchangeDeclareArguments, ExchangeType, QueueBindArguments, QueueDeclareArguments,
 };
 
+use amqprs::{FieldName, FieldTable, FieldValue};
+
 use crate::error::RpcError;
 use crate::topology;
 use crate::transport::{ListenSpec, QueueSpec};
@@ -79,6 +81,7 @@ pub(super) async fn server_queues(
     for queue in [&topic_queue, &server_queue] {
         let declare = QueueDeclareArguments::new(queue)
             .durable(spec.durable)
+            .arguments(queue_arguments(spec))
             .finish();
         bound_queue(
             channel,
@@ -105,6 +108,19 @@ pub(super) async fn server_queues(
     )
     .await?;
     Ok(vec![topic_queue, server_queue, fanout_queue])
+}
+
+/// `x-queue-type: quorum` (and `x-delivery-limit`) for quorum queues.
+fn queue_arguments(spec: &ListenSpec) -> FieldTable {
+    let mut arguments = FieldTable::new();
+    if let Some(delivery_limit) = spec.quorum {
+        let name = |n: &str| FieldName::try_from(n).expect("a short literal");
+        arguments.insert(name("x-queue-type"), FieldValue::from("quorum"));
+        if let Some(limit) = delivery_limit {
+            arguments.insert(name("x-delivery-limit"), FieldValue::l(i64::from(limit)));
+        }
+    }
+    arguments
 }
 
 /// Declares a queue bound to `exchange` with each of its keys.

@@ -1,0 +1,107 @@
+//! Queue-level failures and options on RabbitMQ: a server whose queues are
+//! deleted under it (the broker cancels its consumers) consumes again by
+//! itself, and quorum queues are declared as such.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use amqprs::channel::QueueDeleteArguments;
+use rpc_runtime::{Context, RpcError};
+use rpc_tests::env::{rabbitmqctl, raw_connection};
+use rpc_tests::volume::Log;
+use rpc_tests::{Env, Kind};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_whose_queues_were_deleted_is_not_left_deaf() {
+    let Some(env) = Env::new(Kind::Amqp).await else {
+        return;
+    };
+    let log = Arc::new(Log::default());
+    let _server = env.server("host-1", &log).await;
+    let client = env
+        .client(&env.transport().await)
+        .timeout(Duration::from_secs(2));
+    let ctx = Context::new();
+    assert_eq!(
+        client.to_server("host-1").whoami(&ctx).await.expect("call"),
+        "host-1"
+    );
+
+    // An operator (or a failover) deletes the queues: the broker cancels
+    // the server's consumers.
+    let connection = raw_connection().await.expect("connect");
+    let channel = connection.open_channel(None).await.expect("channel");
+    for queue in [env.topic.clone(), format!("{}.host-1", env.topic)] {
+        channel
+            .queue_delete(QueueDeleteArguments::new(&queue))
+            .await
+            .expect("delete");
+    }
+    let _ = connection.close().await;
+
+    // The server declares them again and consumes; calls get through again.
+    let back = async {
+        loop {
+            match client.to_server("host-1").whoami(&ctx).await {
+                Ok(host) => return host,
+                Err(RpcError::Undeliverable { .. } | RpcError::Timeout { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+    };
+    assert_eq!(
+        tokio::time::timeout(WAIT, back)
+            .await
+            .expect("the server consumes again"),
+        "host-1"
+    );
+    assert_eq!(
+        client.whoami(&ctx).await.expect("the topic queue too"),
+        "host-1"
+    );
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quorum_queues_are_declared_as_quorum() {
+    let Some(env) = Env::new(Kind::Amqp).await else {
+        return;
+    };
+    let log = Arc::new(Log::default());
+    let _server = env
+        .server_with("host-1", &log, |b| b.quorum_queues(Some(5)))
+        .await;
+    let client = env.client(&env.transport().await);
+    assert_eq!(
+        client.whoami(&Context::new()).await.expect("call"),
+        "host-1"
+    );
+    if let Some(listing) = rabbitmqctl(&[
+        "list_queues",
+        "-q",
+        "--no-table-headers",
+        "name",
+        "type",
+        "durable",
+        "arguments",
+    ]) {
+        for queue in [env.topic.clone(), format!("{}.host-1", env.topic)] {
+            let line = listing
+                .lines()
+                .find(|l| l.split('\t').next() == Some(queue.as_str()))
+                .unwrap_or_else(|| panic!("`{queue}` not listed: {listing}"));
+            assert!(line.contains("quorum") && line.contains("true"), "{line}");
+            assert!(line.contains("x-delivery-limit"), "{line}");
+        }
+        let fanout = listing
+            .lines()
+            .find(|l| l.starts_with(&format!("{}_fanout_", env.topic)))
+            .expect("the fanout queue");
+        assert!(fanout.contains("classic"), "{fanout}");
+    }
+    env.cleanup().await;
+}
