@@ -622,6 +622,7 @@ pub async fn a_long_call_lives_on_heartbeats(env: Arc<Env>) {
 pub async fn a_dead_server_is_noticed_by_the_call_monitor(env: Arc<Env>) {
     let log = Arc::new(Log::default());
     let server_transport = env.transport().await;
+    env.track_server("host-1");
     let server = rpc_runtime::Server::builder(&server_transport, "host-1")
         .serve_on(
             &env.topic,
