@@ -151,9 +151,16 @@ pub struct ListenerBuilder {
     filters: Vec<EventFilter>,
     max_redeliveries: u32,
     concurrency: usize,
+    max_queue_length: Option<u32>,
 }
 
 impl ListenerBuilder {
+    /// Bounds the queues it declares (see [`Notifier::max_queue_length`](super::Notifier::max_queue_length)).
+    pub fn max_queue_length(mut self, max: u32) -> Self {
+        self.max_queue_length = Some(max);
+        self
+    }
+
     /// Listens to these topics instead of `notifications`.
     pub fn topics<I: IntoIterator<Item = S>, S: Into<String>>(mut self, topics: I) -> Self {
         self.topics = topics.into_iter().map(Into::into).collect();
@@ -212,6 +219,7 @@ impl ListenerBuilder {
                 name: pool.clone(),
                 durable: true,
                 bindings: keys,
+                max_length: self.max_queue_length,
             }],
             None => keys
                 .into_iter()
@@ -219,6 +227,7 @@ impl ListenerBuilder {
                     name: key.clone(),
                     durable: true,
                     bindings: vec![key],
+                    max_length: self.max_queue_length,
                 })
                 .collect(),
         };
@@ -268,6 +277,7 @@ impl NotificationListener {
             filters: Vec::new(),
             max_redeliveries: 3,
             concurrency: 16,
+            max_queue_length: None,
         }
     }
 

@@ -24,6 +24,7 @@ pub struct Notifier {
     publisher_id: Arc<str>,
     topic: Arc<str>,
     declared: Arc<Mutex<HashSet<String>>>,
+    max_queue_length: Option<u32>,
 }
 
 impl Notifier {
@@ -34,6 +35,7 @@ impl Notifier {
             publisher_id: publisher_id.into().into(),
             topic: DEFAULT_TOPIC.into(),
             declared: Arc::default(),
+            max_queue_length: None,
         }
     }
 
@@ -41,6 +43,18 @@ impl Notifier {
     pub fn topic(&self, topic: impl Into<String>) -> Self {
         Self {
             topic: topic.into().into(),
+            ..self.clone()
+        }
+    }
+
+    /// Bounds the default queues it declares: at most `max` notifications
+    /// wait, the oldest are dropped first, so a queue nobody reads (oslo's
+    /// `notifications.info` growing forever) stays small. Listeners without
+    /// a pool must use the same bound: RabbitMQ refuses to redeclare a queue
+    /// with other arguments.
+    pub fn max_queue_length(&self, max: u32) -> Self {
+        Self {
+            max_queue_length: Some(max),
             ..self.clone()
         }
     }
@@ -89,6 +103,7 @@ impl Notifier {
             name: key.to_owned(),
             durable: true,
             bindings: vec![key.to_owned()],
+            max_length: self.max_queue_length,
         };
         self.transport.driver().declare_queue(spec).await?;
         self.declared

@@ -63,6 +63,7 @@ struct Exchange {
 
 struct Queue {
     name: Arc<str>,
+    max_length: Option<u32>,
     consumers: Vec<Consumer>,
     next: usize,
     waiting: VecDeque<(Message, Instant)>,
@@ -72,6 +73,7 @@ impl Queue {
     fn named(name: &str) -> Self {
         Self {
             name: name.into(),
+            max_length: None,
             consumers: Vec::new(),
             next: 0,
             waiting: VecDeque::new(),
@@ -145,6 +147,12 @@ impl MemoryBroker {
             .queues
             .entry(name.to_owned())
             .or_insert_with(|| Queue::named(name));
+    }
+
+    fn limit_queue(&self, name: &str, max_length: Option<u32>) {
+        if let Some(queue) = self.lock().queues.get_mut(name) {
+            queue.max_length = max_length;
+        }
     }
 
     fn bind(&self, queue: &str, exchange: &str, key: &str) {
@@ -260,6 +268,11 @@ fn deliver(queue: &mut Queue, message: Message, since: Instant) {
         }
     }
     queue.waiting.push_back((message, since));
+    if let Some(max) = queue.max_length {
+        while queue.waiting.len() > max as usize {
+            queue.waiting.pop_front();
+        }
+    }
 }
 
 impl fmt::Debug for MemoryBroker {
@@ -408,6 +421,7 @@ impl Driver for MemoryDriver {
         Box::pin(async move {
             self.broker.declare_exchange(&self.exchange, false);
             self.broker.declare_queue(&spec.name);
+            self.broker.limit_queue(&spec.name, spec.max_length);
             for key in &spec.bindings {
                 self.broker.bind(&spec.name, &self.exchange, key);
             }

@@ -96,6 +96,9 @@ pub(crate) struct QueueSpec {
     pub(crate) durable: bool,
     /// Routing keys on the control exchange.
     pub(crate) bindings: Vec<String>,
+    /// At most this many messages wait; the oldest are dropped first
+    /// (`x-max-length`), so an unread queue cannot grow forever.
+    pub(crate) max_length: Option<u32>,
 }
 
 /// One message taken from a server's queues, with the means to settle it.

@@ -58,6 +58,7 @@ macro_rules! conformance_suite {
             a_failing_handler_is_retried_then_given_up,
             notifications_wait_for_a_restarted_pool,
             a_notifier_refuses_a_payload_it_cannot_encode,
+            an_unread_notification_queue_stays_bounded,
         );
     };
     (@cases $kind:expr, $($case:ident),* $(,)?) => {

@@ -339,3 +339,40 @@ pub async fn a_notifier_refuses_a_payload_it_cannot_encode(env: Arc<Env>) {
         other => panic!("expected Encode, got {other:?}"),
     }
 }
+
+pub async fn an_unread_notification_queue_stays_bounded(env: Arc<Env>) {
+    let notifier = notifier(&env).await.max_queue_length(3);
+    let ctx = Context::new();
+    for id in 0..5 {
+        notifier
+            .info(&ctx, "volume.create.end", &VolumeEvent { id, size_gb: 1 })
+            .await
+            .expect("info");
+    }
+    // Nobody listened: only the newest three waited.
+    let inbox = Inbox::new();
+    let _listener = listen(&env, None)
+        .await
+        .priorities([Priority::Info])
+        .max_queue_length(3)
+        .concurrency(1)
+        .start(inbox.handler())
+        .await
+        .expect("listen");
+    inbox.wait(|n| n >= 3).await;
+    notifier
+        .info(
+            &ctx,
+            "volume.create.end",
+            &VolumeEvent { id: 9, size_gb: 1 },
+        )
+        .await
+        .expect("info");
+    inbox.wait(|n| n >= 4).await;
+    let ids: Vec<u64> = inbox
+        .seen()
+        .into_iter()
+        .filter_map(|s| s.payload.map(|p| p.id))
+        .collect();
+    assert_eq!(ids, [2, 3, 4, 9]);
+}

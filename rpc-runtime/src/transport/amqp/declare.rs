@@ -130,8 +130,14 @@ pub(super) async fn queue(
     spec: &QueueSpec,
 ) -> Result<(), RpcError> {
     control_exchange(channel, exchange).await?;
+    let mut arguments = FieldTable::new();
+    if let Some(max) = spec.max_length {
+        let name = FieldName::try_from("x-max-length").expect("a short literal");
+        arguments.insert(name, FieldValue::l(i64::from(max)));
+    }
     let declare = QueueDeclareArguments::new(&spec.name)
         .durable(spec.durable)
+        .arguments(arguments)
         .finish();
     bound_queue(channel, declare, &spec.name, exchange, &spec.bindings).await
 }
