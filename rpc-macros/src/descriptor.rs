@@ -12,6 +12,10 @@ pub(crate) fn statics(service: &Service) -> TokenStream {
     let name = service.ident.to_string();
     let topic = &service.topic;
     let version = service.version.to_string();
+    let namespace = match &service.namespace {
+        Some(namespace) => quote!(::core::option::Option::Some(#namespace)),
+        None => quote!(::core::option::Option::None),
+    };
     let docs = service.docs.join("\n");
     let count = service.methods.len();
     let methods = service.methods.iter().map(|method| {
@@ -63,6 +67,7 @@ pub(crate) fn statics(service: &Service) -> TokenStream {
             name: #name,
             topic: #topic,
             version: #version,
+            namespace: #namespace,
             docs: #docs,
             methods: &__RPC_METHODS,
         };

@@ -166,6 +166,7 @@ impl ClientCore {
         Ok(self.transport.wire().encode_request(OutgoingRequest {
             method: method.name,
             version: &version,
+            namespace: self.service.namespace,
             context,
             timeout,
             call_monitor,

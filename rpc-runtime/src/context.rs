@@ -29,6 +29,7 @@ pub struct Context {
     roles: Vec<String>,
     auth_token: Option<Secret>,
     values: BTreeMap<String, String>,
+    raw_values: BTreeMap<String, String>,
     deadline: Option<SystemTime>,
     trace: Option<TraceParent>,
 }
@@ -79,6 +80,20 @@ impl Context {
     /// Adds a free-form key/value pair that travels with the request.
     pub fn with_value(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.values.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds a free-form value that is not a string, as JSON text (`true`,
+    /// `["a", "b"]`), such as the `is_admin` of an oslo.context
+    /// `RequestContext`. Text that is not JSON is ignored.
+    ///
+    /// ```
+    /// let ctx = rpc_runtime::Context::new().with_raw_value("is_admin", "false");
+    /// assert_eq!(ctx.raw_value("is_admin"), Some("false"));
+    /// assert_eq!(ctx.with_raw_value("broken", "{").raw_value("broken"), None);
+    /// ```
+    pub fn with_raw_value(mut self, key: impl Into<String>, json: impl Into<String>) -> Self {
+        self.set_raw_value(key, json);
         self
     }
 
@@ -133,6 +148,24 @@ impl Context {
         &self.values
     }
 
+    /// One free-form value that is not a string, as JSON text.
+    pub fn raw_value(&self, key: &str) -> Option<&str> {
+        self.raw_values.get(key).map(String::as_str)
+    }
+
+    /// All free-form values that are not strings, as JSON text.
+    pub fn raw_values(&self) -> &BTreeMap<String, String> {
+        &self.raw_values
+    }
+
+    /// Sets a value that is not a string; text that is not JSON is ignored.
+    pub(crate) fn set_raw_value(&mut self, key: impl Into<String>, json: impl Into<String>) {
+        let json = json.into();
+        if serde_json::from_str::<&serde_json::value::RawValue>(&json).is_ok() {
+            self.raw_values.insert(key.into(), json);
+        }
+    }
+
     /// When the caller stops waiting, if it waits at all.
     pub fn deadline(&self) -> Option<SystemTime> {
         self.deadline
@@ -154,6 +187,14 @@ impl Context {
         self.request_id = request_id;
     }
 
+    pub(crate) fn set_user_id(&mut self, user_id: Option<String>) {
+        self.user_id = user_id;
+    }
+
+    pub(crate) fn set_project_id(&mut self, project_id: Option<String>) {
+        self.project_id = project_id;
+    }
+
     pub(crate) fn set_auth_token(&mut self, token: Option<Secret>) {
         self.auth_token = token;
     }
@@ -172,6 +213,7 @@ impl fmt::Debug for Context {
             .field("roles", &self.roles)
             .field("auth_token", &self.auth_token)
             .field("values", &self.values)
+            .field("raw_values", &self.raw_values)
             .field("deadline", &self.deadline)
             .field("trace", &self.trace)
             .finish()

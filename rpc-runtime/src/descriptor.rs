@@ -13,6 +13,9 @@ pub struct ServiceDescriptor {
     pub topic: &'static str,
     /// The API version, `major.minor`.
     pub version: &'static str,
+    /// The namespace requests name (oslo.messaging's `Target.namespace`),
+    /// from `#[rpc_service(namespace = "...")]`.
+    pub namespace: Option<&'static str>,
     /// The trait's doc comment.
     pub docs: &'static str,
     /// The methods, in declaration order.

@@ -80,6 +80,13 @@ async fn run(
             )));
         }
     }
+    if request.namespace.as_deref() != descriptor.namespace {
+        return Some(ReplyBody::Failure(RpcError::WrongNamespace {
+            topic: topic.to_owned(),
+            requested: request.namespace,
+            served: descriptor.namespace.map(str::to_owned),
+        }));
+    }
     // As oslo's dispatcher: a compatible version first, then the method.
     let Some(method) = descriptor.method(&request.method) else {
         return Some(ReplyBody::Failure(RpcError::UnknownMethod {

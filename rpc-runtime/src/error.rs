@@ -101,6 +101,31 @@ pub enum RpcError {
         /// The version the server speaks.
         server: String,
     },
+    /// The server's service has another namespace (oslo.messaging's
+    /// `Target.namespace`) than the request names.
+    #[error("the `{topic}` server serves {} but the request is for {}", namespace(.served), namespace(.requested))]
+    WrongNamespace {
+        /// The topic.
+        topic: String,
+        /// The namespace the request names.
+        requested: Option<String>,
+        /// The namespace of the service on that topic.
+        served: Option<String>,
+    },
+    /// The server failed with an error this side has no type for: an
+    /// exception raised by an oslo.messaging (Python) server, as its
+    /// failure reply describes it.
+    #[error("the server failed with {module}.{class}: {message}")]
+    Remote {
+        /// The exception's class, e.g. `VolumeNotFound`.
+        class: String,
+        /// Its module, e.g. `cinder.exception`.
+        module: String,
+        /// What it says (`str(exception)`).
+        message: String,
+        /// Its keyword arguments as a JSON object (`{}` without any).
+        kwargs: String,
+    },
     /// The method needs a newer API version than the client's version cap
     /// allows; nothing was sent.
     #[error("`{method}` needs version {required} but the client is capped at {cap}")]
@@ -144,7 +169,9 @@ impl RpcError {
             RpcError::BadRequest { .. }
                 | RpcError::UnknownMethod { .. }
                 | RpcError::VersionNotSupported { .. }
+                | RpcError::WrongNamespace { .. }
                 | RpcError::Internal { .. }
+                | RpcError::Remote { .. }
         )
     }
 
@@ -154,5 +181,12 @@ impl RpcError {
 
     pub(crate) fn config(detail: impl Into<String>) -> Self {
         RpcError::Config(detail.into())
+    }
+}
+
+fn namespace(name: &Option<String>) -> String {
+    match name {
+        Some(name) => format!("namespace `{name}`"),
+        None => "no namespace".to_owned(),
     }
 }

@@ -16,6 +16,8 @@ pub struct Message {
     pub reply_to: Option<String>,
     /// The codec of the body (`application/x-bincode`).
     pub content_type: Option<String>,
+    /// The body's text encoding, for text bodies (`utf-8`).
+    pub content_encoding: Option<String>,
     /// Per-message TTL in milliseconds: the broker drops the message after it.
     pub expiration_ms: Option<u64>,
     /// Written to disk by the broker (delivery mode 2), for durable queues.
@@ -73,6 +75,12 @@ impl Headers {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Removes `name`, returning its value.
+    pub fn remove(&mut self, name: &str) -> Option<String> {
+        let index = self.0.iter().position(|(n, _)| n == name)?;
+        Some(self.0.remove(index).1)
     }
 
     /// All headers, in insertion order.

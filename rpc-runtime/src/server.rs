@@ -149,6 +149,7 @@ impl ServerBuilder {
                 service,
                 acks: self.acks,
                 server: Arc::clone(&state),
+                seen: Arc::default(),
             };
             tasks.spawn(serving.run(listener, Arc::clone(&permits), stop.clone()));
         }

@@ -28,6 +28,31 @@ pub(crate) struct Serving {
     pub(crate) acks: AckMode,
     /// The server's name, start and load, for `ping`.
     pub(crate) server: Arc<ServerState>,
+    /// Unique ids of the requests taken lately, to drop redelivered copies.
+    pub(crate) seen: Arc<RecentIds>,
+}
+
+/// The last [`RecentIds::CAPACITY`] message ids a server took (oslo keeps
+/// 16): a request whose ack was lost and that the broker delivers again
+/// is dropped instead of run twice.
+#[derive(Debug, Default)]
+pub(crate) struct RecentIds(std::sync::Mutex<std::collections::VecDeque<String>>);
+
+impl RecentIds {
+    const CAPACITY: usize = 256;
+
+    /// Records `id`; false if it was seen already.
+    fn first_time(&self, id: &str) -> bool {
+        let mut ids = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if ids.iter().any(|seen| seen == id) {
+            return false;
+        }
+        if ids.len() == Self::CAPACITY {
+            ids.pop_front();
+        }
+        ids.push_back(id.to_owned());
+        true
+    }
 }
 
 /// What every service of one server shares about it.
@@ -78,7 +103,10 @@ impl Serving {
         permits: Arc<Semaphore>,
         stop: CancellationToken,
     ) -> Listener {
-        while let Some((permit, delivery)) = listener.next(&permits, &stop, &self.topic).await {
+        while let Some((permit, delivery)) = listener
+            .next(&permits, &stop, self.transport.wire(), &self.topic)
+            .await
+        {
             let is_cast = delivery.message.reply_to.is_none();
             match self.acks {
                 AckMode::AfterHandling { max_redeliveries } if is_cast => {
@@ -103,6 +131,13 @@ impl Serving {
                     if let Err(error) = acker.ack().await {
                         tracing::warn!(topic = %self.topic, %error, "could not ack a request; not running it");
                         continue;
+                    }
+                    let wire = self.transport.wire();
+                    if let Some(id) = wire.unique_id(&message) {
+                        if !self.seen.first_time(id) {
+                            tracing::warn!(topic = %self.topic, unique_id = id, "dropped a request delivered twice");
+                            continue;
+                        }
                     }
                     let this = self.clone();
                     tokio::spawn(async move {

@@ -63,7 +63,7 @@ pub fn local<S: Service>(service: S) -> Transport {
         wire: wire.clone(),
         pending: Arc::new(PendingCalls::default()),
     };
-    Transport::native(Arc::new(driver), wire)
+    Transport::from_parts(Arc::new(driver), Arc::new(wire))
 }
 
 struct LocalDriver {
@@ -175,7 +175,10 @@ pub fn record(inner: Transport) -> (Transport, Recording) {
         recording: recording.clone(),
         wire: wire.clone(),
     };
-    (Transport::native(Arc::new(driver), wire), recording)
+    (
+        Transport::from_parts(Arc::new(driver), Arc::new(wire)),
+        recording,
+    )
 }
 
 /// Whether a recorded request was a call or a cast.

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use crate::codec::{AnyCodec, Codec, CodecError};
 use crate::error::RpcError;
 use crate::private::{NoError, ServiceError, WireType};
-use crate::wire::ReplyBody;
+use crate::wire::{ErrorReply, ReplyBody};
 
 /// How one method's arguments `A`, manager output `O` and client result `C`
 /// are encoded and decoded.
@@ -83,13 +83,17 @@ fn value_output<R: Serialize>(
     Ok(Some(ReplyBody::Value(codec.encode(value)?)))
 }
 
-fn result_output<R: Serialize, E: Serialize>(
+fn result_output<R: Serialize, E: Serialize + fmt::Display>(
     codec: &AnyCodec,
     result: &Result<R, E>,
 ) -> Result<Option<ReplyBody>, CodecError> {
     Ok(Some(match result {
         Ok(value) => ReplyBody::Value(codec.encode(value)?),
-        Err(error) => ReplyBody::Error(codec.encode(error)?),
+        Err(error) => ReplyBody::Error(ErrorReply {
+            body: codec.encode(error)?,
+            message: error.to_string(),
+            type_name: std::any::type_name::<E>().to_owned(),
+        }),
     }))
 }
 
@@ -108,7 +112,29 @@ fn result_reply<R: DeserializeOwned, E: DeserializeOwned + From<RpcError>>(
     codec: &AnyCodec,
     reply: ReplyBody,
 ) -> Result<R, E> {
-    decode_reply::<R, E>(codec, reply).unwrap_or_else(|error| Err(E::from(error)))
+    decode_reply::<R, E>(codec, reply).unwrap_or_else(|error| {
+        Err(remote_as_variant(codec, &error).unwrap_or_else(|| E::from(error)))
+    })
+}
+
+/// A Python exception `VolumeNotFound(volume_id=7)` from an oslo.messaging
+/// server, read as the variant `VolumeNotFound { volume_id: 7 }` of the
+/// caller's error type when it has one of that name and shape.
+fn remote_as_variant<E: DeserializeOwned>(codec: &AnyCodec, error: &RpcError) -> Option<E> {
+    let RpcError::Remote { class, kwargs, .. } = error else {
+        return None;
+    };
+    if !matches!(codec, AnyCodec::Json(_)) {
+        return None;
+    }
+    let class = serde_json::to_string(class).ok()?;
+    let unit = kwargs.trim().is_empty() || kwargs.trim() == "{}";
+    let variant = if unit {
+        class
+    } else {
+        format!("{{{class}:{kwargs}}}")
+    };
+    codec.decode(variant.as_bytes()).ok()
 }
 
 fn fail_into<R, E: From<RpcError>>(error: RpcError) -> Result<R, E> {
@@ -129,8 +155,8 @@ fn decode_reply<R: DeserializeOwned, E: DeserializeOwned>(
             .decode(&body)
             .map(Ok)
             .map_err(|e| undecodable("reply", e)),
-        ReplyBody::Error(body) => codec
-            .decode(&body)
+        ReplyBody::Error(error) => codec
+            .decode(&error.body)
             .map(Err)
             .map_err(|e| undecodable("error reply", e)),
         ReplyBody::Failure(error) => Err(error),

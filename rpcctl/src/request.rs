@@ -23,6 +23,7 @@ fn request(method: &str, version: &str, timeout: Option<Duration>, body: Vec<u8>
     wire().encode_request(OutgoingRequest {
         method,
         version,
+        namespace: None,
         context: &context,
         timeout,
         call_monitor: None,
@@ -49,9 +50,9 @@ fn read_reply(reply: Message) -> Result<Value, Failure> {
         ReplyBody::Value(body) => json
             .decode(&body)
             .map_err(|e| Failure::Answered(format!("undecodable reply: {e}"))),
-        ReplyBody::Error(body) => {
+        ReplyBody::Error(error) => {
             let error: Value = json
-                .decode(&body)
+                .decode(&error.body)
                 .map_err(|e| Failure::Answered(format!("undecodable error: {e}")))?;
             Err(Failure::Answered(format!("the method failed: {error}")))
         }

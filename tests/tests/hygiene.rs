@@ -30,6 +30,14 @@ mod no_prelude {
         Rpc(::rpc_runtime::RpcError),
     }
 
+    impl ::core::fmt::Display for VolumeError {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            match self {
+                VolumeError::Rpc(error) => ::core::fmt::Display::fmt(error, f),
+            }
+        }
+    }
+
     impl ::core::convert::From<::rpc_runtime::RpcError> for VolumeError {
         fn from(error: ::rpc_runtime::RpcError) -> Self {
             VolumeError::Rpc(error)

@@ -19,6 +19,8 @@ pub struct ServiceAttrs {
     pub topic: Option<String>,
     /// `version = "3.1"` (default `1.0`).
     pub version: Option<Version>,
+    /// `namespace = "baseapi"` (oslo.messaging's `Target.namespace`).
+    pub namespace: Option<String>,
 }
 
 /// Parses the attribute's arguments; every problem goes to `errors`.
@@ -41,9 +43,24 @@ pub fn parse_service_attrs(args: TokenStream, errors: &mut Errors) -> ServiceAtt
             }
             attrs.version = version_value(&meta, errors)?;
             Ok(())
+        } else if meta.path.is_ident("namespace") {
+            let lit: LitStr = meta.value()?.parse()?;
+            if attrs.namespace.is_some() {
+                return Err(meta.error("`namespace` is given twice"));
+            }
+            let name = lit.value();
+            if name.is_empty() || name.len() > 255 || !name.chars().all(|c| c.is_ascii_graphic()) {
+                errors.error_spanned_by(
+                    &lit,
+                    "a namespace is 1 to 255 printable ASCII characters without spaces",
+                );
+            } else {
+                attrs.namespace = Some(name);
+            }
+            Ok(())
         } else {
             Err(meta.error(format!(
-                "unknown `rpc_service` argument `{}`; expected `topic = \"...\"` or `version = \"major.minor\"`",
+                "unknown `rpc_service` argument `{}`; expected `topic = \"...\"`, `version = \"major.minor\"` or `namespace = \"...\"`",
                 path_name(&meta)
             )))
         }

@@ -19,6 +19,8 @@ pub struct Service {
     pub topic: String,
     /// The API version the service speaks (`1.0` unless given).
     pub version: Version,
+    /// The namespace its requests name (oslo's `Target.namespace`), if any.
+    pub namespace: Option<String>,
     /// The trait's doc comment, one entry per line, leading space removed.
     pub docs: Vec<String>,
     /// The trait's other attributes, kept on the emitted trait.

@@ -79,6 +79,7 @@ pub fn parse_service(args: TokenStream, mut item: ItemTrait) -> syn::Result<Serv
         vis: item.vis,
         topic: attrs.topic.unwrap_or_default(),
         version,
+        namespace: attrs.namespace,
         docs,
         attrs: attrs_kept,
         methods,

@@ -317,7 +317,12 @@ struct Consuming {
 impl Consuming {
     async fn run(self, mut listener: Listener, permits: Arc<Semaphore>, stop: CancellationToken) {
         while let Some((permit, delivery)) = listener
-            .next(&permits, &stop, "notification listener")
+            .next(
+                &permits,
+                &stop,
+                self.transport.wire(),
+                "notification listener",
+            )
             .await
         {
             let this = self.clone();

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::codec::{AnyCodec, Bincode};
+use crate::codec::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::error::RpcError;
 use crate::message::Message;
 use crate::pending::{PendingCall, PendingCalls};
@@ -31,7 +31,7 @@ use crate::transport::amqp::DEFAULT_CONTROL_EXCHANGE;
 use crate::transport::{
     Acker, BoxFuture, Delivery, Destination, Driver, ListenSpec, Listener, QueueSpec, Transport,
 };
-use crate::wire::NativeWire;
+use crate::wire::{Wire, WireFormat};
 
 /// An in-memory broker; clones share it.
 ///
@@ -101,15 +101,23 @@ impl MemoryBroker {
 
     /// A transport on this broker using `control_exchange`.
     pub fn connect_with(&self, control_exchange: &str) -> Transport {
+        self.connect_with_wire(control_exchange, Wire::Native)
+    }
+
+    /// A transport on this broker using `control_exchange` and speaking
+    /// `wire` (e.g. [`Wire::Oslo`], to test a service meant to join an
+    /// OpenStack deployment).
+    pub fn connect_with_wire(&self, control_exchange: &str, wire: Wire) -> Transport {
+        let wire = wire.format(DEFAULT_MAX_MESSAGE_SIZE);
         let driver = MemoryDriver {
             broker: self.clone(),
             exchange: control_exchange.to_owned(),
-            pending: Arc::new(PendingCalls::default()),
+            pending: Arc::new(PendingCalls::new(Arc::clone(&wire))),
+            wire: Arc::clone(&wire),
             reply_queue: OnceLock::new(),
             closed: CancellationToken::new(),
         };
-        let codec = AnyCodec::Bincode(Bincode::default());
-        Transport::native(Arc::new(driver), NativeWire::new(codec))
+        Transport::from_parts(Arc::new(driver), wire)
     }
 
     /// How many messages wait in `queue` for a consumer (`None`: no such queue).
@@ -288,6 +296,8 @@ struct MemoryDriver {
     broker: MemoryBroker,
     exchange: String,
     pending: Arc<PendingCalls>,
+    /// Seals what this connection publishes.
+    wire: Arc<dyn WireFormat>,
     reply_queue: OnceLock<String>,
     closed: CancellationToken,
 }
@@ -348,11 +358,7 @@ impl MemoryDriver {
                         () = closed.cancelled() => break,
                         reply = rx.recv() => {
                             let Some((_, message)) = reply else { break };
-                            if let Some(id) = message.correlation_id.clone() {
-                                if !pending.complete(&id, Ok(message)) {
-                                    tracing::debug!(correlation_id = %id, "dropped a reply nobody waits for");
-                                }
-                            }
+                            pending.deliver(message);
                         }
                     }
                 }
@@ -376,6 +382,7 @@ impl Driver for MemoryDriver {
             let call = self.pending.register();
             message.correlation_id = Some(call.correlation_id());
             message.reply_to = Some(reply_to);
+            let message = self.wire.seal(message)?;
             let (exchange, key) = self.route(&destination);
             self.broker.publish(&exchange, &key, message, true)?;
             Ok(call)
@@ -391,6 +398,7 @@ impl Driver for MemoryDriver {
             if self.closed.is_cancelled() {
                 return Err(RpcError::Closed);
             }
+            let message = self.wire.seal(message)?;
             let (exchange, key) = self.route(&destination);
             self.broker.publish(&exchange, &key, message, true)
         })
@@ -449,6 +457,7 @@ impl Driver for MemoryDriver {
             if self.closed.is_cancelled() {
                 return Err(RpcError::Closed);
             }
+            let message = self.wire.seal(message)?;
             self.broker.publish("", &reply_to, message, true)
         })
     }

@@ -19,11 +19,10 @@ use tokio::time::Instant;
 
 use tokio::sync::mpsc;
 
-use crate::codec::{AnyCodec, Bincode};
 use crate::error::RpcError;
 use crate::message::Message;
 use crate::pending::PendingCall;
-use crate::wire::{NativeWire, WireFormat};
+use crate::wire::WireFormat;
 
 pub use amqp::AmqpConfig;
 pub use memory::MemoryBroker;
@@ -135,27 +134,41 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    /// Waits for a free permit, then for the next delivery; `None` once
+    /// Waits for a free permit, then for the next delivery, unsealed by
+    /// `wire` (one it cannot read is acked, logged and skipped); `None` once
     /// `stop` is cancelled or the deliveries end (logged, naming `what`).
     pub(crate) async fn next(
         &mut self,
         permits: &std::sync::Arc<tokio::sync::Semaphore>,
         stop: &tokio_util::sync::CancellationToken,
+        wire: &dyn WireFormat,
         what: &str,
     ) -> Option<(tokio::sync::OwnedSemaphorePermit, Delivery)> {
         let permit = tokio::select! {
             () = stop.cancelled() => return None,
             permit = std::sync::Arc::clone(permits).acquire_owned() => permit.ok()?,
         };
-        tokio::select! {
-            () = stop.cancelled() => None,
-            delivery = self.deliveries.recv() => match delivery {
-                Some(delivery) => Some((permit, delivery)),
-                None => {
-                    tracing::error!(what, "stopped receiving: the deliveries ended");
-                    None
+        loop {
+            let delivery = tokio::select! {
+                () = stop.cancelled() => return None,
+                delivery = self.deliveries.recv() => delivery,
+            };
+            let Some(mut delivery) = delivery else {
+                tracing::error!(what, "stopped receiving: the deliveries ended");
+                return None;
+            };
+            match wire.unseal(std::mem::take(&mut delivery.message)) {
+                Ok(message) => {
+                    delivery.message = message;
+                    return Some((permit, delivery));
                 }
-            },
+                Err(error) => {
+                    tracing::warn!(what, queue = %delivery.queue, %error, "dropped an unreadable message");
+                    if let Err(error) = delivery.acker.ack().await {
+                        tracing::debug!(%error, "could not ack an unreadable message");
+                    }
+                }
+            }
         }
     }
 }
@@ -247,9 +260,8 @@ impl Transport {
     /// The same transport (same connection) with another limit on message
     /// bodies, for sending and receiving (default 16 MiB).
     pub fn with_max_message_size(&self, bytes: usize) -> Self {
-        let codec = AnyCodec::Bincode(Bincode::with_max_size(bytes));
         Self {
-            wire: Arc::new(NativeWire::new(codec)),
+            wire: self.wire.with_max_size(bytes),
             ..self.clone()
         }
     }
@@ -269,10 +281,6 @@ impl Transport {
             max_pending_calls: limit,
             ..self.clone()
         }
-    }
-
-    pub(crate) fn native(driver: Arc<dyn Driver>, wire: NativeWire) -> Self {
-        Self::from_parts(driver, Arc::new(wire))
     }
 
     pub(crate) fn driver(&self) -> &dyn Driver {

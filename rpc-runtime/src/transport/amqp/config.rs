@@ -3,7 +3,8 @@
 //! The URL follows RabbitMQ's URI spec: user, password and vhost are
 //! percent-decoded (`amqp://u:p@h:5672/%2f` is vhost `/`), the port defaults
 //! to 5672, and a missing or empty vhost means `/`. Query options:
-//! `heartbeat=<seconds>`, `control_exchange=<name>`, `connection_name=<name>`.
+//! `heartbeat=<seconds>`, `control_exchange=<name>`, `connection_name=<name>`,
+//! `wire=native|oslo`, `durable_exchange=true|false`.
 //!
 //! The password is kept in a [`Secret`]: `Debug`, `Display`, logs and errors
 //! show the URL with `***` in its place.
@@ -18,6 +19,7 @@ use crate::codec::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::error::RpcError;
 use crate::secret::Secret;
 use crate::transport::Transport;
+use crate::wire::Wire;
 
 /// The control exchange oslo.messaging uses unless told otherwise.
 pub const DEFAULT_CONTROL_EXCHANGE: &str = "openstack";
@@ -44,6 +46,8 @@ pub struct AmqpConfig {
     control_exchange: String,
     connection_name: Option<String>,
     max_message_size: usize,
+    wire: Wire,
+    durable_exchange: bool,
 }
 
 impl AmqpConfig {
@@ -101,6 +105,8 @@ impl AmqpConfig {
             control_exchange: DEFAULT_CONTROL_EXCHANGE.to_owned(),
             connection_name: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            wire: Wire::Native,
+            durable_exchange: false,
         };
         for (key, value) in parsed.query_pairs() {
             match &*key {
@@ -111,9 +117,21 @@ impl AmqpConfig {
                 }
                 "control_exchange" => config.control_exchange = value.into_owned(),
                 "connection_name" => config.connection_name = Some(value.into_owned()),
+                "wire" => {
+                    config.wire = Wire::parse(&value).ok_or_else(|| {
+                        RpcError::config(format!("`wire={value}`: expected `native` or `oslo`"))
+                    })?;
+                }
+                "durable_exchange" => {
+                    config.durable_exchange = value.parse().map_err(|_| {
+                        RpcError::config(format!(
+                            "`durable_exchange={value}`: expected `true` or `false`"
+                        ))
+                    })?;
+                }
                 other => {
                     return Err(RpcError::config(format!(
-                        "unknown AMQP URL option `{other}`; known: heartbeat, control_exchange, connection_name"
+                        "unknown AMQP URL option `{other}`; known: heartbeat, control_exchange, connection_name, wire, durable_exchange"
                     )));
                 }
             }
@@ -143,6 +161,23 @@ impl AmqpConfig {
     /// The largest message body accepted (default 16 MiB).
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// Sets the wire format (default [`Wire::Native`]); [`Wire::Oslo`]
+    /// speaks to oslo.messaging services.
+    pub fn wire(mut self, wire: Wire) -> Self {
+        self.wire = wire;
+        self
+    }
+
+    /// Declares the control exchange durable (default: not, as
+    /// oslo.messaging's default). RabbitMQ refuses a second declaration
+    /// that differs, so this must match the deployment: oslo.messaging
+    /// services with `amqp_durable_queues = true` or quorum queues declare
+    /// it durable.
+    pub fn durable_exchange(mut self, durable: bool) -> Self {
+        self.durable_exchange = durable;
         self
     }
 
@@ -199,6 +234,19 @@ impl AmqpConfig {
     /// The largest body accepted.
     pub fn max_size(&self) -> usize {
         self.max_message_size
+    }
+
+    /// The wire format.
+    pub fn wire_format(&self) -> Wire {
+        self.wire
+    }
+
+    /// The control exchange, as declared.
+    pub(super) fn control(&self) -> super::declare::ControlExchange {
+        super::declare::ControlExchange {
+            name: self.control_exchange.clone(),
+            durable: self.durable_exchange,
+        }
     }
 }
 
@@ -306,6 +354,8 @@ impl fmt::Debug for AmqpConfig {
             .field("control_exchange", &self.control_exchange)
             .field("connection_name", &self.connection_name)
             .field("max_message_size", &self.max_message_size)
+            .field("wire", &self.wire)
+            .field("durable_exchange", &self.durable_exchange)
             .finish()
     }
 }

@@ -15,13 +15,21 @@ use crate::error::RpcError;
 use crate::topology;
 use crate::transport::{ListenSpec, QueueSpec};
 
+/// The control exchange: its name, and whether it is durable.
+#[derive(Debug, Clone)]
+pub(super) struct ControlExchange {
+    pub(super) name: String,
+    pub(super) durable: bool,
+}
+
 /// Declares the control exchange (a topic exchange).
-pub(super) async fn control_exchange(channel: &Channel, name: &str) -> Result<(), RpcError> {
-    exchange(
-        channel,
-        ExchangeDeclareArguments::of_type(name, ExchangeType::Topic),
-    )
-    .await
+pub(super) async fn control_exchange(
+    channel: &Channel,
+    control: &ControlExchange,
+) -> Result<(), RpcError> {
+    let mut args = ExchangeDeclareArguments::of_type(&control.name, ExchangeType::Topic);
+    args.durable(control.durable);
+    exchange(channel, args).await
 }
 
 /// Declares a topic's fanout exchange.
@@ -72,10 +80,11 @@ async fn bound_queue(
 /// Declares the three queues of a server on `exchange`; returns their names.
 pub(super) async fn server_queues(
     channel: &Channel,
-    exchange: &str,
+    control: &ControlExchange,
     spec: &ListenSpec,
 ) -> Result<Vec<String>, RpcError> {
-    control_exchange(channel, exchange).await?;
+    control_exchange(channel, control).await?;
+    let exchange = control.name.as_str();
     let topic_queue = topology::topic_queue(&spec.topic);
     let server_queue = topology::server_queue(&spec.topic, &spec.server);
     for queue in [&topic_queue, &server_queue] {
@@ -126,10 +135,11 @@ fn queue_arguments(spec: &ListenSpec) -> FieldTable {
 /// Declares a queue bound to `exchange` with each of its keys.
 pub(super) async fn queue(
     channel: &Channel,
-    exchange: &str,
+    control: &ControlExchange,
     spec: &QueueSpec,
 ) -> Result<(), RpcError> {
-    control_exchange(channel, exchange).await?;
+    control_exchange(channel, control).await?;
+    let exchange = control.name.as_str();
     let mut arguments = FieldTable::new();
     if let Some(max) = spec.max_length {
         let name = FieldName::try_from("x-max-length").expect("a short literal");

@@ -30,7 +30,6 @@ pub use config::{AmqpConfig, DEFAULT_CONTROL_EXCHANGE, Endpoint};
 
 use self::session::Session;
 use self::subscription::Setup;
-use crate::codec::{AnyCodec, Bincode};
 use crate::error::RpcError;
 use crate::message::Message;
 use crate::pending::{PendingCall, PendingCalls};
@@ -38,12 +37,14 @@ use crate::topology;
 use crate::transport::{
     BoxFuture, Destination, Driver, ListenSpec, Listener, QueueSpec, Transport,
 };
-use crate::wire::NativeWire;
+use crate::wire::WireFormat;
 
 /// The AMQP implementation of [`Driver`].
 pub(crate) struct AmqpDriver {
     config: AmqpConfig,
     pending: Arc<PendingCalls>,
+    /// Seals what this transport publishes.
+    wire: Arc<dyn WireFormat>,
     sessions: watch::Receiver<Option<Arc<Session>>>,
     stop: CancellationToken,
     /// Stops the supervisor when the driver goes, which closes the connection.
@@ -55,7 +56,8 @@ impl AmqpDriver {
     /// [`Transport`] that stays connected.
     pub(crate) async fn connect(config: AmqpConfig) -> Result<Transport, RpcError> {
         topology::check_name("control exchange", config.exchange())?;
-        let pending = Arc::new(PendingCalls::default());
+        let wire = config.wire_format().format(config.max_size());
+        let pending = Arc::new(PendingCalls::new(Arc::clone(&wire)));
         let (session, next) = supervisor::connect_any(&config, 0, &pending).await?;
         let session = Arc::new(session);
         let (sessions_tx, sessions) = watch::channel(Some(Arc::clone(&session)));
@@ -69,15 +71,15 @@ impl AmqpDriver {
             stop.clone(),
         ));
         tracing::debug!(broker = %config, "connected");
-        let codec = AnyCodec::Bincode(Bincode::with_max_size(config.max_size()));
         let driver = Self {
             config,
             pending,
+            wire: Arc::clone(&wire),
             sessions,
             _stop_guard: stop.clone().drop_guard(),
             stop,
         };
-        Ok(Transport::native(Arc::new(driver), NativeWire::new(codec)))
+        Ok(Transport::from_parts(Arc::new(driver), wire))
     }
 
     /// The live session, or an error while reconnecting.
@@ -136,6 +138,7 @@ impl Driver for AmqpDriver {
             let call = self.pending.register();
             message.correlation_id = Some(call.correlation_id());
             message.reply_to = Some(reply_to);
+            let message = self.wire.seal(message)?;
             // No confirm: the reply says more. A returned request fails the
             // call through the pending table.
             session
@@ -154,6 +157,7 @@ impl Driver for AmqpDriver {
         Box::pin(async move {
             let session = self.session()?;
             let (exchange, routing_key) = self.route(&session, &destination).await?;
+            let message = self.wire.seal(message)?;
             let publisher = match destination {
                 Destination::Fanout { .. } => &session.fanout_publisher,
                 _ => &session.publisher,
@@ -166,7 +170,7 @@ impl Driver for AmqpDriver {
 
     fn listen(&self, spec: ListenSpec) -> BoxFuture<'_, Result<Listener, RpcError>> {
         let prefetch = spec.prefetch;
-        let exchange = self.config.exchange().to_owned();
+        let exchange = self.config.control();
         Box::pin(subscription::start(
             self.sessions.clone(),
             exchange,
@@ -178,7 +182,7 @@ impl Driver for AmqpDriver {
     fn declare_queue(&self, spec: QueueSpec) -> BoxFuture<'_, Result<(), RpcError>> {
         Box::pin(async move {
             let session = self.session()?;
-            declare::queue(&*session.admin().await?, self.config.exchange(), &spec).await
+            declare::queue(&*session.admin().await?, &self.config.control(), &spec).await
         })
     }
 
@@ -187,7 +191,7 @@ impl Driver for AmqpDriver {
         queues: Vec<QueueSpec>,
         prefetch: u16,
     ) -> BoxFuture<'_, Result<Listener, RpcError>> {
-        let exchange = self.config.exchange().to_owned();
+        let exchange = self.config.control();
         Box::pin(subscription::start(
             self.sessions.clone(),
             exchange,
@@ -199,6 +203,7 @@ impl Driver for AmqpDriver {
     fn reply(&self, reply_to: String, message: Message) -> BoxFuture<'_, Result<(), RpcError>> {
         Box::pin(async move {
             let session = self.session()?;
+            let message = self.wire.seal(message)?;
             session.direct.publish("", &reply_to, message).await
         })
     }

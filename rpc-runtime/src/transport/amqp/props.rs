@@ -22,6 +22,9 @@ pub(super) fn to_properties(message: &Message) -> Result<BasicProperties, RpcErr
     if let Some(v) = &message.content_type {
         props.with_content_type(short("content type", v)?);
     }
+    if let Some(v) = &message.content_encoding {
+        props.with_content_encoding(short("content encoding", v)?);
+    }
     if let Some(ms) = message.expiration_ms {
         props.with_expiration(&ms.to_string());
     }
@@ -55,6 +58,7 @@ pub(super) fn from_delivery(props: &BasicProperties, body: Vec<u8>) -> Message {
         correlation_id: props.correlation_id().cloned(),
         reply_to: props.reply_to().cloned(),
         content_type: props.content_type().cloned(),
+        content_encoding: props.content_encoding().cloned(),
         expiration_ms: props.expiration().and_then(|e| e.parse().ok()),
         persistent: props.delivery_mode() == Some(amqprs::DELIVERY_MODE_PERSISTENT),
         headers,

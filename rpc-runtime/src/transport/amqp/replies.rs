@@ -73,14 +73,7 @@ async fn route(
                 let (Some(props), Some(body)) = (delivery.basic_properties, delivery.content) else {
                     continue;
                 };
-                let message = from_delivery(&props, body);
-                let Some(id) = message.correlation_id.clone() else {
-                    tracing::warn!("dropped a reply without correlation id");
-                    continue;
-                };
-                if !pending.complete(&id, Ok(message)) {
-                    tracing::debug!(correlation_id = %id, "dropped a reply nobody waits for (late or duplicate)");
-                }
+                pending.deliver(from_delivery(&props, body));
             }
             Some(event) = events.recv() => {
                 if let ChannelEvent::Closed { code, text } = event {

@@ -54,7 +54,7 @@ impl Session {
         let fanout_publisher = Publisher::open(&connection).await?;
         let direct = DirectPublisher::open(&connection, pending).await?;
         let (admin, _events) = open_channel(&connection).await?;
-        declare::control_exchange(&admin, config.exchange()).await?;
+        declare::control_exchange(&admin, &config.control()).await?;
         Ok(Self {
             connection,
             publisher,

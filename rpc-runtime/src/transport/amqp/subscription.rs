@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::consumer::{Consumer, Ended};
-use super::declare;
+use super::declare::{self, ControlExchange};
 use super::session::Session;
 use crate::error::RpcError;
 use crate::transport::{ListenSpec, Listener, QueueSpec};
@@ -31,7 +31,7 @@ pub(super) enum Setup {
 /// the sessions that follow, until the returned listener is dropped.
 pub(super) async fn start(
     sessions: watch::Receiver<Option<Arc<Session>>>,
-    exchange: String,
+    exchange: ControlExchange,
     setup: Setup,
     prefetch: u16,
 ) -> Result<Listener, RpcError> {
@@ -57,7 +57,7 @@ pub(super) async fn start(
 
 struct Subscription {
     sessions: watch::Receiver<Option<Arc<Session>>>,
-    exchange: String,
+    exchange: ControlExchange,
     setup: Setup,
     prefetch: u16,
 }
@@ -98,7 +98,7 @@ impl Subscription {
 
 async fn consume(
     session: &Session,
-    exchange: &str,
+    exchange: &ControlExchange,
     setup: &Setup,
     prefetch: u16,
 ) -> Result<Consumer, RpcError> {

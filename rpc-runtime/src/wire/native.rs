@@ -1,30 +1,32 @@
-//! The wire mapping: how a request or a reply becomes a [`Message`].
+//! The native wire format: routing facts in AMQP headers, the arguments
+//! (or the reply) as one codec-encoded body.
 //!
-//! Everything the runtime knows about header names and body layout is in
-//! this module, behind [`WireFormat`]. [`NativeWire`] is the default: routing
-//! facts in AMQP headers, arguments as one codec-encoded body. oslo.messaging's
-//! JSON envelope is a second implementation of the same trait.
-//!
-//! Native headers (all strings):
+//! Headers (all strings):
 //!
 //! | header | on | meaning |
 //! |---|---|---|
 //! | `x-rpc-method` | request | the method name |
 //! | `x-rpc-version` | request | the API version the request needs, `major.minor` |
+//! | `x-rpc-namespace` | request | the service's namespace, when it has one |
 //! | `x-rpc-timeout` | request | how long the caller waits, in ms from when the server receives it (relative, so clock skew between hosts does not matter) |
 //! | `x-request-id`, `x-user-id`, `x-project-id` | request | context fields |
 //! | `x-roles` | request | context roles, comma separated |
 //! | `x-auth-token` | request | context auth token |
 //! | `x-ctx-<key>` | request | free-form context values |
+//! | `x-ctxj-<key>` | request | free-form context values that are not strings, as JSON (received from oslo.messaging) |
 //! | `traceparent` | request | W3C trace context: the caller's trace, a new span id |
 //! | `x-rpc-call-monitor` | request | ask for heartbeats: the caller gives up after this many ms without one |
 //! | `x-event-type`, `x-publisher-id`, `x-priority` (`INFO`), `x-message-id`, `x-timestamp` (Unix ms) | notification | the notification's envelope (with the context headers; the body is the payload) |
 //! | `x-rpc-status` | reply | `ok` (value), `error` (manager's error), `failure` (framework error), `heartbeat` (still working) |
 
-use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::codec::{AnyCodec, Codec};
+use super::{
+    ErrorReply, IncomingNotification, IncomingRequest, OutgoingNotification, OutgoingRequest,
+    ReplyBody, WireFormat,
+};
+use crate::codec::{AnyCodec, Bincode, Codec};
 use crate::context::{Context, new_request_id};
 use crate::error::RpcError;
 use crate::message::{Headers, Message};
@@ -32,128 +34,9 @@ use crate::notify::Priority;
 use crate::secret::Secret;
 use crate::trace::TraceParent;
 
-/// A request on its way out, body already encoded.
-#[derive(Debug)]
-pub struct OutgoingRequest<'a> {
-    /// The method to run.
-    pub method: &'a str,
-    /// The API version the request needs.
-    pub version: &'a str,
-    /// The caller's context.
-    pub context: &'a Context,
-    /// How long the caller waits (calls only).
-    pub timeout: Option<Duration>,
-    /// Heartbeats wanted: the caller gives up after this long without one.
-    pub call_monitor: Option<Duration>,
-    /// The encoded arguments.
-    pub body: Vec<u8>,
-}
-
-/// A request as a server reads it.
-#[derive(Debug)]
-pub struct IncomingRequest {
-    /// The method to run.
-    pub method: String,
-    /// The API version the request needs, if it says.
-    pub version: Option<String>,
-    /// The caller's context, deadline included.
-    pub context: Context,
-    /// The encoded arguments.
-    pub body: Vec<u8>,
-    /// The codec the body is in (named by its content type); replies use it too.
-    pub codec: AnyCodec,
-}
-
-/// A notification on its way out, payload already encoded.
-#[derive(Debug)]
-pub struct OutgoingNotification<'a> {
-    /// Its priority.
-    pub priority: Priority,
-    /// What happened, e.g. `volume.create.end`.
-    pub event_type: &'a str,
-    /// Who says so, e.g. `volume.host-1`.
-    pub publisher_id: &'a str,
-    /// A unique id.
-    pub message_id: &'a str,
-    /// When it was emitted.
-    pub timestamp: SystemTime,
-    /// The context of the request that caused it.
-    pub context: &'a Context,
-    /// The encoded payload.
-    pub payload: Vec<u8>,
-}
-
-/// A notification as a listener reads it.
-#[derive(Debug)]
-pub struct IncomingNotification {
-    /// Its priority.
-    pub priority: Priority,
-    /// What happened.
-    pub event_type: String,
-    /// Who says so.
-    pub publisher_id: String,
-    /// Its unique id.
-    pub message_id: String,
-    /// When it was emitted.
-    pub timestamp: SystemTime,
-    /// The context it carried.
-    pub context: Context,
-    /// The encoded payload.
-    pub payload: Vec<u8>,
-    /// The codec the payload is in.
-    pub codec: AnyCodec,
-}
-
-/// What a server sends back for a call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplyBody {
-    /// The manager's value, encoded.
-    Value(Vec<u8>),
-    /// The manager's typed error, encoded.
-    Error(Vec<u8>),
-    /// The framework could not run the request.
-    Failure(RpcError),
-}
-
-/// Maps requests and replies to messages and back. Decoding sees untrusted
-/// input: it returns errors, never panics.
-pub trait WireFormat: Send + Sync + Debug + 'static {
-    /// The codec bodies use.
-    fn codec(&self) -> &AnyCodec;
-
-    /// Builds the message of a request (the transport adds reply routing).
-    fn encode_request(&self, request: OutgoingRequest<'_>) -> Message;
-
-    /// Reads a request. On error, the method name if it could be read, for
-    /// the error reply.
-    fn decode_request(&self, message: Message) -> Result<IncomingRequest, RpcError>;
-
-    /// Builds the message of a reply in `codec` (the request's; the
-    /// transport adds the correlation id).
-    fn encode_reply(&self, reply: ReplyBody, codec: &AnyCodec) -> Message;
-
-    /// Reads a reply.
-    fn decode_reply(&self, message: Message) -> Result<ReplyBody, RpcError>;
-
-    /// How long the caller of this request waits without a heartbeat, if it
-    /// asked for heartbeats.
-    fn call_monitor(&self, request: &Message) -> Option<Duration>;
-
-    /// A heartbeat: "still working on it" (the transport adds the correlation id).
-    fn encode_heartbeat(&self) -> Message;
-
-    /// Whether a message on the reply path is a heartbeat.
-    fn is_heartbeat(&self, reply: &Message) -> bool;
-
-    /// Builds the message of a notification.
-    fn encode_notification(&self, notification: OutgoingNotification<'_>) -> Message;
-
-    /// Reads a notification.
-    fn decode_notification(&self, message: Message) -> Result<IncomingNotification, RpcError>;
-}
-
 const METHOD: &str = "x-rpc-method";
 const VERSION: &str = "x-rpc-version";
+const NAMESPACE: &str = "x-rpc-namespace";
 const TIMEOUT: &str = "x-rpc-timeout";
 const REQUEST_ID: &str = "x-request-id";
 const USER_ID: &str = "x-user-id";
@@ -161,6 +44,7 @@ const PROJECT_ID: &str = "x-project-id";
 const ROLES: &str = "x-roles";
 const AUTH_TOKEN: &str = crate::message::SECRET_HEADER;
 const VALUE_PREFIX: &str = "x-ctx-";
+const RAW_VALUE_PREFIX: &str = "x-ctxj-";
 const STATUS: &str = "x-rpc-status";
 const TRACEPARENT: &str = "traceparent";
 const CALL_MONITOR: &str = "x-rpc-call-monitor";
@@ -182,6 +66,11 @@ impl NativeWire {
     pub fn new(codec: AnyCodec) -> Self {
         Self { codec }
     }
+
+    /// A native wire format with bincode bodies of at most `bytes`.
+    pub fn with_max_size(bytes: usize) -> Self {
+        Self::new(AnyCodec::Bincode(Bincode::with_max_size(bytes)))
+    }
 }
 
 impl WireFormat for NativeWire {
@@ -189,10 +78,17 @@ impl WireFormat for NativeWire {
         &self.codec
     }
 
+    fn with_max_size(&self, bytes: usize) -> Arc<dyn WireFormat> {
+        Arc::new(NativeWire::with_max_size(bytes))
+    }
+
     fn encode_request(&self, request: OutgoingRequest<'_>) -> Message {
         let mut headers = Headers::new();
         headers.insert(METHOD, request.method);
         headers.insert(VERSION, request.version);
+        if let Some(namespace) = request.namespace {
+            headers.insert(NAMESPACE, namespace);
+        }
         if let Some(timeout) = request.timeout {
             headers.insert(TIMEOUT, timeout.as_millis().to_string());
         }
@@ -239,6 +135,7 @@ impl WireFormat for NativeWire {
         Ok(IncomingRequest {
             method: method.to_owned(),
             version: headers.get(VERSION).map(str::to_owned),
+            namespace: headers.get(NAMESPACE).map(str::to_owned),
             context,
             body: message.body,
             codec,
@@ -248,7 +145,7 @@ impl WireFormat for NativeWire {
     fn encode_reply(&self, reply: ReplyBody, codec: &AnyCodec) -> Message {
         let (status, body) = match reply {
             ReplyBody::Value(body) => ("ok", body),
-            ReplyBody::Error(body) => ("error", body),
+            ReplyBody::Error(error) => ("error", error.body),
             ReplyBody::Failure(error) => match codec.encode(&error) {
                 Ok(body) => ("failure", body),
                 Err(_) => ("failure", Vec::new()),
@@ -267,7 +164,7 @@ impl WireFormat for NativeWire {
         let codec = self.codec_of(&message).map_err(decode_error)?;
         match message.headers.get(STATUS) {
             Some("ok") => Ok(ReplyBody::Value(message.body)),
-            Some("error") => Ok(ReplyBody::Error(message.body)),
+            Some("error") => Ok(ReplyBody::Error(ErrorReply::encoded(message.body))),
             Some("failure") => codec
                 .decode::<RpcError>(&message.body)
                 .map(ReplyBody::Failure)
@@ -387,6 +284,9 @@ fn encode_context(context: &Context, headers: &mut Headers) {
     for (key, value) in context.values() {
         headers.insert(format!("{VALUE_PREFIX}{key}"), value.as_str());
     }
+    for (key, json) in context.raw_values() {
+        headers.insert(format!("{RAW_VALUE_PREFIX}{key}"), json.as_str());
+    }
     let trace = context
         .trace()
         .map_or_else(TraceParent::new_trace, TraceParent::child);
@@ -416,6 +316,8 @@ fn decode_context(headers: &Headers) -> Context {
             context
                 .values_mut()
                 .insert(key.to_owned(), value.to_owned());
+        } else if let Some(key) = name.strip_prefix(RAW_VALUE_PREFIX) {
+            context.set_raw_value(key, value);
         }
     }
     context
@@ -437,6 +339,7 @@ mod tests {
         let message = wire.encode_request(OutgoingRequest {
             method: "create_volume",
             version: "3.1",
+            namespace: Some("base"),
             context: &ctx,
             timeout: Some(Duration::from_secs(30)),
             call_monitor: Some(Duration::from_secs(2)),
@@ -446,6 +349,7 @@ mod tests {
         let request = wire.decode_request(message).unwrap();
         assert_eq!(request.method, "create_volume");
         assert_eq!(request.version.as_deref(), Some("3.1"));
+        assert_eq!(request.namespace.as_deref(), Some("base"));
         assert_eq!(request.body, vec![1, 2, 3]);
         let got = request.context;
         assert_eq!(got.request_id(), ctx.request_id());

@@ -1,0 +1,227 @@
+//! The wire mapping: how a request or a reply becomes a [`Message`].
+//!
+//! Everything the runtime knows about header names and body layout is in
+//! this module, behind [`WireFormat`]. Two formats exist, chosen per
+//! transport with [`Wire`]:
+//!
+//! - [`NativeWire`], the default: routing facts in AMQP headers, arguments
+//!   as one codec-encoded (bincode) body;
+//! - [`OsloWire`]: oslo.messaging's JSON envelope, so a Rust service can
+//!   answer Python OpenStack services and call them.
+
+mod native;
+mod oslo;
+
+pub use native::NativeWire;
+pub use oslo::OsloWire;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::codec::AnyCodec;
+use crate::context::Context;
+use crate::error::RpcError;
+use crate::message::Message;
+use crate::notify::Priority;
+
+/// Which wire format a transport speaks. Every client and server of a topic
+/// must speak the same one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Wire {
+    /// Headers plus a bincode body (see [`NativeWire`]).
+    #[default]
+    Native,
+    /// oslo.messaging's rabbit driver format (see [`OsloWire`]).
+    Oslo,
+}
+
+impl Wire {
+    /// The wire format's implementation, with a body size limit.
+    pub fn format(self, max_size: usize) -> Arc<dyn WireFormat> {
+        match self {
+            Wire::Native => Arc::new(NativeWire::with_max_size(max_size)),
+            Wire::Oslo => Arc::new(OsloWire::with_max_size(max_size)),
+        }
+    }
+
+    /// Reads `native` or `oslo`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "native" => Some(Wire::Native),
+            "oslo" => Some(Wire::Oslo),
+            _ => None,
+        }
+    }
+}
+
+/// A request on its way out, body already encoded.
+#[derive(Debug)]
+pub struct OutgoingRequest<'a> {
+    /// The method to run.
+    pub method: &'a str,
+    /// The API version the request needs.
+    pub version: &'a str,
+    /// The service's namespace, if it has one (oslo's `Target.namespace`).
+    pub namespace: Option<&'a str>,
+    /// The caller's context.
+    pub context: &'a Context,
+    /// How long the caller waits (calls only).
+    pub timeout: Option<Duration>,
+    /// Heartbeats wanted: the caller gives up after this long without one.
+    pub call_monitor: Option<Duration>,
+    /// The encoded arguments.
+    pub body: Vec<u8>,
+}
+
+/// A request as a server reads it.
+#[derive(Debug)]
+pub struct IncomingRequest {
+    /// The method to run.
+    pub method: String,
+    /// The API version the request needs, if it says.
+    pub version: Option<String>,
+    /// The namespace the request is for, if it names one.
+    pub namespace: Option<String>,
+    /// The caller's context, deadline included.
+    pub context: Context,
+    /// The encoded arguments.
+    pub body: Vec<u8>,
+    /// The codec the body is in (named by its content type); replies use it too.
+    pub codec: AnyCodec,
+}
+
+/// A notification on its way out, payload already encoded.
+#[derive(Debug)]
+pub struct OutgoingNotification<'a> {
+    /// Its priority.
+    pub priority: Priority,
+    /// What happened, e.g. `volume.create.end`.
+    pub event_type: &'a str,
+    /// Who says so, e.g. `volume.host-1`.
+    pub publisher_id: &'a str,
+    /// A unique id.
+    pub message_id: &'a str,
+    /// When it was emitted.
+    pub timestamp: SystemTime,
+    /// The context of the request that caused it.
+    pub context: &'a Context,
+    /// The encoded payload.
+    pub payload: Vec<u8>,
+}
+
+/// A notification as a listener reads it.
+#[derive(Debug)]
+pub struct IncomingNotification {
+    /// Its priority.
+    pub priority: Priority,
+    /// What happened.
+    pub event_type: String,
+    /// Who says so.
+    pub publisher_id: String,
+    /// Its unique id.
+    pub message_id: String,
+    /// When it was emitted.
+    pub timestamp: SystemTime,
+    /// The context it carried.
+    pub context: Context,
+    /// The encoded payload.
+    pub payload: Vec<u8>,
+    /// The codec the payload is in.
+    pub codec: AnyCodec,
+}
+
+/// What a server sends back for a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyBody {
+    /// The manager's value, encoded.
+    Value(Vec<u8>),
+    /// The manager's typed error.
+    Error(ErrorReply),
+    /// The framework could not run the request.
+    Failure(RpcError),
+}
+
+/// A manager's typed error on its way back to the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorReply {
+    /// The error, encoded.
+    pub body: Vec<u8>,
+    /// What the error says (its `Display`), for callers that cannot decode
+    /// the body (an oslo.messaging caller shows it). Empty when the wire did
+    /// not carry it.
+    pub message: String,
+    /// The error type's Rust path (`std::any::type_name`), e.g.
+    /// `cinder::VolumeError`. Empty when the wire did not carry it.
+    pub type_name: String,
+}
+
+impl ErrorReply {
+    /// An error reply holding only the encoded error.
+    pub fn encoded(body: Vec<u8>) -> Self {
+        Self {
+            body,
+            message: String::new(),
+            type_name: String::new(),
+        }
+    }
+}
+
+/// Maps requests and replies to messages and back. Decoding sees untrusted
+/// input: it returns errors, never panics.
+pub trait WireFormat: Send + Sync + Debug + 'static {
+    /// The codec bodies use.
+    fn codec(&self) -> &AnyCodec;
+
+    /// The same format with another body size limit.
+    fn with_max_size(&self, bytes: usize) -> Arc<dyn WireFormat>;
+
+    /// Builds the message of a request (the transport adds reply routing).
+    fn encode_request(&self, request: OutgoingRequest<'_>) -> Message;
+
+    /// Reads a request. On error, the method name if it could be read, for
+    /// the error reply.
+    fn decode_request(&self, message: Message) -> Result<IncomingRequest, RpcError>;
+
+    /// Builds the message of a reply in `codec` (the request's; the
+    /// transport adds the correlation id).
+    fn encode_reply(&self, reply: ReplyBody, codec: &AnyCodec) -> Message;
+
+    /// Reads a reply.
+    fn decode_reply(&self, message: Message) -> Result<ReplyBody, RpcError>;
+
+    /// How long the caller of this request waits without a heartbeat, if it
+    /// asked for heartbeats.
+    fn call_monitor(&self, request: &Message) -> Option<Duration>;
+
+    /// A heartbeat: "still working on it" (the transport adds the correlation id).
+    fn encode_heartbeat(&self) -> Message;
+
+    /// Whether a message on the reply path is a heartbeat.
+    fn is_heartbeat(&self, reply: &Message) -> bool;
+
+    /// Builds the message of a notification.
+    fn encode_notification(&self, notification: OutgoingNotification<'_>) -> Message;
+
+    /// Reads a notification.
+    fn decode_notification(&self, message: Message) -> Result<IncomingNotification, RpcError>;
+
+    /// The message as it goes on the wire, once the transport has set its
+    /// correlation id and reply queue: formats that carry those in the body
+    /// put them there. Called by the transport just before publishing.
+    fn seal(&self, message: Message) -> Result<Message, RpcError> {
+        Ok(message)
+    }
+
+    /// The reverse of [`WireFormat::seal`], on every message received,
+    /// before anything else reads it.
+    fn unseal(&self, message: Message) -> Result<Message, RpcError> {
+        Ok(message)
+    }
+
+    /// The id a sender gave this message so that receivers can drop a copy
+    /// delivered twice, if the format has one.
+    fn unique_id<'m>(&self, _message: &'m Message) -> Option<&'m str> {
+        None
+    }
+}
