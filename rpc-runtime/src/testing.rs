@@ -169,16 +169,13 @@ impl fmt::Debug for LocalDriver {
 /// is kept in the [`Recording`], then passed on.
 pub fn record(inner: Transport) -> (Transport, Recording) {
     let recording = Recording::default();
-    let wire = NativeWire::new(*inner.wire().codec());
+    let wire = inner.shared_wire();
     let driver = RecordingDriver {
         inner,
         recording: recording.clone(),
-        wire: wire.clone(),
+        wire: Arc::clone(&wire),
     };
-    (
-        Transport::from_parts(Arc::new(driver), Arc::new(wire)),
-        recording,
-    )
+    (Transport::from_parts(Arc::new(driver), wire), recording)
 }
 
 /// Whether a recorded request was a call or a cast.
@@ -210,6 +207,8 @@ pub struct SentRequest {
 impl SentRequest {
     /// Decodes the arguments as a tuple of their types, in order:
     /// `request.args::<(String, u32)>()` for `(name: String, size_gb: u32)`.
+    /// On the oslo wire they are a JSON object by name instead: decode them
+    /// into a struct with the same field names, or a `serde_json::Value`.
     pub fn args<T: DeserializeOwned>(&self) -> Result<T, CodecError> {
         self.codec.decode(&self.body)
     }
@@ -237,7 +236,7 @@ impl Recording {
 struct RecordingDriver {
     inner: Transport,
     recording: Recording,
-    wire: NativeWire,
+    wire: Arc<dyn WireFormat>,
 }
 
 impl RecordingDriver {

@@ -16,6 +16,7 @@ use amqprs::channel::{ExchangeDeleteArguments, QueueDeleteArguments};
 use amqprs::connection::{Connection, OpenConnectionArguments};
 use rpc_runtime::notify::Priority;
 use rpc_runtime::transport::MemoryBroker;
+use rpc_runtime::wire::Wire;
 use rpc_runtime::{AmqpConfig, Server, ServerBuilder, Transport};
 
 use crate::volume::{Log, Recorder, VolumeManagerClient, VolumeManagerService};
@@ -44,6 +45,8 @@ pub fn in_ci() -> bool {
 #[derive(Debug)]
 pub struct Env {
     pub kind: Kind,
+    /// The wire format every transport of the test speaks.
+    pub wire: Wire,
     pub exchange: String,
     pub topic: String,
     transports: Mutex<Vec<Transport>>,
@@ -57,9 +60,15 @@ impl Env {
     /// A fresh environment, or `None` (after printing why) when the broker
     /// is unreachable outside CI.
     pub async fn new(kind: Kind) -> Option<Self> {
+        Self::speaking(kind, Wire::Native).await
+    }
+
+    /// A fresh environment whose transports speak `wire`.
+    pub async fn speaking(kind: Kind, wire: Wire) -> Option<Self> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let env = Self {
             kind,
+            wire,
             exchange: format!("rpc-test-{}", &id[..12]),
             topic: format!("t-{}", &id[..12]),
             transports: Mutex::new(Vec::new()),
@@ -86,10 +95,11 @@ impl Env {
 
     async fn try_transport(&self) -> Result<Transport, rpc_runtime::RpcError> {
         if self.kind == Kind::Memory {
-            return Ok(self.broker.connect_with(&self.exchange));
+            return Ok(self.broker.connect_with_wire(&self.exchange, self.wire));
         }
         AmqpConfig::from_url(&amqp_url())?
             .control_exchange(&self.exchange)
+            .wire(self.wire)
             .connect()
             .await
     }
@@ -262,13 +272,13 @@ fn redacted(url: &str) -> String {
     AmqpConfig::from_url(url).map_or_else(|_| "(unparsable URL)".to_owned(), |c| c.to_string())
 }
 
-/// Runs one conformance case on `kind`, with cleanup.
-pub async fn run<F, Fut>(kind: Kind, case: F)
+/// Runs one conformance case on `kind` speaking `wire`, with cleanup.
+pub async fn run<F, Fut>(kind: Kind, wire: Wire, case: F)
 where
     F: FnOnce(Arc<Env>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let Some(env) = Env::new(kind).await else {
+    let Some(env) = Env::speaking(kind, wire).await else {
         return;
     };
     let env = Arc::new(env);

@@ -291,6 +291,10 @@ impl Transport {
         &*self.wire
     }
 
+    pub(crate) fn shared_wire(&self) -> Arc<dyn WireFormat> {
+        Arc::clone(&self.wire)
+    }
+
     /// Sends an already built message as a call and waits up to `timeout`
     /// for the reply message, bypassing the typed layer (tools such as a
     /// command-line client use it; so do tests sending malformed requests).

@@ -3,16 +3,16 @@
 //! Each case is an `async fn(Arc<Env>)`; [`conformance_suite!`] turns the
 //! whole list into `#[tokio::test]`s for one transport kind.
 
+mod malformed;
 mod notify;
 
+pub use malformed::*;
 pub use notify::*;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rpc_runtime::message::Message;
-use rpc_runtime::wire::{NativeWire, ReplyBody, WireFormat};
-use rpc_runtime::{Context, Destination, RpcError};
+use rpc_runtime::{Context, RpcError};
 use tokio::task::JoinSet;
 
 use crate::env::Env;
@@ -24,11 +24,15 @@ use rpc_runtime::testing;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// Generates one `#[tokio::test]` per conformance case for `$kind`.
+/// Generates one `#[tokio::test]` per conformance case for `$kind`
+/// (speaking `$wire`, native by default).
 #[macro_export]
 macro_rules! conformance_suite {
     ($kind:expr) => {
-        $crate::conformance_suite!(@cases $kind,
+        $crate::conformance_suite!($kind, ::rpc_runtime::wire::Wire::Native);
+    };
+    ($kind:expr, $wire:expr) => {
+        $crate::conformance_suite!(@cases $kind, $wire,
             call_returns_the_typed_value,
             typed_error_arrives_as_its_type,
             framework_errors_are_distinct,
@@ -61,11 +65,11 @@ macro_rules! conformance_suite {
             an_unread_notification_queue_stays_bounded,
         );
     };
-    (@cases $kind:expr, $($case:ident),* $(,)?) => {
+    (@cases $kind:expr, $wire:expr, $($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                $crate::env::run($kind, $crate::conformance::$case).await;
+                $crate::env::run($kind, $wire, $crate::conformance::$case).await;
             }
         )*
     };
@@ -319,103 +323,6 @@ pub async fn thousand_concurrent_calls_get_their_own_answers(env: Arc<Env>) {
     }
     assert_eq!(answered, 1000);
     assert_eq!(transport.pending_calls(), 0);
-}
-
-fn failure_of(reply: Result<Message, RpcError>) -> RpcError {
-    let reply = reply.expect("an error reply, not a transport failure");
-    match NativeWire::default().decode_reply(reply) {
-        Ok(ReplyBody::Failure(error)) => error,
-        other => panic!("expected a failure reply, got {other:?}"),
-    }
-}
-
-pub async fn malformed_messages_do_not_stop_the_server(env: Arc<Env>) {
-    let log = Arc::new(Log::default());
-    let _server = env.server("host-1", &log).await;
-    // A sender whose own limit would not stop an oversized body.
-    let transport = env
-        .transport()
-        .await
-        .with_max_message_size(64 * 1024 * 1024);
-    let to_server = Destination::Server {
-        topic: env.topic.clone(),
-        server: "host-1".into(),
-    };
-    let with_method = |method: &str, body: Vec<u8>| {
-        let mut message = Message {
-            body,
-            ..Message::default()
-        };
-        message.headers.insert("x-rpc-method", method);
-        message
-    };
-    // One-way garbage: nobody waits, the server must just survive it.
-    let garbage = [
-        Message::default(),
-        Message {
-            body: vec![0xff; 64],
-            ..Message::default()
-        },
-        with_method("create_volume", vec![0xff; 10]),
-        with_method("nope", vec![]),
-        with_method("get_volume", vec![0; 17 * 1024 * 1024]),
-    ];
-    for message in garbage {
-        transport
-            .cast_raw(to_server.clone(), message)
-            .await
-            .expect("published");
-    }
-    // Garbage with a reply address: each gets a clear error back.
-    let wait = Duration::from_secs(10);
-    let error = failure_of(
-        transport
-            .call_raw(to_server.clone(), Message::default(), wait)
-            .await,
-    );
-    assert!(matches!(error, RpcError::BadRequest { .. }), "{error:?}");
-    let error = failure_of(
-        transport
-            .call_raw(
-                to_server.clone(),
-                with_method("create_volume", vec![0xff; 10]),
-                wait,
-            )
-            .await,
-    );
-    assert!(
-        matches!(error, RpcError::BadRequest { ref method, .. } if method == "create_volume"),
-        "{error:?}"
-    );
-    let error = failure_of(
-        transport
-            .call_raw(to_server.clone(), with_method("nope", vec![]), wait)
-            .await,
-    );
-    assert!(
-        matches!(error, RpcError::UnknownMethod { ref method, .. } if method == "nope"),
-        "{error:?}"
-    );
-    let mut bad_deadline = with_method("whoami", vec![]);
-    bad_deadline.headers.insert("x-rpc-timeout", "tomorrow");
-    let error = failure_of(
-        transport
-            .call_raw(to_server.clone(), bad_deadline, wait)
-            .await,
-    );
-    assert!(matches!(error, RpcError::BadRequest { .. }), "{error:?}");
-    let huge = with_method("get_volume", vec![0; 17 * 1024 * 1024]);
-    let error = failure_of(transport.call_raw(to_server, huge, wait).await);
-    assert!(
-        matches!(error, RpcError::BadRequest { ref detail, .. } if detail.contains("exceeds")),
-        "{error:?}"
-    );
-    // And it still serves.
-    let client = env.client(&transport);
-    assert_eq!(
-        client.whoami(&Context::new()).await.expect("call"),
-        "host-1"
-    );
 }
 
 pub async fn nobody_listening_fails_at_once(env: Arc<Env>) {

@@ -242,11 +242,15 @@ impl WireFormat for OsloWire {
     }
 
     fn unseal(&self, message: Message) -> Result<Message, RpcError> {
-        if message.body.len() > self.codec.max_size() {
+        // The reply address is inside the body: read a body somewhat over
+        // the limit still, so that its sender gets a clear "too large"
+        // reply from `decode_request` instead of a timeout.
+        let limit = self.codec.max_size().saturating_mul(2);
+        if message.body.len() > limit {
             return Err(RpcError::BadRequest {
                 method: "?".into(),
                 detail: format!(
-                    "its body of {} bytes exceeds the limit of {} bytes",
+                    "its body of {} bytes is far over the limit of {} bytes",
                     message.body.len(),
                     self.codec.max_size()
                 ),

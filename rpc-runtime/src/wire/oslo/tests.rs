@@ -148,7 +148,7 @@ fn bad_requests_are_errors() {
         assert!(matches!(err, RpcError::BadRequest { .. }), "{err:?}");
     }
     let big = Message {
-        body: vec![b' '; 65],
+        body: vec![b' '; 129],
         ..Message::default()
     };
     assert!(wire.unseal(big).is_err());

@@ -1,0 +1,146 @@
+//! Conformance case: requests a server cannot read get a clear error back
+//! (when someone waits) and never stop the server. The garbage is shaped
+//! for each wire format, as a broken client of that format would send it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rpc_runtime::codec::DEFAULT_MAX_MESSAGE_SIZE;
+use rpc_runtime::message::Message;
+use rpc_runtime::wire::{ReplyBody, Wire};
+use rpc_runtime::{Context, Destination, RpcError};
+
+use crate::env::Env;
+use crate::volume::Log;
+
+/// One kind of broken request.
+#[derive(Debug, Clone, Copy)]
+enum Broken {
+    /// Names no method.
+    NoMethod,
+    /// Arguments that do not decode.
+    BadArgs,
+    /// A method the service does not have.
+    UnknownMethod,
+    /// A body over the receiver's limit.
+    TooLarge,
+}
+
+/// The broken request in `wire`'s format.
+fn broken(wire: Wire, what: Broken) -> Message {
+    const HUGE: usize = DEFAULT_MAX_MESSAGE_SIZE + 1024 * 1024;
+    match wire {
+        Wire::Native => {
+            let with_method = |method: &str, body: Vec<u8>| {
+                let mut message = Message {
+                    body,
+                    ..Message::default()
+                };
+                message.headers.insert("x-rpc-method", method);
+                message
+            };
+            match what {
+                Broken::NoMethod => Message::default(),
+                Broken::BadArgs => with_method("create_volume", vec![0xff; 10]),
+                Broken::UnknownMethod => with_method("nope", vec![]),
+                Broken::TooLarge => with_method("get_volume", vec![0; HUGE]),
+            }
+        }
+        Wire::Oslo => {
+            let body = match what {
+                Broken::NoMethod => serde_json::json!({"args": {}}),
+                Broken::BadArgs => serde_json::json!({"method": "create_volume", "args": "xx"}),
+                Broken::UnknownMethod => serde_json::json!({"method": "nope", "args": {}}),
+                Broken::TooLarge => serde_json::json!({
+                    "method": "get_volume", "args": {"id": 1, "pad": "0".repeat(HUGE)},
+                }),
+            };
+            Message {
+                body: serde_json::to_vec(&body).expect("JSON"),
+                ..Message::default()
+            }
+        }
+    }
+}
+
+fn failure_of(wire: Wire, reply: Result<Message, RpcError>) -> RpcError {
+    let reply = reply.expect("an error reply, not a transport failure");
+    match wire.format(DEFAULT_MAX_MESSAGE_SIZE).decode_reply(reply) {
+        Ok(ReplyBody::Failure(error)) => error,
+        other => panic!("expected a failure reply, got {other:?}"),
+    }
+}
+
+pub async fn malformed_messages_do_not_stop_the_server(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let _server = env.server("host-1", &log).await;
+    // A sender whose own limit would not stop an oversized body.
+    let transport = env
+        .transport()
+        .await
+        .with_max_message_size(64 * 1024 * 1024);
+    let to_server = Destination::Server {
+        topic: env.topic.clone(),
+        server: "host-1".into(),
+    };
+    let all = [
+        Broken::NoMethod,
+        Broken::BadArgs,
+        Broken::UnknownMethod,
+        Broken::TooLarge,
+    ];
+    // One-way garbage: nobody waits, the server must just survive it.
+    for what in all {
+        transport
+            .cast_raw(to_server.clone(), broken(env.wire, what))
+            .await
+            .expect("published");
+    }
+    if env.wire == Wire::Native {
+        let junk = Message {
+            body: vec![0xff; 64],
+            ..Message::default()
+        };
+        transport
+            .cast_raw(to_server.clone(), junk)
+            .await
+            .expect("published");
+    }
+    // Garbage with a reply address: each gets a clear error back.
+    let wait = Duration::from_secs(10);
+    for what in all {
+        let reply = transport
+            .call_raw(to_server.clone(), broken(env.wire, what), wait)
+            .await;
+        let error = failure_of(env.wire, reply);
+        let expected = match what {
+            Broken::NoMethod => matches!(error, RpcError::BadRequest { .. }),
+            Broken::BadArgs => {
+                matches!(error, RpcError::BadRequest { ref method, .. } if method == "create_volume")
+            }
+            Broken::UnknownMethod => {
+                matches!(error, RpcError::UnknownMethod { ref method, .. } if method == "nope")
+            }
+            Broken::TooLarge => {
+                matches!(error, RpcError::BadRequest { ref detail, .. } if detail.contains("exceeds"))
+            }
+        };
+        assert!(expected, "{what:?}: {error:?}");
+    }
+    if env.wire == Wire::Native {
+        let mut bad_deadline = broken(Wire::Native, Broken::UnknownMethod);
+        bad_deadline.headers.insert("x-rpc-method", "whoami");
+        bad_deadline.headers.insert("x-rpc-timeout", "tomorrow");
+        let reply = transport
+            .call_raw(to_server.clone(), bad_deadline, wait)
+            .await;
+        let error = failure_of(env.wire, reply);
+        assert!(matches!(error, RpcError::BadRequest { .. }), "{error:?}");
+    }
+    // And it still serves.
+    let client = env.client(&transport);
+    assert_eq!(
+        client.whoami(&Context::new()).await.expect("call"),
+        "host-1"
+    );
+}
