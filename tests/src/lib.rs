@@ -1,9 +1,11 @@
 //! Fixtures for the integration tests: a sample service with a manager that
-//! records what it handled, and per-test environments with unique names on
-//! a real RabbitMQ.
+//! records what it handled, per-test environments with unique names on a
+//! real RabbitMQ, and the Python oslo.messaging peer of the interop tests.
 
 pub mod conformance;
 pub mod env;
+pub mod oslo;
+pub mod python;
 pub mod volume;
 
 pub use env::{Env, Kind};

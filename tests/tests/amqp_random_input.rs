@@ -1,5 +1,6 @@
 //! 100,000 random and mutated messages (bodies and headers) published by
-//! hand into a running server's queue: no panic, the server still answers a
+//! hand into a running server's queue, and 20,000 oslo.messaging-shaped
+//! ones into an oslo-wire server's: no panic, the server still answers a
 //! valid call afterwards, and memory stays flat.
 //!
 //! Header values are random UTF-8 strings or non-string AMQP values: amqprs
@@ -13,6 +14,7 @@ use amqprs::channel::{BasicPublishArguments, QueueDeclareArguments};
 use amqprs::{BasicProperties, FieldTable, FieldValue};
 use rpc_runtime::Context;
 use rpc_runtime::codec::{Bincode, Codec};
+use rpc_runtime::wire::Wire;
 use rpc_tests::env::raw_connection;
 use rpc_tests::volume::Log;
 use rpc_tests::{Env, Kind};
@@ -146,11 +148,88 @@ fn garbage(noise: &mut Noise, valid_bodies: &[Vec<u8>]) -> (BasicProperties, Vec
     (props.finish(), body)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hundred_thousand_random_messages_do_not_hurt_the_server() {
-    let Some(env) = Env::new(Kind::Amqp).await else {
-        return;
+/// oslo.messaging-shaped garbage: random bytes, broken envelopes, and valid
+/// envelopes around mutated requests (truncated, with flipped characters,
+/// wrong types, deep nesting, unroutable or over-long reply queues).
+fn oslo_garbage(noise: &mut Noise) -> (BasicProperties, Vec<u8>) {
+    const METHODS: [&str; 5] = [
+        "whoami",
+        "get_volume",
+        "create_volume",
+        "context_seen",
+        "nope",
+    ];
+    let body = match noise.below(10) {
+        0 => noise.bytes(256),
+        1 => noise.text(256).into_bytes(),
+        2 => {
+            let depth = 1 + noise.below(2000);
+            let inner = "[".repeat(depth) + &"]".repeat(depth);
+            serde_json::json!({"oslo.version": "2.0", "oslo.message": inner})
+                .to_string()
+                .into_bytes()
+        }
+        3 => serde_json::json!({"oslo.version": noise.text(5), "oslo.message": noise.text(40)})
+            .to_string()
+            .into_bytes(),
+        _ => {
+            let method = METHODS[noise.below(METHODS.len())];
+            let args = match noise.below(4) {
+                0 => serde_json::json!({"id": noise.next()}),
+                1 => serde_json::json!({"name": noise.text(10), "size_gb": noise.below(200)}),
+                2 => serde_json::json!(noise.text(10)),
+                _ => serde_json::json!({}),
+            };
+            let mut inner = serde_json::json!({
+                "method": method, "args": args, "_unique_id": format!("{:x}", noise.next()),
+                "_context_request_id": noise.text(20), "_context_roles": ["admin"],
+            });
+            if noise.chance(30) {
+                let queue = match noise.below(3) {
+                    0 => format!("reply_{}", noise.below(1000)),
+                    1 => "r".repeat(300),
+                    _ => noise.text(30),
+                };
+                inner["_reply_q"] = queue.into();
+                inner["_msg_id"] = noise.text(20).into();
+                inner["_timeout"] = [serde_json::json!(null), 2.into(), (-1).into(), "x".into()]
+                    [noise.below(4)]
+                .clone();
+            }
+            let mut text = inner.to_string().into_bytes();
+            for _ in 0..noise.below(3) {
+                if text.is_empty() {
+                    break;
+                }
+                let at = noise.below(text.len());
+                text[at] = b' ' + noise.below(95) as u8;
+            }
+            if noise.chance(10) {
+                text.truncate(noise.below(text.len() + 1));
+            }
+            let inner = String::from_utf8_lossy(&text).into_owned();
+            serde_json::json!({"oslo.version": "2.0", "oslo.message": inner})
+                .to_string()
+                .into_bytes()
+        }
     };
+    let mut props = BasicProperties::default();
+    if noise.chance(50) {
+        props.with_content_type("application/json");
+    }
+    if noise.chance(20) {
+        props.with_expiration(&noise.below(20_000).to_string());
+    }
+    (props.finish(), body)
+}
+
+/// Publishes `messages` made by `make` into a running server's queue, waits
+/// until it drained them, and checks it still answers with flat memory.
+async fn flood(
+    env: Env,
+    messages: usize,
+    mut make: impl FnMut(&mut Noise) -> (BasicProperties, Vec<u8>),
+) {
     let log = Arc::new(Log::default());
     let _server = env.server("host-1", &log).await;
     let client = env.client(&env.transport().await);
@@ -159,20 +238,13 @@ async fn a_hundred_thousand_random_messages_do_not_hurt_the_server() {
         "host-1"
     );
     let before = rss_kib();
-
-    let codec = Bincode::default();
-    let valid_bodies = vec![
-        codec.encode(&(5u64,)).expect("encode"),
-        codec.encode(&("db".to_owned(), 10u32)).expect("encode"),
-        codec.encode(&()).expect("encode"),
-    ];
     let connection = raw_connection().await.expect("connect");
     let channel = connection.open_channel(None).await.expect("channel");
     let queue = format!("{}.host-1", env.topic);
     let publish = BasicPublishArguments::new(&env.exchange, &queue);
     let mut noise = Noise(0x5eed_1234_abcd_0042);
-    for _ in 0..MESSAGES {
-        let (props, body) = garbage(&mut noise, &valid_bodies);
+    for _ in 0..messages {
+        let (props, body) = make(&mut noise);
         channel
             .basic_publish(props, body, publish.clone())
             .await
@@ -204,7 +276,8 @@ async fn a_hundred_thousand_random_messages_do_not_hurt_the_server() {
     );
     let after = rss_kib();
     println!(
-        "random input: {MESSAGES} messages, 0 crashes, RSS before {} MiB, after {} MiB",
+        "random input ({:?} wire): {messages} messages, 0 crashes, RSS before {} MiB, after {} MiB",
+        env.wire,
         before / 1024,
         after / 1024
     );
@@ -213,4 +286,26 @@ async fn a_hundred_thousand_random_messages_do_not_hurt_the_server() {
         "memory grew from {before} KiB to {after} KiB"
     );
     env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_random_messages_do_not_hurt_the_server() {
+    let Some(env) = Env::new(Kind::Amqp).await else {
+        return;
+    };
+    let codec = Bincode::default();
+    let valid_bodies = vec![
+        codec.encode(&(5u64,)).expect("encode"),
+        codec.encode(&("db".to_owned(), 10u32)).expect("encode"),
+        codec.encode(&()).expect("encode"),
+    ];
+    flood(env, MESSAGES, |noise| garbage(noise, &valid_bodies)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_oslo_messages_do_not_hurt_an_oslo_server() {
+    let Some(env) = Env::speaking(Kind::Amqp, Wire::Oslo).await else {
+        return;
+    };
+    flood(env, MESSAGES / 5, oslo_garbage).await;
 }

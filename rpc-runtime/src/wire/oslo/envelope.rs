@@ -90,11 +90,13 @@ pub(super) fn seal(mut message: Message) -> Result<Message, RpcError> {
         fields.insert(MSG_ID.to_owned(), raw(id));
         if let Some(queue) = &message.reply_to {
             fields.insert(REPLY_Q.to_owned(), raw(queue));
+            // Whole seconds, rounded up: oslo's servers ignore a `_timeout`
+            // that is not an integer of at least 2.
             let seconds = message
                 .headers
                 .get(CALL_MONITOR)
                 .and_then(|ms| ms.parse::<u64>().ok())
-                .map(|ms| ms as f64 / 1000.0);
+                .map(|ms| ms.div_ceil(1000));
             fields.insert(TIMEOUT.to_owned(), raw(&seconds));
         }
     }
@@ -186,7 +188,7 @@ mod tests {
             serde_json::from_str(outer["oslo.message"].as_str().unwrap()).unwrap();
         assert_eq!(inner["_msg_id"], "abc");
         assert_eq!(inner["_reply_q"], "reply_1");
-        assert_eq!(inner["_timeout"], 1.5);
+        assert_eq!(inner["_timeout"], 2, "whole seconds, rounded up");
         assert_eq!(inner["_unique_id"].as_str().unwrap().len(), 32);
         assert!(sealed.headers.is_empty());
 
@@ -196,7 +198,7 @@ mod tests {
         let back = unseal(received).unwrap();
         assert_eq!(back.correlation_id.as_deref(), Some("abc"));
         assert_eq!(back.reply_to.as_deref(), Some("reply_1"));
-        assert_eq!(back.headers.get(CALL_MONITOR), Some("1500"));
+        assert_eq!(back.headers.get(CALL_MONITOR), Some("2000"));
         assert!(back.headers.get(UNIQUE_ID).is_some());
         let body: serde_json::Value = serde_json::from_slice(&back.body).unwrap();
         assert_eq!(body, serde_json::json!({"method": "ping", "args": {}}));

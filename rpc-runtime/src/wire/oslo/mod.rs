@@ -10,7 +10,7 @@
 //! | `_context_<key>` | the [`Context`](crate::Context) (see `context.rs`) |
 //! | `_msg_id` | the correlation id |
 //! | `_reply_q` | the reply queue |
-//! | `_timeout` | the call monitor, in seconds |
+//! | `_timeout` | the call monitor, in whole seconds (rounded up; oslo's servers only heartbeat for 2 s or more) |
 //! | `_unique_id` | a fresh id per message; repeated ones are dropped by servers |
 //! | AMQP `expiration` | the call's timeout: the server's deadline counts from receipt |
 //! | reply `result` | the value |

@@ -1,0 +1,128 @@
+"""The Python side of the oslo.messaging interop tests.
+
+Runs the real oslo.messaging (rabbit driver) against the broker the Rust
+tests use, in one of two roles:
+
+    peer.py server URL EXCHANGE TOPIC SERVER
+        Serves the `Storage` endpoint (the same methods as the Rust trait in
+        tests/src/oslo.rs) until stdin closes. Prints `ready` once its
+        queues exist.
+
+    peer.py client URL EXCHANGE TOPIC
+        Reads a JSON list of operations from stdin, runs them with an
+        RPCClient, and prints one JSON list of outcomes. An operation is
+        {"kind": "call" | "cast", "method": ..., "args": {...},
+         "context": {...}, "prepare": {...}} where "prepare" holds
+        RPCClient.prepare() options (server, fanout, timeout,
+        call_monitor_timeout, version). An outcome is {"ok": result} or
+        {"error": {"class": ..., "exc_type": ..., "value": ...}}.
+"""
+
+import json
+import sys
+import threading
+import time
+
+from oslo_config import cfg
+import oslo_messaging as messaging
+
+
+class VolumeNotFound(Exception):
+    """An OpenStack-style exception: a message built from keyword args."""
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+        super().__init__("Volume %(volume_id)s could not be found." % kwargs)
+
+
+class Storage:
+    """The endpoint: every method takes the context first, as oslo's do."""
+
+    def __init__(self, name):
+        self.name = name
+        self.recorded = []
+
+    def whoami(self, ctxt):
+        return self.name
+
+    def add(self, ctxt, a, b):
+        return a + b
+
+    def echo_context(self, ctxt):
+        return ctxt
+
+    def fail(self, ctxt, kind):
+        if kind == "not_found":
+            raise VolumeNotFound(volume_id=7)
+        raise ValueError("invalid kind: %s" % kind)
+
+    def slow(self, ctxt, seconds):
+        time.sleep(seconds)
+        return seconds
+
+    def record(self, ctxt, note):
+        self.recorded.append(note)
+
+    def notes(self, ctxt):
+        return list(self.recorded)
+
+
+def transport(url):
+    conf = cfg.CONF
+    conf([], project="peer")
+    rpc = messaging.get_rpc_transport(conf, url=url)
+    # Reply and fanout queues outlive a process by this long (default 30
+    # minutes): short, so that test runs leave nothing behind.
+    conf.set_override("rabbit_transient_queues_ttl", 5,
+                      group="oslo_messaging_rabbit")
+    return rpc
+
+
+def serve(url, exchange, topic, server):
+    target = messaging.Target(topic=topic, server=server, exchange=exchange)
+    rpc = messaging.get_rpc_server(
+        transport(url), target, [Storage(server)], executor="threading")
+    rpc.start()
+    print("ready", flush=True)
+    sys.stdin.read()
+    rpc.stop()
+    rpc.wait()
+
+
+def outcome(run):
+    try:
+        return {"ok": run()}
+    except messaging.RemoteError as e:
+        return {"error": {"class": "RemoteError", "exc_type": e.exc_type,
+                          "value": e.value}}
+    except Exception as e:
+        return {"error": {"class": type(e).__name__, "exc_type": None,
+                          "value": str(e)}}
+
+
+def client(url, exchange, topic):
+    operations = json.load(sys.stdin)
+    target = messaging.Target(topic=topic, exchange=exchange)
+    rpc = messaging.get_rpc_client(transport(url), target, timeout=10)
+    outcomes = []
+    for op in operations:
+        prepared = rpc.prepare(**op.get("prepare", {}))
+        ctxt = op.get("context", {})
+        args = op.get("args", {})
+        if op["kind"] == "call":
+            outcomes.append(outcome(
+                lambda: prepared.call(ctxt, op["method"], **args)))
+        else:
+            outcomes.append(outcome(
+                lambda: prepared.cast(ctxt, op["method"], **args)))
+    print(json.dumps(outcomes), flush=True)
+
+
+if __name__ == "__main__":
+    role, rest = sys.argv[1], sys.argv[2:]
+    if role == "server":
+        serve(*rest)
+    elif role == "client":
+        client(*rest)
+    else:
+        sys.exit("usage: peer.py server|client URL EXCHANGE TOPIC [SERVER]")

@@ -1,0 +1,118 @@
+//! Runs the Python side of the interop tests: `tests/oslo/peer.py` on the
+//! real oslo.messaging, from the virtualenv `.ci/run` builds
+//! (`target/oslo-venv`, or the interpreter named by `RPC_TEST_PYTHON`).
+//! Without it a test fails under `CI=true` and is skipped otherwise.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::env::{amqp_url, in_ci};
+
+/// How long a Python process may take to start (importing oslo.messaging
+/// is slow on a loaded machine).
+const START: Duration = Duration::from_secs(60);
+
+/// The Python interpreter with oslo.messaging, and the broker URL in
+/// oslo's form.
+#[derive(Debug, Clone)]
+pub struct Python {
+    exe: PathBuf,
+    script: PathBuf,
+    url: String,
+}
+
+impl Python {
+    /// The interpreter, or `None` (after printing why) when it is missing
+    /// outside CI; under `CI=true` a missing one fails the test.
+    pub fn find() -> Option<Self> {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let exe = std::env::var_os("RPC_TEST_PYTHON").map_or_else(
+            || root.join("../target/oslo-venv/bin/python"),
+            PathBuf::from,
+        );
+        let works = std::process::Command::new(&exe)
+            .args(["-c", "import oslo_messaging"])
+            .output()
+            .is_ok_and(|out| out.status.success());
+        if !works {
+            let why = format!(
+                "no Python with oslo.messaging at {} (run `bash tests/oslo/venv.sh`)",
+                exe.display()
+            );
+            assert!(!in_ci(), "CI=true but {why}");
+            eprintln!("skipped: {why}");
+            return None;
+        }
+        Some(Self {
+            exe,
+            script: root.join("oslo/peer.py"),
+            url: amqp_url().replacen("amqp://", "rabbit://", 1),
+        })
+    }
+
+    fn command(&self, role: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.exe);
+        command
+            .arg(&self.script)
+            .arg(role)
+            .arg(&self.url)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Starts a Python RPC server named `server` on `topic`; returns once
+    /// its queues exist. It stops when the returned handle is dropped.
+    pub async fn server(&self, exchange: &str, topic: &str, server: &str) -> PythonServer {
+        let mut child = self
+            .command("server", &[exchange, topic, server])
+            .spawn()
+            .expect("start the Python server");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(START, lines.next_line()).await;
+        match ready {
+            Ok(Ok(Some(line))) if line == "ready" => PythonServer { _child: child },
+            other => panic!("the Python server did not start: {other:?}"),
+        }
+    }
+
+    /// Runs `operations` (see `peer.py`) with a Python RPC client on
+    /// `topic`; returns one outcome per operation.
+    pub async fn client(&self, exchange: &str, topic: &str, operations: &Value) -> Vec<Value> {
+        let mut child = self
+            .command("client", &[exchange, topic])
+            .spawn()
+            .expect("start the Python client");
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin
+            .write_all(operations.to_string().as_bytes())
+            .await
+            .expect("write the operations");
+        drop(stdin);
+        let output = tokio::time::timeout(START * 2, child.wait_with_output())
+            .await
+            .expect("the Python client finished in time")
+            .expect("the Python client ran");
+        assert!(
+            output.status.success(),
+            "the Python client failed: {output:?}"
+        );
+        let outcomes: Value =
+            serde_json::from_slice(&output.stdout).expect("the Python client printed JSON");
+        outcomes.as_array().cloned().expect("a list of outcomes")
+    }
+}
+
+/// A running Python server; dropping it closes its stdin and kills it.
+#[derive(Debug)]
+pub struct PythonServer {
+    _child: Child,
+}
