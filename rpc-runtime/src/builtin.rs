@@ -44,6 +44,9 @@ pub struct ServiceDescription {
     pub topic: String,
     /// The API version.
     pub version: String,
+    /// The namespace requests must name, if any.
+    #[serde(default)]
+    pub namespace: Option<String>,
     /// The trait's doc comment.
     pub docs: String,
     /// The methods.
@@ -75,6 +78,7 @@ impl From<&ServiceDescriptor> for ServiceDescription {
             name: service.name.to_owned(),
             topic: service.topic.to_owned(),
             version: service.version.to_owned(),
+            namespace: service.namespace.map(str::to_owned),
             docs: service.docs.to_owned(),
             methods: service
                 .methods

@@ -1,29 +1,41 @@
-//! The requests rpcctl sends: JSON bodies through the native wire format,
-//! checked against what the servers describe.
+//! The requests rpcctl sends: JSON bodies through the transport's wire
+//! format (native with JSON bodies, or oslo.messaging's), checked against
+//! what the servers describe.
 
 use std::time::Duration;
 
 use rpc_runtime::builtin::{self, MethodDescription, PingReply, ServiceDescription};
 use rpc_runtime::codec::{AnyCodec, Codec, Json};
 use rpc_runtime::message::Message;
-use rpc_runtime::wire::{NativeWire, OutgoingRequest, ReplyBody, WireFormat};
+use rpc_runtime::wire::{NativeWire, OsloWire, OutgoingRequest, ReplyBody, Wire, WireFormat};
 use rpc_runtime::{Context, Destination, RpcError, Transport};
 use serde_json::{Map, Value};
 
 use crate::Failure;
 use crate::output;
 
-fn wire() -> NativeWire {
-    NativeWire::new(AnyCodec::Json(Json::default()))
+/// The transport's wire format, with JSON bodies.
+fn wire(transport: &Transport) -> Box<dyn WireFormat> {
+    match transport.speaks() {
+        Wire::Oslo => Box::new(OsloWire::default()),
+        _ => Box::new(NativeWire::new(AnyCodec::Json(Json::default()))),
+    }
 }
 
 /// A JSON request for `method`.
-fn request(method: &str, version: &str, timeout: Option<Duration>, body: Vec<u8>) -> Message {
+fn request(
+    transport: &Transport,
+    method: &str,
+    version: &str,
+    namespace: Option<&str>,
+    timeout: Option<Duration>,
+    body: Vec<u8>,
+) -> Message {
     let context = Context::new().with_value("client", "rpcctl");
-    wire().encode_request(OutgoingRequest {
+    wire(transport).encode_request(OutgoingRequest {
         method,
         version,
-        namespace: None,
+        namespace,
         context: &context,
         timeout,
         call_monitor: None,
@@ -44,9 +56,9 @@ fn destination(topic: &str, server: Option<&str>) -> Destination {
 }
 
 /// Reads a reply: the JSON value, or the failure.
-fn read_reply(reply: Message) -> Result<Value, Failure> {
+fn read_reply(transport: &Transport, reply: Message) -> Result<Value, Failure> {
     let json = Json::default();
-    match wire().decode_reply(reply)? {
+    match wire(transport).decode_reply(reply)? {
         ReplyBody::Value(body) => json
             .decode(&body)
             .map_err(|e| Failure::Answered(format!("undecodable reply: {e}"))),
@@ -91,7 +103,14 @@ pub(crate) async fn gather_pings(
     topic: &str,
     window: Duration,
 ) -> Result<Vec<(Duration, PingReply)>, Failure> {
-    let message = request(builtin::PING, "1.0", Some(window), b"{}".to_vec());
+    let message = request(
+        transport,
+        builtin::PING,
+        "1.0",
+        None,
+        Some(window),
+        b"{}".to_vec(),
+    );
     let fanout = Destination::Fanout {
         topic: topic.to_owned(),
     };
@@ -101,7 +120,7 @@ pub(crate) async fn gather_pings(
         .map_err(|e| nobody(topic, e))?;
     let mut answers = Vec::new();
     for (latency, reply) in replies {
-        let value = read_reply(reply)?;
+        let value = read_reply(transport, reply)?;
         let ping: PingReply = serde_json::from_value(value)
             .map_err(|e| Failure::Answered(format!("undecodable ping reply: {e}")))?;
         answers.push((latency, ping));
@@ -117,12 +136,19 @@ async fn fetch_description(
     server: Option<&str>,
     timeout: Duration,
 ) -> Result<ServiceDescription, Failure> {
-    let message = request(builtin::DESCRIBE, "1.0", Some(timeout), b"{}".to_vec());
+    let message = request(
+        transport,
+        builtin::DESCRIBE,
+        "1.0",
+        None,
+        Some(timeout),
+        b"{}".to_vec(),
+    );
     let reply = transport
         .call_raw(destination(topic, server), message, timeout)
         .await
         .map_err(|e| nobody(topic, e))?;
-    serde_json::from_value(read_reply(reply)?)
+    serde_json::from_value(read_reply(transport, reply)?)
         .map_err(|e| Failure::Answered(format!("undecodable description: {e}")))
 }
 
@@ -220,8 +246,10 @@ pub(crate) async fn call(
     let described = find_method(&service, method, "call")?;
     let body = check_args(described, args)?;
     let message = request(
+        transport,
         method,
         &required_version(&service, described),
+        service.namespace.as_deref(),
         Some(timeout),
         body,
     );
@@ -229,7 +257,7 @@ pub(crate) async fn call(
         .call_raw(destination(topic, server), message, timeout)
         .await
         .map_err(|e| nobody(topic, e))?;
-    output::json(&read_reply(reply)?);
+    output::json(&read_reply(transport, reply)?);
     Ok(())
 }
 
@@ -252,7 +280,14 @@ pub(crate) async fn cast(
     let service = fetch_description(transport, topic, target.server, timeout).await?;
     let described = find_method(&service, method, "cast")?;
     let body = check_args(described, args)?;
-    let mut message = request(method, &required_version(&service, described), None, body);
+    let mut message = request(
+        transport,
+        method,
+        &required_version(&service, described),
+        service.namespace.as_deref(),
+        None,
+        body,
+    );
     message.persistent = true;
     let to = if target.fanout {
         Destination::Fanout {

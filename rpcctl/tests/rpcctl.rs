@@ -4,14 +4,20 @@ use std::process::{Command, Output};
 
 use examples::managers::{Scheduler, VolumeHost};
 use examples::services::{SchedulerManagerService, VolumeManagerService};
+use rpc_runtime::wire::Wire;
 use rpc_tests::env::amqp_url;
+use rpc_tests::oslo::{RustStorage, StorageService};
 use rpc_tests::{Env, Kind};
 
 /// Runs rpcctl (off the runtime's workers: the servers it talks to run there).
 async fn rpcctl(env: &Env, args: &[&str]) -> Output {
+    let url = match env.wire {
+        Wire::Oslo => format!("{}?wire=oslo", amqp_url()),
+        Wire::Native => amqp_url(),
+    };
     let mut command = Command::new(env!("CARGO_BIN_EXE_rpcctl"));
     command
-        .args(["--url", &amqp_url(), "--exchange", &env.exchange])
+        .args(["--url", &url, "--exchange", &env.exchange])
         .args(args)
         .env("NO_COLOR", "1");
     tokio::task::spawn_blocking(move || command.output().expect("run rpcctl"))
@@ -133,5 +139,37 @@ async fn rpcctl_sees_and_calls_the_mini_cloud() {
     assert!(stderr(&nobody).contains("no server"), "{}", stderr(&nobody));
 
     drop(servers);
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpcctl_speaks_the_oslo_wire() {
+    let Some(env) = Env::speaking(Kind::Amqp, Wire::Oslo).await else {
+        return;
+    };
+    let _server = env
+        .builder("rs-1")
+        .await
+        .serve_on(&env.topic, StorageService::new(RustStorage::new("rs-1")))
+        .start()
+        .await
+        .expect("start");
+    let ping = rpcctl(&env, &["ping", &env.topic]).await;
+    assert!(ping.status.success(), "{}", stderr(&ping));
+    assert!(stdout(&ping).contains("rs-1"), "{}", stdout(&ping));
+    let add = rpcctl(&env, &["call", &env.topic, "add", r#"{"a": 2, "b": 40}"#]).await;
+    assert!(add.status.success(), "{}", stderr(&add));
+    assert_eq!(stdout(&add).trim(), "42");
+    let fail = rpcctl(
+        &env,
+        &["call", &env.topic, "fail", r#"{"kind": "not_found"}"#],
+    )
+    .await;
+    assert_eq!(fail.status.code(), Some(1), "{}", stderr(&fail));
+    assert!(
+        stderr(&fail).contains("VolumeNotFound"),
+        "{}",
+        stderr(&fail)
+    );
     env.cleanup().await;
 }

@@ -316,3 +316,48 @@ async fn context_keys_survive_python_to_rust_to_python() {
     );
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_delivered_twice_runs_once() {
+    let Some(env) = Env::speaking(Kind::Amqp, Wire::Oslo).await else {
+        return;
+    };
+    let storage = Arc::new(RustStorage::new("rs-1"));
+    // One request at a time: handled in the order sent.
+    let _rust = env
+        .builder("rs-1")
+        .await
+        .concurrency(1)
+        .serve_on(&env.topic, StorageService::from_arc(Arc::clone(&storage)))
+        .start()
+        .await
+        .expect("start the Rust server");
+    // The same message twice, as a broker redelivers one whose ack was
+    // lost, then another one.
+    let cast = |note: &str, unique: &str| {
+        let inner = json!({"method": "record", "args": {"note": note}, "_unique_id": unique});
+        json!({"oslo.version": "2.0", "oslo.message": inner.to_string()}).to_string()
+    };
+    let connection = rpc_tests::env::raw_connection().await.expect("connect");
+    let channel = connection.open_channel(None).await.expect("channel");
+    let publish = amqprs::channel::BasicPublishArguments::new(&env.exchange, &env.topic);
+    for body in [
+        cast("once", "u-1"),
+        cast("once", "u-1"),
+        cast("after", "u-2"),
+    ] {
+        channel
+            .basic_publish(
+                amqprs::BasicProperties::default(),
+                body.into_bytes(),
+                publish.clone(),
+            )
+            .await
+            .expect("publish");
+    }
+    let transport = env.transport().await;
+    wait_for_note(&client(&env, &transport), "after").await;
+    assert_eq!(storage.notes(&Context::new()).await, ["once", "after"]);
+    let _ = connection.close().await;
+    env.cleanup().await;
+}

@@ -291,6 +291,11 @@ impl Transport {
         &*self.wire
     }
 
+    /// The wire format this transport speaks.
+    pub fn speaks(&self) -> crate::wire::Wire {
+        self.wire.kind()
+    }
+
     pub(crate) fn shared_wire(&self) -> Arc<dyn WireFormat> {
         Arc::clone(&self.wire)
     }

@@ -170,6 +170,9 @@ impl ErrorReply {
 /// Maps requests and replies to messages and back. Decoding sees untrusted
 /// input: it returns errors, never panics.
 pub trait WireFormat: Send + Sync + Debug + 'static {
+    /// Which format this is.
+    fn kind(&self) -> Wire;
+
     /// The codec bodies use.
     fn codec(&self) -> &AnyCodec;
 

@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime};
 
 use super::{
     ErrorReply, IncomingNotification, IncomingRequest, OutgoingNotification, OutgoingRequest,
-    ReplyBody, WireFormat,
+    ReplyBody, Wire, WireFormat,
 };
 use crate::codec::{AnyCodec, Bincode, Codec};
 use crate::context::{Context, new_request_id};
@@ -74,6 +74,10 @@ impl NativeWire {
 }
 
 impl WireFormat for NativeWire {
+    fn kind(&self) -> Wire {
+        Wire::Native
+    }
+
     fn codec(&self) -> &AnyCodec {
         &self.codec
     }

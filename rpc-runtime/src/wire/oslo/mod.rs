@@ -31,7 +31,7 @@ use serde_json::value::RawValue;
 
 use self::envelope::{CALL_MONITOR, Fields, HEARTBEAT, STATUS, UNIQUE_ID, fields_of, null, raw};
 use super::{
-    IncomingNotification, IncomingRequest, OutgoingNotification, OutgoingRequest, ReplyBody,
+    IncomingNotification, IncomingRequest, OutgoingNotification, OutgoingRequest, ReplyBody, Wire,
     WireFormat,
 };
 use crate::codec::{AnyCodec, DEFAULT_MAX_MESSAGE_SIZE, Json};
@@ -88,6 +88,10 @@ fn raw_body(body: Vec<u8>) -> Box<RawValue> {
 }
 
 impl WireFormat for OsloWire {
+    fn kind(&self) -> Wire {
+        Wire::Oslo
+    }
+
     fn codec(&self) -> &AnyCodec {
         &self.codec
     }
