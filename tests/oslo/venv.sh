@@ -3,6 +3,7 @@
 # interop tests (tests/tests/oslo_interop.rs) run against. Does nothing when
 # it is there already.
 set -euo pipefail
+export PYTHONWARNINGS=ignore
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="$root/target/oslo-venv"
 if "$venv/bin/python" -c "import oslo_messaging" 2>/dev/null; then

@@ -37,6 +37,7 @@ impl Python {
         );
         let works = std::process::Command::new(&exe)
             .args(["-c", "import oslo_messaging"])
+            .env("PYTHONWARNINGS", "ignore")
             .output()
             .is_ok_and(|out| out.status.success());
         if !works {
@@ -62,6 +63,7 @@ impl Python {
             .arg(role)
             .arg(&self.url)
             .args(args)
+            .env("PYTHONWARNINGS", "ignore")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true);
