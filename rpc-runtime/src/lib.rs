@@ -89,7 +89,7 @@ pub use secret::Secret;
 pub use server::{AckMode, Server, ServerBuilder};
 pub use service::Service;
 pub use tokio_util::sync::CancellationToken;
-pub use transport::{AmqpConfig, Destination, Transport};
+pub use transport::{AmqpConfig, Destination, TlsOptions, Transport};
 
 /// Re-exported so generated code and users share one serde.
 pub use serde;

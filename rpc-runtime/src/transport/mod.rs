@@ -24,7 +24,7 @@ use crate::message::Message;
 use crate::pending::PendingCall;
 use crate::wire::WireFormat;
 
-pub use amqp::AmqpConfig;
+pub use amqp::{AmqpConfig, TlsOptions};
 pub use memory::MemoryBroker;
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -4,7 +4,11 @@
 //! percent-decoded (`amqp://u:p@h:5672/%2f` is vhost `/`), the port defaults
 //! to 5672, and a missing or empty vhost means `/`. Query options:
 //! `heartbeat=<seconds>`, `control_exchange=<name>`, `connection_name=<name>`,
-//! `wire=native|oslo`, `durable_exchange=true|false`.
+//! `wire=native|oslo`, `durable_exchange=true|false`,
+//! `connection_timeout=<ms>`, and for `amqps://`
+//! (TLS, port 5671 by default) `cacertfile=<pem>`, `certfile=<pem>`,
+//! `keyfile=<pem>`, `server_name_indication=<name>`, as RabbitMQ's URI spec
+//! names them.
 //!
 //! The password is kept in a [`Secret`]: `Debug`, `Display`, logs and errors
 //! show the URL with `***` in its place.
@@ -18,8 +22,13 @@ use url::Url;
 use crate::codec::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::error::RpcError;
 use crate::secret::Secret;
+use super::tls::TlsOptions;
 use crate::transport::Transport;
 use crate::wire::Wire;
+
+/// How long opening a connection (TCP, TLS and the AMQP handshake) may
+/// take before the next broker of the URL is tried.
+pub const DEFAULT_CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The control exchange oslo.messaging uses unless told otherwise.
 pub const DEFAULT_CONTROL_EXCHANGE: &str = "openstack";
@@ -48,6 +57,8 @@ pub struct AmqpConfig {
     max_message_size: usize,
     wire: Wire,
     durable_exchange: bool,
+    connection_timeout: std::time::Duration,
+    tls: Option<TlsOptions>,
 }
 
 impl AmqpConfig {
@@ -59,19 +70,15 @@ impl AmqpConfig {
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| RpcError::config("not an AMQP URL (no `://`)"))?;
-        match scheme {
-            "amqp" => {}
-            "amqps" => {
-                return Err(RpcError::config(
-                    "`amqps://` (TLS) is not supported by this version; use `amqp://`",
-                ));
-            }
+        let (tls, default_port) = match scheme {
+            "amqp" => (None, 5672),
+            "amqps" => (Some(TlsOptions::new()), 5671),
             other => {
                 return Err(RpcError::config(format!(
-                    "unsupported URL scheme `{other}`; expected `amqp`"
+                    "unsupported URL scheme `{other}`; expected `amqp` or `amqps`"
                 )));
             }
-        }
+        };
         let split = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authorities, tail) = rest.split_at(split);
         let mut endpoints: Vec<Endpoint> = Vec::new();
@@ -83,7 +90,7 @@ impl AmqpConfig {
                 Some(first) if !authority.contains('@') => Some(first),
                 _ => None,
             };
-            endpoints.push(Endpoint::from_url(&parsed, inherited)?);
+            endpoints.push(Endpoint::from_url(&parsed, inherited, default_port)?);
             first.get_or_insert(parsed);
         }
         let Some(parsed) = first else {
@@ -107,6 +114,8 @@ impl AmqpConfig {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             wire: Wire::Native,
             durable_exchange: false,
+            connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
+            tls,
         };
         for (key, value) in parsed.query_pairs() {
             match &*key {
@@ -129,12 +138,37 @@ impl AmqpConfig {
                         ))
                     })?;
                 }
+                "connection_timeout" => {
+                    let ms: u64 = value.parse().map_err(|_| {
+                        RpcError::config(format!(
+                            "`connection_timeout={value}` is not a number of milliseconds"
+                        ))
+                    })?;
+                    config.connection_timeout = std::time::Duration::from_millis(ms.max(1));
+                }
+                "cacertfile" | "certfile" | "keyfile" | "server_name_indication" => {
+                    let Some(tls) = config.tls.take() else {
+                        return Err(RpcError::config(format!(
+                            "`{key}` needs an `amqps://` URL"
+                        )));
+                    };
+                    let value = value.into_owned();
+                    config.tls = Some(match &*key {
+                        "cacertfile" => tls.ca_file(value),
+                        "server_name_indication" => tls.server_name(value),
+                        "certfile" => tls.with_client_cert_file(value.into()),
+                        _ => tls.with_client_key_file(value.into()),
+                    });
+                }
                 other => {
                     return Err(RpcError::config(format!(
-                        "unknown AMQP URL option `{other}`; known: heartbeat, control_exchange, connection_name, wire, durable_exchange"
+                        "unknown AMQP URL option `{other}`; known: heartbeat, control_exchange, connection_name, wire, durable_exchange, connection_timeout, cacertfile, certfile, keyfile, server_name_indication"
                     )));
                 }
             }
+        }
+        if let Some(tls) = &config.tls {
+            tls.check()?;
         }
         Ok(config)
     }
@@ -178,6 +212,20 @@ impl AmqpConfig {
     /// it durable.
     pub fn durable_exchange(mut self, durable: bool) -> Self {
         self.durable_exchange = durable;
+        self
+    }
+
+    /// Sets how long opening a connection may take before the next broker
+    /// is tried (default 10 s): a broker that accepts TCP but never answers
+    /// (a paused or overloaded node) must not hang the client.
+    pub fn connection_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.connection_timeout = timeout;
+        self
+    }
+
+    /// Connects over TLS with these options (as an `amqps://` URL does).
+    pub fn tls(mut self, options: TlsOptions) -> Self {
+        self.tls = Some(options);
         self
     }
 
@@ -236,6 +284,16 @@ impl AmqpConfig {
         self.max_message_size
     }
 
+    /// How long opening a connection may take.
+    pub fn connect_timeout(&self) -> std::time::Duration {
+        self.connection_timeout
+    }
+
+    /// The TLS options, when connecting over TLS.
+    pub fn tls_options(&self) -> Option<&TlsOptions> {
+        self.tls.as_ref()
+    }
+
     /// The wire format.
     pub fn wire_format(&self) -> Wire {
         self.wire
@@ -255,7 +313,8 @@ impl fmt::Display for AmqpConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let vhost = percent_encoding::utf8_percent_encode(&self.vhost, VHOST).to_string();
         let hosts: Vec<String> = self.endpoints.iter().map(Endpoint::to_string).collect();
-        write!(f, "amqp://{}/{vhost}", hosts.join(","))
+        let scheme = if self.tls.is_some() { "amqps" } else { "amqp" };
+        write!(f, "{scheme}://{}/{vhost}", hosts.join(","))
     }
 }
 
@@ -269,7 +328,7 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    fn from_url(parsed: &Url, inherit: Option<&Url>) -> Result<Self, RpcError> {
+    fn from_url(parsed: &Url, inherit: Option<&Url>, default_port: u16) -> Result<Self, RpcError> {
         let host = parsed
             .host_str()
             .filter(|h| !h.is_empty())
@@ -294,7 +353,7 @@ impl Endpoint {
         };
         Ok(Self {
             host,
-            port: parsed.port().unwrap_or(5672),
+            port: parsed.port().unwrap_or(default_port),
             username,
             password,
         })
@@ -356,6 +415,8 @@ impl fmt::Debug for AmqpConfig {
             .field("max_message_size", &self.max_message_size)
             .field("wire", &self.wire)
             .field("durable_exchange", &self.durable_exchange)
+            .field("connection_timeout", &self.connection_timeout)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -390,7 +451,8 @@ mod tests {
             "http://u:hunter2@h",
             "amqp://u:hunter2@h/?bogus=1",
             "amqp://u:hunter2@h/?heartbeat=x",
-            "amqps://u:hunter2@h",
+            "amqp://u:hunter2@h/?cacertfile=/ca.pem",
+            "amqps://u:hunter2@h/?certfile=/c.pem",
             "amqp://u:hunter2@:5672",
             "not a url hunter2",
         ] {

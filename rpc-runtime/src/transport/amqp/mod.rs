@@ -19,6 +19,7 @@ mod replies;
 mod session;
 mod subscription;
 mod supervisor;
+mod tls;
 
 use std::fmt;
 use std::sync::Arc;
@@ -26,7 +27,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-pub use config::{AmqpConfig, DEFAULT_CONTROL_EXCHANGE, Endpoint};
+pub use config::{AmqpConfig, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_CONTROL_EXCHANGE, Endpoint};
+pub use tls::TlsOptions;
 
 use self::session::Session;
 use self::subscription::Setup;

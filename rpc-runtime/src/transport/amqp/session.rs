@@ -47,8 +47,17 @@ impl Session {
         if let Some(name) = config.name() {
             args.connection_name(name);
         }
-        let connection = Connection::open(&args)
+        if let Some(tls) = config.tls_options() {
+            args.tls_adaptor(tls.adaptor(endpoint.host())?);
+        }
+        let timeout = config.connect_timeout();
+        let connection = tokio::time::timeout(timeout, Connection::open(&args))
             .await
+            .map_err(|_| {
+                RpcError::Connection(format!(
+                    "cannot connect to {endpoint}: no answer within {timeout:?}"
+                ))
+            })?
             .map_err(|e| RpcError::Connection(format!("cannot connect to {endpoint}: {e}")))?;
         let publisher = Publisher::open(&connection).await?;
         let fanout_publisher = Publisher::open(&connection).await?;
