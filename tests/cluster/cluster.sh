@@ -31,6 +31,7 @@ node_env() {
     export RABBITMQ_LOG_BASE="$dir/node$n/log"
     export RABBITMQ_PID_FILE="$dir/node$n/pid"
     export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
+    export RABBITMQ_ADVANCED_CONFIG_FILE="$dir/advanced.config"
     export ERL_EPMD_ADDRESS=127.0.0.1
 }
 
@@ -57,8 +58,9 @@ make_tls() {
             -days 2 -extfile server.ext -out server.pem 2>/dev/null
         openssl req -newkey rsa:2048 -nodes -subj "/CN=rpc test client" \
             -keyout client.key -out client.csr 2>/dev/null
+        printf 'extendedKeyUsage=clientAuth\n' > client.ext
         openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-            -days 2 -out client.pem 2>/dev/null
+            -days 2 -extfile client.ext -out client.pem 2>/dev/null
         chmod 644 ./*.pem ./*.key
     )
 }
@@ -71,6 +73,9 @@ write_config() {
     fi
     : > "$dir/rabbitmq-env.conf"
     echo "[]." > "$dir/enabled_plugins"
+    # Notice a paused peer node within ~10 s instead of ~60 (the
+    # heartbeat test pauses one).
+    echo "[{kernel, [{net_ticktime, 10}]}]." > "$dir/advanced.config"
     for n in 1 2 3; do
         mkdir -p "$dir/node$n"
         cat > "$dir/node$n/rabbitmq.conf" <<CONF
@@ -85,11 +90,23 @@ CONF
     done
 }
 
+# Processes of node N started from another checkout (another cookie and
+# data dir): they hold our ports and names, so they go.
+kill_strangers() {
+    local n=$1 pid
+    for pid in $(grep -l -a -s "RABBITMQ_NODENAME=$(node_name "$n")" /proc/[0-9]*/environ | cut -d/ -f3); do
+        if ! grep -q -a -s "RABBITMQ_MNESIA_BASE=$dir/node$n/mnesia" "/proc/$pid/environ"; then
+            kill -9 "$pid" 2>/dev/null || true
+        fi
+    done
+}
+
 start_node() {
     local n=$1
     if ctl "$n" status >/dev/null 2>&1; then
         return
     fi
+    kill_strangers "$n"
     (node_env "$n" && ERL_FLAGS="-kernel inet_dist_use_interface {127,0,0,1}" \
         "$bin/rabbitmq-server" -detached)
     # `wait` also waits for the node to appear (await_startup fails at once
@@ -122,7 +139,8 @@ pid)
     ;;
 stop)
     for n in 1 2 3; do
-        ctl "$n" stop >/dev/null 2>&1 || true
+        ctl "$n" stop "$dir/node$n/pid" >/dev/null 2>&1 || true
+        kill_strangers "$n"
     done
     rm -rf "$dir"
     ;;

@@ -2,6 +2,7 @@
 //! records what it handled, per-test environments with unique names on a
 //! real RabbitMQ, and the Python oslo.messaging peer of the interop tests.
 
+pub mod cluster;
 pub mod conformance;
 pub mod env;
 pub mod oslo;

@@ -19,10 +19,10 @@ use std::fmt;
 use percent_encoding::percent_decode_str;
 use url::Url;
 
+use super::tls::TlsOptions;
 use crate::codec::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::error::RpcError;
 use crate::secret::Secret;
-use super::tls::TlsOptions;
 use crate::transport::Transport;
 use crate::wire::Wire;
 
@@ -148,9 +148,7 @@ impl AmqpConfig {
                 }
                 "cacertfile" | "certfile" | "keyfile" | "server_name_indication" => {
                     let Some(tls) = config.tls.take() else {
-                        return Err(RpcError::config(format!(
-                            "`{key}` needs an `amqps://` URL"
-                        )));
+                        return Err(RpcError::config(format!("`{key}` needs an `amqps://` URL")));
                     };
                     let value = value.into_owned();
                     config.tls = Some(match &*key {

@@ -64,14 +64,22 @@ impl TlsOptions {
     /// Sets the client certificate file, keeping the key file (URL options
     /// come one at a time).
     pub(super) fn with_client_cert_file(mut self, cert: PathBuf) -> Self {
-        let key = self.client_cert.take().map(|(_, key)| key).unwrap_or_default();
+        let key = self
+            .client_cert
+            .take()
+            .map(|(_, key)| key)
+            .unwrap_or_default();
         self.client_cert = Some((cert, key));
         self
     }
 
     /// Sets the client key file, keeping the certificate file.
     pub(super) fn with_client_key_file(mut self, key: PathBuf) -> Self {
-        let cert = self.client_cert.take().map(|(cert, _)| cert).unwrap_or_default();
+        let cert = self
+            .client_cert
+            .take()
+            .map(|(cert, _)| cert)
+            .unwrap_or_default();
         self.client_cert = Some((cert, key));
         self
     }
@@ -117,7 +125,10 @@ impl TlsOptions {
             Some(path) => {
                 for cert in certificates(path)? {
                     roots.add(cert).map_err(|e| {
-                        RpcError::config(format!("TLS: a CA in {} is unusable: {e}", path.display()))
+                        RpcError::config(format!(
+                            "TLS: a CA in {} is unusable: {e}",
+                            path.display()
+                        ))
                     })?;
                 }
             }
@@ -157,7 +168,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let junk = dir.join("junk.pem");
         std::fs::write(&junk, "not a certificate").unwrap();
-        let err = TlsOptions::new().ca_file(&junk).adaptor("h").err().expect("an error");
+        let err = TlsOptions::new()
+            .ca_file(&junk)
+            .adaptor("h")
+            .err()
+            .expect("an error");
         assert!(matches!(err, RpcError::Config(_)), "{err:?}");
         let _ = std::fs::remove_dir_all(dir);
         assert!(TlsOptions::new().adaptor("h").is_ok(), "the bundled roots");
