@@ -7,16 +7,42 @@
 //! up, timed out, or its future was dropped) removes the entry, so a late
 //! reply finds nothing and is discarded.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use crate::error::RpcError;
 use crate::message::Message;
 use crate::wire::{NativeWire, WireFormat};
 
-type Slot = mpsc::UnboundedSender<Result<Message, RpcError>>;
+/// Where the messages of one call wait for it. Lighter than a channel per
+/// call (tokio's allocates a block of 32 slots up front): most calls get one
+/// message.
+#[derive(Debug, Default)]
+struct Inbox {
+    messages: Mutex<VecDeque<Result<Message, RpcError>>>,
+    ready: Notify,
+}
+
+impl Inbox {
+    fn push(&self, message: Result<Message, RpcError>) {
+        self.messages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(message);
+        self.ready.notify_one();
+    }
+
+    fn pop(&self) -> Option<Result<Message, RpcError>> {
+        self.messages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
+    }
+}
+
+type Slot = Arc<Inbox>;
 
 /// The table of calls waiting for replies on one reply queue.
 ///
@@ -69,19 +95,19 @@ impl PendingCalls {
 
     /// Registers a new call and returns its handle (which holds the id).
     pub(crate) fn register(self: &Arc<Self>) -> PendingCall {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let inbox = Arc::new(Inbox::default());
         let id = loop {
             let id = uuid::Uuid::new_v4().as_u128();
             let mut slots = self.lock();
             if let std::collections::hash_map::Entry::Vacant(slot) = slots.entry(id) {
-                slot.insert(tx);
+                slot.insert(Arc::clone(&inbox));
                 break id;
             }
         };
         PendingCall {
             id,
             table: Arc::clone(self),
-            rx,
+            inbox,
         }
     }
 
@@ -91,17 +117,21 @@ impl PendingCalls {
         let Ok(id) = u128::from_str_radix(correlation_id, 16) else {
             return false;
         };
-        match self.lock().get(&id) {
-            Some(tx) => tx.send(reply).is_ok(),
+        let inbox = self.lock().get(&id).cloned();
+        match inbox {
+            Some(inbox) => {
+                inbox.push(reply);
+                true
+            }
             None => false,
         }
     }
 
     /// Fails every waiting call with `error` (e.g. the connection was lost).
     pub(crate) fn fail_all(&self, error: &RpcError) {
-        let slots: Vec<Slot> = self.lock().drain().map(|(_, tx)| tx).collect();
-        for tx in slots {
-            let _ = tx.send(Err(error.clone()));
+        let slots: Vec<Slot> = self.lock().drain().map(|(_, inbox)| inbox).collect();
+        for inbox in slots {
+            inbox.push(Err(error.clone()));
         }
     }
 
@@ -124,7 +154,7 @@ impl PendingCalls {
 pub(crate) struct PendingCall {
     id: u128,
     table: Arc<PendingCalls>,
-    rx: mpsc::UnboundedReceiver<Result<Message, RpcError>>,
+    inbox: Slot,
 }
 
 impl PendingCall {
@@ -136,7 +166,12 @@ impl PendingCall {
     /// Waits for the next message of this call (no timeout here: the caller
     /// adds one).
     pub(crate) async fn next(&mut self) -> Result<Message, RpcError> {
-        self.rx.recv().await.unwrap_or(Err(RpcError::Closed))
+        loop {
+            if let Some(message) = self.inbox.pop() {
+                return message;
+            }
+            self.inbox.ready.notified().await;
+        }
     }
 }
 
