@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use amqprs::callbacks::{ChannelCallback, DefaultConnectionCallback};
 use amqprs::channel::{
     BasicAckArguments, BasicConsumeArguments, BasicPublishArguments, BasicQosArguments, Channel,
-    ConfirmSelectArguments, QueueDeclareArguments,
+    ConfirmSelectArguments, ExchangeDeclareArguments, QueueBindArguments, QueueDeclareArguments,
 };
 use amqprs::connection::{Connection, OpenConnectionArguments};
-use amqprs::{Ack, BasicProperties, Cancel, CloseChannel, Nack, Return};
+use amqprs::{Ack, BasicProperties, Cancel, CloseChannel, FieldTable, FieldValue, Nack, Return};
 use tokio::sync::oneshot;
 
 /// Opens a connection to the local broker.
@@ -79,17 +79,28 @@ pub async fn echo_server(
             else {
                 continue;
             };
+            // A request in our shape gets a reply in our shape.
+            let ours = props.headers().is_some();
             let channel = server.clone();
             let reply = async move {
                 if delay_ms > 0 {
                     tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
                 }
-                let props = BasicProperties::default()
-                    .with_correlation_id(&correlation)
-                    .finish();
-                let _ = channel
-                    .basic_publish(props, body, BasicPublishArguments::new("", &reply_to))
-                    .await;
+                let mut props = BasicProperties::default();
+                props.with_correlation_id(&correlation);
+                let mut args = BasicPublishArguments::new("", &reply_to);
+                if ours {
+                    let mut headers = FieldTable::new();
+                    headers.insert(
+                        "x-rpc-status".try_into().expect("name"),
+                        FieldValue::from("ok".to_owned()),
+                    );
+                    props
+                        .with_headers(headers)
+                        .with_content_type("application/x-bincode");
+                    args.mandatory(true);
+                }
+                let _ = channel.basic_publish(props.finish(), body, args).await;
             };
             if delay_ms > 0 {
                 tokio::spawn(reply);
@@ -103,6 +114,61 @@ pub async fn echo_server(
 
 type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>>;
 
+/// How a hand-written caller addresses the server.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// The server's queue on the default exchange, a reply queue.
+    Plain,
+    /// As `Plain`, with RabbitMQ's direct reply-to.
+    DirectReplyTo,
+    /// What our topology costs the broker: a topic exchange, `mandatory`,
+    /// and headers of the same size as ours (method, version, timeout,
+    /// request id, trace parent, content type).
+    SameTopology,
+}
+
+/// The topic exchange of [`Style::SameTopology`].
+pub const TOPIC_EXCHANGE: &str = "rpc-bench-hand";
+
+/// Declares [`TOPIC_EXCHANGE`] and binds `queue` to it by its name.
+pub async fn bind_to_topic_exchange(connection: &Connection, queue: &str) {
+    let channel = connection.open_channel(None).await.expect("channel");
+    channel
+        .exchange_declare(ExchangeDeclareArguments::new(TOPIC_EXCHANGE, "topic"))
+        .await
+        .expect("exchange");
+    channel
+        .queue_bind(QueueBindArguments::new(queue, TOPIC_EXCHANGE, queue))
+        .await
+        .expect("bind");
+    let _ = channel.close().await;
+}
+
+/// Gives a message the headers ours carry (method, version, timeout,
+/// request id, trace parent, content type) and returns arguments that
+/// publish it `mandatory` through [`TOPIC_EXCHANGE`] to `queue`.
+fn our_shape(props: &mut BasicProperties, queue: &str) -> BasicPublishArguments {
+    let mut headers = FieldTable::new();
+    for (name, value) in [
+        ("x-rpc-method", "echo".to_owned()),
+        ("x-rpc-version", "1.0".to_owned()),
+        ("x-rpc-timeout", "60000".to_owned()),
+        ("x-request-id", format!("req-{}", uuid::Uuid::new_v4())),
+        (
+            "traceparent",
+            format!("00-{}-{:016x}-01", uuid::Uuid::new_v4().simple(), 7),
+        ),
+    ] {
+        headers.insert(name.try_into().expect("name"), FieldValue::from(value));
+    }
+    props
+        .with_headers(headers)
+        .with_content_type("application/x-bincode");
+    let mut args = BasicPublishArguments::new(TOPIC_EXCHANGE, queue);
+    args.mandatory(true);
+    args
+}
+
 /// A request/reply client with its own exclusive reply queue (or RabbitMQ's
 /// direct reply-to), correlation ids in a locked map.
 #[derive(Clone)]
@@ -110,15 +176,15 @@ pub struct Caller {
     channel: Channel,
     reply_to: String,
     queue: String,
+    style: Style,
     next: Arc<AtomicU64>,
     waiting: Waiting,
 }
 
 impl Caller {
-    /// `direct`: use `amq.rabbitmq.reply-to` instead of a reply queue.
-    pub async fn new(connection: &Connection, queue: &str, direct: bool) -> Self {
+    pub async fn new(connection: &Connection, queue: &str, style: Style) -> Self {
         let channel = connection.open_channel(None).await.expect("channel");
-        let reply_to = if direct {
+        let reply_to = if style == Style::DirectReplyTo {
             "amq.rabbitmq.reply-to".to_owned()
         } else {
             let (name, _, _) = channel
@@ -155,6 +221,7 @@ impl Caller {
             channel,
             reply_to,
             queue: queue.to_owned(),
+            style,
             next: Arc::default(),
             waiting,
         }
@@ -165,12 +232,14 @@ impl Caller {
         let id = self.next.fetch_add(1, Ordering::Relaxed).to_string();
         let (tx, rx) = oneshot::channel();
         self.waiting.lock().expect("lock").insert(id.clone(), tx);
-        let props = BasicProperties::default()
-            .with_correlation_id(&id)
-            .with_reply_to(&self.reply_to)
-            .finish();
+        let mut props = BasicProperties::default();
+        props.with_correlation_id(&id).with_reply_to(&self.reply_to);
+        let mut args = BasicPublishArguments::new("", &self.queue);
+        if self.style == Style::SameTopology {
+            args = our_shape(&mut props, &self.queue);
+        }
         self.channel
-            .basic_publish(props, body, BasicPublishArguments::new("", &self.queue))
+            .basic_publish(props.finish(), body, args)
             .await
             .expect("publish");
         rx.await.expect("reply")
@@ -185,6 +254,7 @@ pub struct ConfirmedPublisher {
     state: Arc<tokio::sync::Mutex<u64>>,
     unconfirmed: Arc<Mutex<BTreeMap<u64, oneshot::Sender<bool>>>>,
     queue: String,
+    style: Style,
 }
 
 struct Confirms(Arc<Mutex<BTreeMap<u64, oneshot::Sender<bool>>>>);
@@ -226,7 +296,8 @@ impl ChannelCallback for Confirms {
 }
 
 impl ConfirmedPublisher {
-    pub async fn new(connection: &Connection, queue: &str) -> Self {
+    /// `style`: `Plain` or `SameTopology`.
+    pub async fn new(connection: &Connection, queue: &str, style: Style) -> Self {
         let channel = connection.open_channel(None).await.expect("channel");
         let unconfirmed = Arc::new(Mutex::new(BTreeMap::new()));
         channel
@@ -242,6 +313,7 @@ impl ConfirmedPublisher {
             state: Arc::new(tokio::sync::Mutex::new(0)),
             unconfirmed,
             queue: queue.to_owned(),
+            style,
         }
     }
 
@@ -252,12 +324,13 @@ impl ConfirmedPublisher {
             let mut tag = self.state.lock().await;
             *tag += 1;
             self.unconfirmed.lock().expect("lock").insert(*tag, tx);
+            let mut props = BasicProperties::default();
+            let mut args = BasicPublishArguments::new("", &self.queue);
+            if self.style == Style::SameTopology {
+                args = our_shape(&mut props, &self.queue);
+            }
             self.channel
-                .basic_publish(
-                    BasicProperties::default(),
-                    body,
-                    BasicPublishArguments::new("", &self.queue),
-                )
+                .basic_publish(props.finish(), body, args)
                 .await
                 .expect("publish");
         }

@@ -13,7 +13,7 @@ mod tarpc_echo;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use measure::{Stats, closed_loop};
+use measure::{Op, Stats, closed_loop, interleaved, op};
 use rpc_runtime::{AmqpConfig, Context};
 
 const PAYLOAD: usize = 100;
@@ -27,6 +27,32 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
     {
         rss::child(which, &url()).await;
+        return;
+    }
+    if let Some(what) = args
+        .iter()
+        .position(|a| a == "--profile-amqp")
+        .and_then(|i| args.get(i + 1))
+    {
+        // For `perf record`: 64 callers (or casters) over RabbitMQ, 10 s.
+        let topic = format!("bench-profile-{}", std::process::id());
+        let deployment = ours::Deployment::amqp(&url(), &topic, 64).await;
+        let client = deployment.client.clone();
+        let casts = what == "casts";
+        let stats = closed_loop(64, Duration::from_secs(10), move || {
+            let client = client.clone();
+            async move {
+                let text = "x".repeat(PAYLOAD);
+                if casts {
+                    client.sink(&Context::new(), text).await.expect("sink");
+                } else {
+                    client.echo(&Context::new(), text).await.expect("echo");
+                }
+            }
+        })
+        .await;
+        println!("{what}: {:.0}/s", stats.per_second);
+        deployment.close().await;
         return;
     }
     if args.iter().any(|a| a == "--profile-memory") {
@@ -64,11 +90,28 @@ async fn main() {
         "Each figure is from one run of `cargo xtask bench`{}; compare within a table, not across runs.\n",
         if quick { " --quick" } else { "" }
     );
-    calls(&mut report, duration).await;
-    casts(&mut report, duration).await;
-    memory(&mut report, duration).await;
-    rss::section(&mut report, quick).await;
-    compile::section(&mut report, quick);
+    // `--only calls|casts|memory|rss|compile`: one section, for iterating.
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str);
+    let runs = |section: &str| only.is_none_or(|o| o == section);
+    if runs("calls") {
+        calls(&mut report, duration).await;
+    }
+    if runs("casts") {
+        casts(&mut report, duration).await;
+    }
+    if runs("memory") {
+        memory(&mut report, duration).await;
+    }
+    if runs("rss") {
+        rss::section(&mut report, quick).await;
+    }
+    if runs("compile") {
+        compile::section(&mut report, quick);
+    }
     print!("{report}");
     if let Some(out) = out {
         std::fs::write(&out, &report).expect("write the results");
@@ -76,28 +119,31 @@ async fn main() {
     }
 }
 
-/// A closed loop of echo calls through our client.
-async fn ours_echo(client: &ours::EchoClient, workers: usize, duration: Duration) -> Stats {
+/// Echo calls through our client.
+fn ours_echo(client: &ours::EchoClient) -> Op {
     let (client, text) = (client.clone(), "x".repeat(PAYLOAD));
-    closed_loop(workers, duration, move || {
+    op(move || {
         let (client, text) = (client.clone(), text.clone());
         async move {
             client.echo(&Context::new(), text).await.expect("echo");
         }
     })
-    .await
 }
 
-/// A closed loop of echo calls through a hand-written caller.
-async fn hand_echo(caller: &hand::Caller, workers: usize, duration: Duration) -> Stats {
+/// Echo calls through a hand-written caller.
+fn hand_echo(caller: &hand::Caller) -> Op {
     let (caller, body) = (caller.clone(), vec![b'x'; PAYLOAD]);
-    closed_loop(workers, duration, move || {
+    op(move || {
         let (caller, body) = (caller.clone(), body.clone());
         async move {
             caller.call(body).await;
         }
     })
-    .await
+}
+
+/// How many turns each implementation gets in a section (see [`interleaved`]).
+fn rounds(duration: Duration) -> u32 {
+    duration.as_secs().max(1) as u32
 }
 
 fn url() -> String {
@@ -170,8 +216,10 @@ async fn calls(report: &mut String, duration: Duration) {
         config.password().expose(),
     )
     .await;
-    let reply_queue = hand::Caller::new(&client_connection, &queue, false).await;
-    let direct = hand::Caller::new(&client_connection, &queue, true).await;
+    hand::bind_to_topic_exchange(&connection, &queue).await;
+    let reply_queue = hand::Caller::new(&client_connection, &queue, hand::Style::Plain).await;
+    let direct = hand::Caller::new(&client_connection, &queue, hand::Style::DirectReplyTo).await;
+    let same = hand::Caller::new(&client_connection, &queue, hand::Style::SameTopology).await;
     let deployment = ours::Deployment::amqp(&url(), &topic, 64).await;
     let _ = writeln!(
         report,
@@ -196,26 +244,22 @@ async fn calls(report: &mut String, duration: Duration) {
     );
     row(report, &["---"; 7].map(String::from));
     for workers in [1, 8, 64] {
-        let base = hand_echo(&reply_queue, workers, duration).await;
-        let direct_stats = hand_echo(&direct, workers, duration).await;
-        let ours_stats = ours_echo(&deployment.client, workers, duration).await;
-        row(
-            report,
-            &stats_cells("amqprs by hand, reply queue", workers, base, base),
-        );
-        row(
-            report,
-            &stats_cells(
-                "amqprs by hand, direct reply-to",
-                workers,
-                direct_stats,
-                base,
-            ),
-        );
-        row(
-            report,
-            &stats_cells("rpc-runtime", workers, ours_stats, base),
-        );
+        let ops = [
+            hand_echo(&reply_queue),
+            hand_echo(&direct),
+            hand_echo(&same),
+            ours_echo(&deployment.client),
+        ];
+        let stats = interleaved(workers, duration, rounds(duration), &ops).await;
+        let labels = [
+            "amqprs by hand, reply queue",
+            "amqprs by hand, direct reply-to",
+            "amqprs by hand, our topology and headers",
+            "rpc-runtime",
+        ];
+        for (label, s) in labels.into_iter().zip(&stats) {
+            row(report, &stats_cells(label, workers, *s, stats[0]));
+        }
     }
     let _ = writeln!(report);
     deployment.close().await;
@@ -232,22 +276,29 @@ async fn casts(report: &mut String, duration: Duration) {
     .await;
     let queue = format!("bench-casts-{}", std::process::id());
     let received = hand::counting_consumer(&connection, &queue, 64).await;
-    let publisher = hand::ConfirmedPublisher::new(&connection, &queue).await;
-    let body = vec![b'x'; PAYLOAD];
-    let hand_stats = closed_loop(64, duration, move || {
-        let (publisher, body) = (publisher.clone(), body.clone());
-        async move { publisher.publish(body).await }
-    })
-    .await;
+    hand::bind_to_topic_exchange(&connection, &queue).await;
+    let hand_cast = |publisher: hand::ConfirmedPublisher| {
+        let body = vec![b'x'; PAYLOAD];
+        op(move || {
+            let (publisher, body) = (publisher.clone(), body.clone());
+            async move { publisher.publish(body).await }
+        })
+    };
+    let plain = hand::ConfirmedPublisher::new(&connection, &queue, hand::Style::Plain).await;
+    let same = hand::ConfirmedPublisher::new(&connection, &queue, hand::Style::SameTopology).await;
     let topic = format!("bench-casts-ours-{}", std::process::id());
     let deployment = ours::Deployment::amqp(&url(), &topic, 64).await;
     let client = deployment.client.clone();
     let text = "x".repeat(PAYLOAD);
-    let ours_stats = closed_loop(64, duration, move || {
-        let (client, text) = (client.clone(), text.clone());
-        async move { client.sink(&Context::new(), text).await.expect("cast") }
-    })
-    .await;
+    let ops = [
+        hand_cast(plain),
+        hand_cast(same),
+        op(move || {
+            let (client, text) = (client.clone(), text.clone());
+            async move { client.sink(&Context::new(), text).await.expect("cast") }
+        }),
+    ];
+    let stats = interleaved(64, duration, rounds(duration), &ops).await;
     let _ = writeln!(
         report,
         "## Casts with publisher confirms (64 concurrent senders)\n"
@@ -263,24 +314,22 @@ async fn casts(report: &mut String, duration: Duration) {
         .map(String::from),
     );
     row(report, &["---"; 4].map(String::from));
-    row(
-        report,
-        &[
-            "amqprs by hand".into(),
-            format!("{:.0}", hand_stats.per_second),
-            ms(hand_stats.p50),
-            "1.00".into(),
-        ],
-    );
-    row(
-        report,
-        &[
-            "rpc-runtime".into(),
-            format!("{:.0}", ours_stats.per_second),
-            ms(ours_stats.p50),
-            format!("{:.2}", ours_stats.per_second / hand_stats.per_second),
-        ],
-    );
+    let labels = [
+        "amqprs by hand",
+        "amqprs by hand, our topology and headers",
+        "rpc-runtime",
+    ];
+    for (label, s) in labels.into_iter().zip(&stats) {
+        row(
+            report,
+            &[
+                label.into(),
+                format!("{:.0}", s.per_second),
+                ms(s.p50),
+                format!("{:.2}", s.per_second / stats[0].per_second),
+            ],
+        );
+    }
     let _ = writeln!(
         report,
         "\nEvery confirmed cast reached the server: {} by hand, {} ours (counted by the consumers after the run).\n",
@@ -316,32 +365,27 @@ async fn memory(report: &mut String, duration: Duration) {
     );
     row(report, &["---"; 7].map(String::from));
     for workers in [1, 64] {
-        let client = tarpc.clone();
-        let text = payload.clone();
-        let base = closed_loop(workers, duration, move || {
-            let (client, text) = (client.clone(), text.clone());
-            async move {
-                client
-                    .echo(tarpc::context::current(), text)
-                    .await
-                    .expect("tarpc echo");
-            }
-        })
-        .await;
-        let ours_stats = ours_echo(&deployment.client, workers, duration).await;
-        row(
-            report,
-            &stats_cells("tarpc, in-process channel", workers, base, base),
-        );
-        row(
-            report,
-            &stats_cells(
-                "rpc-runtime, Transport::memory()",
-                workers,
-                ours_stats,
-                base,
-            ),
-        );
+        let (client, text) = (tarpc.clone(), payload.clone());
+        let ops = [
+            op(move || {
+                let (client, text) = (client.clone(), text.clone());
+                async move {
+                    client
+                        .echo(tarpc::context::current(), text)
+                        .await
+                        .expect("tarpc echo");
+                }
+            }),
+            ours_echo(&deployment.client),
+        ];
+        let stats = interleaved(workers, duration, rounds(duration), &ops).await;
+        let labels = [
+            "tarpc, in-process channel",
+            "rpc-runtime, Transport::memory()",
+        ];
+        for (label, s) in labels.into_iter().zip(&stats) {
+            row(report, &stats_cells(label, workers, *s, stats[0]));
+        }
     }
     let _ = writeln!(report);
 }

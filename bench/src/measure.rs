@@ -2,6 +2,7 @@
 //! before sending the next) and summarising it.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,13 +14,55 @@ pub struct Stats {
     pub p99: Duration,
 }
 
-/// Runs `op` from `workers` tasks for `duration`; each op is timed.
-pub async fn closed_loop<F, Fut>(workers: usize, duration: Duration, op: F) -> Stats
+/// One operation under load, boxed so that different implementations can
+/// take turns in [`interleaved`].
+pub type Op = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Boxes an operation for [`interleaved`].
+pub fn op<F, Fut>(f: F) -> Op
 where
     F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send,
+    Fut: Future<Output = ()> + Send + 'static,
 {
-    let op = Arc::new(op);
+    Arc::new(move || Box::pin(f()))
+}
+
+/// Runs `op` from `workers` tasks for `duration`; each op is timed.
+pub async fn closed_loop<F, Fut>(workers: usize, duration: Duration, f: F) -> Stats
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (latencies, elapsed) = run(workers, duration, op(f)).await;
+    summarise(latencies, elapsed)
+}
+
+/// Measures every op in turn, `rounds` times for `duration / rounds` each
+/// (starting each round with the next op), so that a machine getting busier
+/// or quieter during the run weighs on all of them alike.
+pub async fn interleaved(
+    workers: usize,
+    duration: Duration,
+    rounds: u32,
+    ops: &[Op],
+) -> Vec<Stats> {
+    let slice = duration / rounds;
+    let mut runs: Vec<(Vec<Duration>, Duration)> = vec![(Vec::new(), Duration::ZERO); ops.len()];
+    for round in 0..rounds as usize {
+        for turn in 0..ops.len() {
+            let i = (round + turn) % ops.len();
+            let (latencies, elapsed) = run(workers, slice, Arc::clone(&ops[i])).await;
+            runs[i].0.extend(latencies);
+            runs[i].1 += elapsed;
+        }
+    }
+    runs.into_iter()
+        .map(|(latencies, elapsed)| summarise(latencies, elapsed))
+        .collect()
+}
+
+/// The closed loop itself: every latency, and how long it ran.
+async fn run(workers: usize, duration: Duration, op: Op) -> (Vec<Duration>, Duration) {
     // Warm up: a short run not counted.
     let warm = Instant::now() + duration / 10;
     while Instant::now() < warm {
@@ -44,8 +87,7 @@ where
     for task in tasks {
         all.extend(task.await.expect("load task"));
     }
-    let elapsed = started.elapsed();
-    summarise(all, elapsed)
+    (all, started.elapsed())
 }
 
 /// Calls/s, p50 and p99 of a set of latencies over `elapsed`.

@@ -57,7 +57,7 @@ pub async fn child(which: &str, url: &str) {
             let queue = format!("bench-rss-hand-{}", std::process::id());
             let _server = hand::echo_server(&server_connection, &queue, u16::MAX, HOLD_MS).await;
             let client_connection = hand::connect(host, port, user, password).await;
-            let caller = hand::Caller::new(&client_connection, &queue, false).await;
+            let caller = hand::Caller::new(&client_connection, &queue, hand::Style::Plain).await;
             for _ in 0..IN_FLIGHT {
                 let (caller, body) = (caller.clone(), payload.clone().into_bytes());
                 calls.spawn(async move {
