@@ -39,7 +39,8 @@ pub(super) fn to_properties(message: &Message) -> Result<BasicProperties, RpcErr
         }
         props.with_headers(table);
     }
-    Ok(props.finish())
+    // Not `finish()`: it clones the whole set, headers included.
+    Ok(props)
 }
 
 /// Our view of a received message. String-valued headers are kept, others

@@ -1,40 +1,31 @@
-//! Publishing with publisher confirms, as one task per channel.
+//! Publishing with publisher confirms.
 //!
 //! amqprs's `basic_publish` returns once the frame is queued; confirms come
 //! later through the channel callback, numbered by delivery tag (1, 2, 3, ...
-//! in publish order). One task owns the channel: it numbers each publish,
-//! remembers who waits for which tag, and settles them as `basic.ack` /
-//! `basic.nack` arrive (honouring `multiple`). A mandatory message the broker
-//! could not route comes back as `basic.return` *before* its ack; the task
-//! finds it by the message id it stamped on it and fails that publish with
-//! [`RpcError::Undeliverable`].
+//! in publish order). A caller numbers its publish and hands it to amqprs
+//! under one async lock, so tags follow the order on the wire, and waits for
+//! its confirm on a oneshot. A task settles the waiting publishes as
+//! `basic.ack` / `basic.nack` arrive (honouring `multiple`). A mandatory
+//! message the broker could not route comes back as `basic.return` *before*
+//! its ack; the task finds it by the message id stamped on it (the tag) and
+//! fails that publish with [`RpcError::Undeliverable`].
 //!
-//! No lock is shared with callers: they send a command and await a oneshot.
 //! When the broker closes the channel (a publish to a vanished exchange, a
-//! refused message), what was unconfirmed fails and the task carries on on
-//! a new channel.
+//! refused message), what was unconfirmed fails and publishing carries on
+//! on a new channel.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use amqprs::channel::{BasicPublishArguments, Channel, ConfirmSelectArguments};
 use amqprs::connection::Connection;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::callback::{ChannelEvent, open_channel_to};
 use super::props::{short, to_properties};
 use crate::error::RpcError;
 use crate::message::Message;
-
-/// How many publishes may queue up for the publishing task.
-const COMMAND_QUEUE: usize = 4096;
-
-struct Publish {
-    exchange: String,
-    routing_key: String,
-    message: Message,
-    mandatory: bool,
-    done: oneshot::Sender<Result<(), RpcError>>,
-}
 
 /// A publish the broker has not confirmed yet.
 struct Unconfirmed {
@@ -44,26 +35,69 @@ struct Unconfirmed {
     returned: bool,
 }
 
-/// The handle callers publish through.
-#[derive(Debug, Clone)]
-pub(super) struct Publisher {
-    commands: mpsc::Sender<Publish>,
+/// The channel and the next delivery tag on it, locked across a publish.
+struct Line {
+    channel: Channel,
+    next_tag: u64,
+}
+
+/// What callers and the settling task share.
+#[derive(Default)]
+struct Confirms {
+    unconfirmed: BTreeMap<u64, Unconfirmed>,
+    /// Why publishing fails until a new channel is open.
+    broken: Option<RpcError>,
+}
+
+struct Shared {
+    line: tokio::sync::Mutex<Line>,
+    confirms: Mutex<Confirms>,
     events: mpsc::UnboundedSender<ChannelEvent>,
+    /// Stops the settling task when the last handle goes.
+    _stop: DropGuard,
+}
+
+impl Shared {
+    fn confirms(&self) -> std::sync::MutexGuard<'_, Confirms> {
+        self.confirms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The handle callers publish through.
+#[derive(Clone)]
+pub(super) struct Publisher {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher").finish_non_exhaustive()
+    }
 }
 
 impl Publisher {
-    /// Opens a confirm-mode channel on `connection` and starts its task.
+    /// Opens a confirm-mode channel on `connection` and starts settling its
+    /// confirms.
     pub(super) async fn open(connection: &Connection) -> Result<Self, RpcError> {
         let (events, events_rx) = mpsc::unbounded_channel();
         let channel = open_confirm_channel(connection, &events).await?;
-        let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
-        let task = Task {
-            connection: connection.clone(),
-            channel,
-            events: events.clone(),
-        };
-        tokio::spawn(task.run(commands_rx, events_rx));
-        Ok(Self { commands, events })
+        let stop = CancellationToken::new();
+        let shared = Arc::new(Shared {
+            line: tokio::sync::Mutex::new(Line {
+                channel,
+                next_tag: 1,
+            }),
+            confirms: Mutex::default(),
+            events,
+            _stop: stop.clone().drop_guard(),
+        });
+        tokio::spawn(settle_events(
+            connection.clone(),
+            Arc::downgrade(&shared),
+            events_rx,
+            stop,
+        ));
+        Ok(Self { shared })
     }
 
     /// Publishes `message` and resolves when the broker confirmed it.
@@ -74,30 +108,83 @@ impl Publisher {
         message: Message,
         mandatory: bool,
     ) -> Result<(), RpcError> {
-        short("exchange", exchange)?;
-        short("routing key", routing_key)?;
+        let mut args = BasicPublishArguments::new(
+            short("exchange", exchange)?,
+            short("routing key", routing_key)?,
+        );
+        args.mandatory(mandatory);
+        let mut properties = to_properties(&message)?;
         let (done, confirmed) = oneshot::channel();
-        let command = Publish {
-            exchange: exchange.to_owned(),
-            routing_key: routing_key.to_owned(),
-            message,
-            mandatory,
-            done,
-        };
-        self.commands
-            .send(command)
-            .await
-            .map_err(|_| RpcError::Closed)?;
+        {
+            let line = self.shared.line.lock().await;
+            let tag = line.next_tag;
+            {
+                let mut confirms = self.shared.confirms();
+                if let Some(error) = &confirms.broken {
+                    return Err(error.clone());
+                }
+                let entry = Unconfirmed {
+                    exchange: exchange.to_owned(),
+                    routing_key: routing_key.to_owned(),
+                    done,
+                    returned: false,
+                };
+                confirms.unconfirmed.insert(tag, entry);
+            }
+            let mut numbered = Numbered {
+                line,
+                shared: &self.shared,
+                tag,
+                sent: false,
+            };
+            numbered.line.next_tag += 1;
+            properties.with_message_id(&tag.to_string());
+            let sent = numbered
+                .line
+                .channel
+                .basic_publish(properties, message.body, args)
+                .await;
+            numbered.sent = true;
+            if let Err(error) = sent {
+                // The channel is unusable: fail this publish and the ones
+                // after it until the settling task has a new channel.
+                let error = RpcError::connection(error);
+                let mut confirms = self.shared.confirms();
+                confirms.unconfirmed.remove(&tag);
+                confirms.broken = Some(error.clone());
+                return Err(error);
+            }
+        }
         confirmed.await.unwrap_or(Err(RpcError::Closed))
     }
 
     /// Fails everything unconfirmed and every later publish (the connection
     /// is gone).
     pub(super) fn fail(&self, reason: &str) {
-        let _ = self.events.send(ChannelEvent::Closed {
+        let _ = self.shared.events.send(ChannelEvent::Closed {
             code: 0,
             text: reason.to_owned(),
         });
+    }
+}
+
+/// A delivery tag taken, with the channel still locked. If the caller's
+/// future is dropped before amqprs took the frame (its send is
+/// cancel-safe: a dropped send sent nothing), the tag is given back, so
+/// later tags still match the broker's count.
+struct Numbered<'a> {
+    line: tokio::sync::MutexGuard<'a, Line>,
+    shared: &'a Shared,
+    tag: u64,
+    sent: bool,
+}
+
+impl Drop for Numbered<'_> {
+    fn drop(&mut self) {
+        if !self.sent {
+            self.line.next_tag = self.tag;
+            self.shared.confirms().unconfirmed.remove(&self.tag);
+        }
     }
 }
 
@@ -114,83 +201,49 @@ async fn open_confirm_channel(
     Ok(channel)
 }
 
-/// The publishing task's state.
-struct Task {
+/// Settles publishes as the broker's events arrive; after a channel error,
+/// opens a new channel (whose delivery tags restart at 1).
+async fn settle_events(
     connection: Connection,
-    channel: Channel,
-    events: mpsc::UnboundedSender<ChannelEvent>,
-}
-
-impl Task {
-    async fn run(
-        mut self,
-        mut commands: mpsc::Receiver<Publish>,
-        mut events: mpsc::UnboundedReceiver<ChannelEvent>,
-    ) {
-        let mut next_tag: u64 = 1;
-        let mut unconfirmed: BTreeMap<u64, Unconfirmed> = BTreeMap::new();
-        let mut broken: Option<RpcError> = None;
-        loop {
-            tokio::select! {
-                biased;
-                Some(event) = events.recv() => {
-                    let Some((error, channel_only)) = settle(&mut unconfirmed, event) else { continue };
-                    tracing::warn!(%error, "publishing channel closed");
-                    broken = Some(error);
-                    // A channel error (404 on a vanished exchange, a refused
-                    // message, ...) leaves the connection usable: start over
-                    // on a new channel, whose delivery tags restart at 1.
-                    if channel_only {
-                        if let Ok(channel) = open_confirm_channel(&self.connection, &self.events).await {
-                            self.channel = channel;
-                            next_tag = 1;
-                            broken = None;
-                        }
-                    }
-                }
-                command = commands.recv() => {
-                    let Some(command) = command else { break };
-                    if let Some(error) = &broken {
-                        let _ = command.done.send(Err(error.clone()));
-                        continue;
-                    }
-                    match self.publish(next_tag, command).await {
-                        Ok(entry) => {
-                            unconfirmed.insert(next_tag, entry);
-                            next_tag += 1;
-                        }
-                        Err(Some(error)) => broken = Some(error),
-                        Err(None) => {}
-                    }
-                }
-            }
-        }
-    }
-
-    /// Publishes with the given tag. `Err(Some(e))`: the channel is unusable.
-    async fn publish(&self, tag: u64, command: Publish) -> Result<Unconfirmed, Option<RpcError>> {
-        let mut properties = match to_properties(&command.message) {
-            Ok(properties) => properties,
-            Err(error) => {
-                let _ = command.done.send(Err(error));
-                return Err(None);
-            }
+    shared: std::sync::Weak<Shared>,
+    mut events: mpsc::UnboundedReceiver<ChannelEvent>,
+    stop: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            () = stop.cancelled() => return,
+            event = events.recv() => match event {
+                Some(event) => event,
+                None => return,
+            },
         };
-        properties.with_message_id(&tag.to_string());
-        let mut args = BasicPublishArguments::new(&command.exchange, &command.routing_key);
-        args.mandatory(command.mandatory);
-        let body = command.message.body;
-        if let Err(error) = self.channel.basic_publish(properties, body, args).await {
-            let error = RpcError::connection(error);
-            let _ = command.done.send(Err(error.clone()));
-            return Err(Some(error));
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let outcome = {
+            let mut confirms = shared.confirms();
+            let outcome = settle(&mut confirms.unconfirmed, event);
+            if let Some((error, _)) = &outcome {
+                confirms.broken = Some(error.clone());
+            }
+            outcome
+        };
+        let Some((error, channel_only)) = outcome else {
+            continue;
+        };
+        tracing::warn!(%error, "publishing channel closed");
+        // A channel error (404 on a vanished exchange, a refused message,
+        // ...) leaves the connection usable: start over on a new channel.
+        if channel_only {
+            let mut line = shared.line.lock().await;
+            if let Ok(channel) = open_confirm_channel(&connection, &shared.events).await {
+                *line = Line {
+                    channel,
+                    next_tag: 1,
+                };
+                shared.confirms().broken = None;
+            }
         }
-        Ok(Unconfirmed {
-            exchange: command.exchange,
-            routing_key: command.routing_key,
-            done: command.done,
-            returned: false,
-        })
     }
 }
 
