@@ -122,8 +122,8 @@ pub enum Style {
     /// As `Plain`, with RabbitMQ's direct reply-to.
     DirectReplyTo,
     /// What our topology costs the broker: a topic exchange, `mandatory`,
-    /// and headers of the same size as ours (method, version, timeout,
-    /// request id, trace parent, content type).
+    /// and the headers ours carry (method, version, timeout, request id,
+    /// content type).
     SameTopology,
 }
 
@@ -144,8 +144,8 @@ pub async fn bind_to_topic_exchange(connection: &Connection, queue: &str) {
     let _ = channel.close().await;
 }
 
-/// Gives a message the headers ours carry (method, version, timeout,
-/// request id, trace parent, content type) and returns arguments that
+/// Gives a message the headers ours carry for a caller without a trace
+/// (method, version, timeout, request id, content type) and returns arguments that
 /// publish it `mandatory` through [`TOPIC_EXCHANGE`] to `queue`.
 fn our_shape(props: &mut BasicProperties, queue: &str) -> BasicPublishArguments {
     let mut headers = FieldTable::new();
@@ -154,10 +154,6 @@ fn our_shape(props: &mut BasicProperties, queue: &str) -> BasicPublishArguments 
         ("x-rpc-version", "1.0".to_owned()),
         ("x-rpc-timeout", "60000".to_owned()),
         ("x-request-id", format!("req-{}", uuid::Uuid::new_v4())),
-        (
-            "traceparent",
-            format!("00-{}-{:016x}-01", uuid::Uuid::new_v4().simple(), 7),
-        ),
     ] {
         headers.insert(name.try_into().expect("name"), FieldValue::from(value));
     }

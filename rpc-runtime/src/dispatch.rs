@@ -13,6 +13,7 @@ use crate::descriptor::MethodKind;
 use crate::error::RpcError;
 use crate::message::Message;
 use crate::service::{Request, Response, Service};
+use crate::trace::TraceParent;
 use crate::version;
 use crate::wire::{IncomingRequest, ReplyBody, WireFormat};
 
@@ -51,7 +52,7 @@ pub(crate) async fn respond(
 async fn run(
     service: &dyn Service,
     topic: &str,
-    request: IncomingRequest,
+    mut request: IncomingRequest,
     server: Option<&ServerFacts>,
 ) -> Option<ReplyBody> {
     let descriptor = service.descriptor();
@@ -105,13 +106,19 @@ async fn run(
         );
         return None;
     }
+    // A caller without a trace sends none: the trace starts here, and
+    // onward calls made with this context continue it.
+    let parent_span_id = request.context.trace().map(TraceParent::parent_id);
+    if parent_span_id.is_none() {
+        request.context.set_trace(Some(TraceParent::new_trace()));
+    }
     let span = tracing::info_span!(
         "rpc",
         topic = %topic,
         method = method.name,
         request_id = request.context.request_id(),
-        trace_id = request.context.trace().map(|t| t.trace_id()),
-        parent_span_id = request.context.trace().map(|t| t.parent_id()),
+        trace_id = request.context.trace().map(TraceParent::trace_id),
+        parent_span_id,
     );
     let dispatch = service.dispatch(Request {
         method,

@@ -1,10 +1,13 @@
 //! W3C trace context (`traceparent`) for requests, so a distributed trace
 //! links a caller and the servers it reaches.
 //!
-//! A request carries `traceparent: 00-<trace id>-<span id>-01`. The trace id
-//! comes from the caller's [`Context`](crate::Context) (a server passing its
-//! context on keeps the trace) or is new; the span id is new for every
-//! request. Servers record both in their `rpc` tracing span.
+//! A request from a caller whose [`Context`](crate::Context) has a trace
+//! carries `traceparent: 00-<trace id>-<span id>-01`: the caller's trace id
+//! and a new span id for every request. A request without one starts a new
+//! trace at the server that receives it (as an OpenTelemetry server starts
+//! a root span), so a caller without tracing pays nothing for it; a server
+//! passing its context on keeps the trace. Servers record both ids in their
+//! `rpc` tracing span.
 
 use std::fmt;
 

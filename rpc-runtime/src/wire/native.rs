@@ -14,7 +14,7 @@
 //! | `x-auth-token` | request | context auth token |
 //! | `x-ctx-<key>` | request | free-form context values |
 //! | `x-ctxj-<key>` | request | free-form context values that are not strings, as JSON (received from oslo.messaging) |
-//! | `traceparent` | request | W3C trace context: the caller's trace, a new span id |
+//! | `traceparent` | request | W3C trace context, when the caller has a trace: its trace, a new span id |
 //! | `x-rpc-call-monitor` | request | ask for heartbeats: the caller gives up after this many ms without one |
 //! | `x-event-type`, `x-publisher-id`, `x-priority` (`INFO`), `x-message-id`, `x-timestamp` (Unix ms) | notification | the notification's envelope (with the context headers; the body is the payload) |
 //! | `x-rpc-status` | reply | `ok` (value), `error` (manager's error), `failure` (framework error), `heartbeat` (still working) |
@@ -291,10 +291,10 @@ fn encode_context(context: &Context, headers: &mut Headers) {
     for (key, json) in context.raw_values() {
         headers.insert(format!("{RAW_VALUE_PREFIX}{key}"), json.as_str());
     }
-    let trace = context
-        .trace()
-        .map_or_else(TraceParent::new_trace, TraceParent::child);
-    headers.insert(TRACEPARENT, trace.to_string());
+    // No trace at the caller: the server starts one (see `trace`).
+    if let Some(trace) = context.trace() {
+        headers.insert(TRACEPARENT, trace.child().to_string());
+    }
 }
 
 fn decode_context(headers: &Headers) -> Context {

@@ -622,6 +622,28 @@ pub async fn the_context_travels_and_onward_calls_keep_it(env: Arc<Env>) {
         relayed.remaining_ms.is_some_and(|ms| ms < 10_000),
         "{relayed:?}"
     );
+
+    // A caller without a trace: each request starts its own at the server,
+    // and an onward call continues it.
+    let (first, second) = (
+        client
+            .to_server("host-2")
+            .context_seen(&Context::new())
+            .await,
+        client
+            .to_server("host-2")
+            .context_seen(&Context::new())
+            .await,
+    );
+    let (first, second) = (first.expect("call"), second.expect("call"));
+    assert!(first.trace_id.is_some(), "{first:?}");
+    assert_ne!(first.trace_id, second.trace_id);
+    let relayed = client
+        .to_server("host-1")
+        .relay_context(&Context::new(), "host-2".into())
+        .await
+        .expect("relay");
+    assert!(relayed.trace_id.is_some() && relayed.parent_span_id.is_some());
 }
 
 pub async fn fanout_works_after_every_server_restarted(env: Arc<Env>) {

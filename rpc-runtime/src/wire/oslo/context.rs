@@ -33,10 +33,9 @@ pub(super) fn encode(context: &Context, fields: &mut Fields) {
     if let Some(token) = context.auth_token() {
         put("auth_token", raw(token.expose()));
     }
-    let trace = context
-        .trace()
-        .map_or_else(TraceParent::new_trace, TraceParent::child);
-    put("traceparent", raw(&trace.to_string()));
+    if let Some(trace) = context.trace() {
+        put("traceparent", raw(&trace.child().to_string()));
+    }
     for (key, value) in context.values() {
         put(key, raw(value));
     }
