@@ -1,10 +1,13 @@
 //! Consuming queues on one channel and moving the deliveries, with the means
-//! to ack them, to the server or listener that reads them.
+//! to ack them, straight from amqprs's consumer tasks to the server or
+//! listener that reads them.
 
-use amqprs::channel::{
-    BasicAckArguments, BasicConsumeArguments, BasicQosArguments, Channel, ConsumerMessage,
-};
+use std::sync::Arc;
+
+use amqprs::channel::{BasicAckArguments, BasicConsumeArguments, BasicQosArguments, Channel};
 use amqprs::connection::Connection;
+use amqprs::consumer::AsyncConsumer;
+use amqprs::{BasicProperties, Deliver};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -17,10 +20,9 @@ use crate::transport::{Acker, BoxFuture, Delivery};
 pub(super) struct Consumer {
     channel: Channel,
     events: mpsc::UnboundedReceiver<ChannelEvent>,
-    streams: Vec<(
-        std::sync::Arc<str>,
-        mpsc::UnboundedReceiver<ConsumerMessage>,
-    )>,
+    /// Ends (`None`) once amqprs dropped every consumer of the channel: the
+    /// channel or the connection is gone.
+    alive: mpsc::UnboundedReceiver<()>,
 }
 
 /// Why a consumer stopped.
@@ -47,63 +49,48 @@ impl Consumer {
         Ok((channel, events))
     }
 
-    /// Starts consuming `queues` on an open channel.
+    /// Starts consuming `queues` on an open channel; deliveries go to `to`.
     pub(super) async fn on(
         channel: Channel,
         events: mpsc::UnboundedReceiver<ChannelEvent>,
         queues: &[String],
+        to: &mpsc::Sender<Delivery>,
     ) -> Result<Self, RpcError> {
-        let mut streams = Vec::new();
+        let (alive_tx, alive) = mpsc::unbounded_channel();
         for queue in queues {
             let tag = uuid::Uuid::new_v4().simple().to_string();
             let args = BasicConsumeArguments::new(queue, &tag)
                 .manual_ack(true)
                 .finish();
-            let (_tag, rx) = channel
-                .basic_consume_rx(args)
+            let forward = Forward {
+                queue: Arc::from(queue.as_str()),
+                channel: channel.clone(),
+                to: to.clone(),
+                _alive: alive_tx.clone(),
+            };
+            channel
+                .basic_consume(forward, args)
                 .await
                 .map_err(|e| RpcError::Connection(format!("consuming `{queue}` failed: {e}")))?;
-            streams.push((std::sync::Arc::from(queue.as_str()), rx));
         }
         Ok(Self {
             channel,
             events,
-            streams,
+            alive,
         })
     }
 
-    /// Moves deliveries to `to` until stopped or lost; closes the channel.
-    pub(super) async fn pump(self, to: &mpsc::Sender<Delivery>, stop: &CancellationToken) -> Ended {
+    /// Waits until stopped or lost; closes the channel.
+    pub(super) async fn pump(self, stop: &CancellationToken) -> Ended {
         let Consumer {
             channel,
             mut events,
-            streams,
+            mut alive,
         } = self;
-        let (merged_tx, mut merged) = mpsc::unbounded_channel();
-        for (queue, mut stream) in streams {
-            let merged_tx = merged_tx.clone();
-            tokio::spawn(async move {
-                while let Some(message) = stream.recv().await {
-                    if merged_tx
-                        .send((std::sync::Arc::clone(&queue), message))
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(merged_tx);
         let ended = loop {
             tokio::select! {
                 () = stop.cancelled() => break Ended::Stopped,
-                message = merged.recv() => {
-                    let Some((queue, message)) = message else { break Ended::Lost };
-                    let Some(delivery) = to_delivery(&channel, queue, message) else { continue };
-                    if to.send(delivery).await.is_err() {
-                        break Ended::Stopped;
-                    }
-                }
+                _ = alive.recv() => break Ended::Lost,
                 Some(event) = events.recv() => match event {
                     ChannelEvent::Closed { code, text } => {
                         tracing::warn!(code, %text, "the broker closed a consuming channel; consuming again");
@@ -124,23 +111,37 @@ impl Consumer {
     }
 }
 
-fn to_delivery(
-    channel: &Channel,
-    queue: std::sync::Arc<str>,
-    message: ConsumerMessage,
-) -> Option<Delivery> {
-    let deliver = message.deliver?;
-    let props = message.basic_properties?;
-    let body = message.content.unwrap_or_default();
-    Some(Delivery {
-        queue,
-        redelivered: deliver.redelivered(),
-        message: from_delivery(&props, body),
-        acker: Box::new(AmqpAcker {
-            channel: channel.clone(),
-            tag: deliver.delivery_tag(),
-        }),
-    })
+/// One queue's consumer: hands each delivery to the reader.
+struct Forward {
+    queue: Arc<str>,
+    channel: Channel,
+    to: mpsc::Sender<Delivery>,
+    /// Dropped with the consumer (see [`Consumer::alive`]).
+    _alive: mpsc::UnboundedSender<()>,
+}
+
+#[async_trait::async_trait]
+impl AsyncConsumer for Forward {
+    async fn consume(
+        &mut self,
+        _channel: &Channel,
+        deliver: Deliver,
+        properties: BasicProperties,
+        content: Vec<u8>,
+    ) {
+        let delivery = Delivery {
+            queue: Arc::clone(&self.queue),
+            redelivered: deliver.redelivered(),
+            message: from_delivery(&properties, content),
+            acker: Box::new(AmqpAcker {
+                channel: self.channel.clone(),
+                tag: deliver.delivery_tag(),
+            }),
+        };
+        // A closed reader is stopping the subscription, which closes the
+        // channel; the unacked delivery goes back to the queue.
+        let _ = self.to.send(delivery).await;
+    }
 }
 
 struct AmqpAcker {

@@ -39,8 +39,8 @@ pub(super) async fn start(
         .borrow()
         .clone()
         .ok_or_else(|| RpcError::Connection("not connected to the broker; reconnecting".into()))?;
-    let first = consume(&session, &exchange, &setup, prefetch).await?;
     let (to, deliveries) = mpsc::channel(usize::from(prefetch).max(1));
+    let first = consume(&session, &exchange, &setup, prefetch, &to).await?;
     let stop = CancellationToken::new();
     let subscription = Subscription {
         sessions,
@@ -72,7 +72,7 @@ impl Subscription {
         let mut consumer = Some(first);
         loop {
             if let Some(current) = consumer.take() {
-                if current.pump(&to, &stop).await == Ended::Stopped {
+                if current.pump(&stop).await == Ended::Stopped {
                     return;
                 }
             }
@@ -85,7 +85,7 @@ impl Subscription {
             let Some(session) = self.sessions.borrow().clone() else {
                 continue;
             };
-            match consume(&session, &self.exchange, &self.setup, self.prefetch).await {
+            match consume(&session, &self.exchange, &self.setup, self.prefetch, &to).await {
                 Ok(next) => {
                     tracing::info!("consuming again");
                     consumer = Some(next);
@@ -101,6 +101,7 @@ async fn consume(
     exchange: &ControlExchange,
     setup: &Setup,
     prefetch: u16,
+    to: &mpsc::Sender<crate::transport::Delivery>,
 ) -> Result<Consumer, RpcError> {
     let (channel, events) = Consumer::channel(&session.connection, prefetch).await?;
     let queues = match setup {
@@ -112,5 +113,5 @@ async fn consume(
             specs.iter().map(|s| s.name.clone()).collect()
         }
     };
-    Consumer::on(channel, events, &queues).await
+    Consumer::on(channel, events, &queues, to).await
 }
