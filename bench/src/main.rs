@@ -3,6 +3,7 @@
 //! to `bench/RESULTS.md` as ratios (the machine is shared and noisy: only
 //! figures from the same run compare).
 
+mod allocs;
 mod compile;
 mod hand;
 mod measure;
@@ -17,6 +18,9 @@ use measure::{Op, Stats, closed_loop, interleaved, op};
 use rpc_runtime::{AmqpConfig, Context};
 
 const PAYLOAD: usize = 100;
+
+#[global_allocator]
+static ALLOCATOR: allocs::Counting = allocs::Counting;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -53,6 +57,10 @@ async fn main() {
         .await;
         println!("{what}: {:.0}/s", stats.per_second);
         deployment.close().await;
+        return;
+    }
+    if args.iter().any(|a| a == "--count-allocs") {
+        count_allocs().await;
         return;
     }
     if args.iter().any(|a| a == "--profile-memory") {
@@ -388,4 +396,55 @@ async fn memory(report: &mut String, duration: Duration) {
         }
     }
     let _ = writeln!(report);
+}
+
+/// Allocations per call, one caller at a time (server side included).
+async fn count_allocs() {
+    const CALLS: u64 = 2000;
+    let per_call = |n: u64| n as f64 / CALLS as f64;
+    let deployment = ours::Deployment::memory("bench-allocs", 64).await;
+    let ours_op = ours_echo(&deployment.client);
+    let tarpc = tarpc_echo::client();
+    let text = "x".repeat(PAYLOAD);
+    let tarpc_op = op(move || {
+        let (client, text) = (tarpc.clone(), text.clone());
+        async move {
+            client
+                .echo(tarpc::context::current(), text)
+                .await
+                .expect("tarpc echo");
+        }
+    });
+    let config = AmqpConfig::from_url(&url()).expect("url");
+    let connect = || {
+        hand::connect(
+            config.host(),
+            config.port(),
+            config.username(),
+            config.password().expose(),
+        )
+    };
+    let (server_side, client_side) = (connect().await, connect().await);
+    let queue = format!("bench-allocs-{}", std::process::id());
+    let _server = hand::echo_server(&server_side, &queue, 64, 0).await;
+    hand::bind_to_topic_exchange(&server_side, &queue).await;
+    let same = hand::Caller::new(&client_side, &queue, hand::Style::SameTopology).await;
+    let amqp = ours::Deployment::amqp(&url(), &format!("{queue}-ours"), 64).await;
+    let ops = [
+        ("tarpc, in-process channel", tarpc_op),
+        ("rpc-runtime, Transport::memory()", ours_op),
+        ("amqprs by hand, our topology and headers", hand_echo(&same)),
+        ("rpc-runtime over RabbitMQ", ours_echo(&amqp.client)),
+    ];
+    for (label, op) in ops {
+        op().await;
+        let n = allocs::counted(async {
+            for _ in 0..CALLS {
+                op().await;
+            }
+        })
+        .await;
+        println!("{label}: {:.1} allocations per call", per_call(n));
+    }
+    amqp.close().await;
 }

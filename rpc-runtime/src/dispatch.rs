@@ -26,14 +26,15 @@ pub(crate) struct Answer {
     pub(crate) codec: AnyCodec,
 }
 
-/// Decodes, checks and runs one request. `server` answers the built-in
-/// `ping` (without it, `ping` is an unknown method).
+/// Decodes, checks and runs one request. `server` gives the facts the
+/// built-in `ping` answers with, when asked (without it, `ping` is an
+/// unknown method).
 pub(crate) async fn respond(
     service: &dyn Service,
     wire: &dyn WireFormat,
     topic: &str,
     message: Message,
-    server: Option<&ServerFacts>,
+    server: Option<&(dyn Fn() -> ServerFacts + Sync)>,
 ) -> Answer {
     let request = match wire.decode_request(message) {
         Ok(request) => request,
@@ -53,12 +54,12 @@ async fn run(
     service: &dyn Service,
     topic: &str,
     mut request: IncomingRequest,
-    server: Option<&ServerFacts>,
+    server: Option<&(dyn Fn() -> ServerFacts + Sync)>,
 ) -> Option<ReplyBody> {
     let descriptor = service.descriptor();
     let builtin = match (request.method.as_str(), server) {
         (builtin::PING, Some(server)) => {
-            Some(request.codec.encode(&server.ping(topic, descriptor)))
+            Some(request.codec.encode(&server().ping(topic, descriptor)))
         }
         (builtin::DESCRIBE, _) => Some(request.codec.encode(&ServiceDescription::from(descriptor))),
         _ => None,
@@ -108,17 +109,17 @@ async fn run(
     }
     // A caller without a trace sends none: the trace starts here, and
     // onward calls made with this context continue it.
-    let parent_span_id = request.context.trace().map(TraceParent::parent_id);
-    if parent_span_id.is_none() {
-        request.context.set_trace(Some(TraceParent::new_trace()));
-    }
+    let received = request.context.trace().copied();
+    let trace = received.unwrap_or_else(TraceParent::new_trace);
+    request.context.set_trace(Some(trace));
+    let (trace_id, parent_span_id) = trace.ids();
     let span = tracing::info_span!(
         "rpc",
         topic = %topic,
         method = method.name,
         request_id = request.context.request_id(),
-        trace_id = request.context.trace().map(TraceParent::trace_id),
-        parent_span_id,
+        trace_id = %trace_id,
+        parent_span_id = received.is_some().then_some(tracing::field::display(parent_span_id)),
     );
     let dispatch = service.dispatch(Request {
         method,

@@ -21,24 +21,33 @@ use crate::wire::{NativeWire, WireFormat};
 /// message.
 #[derive(Debug, Default)]
 struct Inbox {
-    messages: Mutex<VecDeque<Result<Message, RpcError>>>,
+    messages: Mutex<Queue>,
     ready: Notify,
+}
+
+/// Messages in arrival order; the first one waiting needs no allocation.
+#[derive(Debug, Default)]
+struct Queue {
+    head: Option<Result<Message, RpcError>>,
+    rest: VecDeque<Result<Message, RpcError>>,
 }
 
 impl Inbox {
     fn push(&self, message: Result<Message, RpcError>) {
-        self.messages
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back(message);
+        {
+            let mut queue = self.messages.lock().unwrap_or_else(|p| p.into_inner());
+            if queue.head.is_none() && queue.rest.is_empty() {
+                queue.head = Some(message);
+            } else {
+                queue.rest.push_back(message);
+            }
+        }
         self.ready.notify_one();
     }
 
     fn pop(&self) -> Option<Result<Message, RpcError>> {
-        self.messages
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front()
+        let mut queue = self.messages.lock().unwrap_or_else(|p| p.into_inner());
+        queue.head.take().or_else(|| queue.rest.pop_front())
     }
 }
 

@@ -145,7 +145,7 @@ impl ServerBuilder {
             let listener = self.transport.driver().listen(spec).await?;
             let serving = Serving {
                 transport: self.transport.clone(),
-                topic,
+                topic: Arc::from(topic),
                 service,
                 acks: self.acks,
                 server: Arc::clone(&state),

@@ -23,7 +23,7 @@ use crate::wire::ReplyBody;
 #[derive(Clone)]
 pub(crate) struct Serving {
     pub(crate) transport: Transport,
-    pub(crate) topic: String,
+    pub(crate) topic: Arc<str>,
     pub(crate) service: Arc<dyn Service>,
     pub(crate) acks: AckMode,
     /// The server's name, start and load, for `ping`.
@@ -193,11 +193,12 @@ impl Serving {
         None
     }
 
-    async fn handle(&self, message: Message) {
+    async fn handle(&self, mut message: Message) {
         let _counted = InFlight::new(&self.server.in_flight);
         let wire = self.transport.wire();
-        let reply_to = message.reply_to.clone();
-        let correlation_id = message.correlation_id.clone();
+        // Moved out: decoding the request reads neither.
+        let reply_to = message.reply_to.take();
+        let correlation_id = message.correlation_id.take();
         let monitor = wire.call_monitor(&message);
         let heartbeats = match (&reply_to, monitor) {
             (Some(reply_to), Some(silence)) => {
@@ -205,7 +206,7 @@ impl Serving {
             }
             _ => None,
         };
-        let facts = self.server.facts();
+        let facts = || self.server.facts();
         let answer = respond(&*self.service, wire, &self.topic, message, Some(&facts)).await;
         if let Some(heartbeats) = heartbeats {
             heartbeats.abort();

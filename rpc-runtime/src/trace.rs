@@ -68,6 +68,12 @@ impl TraceParent {
         format!("{:032x}", self.trace_id)
     }
 
+    /// The trace id and the sending span's id, formatted only when shown
+    /// (for log fields).
+    pub(crate) fn ids(&self) -> (impl fmt::Display, impl fmt::Display) {
+        (Hex32(self.trace_id), Hex16(self.parent_id))
+    }
+
     /// The 16-hex-digit id of the span that sent the request.
     pub fn parent_id(&self) -> String {
         format!("{:016x}", self.parent_id)
@@ -77,6 +83,22 @@ impl TraceParent {
 fn new_span_id() -> u64 {
     // Never zero (an invalid span id).
     (uuid::Uuid::new_v4().as_u128() as u64) | 1
+}
+
+struct Hex32(u128);
+
+impl fmt::Display for Hex32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+struct Hex16(u64);
+
+impl fmt::Display for Hex16 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
 }
 
 impl fmt::Display for TraceParent {

@@ -108,14 +108,19 @@ impl WireFormat for NativeWire {
         }
     }
 
-    fn decode_request(&self, message: Message) -> Result<IncomingRequest, RpcError> {
+    fn decode_request(&self, mut message: Message) -> Result<IncomingRequest, RpcError> {
+        // Moved out rather than copied: the headers are not needed after.
+        let method = message
+            .headers
+            .remove(METHOD)
+            .ok_or_else(|| RpcError::BadRequest {
+                method: "?".into(),
+                detail: format!("the `{METHOD}` header is missing"),
+            })?;
+        let version = message.headers.remove(VERSION);
         let headers = &message.headers;
-        let method = headers.get(METHOD).ok_or_else(|| RpcError::BadRequest {
-            method: "?".into(),
-            detail: format!("the `{METHOD}` header is missing"),
-        })?;
         let bad = |detail: String| RpcError::BadRequest {
-            method: method.to_owned(),
+            method: method.clone(),
             detail,
         };
         let codec = self.codec_of(&message).map_err(bad)?;
@@ -137,8 +142,8 @@ impl WireFormat for NativeWire {
         let mut context = decode_context(headers);
         context.set_deadline(deadline);
         Ok(IncomingRequest {
-            method: method.to_owned(),
-            version: headers.get(VERSION).map(str::to_owned),
+            method,
+            version,
             namespace: headers.get(NAMESPACE).map(str::to_owned),
             context,
             body: message.body,
@@ -155,9 +160,7 @@ impl WireFormat for NativeWire {
                 Err(_) => ("failure", Vec::new()),
             },
         };
-        let mut message = self.status_message(status, body);
-        message.content_type = Some(codec.content_type().to_owned());
-        message
+        self.status_message(status, body, codec)
     }
 
     fn decode_reply(&self, message: Message) -> Result<ReplyBody, RpcError> {
@@ -184,7 +187,7 @@ impl WireFormat for NativeWire {
     }
 
     fn encode_heartbeat(&self) -> Message {
-        self.status_message(HEARTBEAT, Vec::new())
+        self.status_message(HEARTBEAT, Vec::new(), &self.codec)
     }
 
     fn is_heartbeat(&self, reply: &Message) -> bool {
@@ -246,11 +249,11 @@ impl WireFormat for NativeWire {
 }
 
 impl NativeWire {
-    fn status_message(&self, status: &str, body: Vec<u8>) -> Message {
+    fn status_message(&self, status: &str, body: Vec<u8>, codec: &AnyCodec) -> Message {
         let mut headers = Headers::new();
         headers.insert(STATUS, status);
         Message {
-            content_type: Some(self.codec.content_type().to_owned()),
+            content_type: Some(codec.content_type().to_owned()),
             headers,
             body,
             ..Message::default()
@@ -339,7 +342,8 @@ mod tests {
             .with_project_id("p1")
             .with_roles(["admin", "member"])
             .with_auth_token("tok")
-            .with_value("zone", "az1");
+            .with_value("zone", "az1")
+            .with_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
         let message = wire.encode_request(OutgoingRequest {
             method: "create_volume",
             version: "3.1",
@@ -367,10 +371,9 @@ mod tests {
             left > Duration::from_secs(29) && left <= Duration::from_secs(30),
             "{left:?}"
         );
-        assert!(
-            got.trace().is_some(),
-            "a new trace starts with the first request"
-        );
+        let (sent, got) = (ctx.trace().unwrap(), got.trace().unwrap());
+        assert_eq!(got.trace_id(), sent.trace_id(), "the trace goes on");
+        assert_ne!(got.parent_id(), sent.parent_id(), "one span per request");
     }
 
     #[test]

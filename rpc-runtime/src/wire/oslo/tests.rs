@@ -17,7 +17,8 @@ fn a_call_round_trips() {
         .with_user_id("alice")
         .with_roles(["admin"])
         .with_auth_token("t0k")
-        .with_value("zone", "az1");
+        .with_value("zone", "az1")
+        .with_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
     let mut message = wire.encode_request(OutgoingRequest {
         method: "create_volume",
         version: "3.1",
@@ -47,7 +48,10 @@ fn a_call_round_trips() {
     assert_eq!(got.roles(), ["admin"]);
     assert_eq!(got.auth_token().map(Secret::expose), Some("t0k"));
     assert_eq!(got.value("zone"), Some("az1"));
-    assert!(got.trace().is_some());
+    assert_eq!(
+        got.trace().map(|t| t.trace_id()),
+        ctx.trace().map(|t| t.trace_id())
+    );
     let left = got.remaining().unwrap();
     assert!(left > Duration::from_secs(29), "{left:?}");
 }
