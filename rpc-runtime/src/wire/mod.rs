@@ -12,6 +12,7 @@
 mod native;
 mod oslo;
 
+pub(crate) use native::HEADER_NAMES;
 pub use native::NativeWire;
 pub use oslo::OsloWire;
 

@@ -55,6 +55,28 @@ const MESSAGE_ID: &str = "x-message-id";
 const TIMESTAMP: &str = "x-timestamp";
 const HEARTBEAT: &str = "heartbeat";
 
+/// The header names this format writes, so that a transport reading them
+/// off the network can keep the static name instead of allocating a copy.
+pub(crate) const HEADER_NAMES: &[&str] = &[
+    METHOD,
+    VERSION,
+    NAMESPACE,
+    TIMEOUT,
+    REQUEST_ID,
+    USER_ID,
+    PROJECT_ID,
+    ROLES,
+    AUTH_TOKEN,
+    STATUS,
+    TRACEPARENT,
+    CALL_MONITOR,
+    EVENT_TYPE,
+    PUBLISHER_ID,
+    PRIORITY,
+    MESSAGE_ID,
+    TIMESTAMP,
+];
+
 /// The native wire format: headers + one codec-encoded body.
 #[derive(Debug, Clone, Default)]
 pub struct NativeWire {

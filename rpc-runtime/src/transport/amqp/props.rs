@@ -4,6 +4,8 @@
 //! string, so every such value is checked here first and refused with an
 //! error instead.
 
+use std::borrow::Cow;
+
 use amqprs::{BasicProperties, FieldTable, FieldValue, ShortStr};
 
 use crate::error::RpcError;
@@ -51,7 +53,7 @@ pub(super) fn from_delivery(props: &BasicProperties, body: Vec<u8>) -> Message {
         for (name, value) in table.as_ref() {
             if let FieldValue::S(text) = value {
                 let name: &String = name.as_ref();
-                headers.insert(name.clone(), text.as_ref().as_str());
+                headers.insert(header_name(name), text.as_ref().as_str());
             }
         }
     }
@@ -65,6 +67,14 @@ pub(super) fn from_delivery(props: &BasicProperties, body: Vec<u8>) -> Message {
         headers,
         body,
         received_at: Some(std::time::Instant::now()),
+    }
+}
+
+/// A received header's name: the static one when it is one of ours.
+fn header_name(name: &str) -> Cow<'static, str> {
+    match crate::wire::HEADER_NAMES.iter().find(|n| **n == name) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(name.to_owned()),
     }
 }
 
