@@ -59,10 +59,6 @@ async fn main() {
         deployment.close().await;
         return;
     }
-    if args.iter().any(|a| a == "--count-allocs") {
-        count_allocs().await;
-        return;
-    }
     if args.iter().any(|a| a == "--profile-memory") {
         // For `perf record`: only the in-memory echo, 64 callers, 10 s.
         let deployment = ours::Deployment::memory("bench-profile", 64).await;
@@ -98,7 +94,7 @@ async fn main() {
         "Each figure is from one run of `cargo xtask bench`{}; compare within a table, not across runs.\n",
         if quick { " --quick" } else { "" }
     );
-    // `--only calls|casts|memory|rss|compile`: one section, for iterating.
+    // `--only calls|casts|memory|allocs|rss|compile`: one section, for iterating.
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -113,6 +109,9 @@ async fn main() {
     }
     if runs("memory") {
         memory(&mut report, duration).await;
+    }
+    if runs("allocs") {
+        count_allocs(&mut report).await;
     }
     if runs("rss") {
         rss::section(&mut report, quick).await;
@@ -399,7 +398,7 @@ async fn memory(report: &mut String, duration: Duration) {
 }
 
 /// Allocations per call, one caller at a time (server side included).
-async fn count_allocs() {
+async fn count_allocs(report: &mut String) {
     const CALLS: u64 = 2000;
     let per_call = |n: u64| n as f64 / CALLS as f64;
     let deployment = ours::Deployment::memory("bench-allocs", 64).await;
@@ -436,6 +435,15 @@ async fn count_allocs() {
         ("amqprs by hand, our topology and headers", hand_echo(&same)),
         ("rpc-runtime over RabbitMQ", ours_echo(&amqp.client)),
     ];
+    let _ = writeln!(
+        report,
+        "## Allocations per call (one caller; client and server side, the transport's included)\n"
+    );
+    row(
+        report,
+        &["implementation", "allocations per call"].map(String::from),
+    );
+    row(report, &["---"; 2].map(String::from));
     for (label, op) in ops {
         op().await;
         let n = allocs::counted(async {
@@ -444,7 +452,8 @@ async fn count_allocs() {
             }
         })
         .await;
-        println!("{label}: {:.1} allocations per call", per_call(n));
+        row(report, &[label.to_owned(), format!("{:.1}", per_call(n))]);
     }
+    let _ = writeln!(report);
     amqp.close().await;
 }
