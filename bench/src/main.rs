@@ -148,6 +148,20 @@ fn hand_echo(caller: &hand::Caller) -> Op {
     })
 }
 
+/// Echo calls through tarpc's in-process channel.
+fn tarpc_echo(client: &tarpc_echo::WorldClient) -> Op {
+    let (client, text) = (client.clone(), "x".repeat(PAYLOAD));
+    op(move || {
+        let (client, text) = (client.clone(), text.clone());
+        async move {
+            client
+                .echo(tarpc::context::current(), text)
+                .await
+                .expect("tarpc echo");
+        }
+    })
+}
+
 /// How many turns each implementation gets in a section (see [`interleaved`]).
 fn rounds(duration: Duration) -> u32 {
     duration.as_secs().max(1) as u32
@@ -352,7 +366,6 @@ async fn casts(report: &mut String, duration: Duration) {
 async fn memory(report: &mut String, duration: Duration) {
     let deployment = ours::Deployment::memory("bench-memory", 64).await;
     let tarpc = tarpc_echo::client();
-    let payload = "x".repeat(PAYLOAD);
     let _ = writeln!(
         report,
         "## In memory: our in-memory transport against tarpc's in-process channel\n"
@@ -372,19 +385,7 @@ async fn memory(report: &mut String, duration: Duration) {
     );
     row(report, &["---"; 7].map(String::from));
     for workers in [1, 64] {
-        let (client, text) = (tarpc.clone(), payload.clone());
-        let ops = [
-            op(move || {
-                let (client, text) = (client.clone(), text.clone());
-                async move {
-                    client
-                        .echo(tarpc::context::current(), text)
-                        .await
-                        .expect("tarpc echo");
-                }
-            }),
-            ours_echo(&deployment.client),
-        ];
+        let ops = [tarpc_echo(&tarpc), ours_echo(&deployment.client)];
         let stats = interleaved(workers, duration, rounds(duration), &ops).await;
         let labels = [
             "tarpc, in-process channel",
@@ -403,17 +404,7 @@ async fn count_allocs(report: &mut String) {
     let per_call = |n: u64| n as f64 / CALLS as f64;
     let deployment = ours::Deployment::memory("bench-allocs", 64).await;
     let ours_op = ours_echo(&deployment.client);
-    let tarpc = tarpc_echo::client();
-    let text = "x".repeat(PAYLOAD);
-    let tarpc_op = op(move || {
-        let (client, text) = (tarpc.clone(), text.clone());
-        async move {
-            client
-                .echo(tarpc::context::current(), text)
-                .await
-                .expect("tarpc echo");
-        }
-    });
+    let tarpc_op = tarpc_echo(&tarpc_echo::client());
     let config = AmqpConfig::from_url(&url()).expect("url");
     let connect = || {
         hand::connect(
