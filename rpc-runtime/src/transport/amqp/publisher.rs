@@ -144,14 +144,13 @@ impl Publisher {
                 .channel
                 .basic_publish(properties, message.body, args)
                 .await;
-            numbered.sent = true;
+            // A failed send sent nothing either: the guard gives the tag back.
+            numbered.sent = sent.is_ok();
             if let Err(error) = sent {
                 // The channel is unusable: fail this publish and the ones
                 // after it until the settling task has a new channel.
                 let error = RpcError::connection(error);
-                let mut confirms = self.shared.confirms();
-                confirms.unconfirmed.remove(&tag);
-                confirms.broken = Some(error.clone());
+                self.shared.confirms().broken = Some(error.clone());
                 return Err(error);
             }
         }
@@ -168,10 +167,10 @@ impl Publisher {
     }
 }
 
-/// A delivery tag taken, with the channel still locked. If the caller's
-/// future is dropped before amqprs took the frame (its send is
-/// cancel-safe: a dropped send sent nothing), the tag is given back, so
-/// later tags still match the broker's count.
+/// A delivery tag taken, with the channel still locked. If amqprs did not
+/// take the frame (the send failed, or the caller's future was dropped
+/// first: the send is cancel-safe, a dropped send sent nothing), the tag is
+/// given back, so later tags still match the broker's count.
 struct Numbered<'a> {
     line: tokio::sync::MutexGuard<'a, Line>,
     shared: &'a Shared,
