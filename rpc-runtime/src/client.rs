@@ -244,7 +244,13 @@ impl ClientCore {
             let mut message = self.request(method, context, body, None, None)?;
             // Persistent: a cast waiting in a durable queue survives a broker restart.
             message.persistent = true;
-            self.transport.cast_raw(destination, message).await
+            // Waits for the confirm no longer than a call would for its reply.
+            let timeout = context
+                .remaining()
+                .map_or(self.timeout, |left| left.min(self.timeout));
+            self.transport
+                .cast_named(method.name, destination, message, timeout)
+                .await
         };
         match sent.await {
             Ok(()) => {

@@ -20,13 +20,19 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum RpcError {
-    /// No reply arrived in time. The request may still run on the server.
-    #[error("no reply to `{method}` within {timeout:?}")]
+    /// A call got no reply in time (the request may still run on the
+    /// server), or the broker did not confirm a cast in time (it may still
+    /// be delivered: a cast that times out is in doubt, not lost).
+    #[error("{}", timeout_text(.method, .destination, .timeout, *.awaited))]
     Timeout {
-        /// The method that was called.
+        /// The method that was called or cast.
         method: String,
+        /// Where it was sent (`volume`, `volume.host-1`, `volume (fanout)`).
+        destination: String,
         /// The timeout that elapsed.
         timeout: Duration,
+        /// What did not arrive in time.
+        awaited: Awaited,
     },
     /// A call with a call monitor heard no heartbeat from the server for
     /// `silence`: the server died or lost its connection mid-call.
@@ -40,6 +46,28 @@ pub enum RpcError {
     /// The broker connection failed or was lost; the text never holds a password.
     #[error("broker connection failed: {0}")]
     Connection(String),
+    /// The broker refused the user name or password of the connection.
+    #[error(
+        "the broker at {broker} refused the login of `{user}` (wrong user name or password?): {detail}"
+    )]
+    Authentication {
+        /// The broker's host and port.
+        broker: String,
+        /// The user name that was refused (the password is never shown).
+        user: String,
+        /// What the broker said.
+        detail: String,
+    },
+    /// A queue exists for the destination but cannot take messages now (the
+    /// cluster node that holds it is down): unlike
+    /// [`RpcError::Undeliverable`], a server does listen there.
+    #[error("`{queue}` exists but is unavailable: {detail}")]
+    Unavailable {
+        /// The queue.
+        queue: String,
+        /// What the broker said about it.
+        detail: String,
+    },
     /// The broker could not route the message: no queue is bound for it,
     /// i.e. no server of that topic (or of that server name) exists.
     #[error(
@@ -137,12 +165,14 @@ pub enum RpcError {
         /// The client's version cap.
         cap: String,
     },
-    /// The manager panicked while handling the request; the server keeps serving.
+    /// The manager panicked while handling the request (the panic's text
+    /// is in the server's log), or the server could not send its reply;
+    /// the server keeps serving.
     #[error("the server failed while handling `{method}`: {detail}")]
     Internal {
         /// The method being handled.
         method: String,
-        /// What went wrong (a panic message).
+        /// What went wrong, as much as the server tells its callers.
         detail: String,
     },
     /// Too many calls of this transport wait for their replies already; the
@@ -181,6 +211,25 @@ impl RpcError {
 
     pub(crate) fn config(detail: impl Into<String>) -> Self {
         RpcError::Config(detail.into())
+    }
+}
+
+/// What a [`RpcError::Timeout`] waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Awaited {
+    /// The reply to a call.
+    Reply,
+    /// The broker's confirm of a cast.
+    Confirm,
+}
+
+fn timeout_text(method: &str, destination: &str, timeout: &Duration, awaited: Awaited) -> String {
+    match awaited {
+        Awaited::Reply => format!("no reply to `{method}` from `{destination}` within {timeout:?}"),
+        Awaited::Confirm => format!(
+            "the broker did not confirm the cast `{method}` to `{destination}` within {timeout:?}; it may still be delivered"
+        ),
     }
 }
 

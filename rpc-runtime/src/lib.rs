@@ -83,7 +83,7 @@ pub(crate) use __private as private;
 
 pub use context::Context;
 pub use descriptor::{ArgDescriptor, MethodDescriptor, MethodKind, ServiceDescriptor};
-pub use error::RpcError;
+pub use error::{Awaited, RpcError};
 pub use rpc_macros::rpc_service;
 pub use secret::Secret;
 pub use server::{AckMode, Server, ServerBuilder};

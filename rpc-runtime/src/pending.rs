@@ -126,6 +126,15 @@ impl PendingCalls {
         let Ok(id) = u128::from_str_radix(correlation_id, 16) else {
             return false;
         };
+        self.complete_id(id, reply)
+    }
+
+    /// Fails the call with this id (its request was refused or returned).
+    pub(crate) fn fail(&self, id: u128, error: RpcError) -> bool {
+        self.complete_id(id, Err(error))
+    }
+
+    fn complete_id(&self, id: u128, reply: Result<Message, RpcError>) -> bool {
         let inbox = self.lock().get(&id).cloned();
         match inbox {
             Some(inbox) => {
@@ -167,6 +176,11 @@ pub(crate) struct PendingCall {
 }
 
 impl PendingCall {
+    /// The call's id (its correlation id as a number).
+    pub(crate) fn id(&self) -> u128 {
+        self.id
+    }
+
     /// The correlation id to put on the request.
     pub(crate) fn correlation_id(&self) -> String {
         format!("{:032x}", self.id)

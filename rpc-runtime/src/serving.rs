@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::builtin::ServerFacts;
+use crate::client::DEFAULT_TIMEOUT;
 use crate::dispatch::respond;
 use crate::error::RpcError;
 use crate::message::Message;
@@ -182,7 +183,11 @@ impl Serving {
             let destination = Destination::Queue {
                 name: queue.to_string(),
             };
-            if let Err(error) = self.transport.cast_raw(destination, message).await {
+            if let Err(error) = self
+                .transport
+                .cast_raw(destination, message, DEFAULT_TIMEOUT)
+                .await
+            {
                 tracing::warn!(topic = %self.topic, %error, "could not requeue a redelivered cast; the broker will redeliver it");
                 return None;
             }

@@ -45,7 +45,7 @@ use crate::message::Message;
 use crate::pending::{PendingCall, PendingCalls};
 use crate::service::Service;
 use crate::transport::{
-    BoxFuture, Destination, Driver, ListenSpec, Listener, QueueSpec, Transport,
+    BoxFuture, Confirm, Destination, Driver, ListenSpec, Listener, Patience, QueueSpec, Transport,
 };
 
 const LOCAL_RPC_ONLY: &str =
@@ -89,6 +89,7 @@ impl Driver for LocalDriver {
         &self,
         destination: Destination,
         message: Message,
+        _patience: Patience,
     ) -> BoxFuture<'_, Result<PendingCall, RpcError>> {
         Box::pin(async move {
             let call = self.pending.register();
@@ -107,7 +108,8 @@ impl Driver for LocalDriver {
         &self,
         destination: Destination,
         message: Message,
-    ) -> BoxFuture<'_, Result<(), RpcError>> {
+        _patience: Patience,
+    ) -> BoxFuture<'_, Result<Confirm, RpcError>> {
         Box::pin(async move {
             if matches!(
                 destination,
@@ -120,7 +122,7 @@ impl Driver for LocalDriver {
             if let Some(crate::wire::ReplyBody::Failure(error)) = answer.reply {
                 tracing::warn!(%error, "a local cast failed");
             }
-            Ok(())
+            Ok(Confirm::Done(Ok(())))
         })
     }
 
@@ -266,18 +268,20 @@ impl Driver for RecordingDriver {
         &self,
         destination: Destination,
         message: Message,
+        patience: Patience,
     ) -> BoxFuture<'_, Result<PendingCall, RpcError>> {
         self.keep(Sent::Call, &destination, &message);
-        self.inner.driver().call(destination, message)
+        self.inner.driver().call(destination, message, patience)
     }
 
     fn cast(
         &self,
         destination: Destination,
         message: Message,
-    ) -> BoxFuture<'_, Result<(), RpcError>> {
+        patience: Patience,
+    ) -> BoxFuture<'_, Result<Confirm, RpcError>> {
         self.keep(Sent::Cast, &destination, &message);
-        self.inner.driver().cast(destination, message)
+        self.inner.driver().cast(destination, message, patience)
     }
 
     fn listen(&self, spec: ListenSpec) -> BoxFuture<'_, Result<Listener, RpcError>> {

@@ -297,7 +297,7 @@ pub(crate) async fn cast(
         destination(topic, target.server)
     };
     transport
-        .cast_raw(to, message)
+        .cast_raw(to, message, timeout)
         .await
         .map_err(|e| nobody(topic, e))?;
     eprintln!("rpcctl: `{method}` cast to `{topic}`, confirmed by the broker");

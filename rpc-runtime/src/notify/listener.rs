@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{DEFAULT_TOPIC, EventFilter, Priority};
+use crate::client::DEFAULT_TIMEOUT;
 use crate::codec::{AnyCodec, Codec, CodecError};
 use crate::context::Context;
 use crate::error::RpcError;
@@ -396,7 +397,11 @@ impl Consuming {
                 let destination = Destination::Queue {
                     name: queue.to_string(),
                 };
-                if let Err(send_error) = self.transport.cast_raw(destination, copy).await {
+                if let Err(send_error) = self
+                    .transport
+                    .cast_named(&event_type, destination, copy, DEFAULT_TIMEOUT)
+                    .await
+                {
                     self.counters.retried.fetch_sub(1, Ordering::Relaxed);
                     // Not acked: the broker redelivers it when the channel goes.
                     tracing::error!(%event_type, %send_error, "could not redeliver a failed notification");

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::{DEFAULT_TOPIC, Priority};
+use crate::client::DEFAULT_TIMEOUT;
 use crate::codec::Codec;
 use crate::context::Context;
 use crate::error::RpcError;
@@ -85,8 +86,9 @@ impl Notifier {
             context,
             payload,
         });
+        let destination = Destination::RoutingKey { key };
         self.transport
-            .cast_raw(Destination::RoutingKey { key }, message)
+            .cast_named(event_type, destination, message, DEFAULT_TIMEOUT)
             .await
     }
 

@@ -29,7 +29,8 @@ use crate::pending::{PendingCall, PendingCalls};
 use crate::topology;
 use crate::transport::amqp::DEFAULT_CONTROL_EXCHANGE;
 use crate::transport::{
-    Acker, BoxFuture, Delivery, Destination, Driver, ListenSpec, Listener, QueueSpec, Transport,
+    BoxFuture, Confirm, Delivery, Destination, Driver, ListenSpec, Listener, Patience, QueueSpec,
+    Settled, Transport,
 };
 use crate::wire::{Wire, WireFormat};
 
@@ -373,6 +374,7 @@ impl Driver for MemoryDriver {
         &self,
         destination: Destination,
         mut message: Message,
+        _patience: Patience,
     ) -> BoxFuture<'_, Result<PendingCall, RpcError>> {
         Box::pin(async move {
             if self.closed.is_cancelled() {
@@ -393,14 +395,16 @@ impl Driver for MemoryDriver {
         &self,
         destination: Destination,
         message: Message,
-    ) -> BoxFuture<'_, Result<(), RpcError>> {
+        _patience: Patience,
+    ) -> BoxFuture<'_, Result<Confirm, RpcError>> {
         Box::pin(async move {
             if self.closed.is_cancelled() {
                 return Err(RpcError::Closed);
             }
             let message = self.wire.seal(message)?;
             let (exchange, key) = self.route(&destination);
-            self.broker.publish(&exchange, &key, message, true)
+            self.broker.publish(&exchange, &key, message, true)?;
+            Ok(Confirm::Done(Ok(())))
         })
     }
 
@@ -511,7 +515,7 @@ async fn pump(
                     queue: queue.clone(),
                     redelivered: false,
                     message,
-                    acker: Box::new(NoAck),
+                    acker: Box::new(Settled),
                 };
                 if let Err(mpsc::error::SendError(delivery)) = to_server.send(delivery).await {
                     unsent = Some((queue, delivery.message));
@@ -539,14 +543,5 @@ async fn pump(
         if exclusive_queue.as_deref() != Some(&*queue) {
             let _ = broker.publish("", &queue, message, false);
         }
-    }
-}
-
-/// Memory deliveries are settled when taken; there is nothing to ack.
-struct NoAck;
-
-impl Acker for NoAck {
-    fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), RpcError>> {
-        Box::pin(async { Ok(()) })
     }
 }

@@ -15,11 +15,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use tokio::sync::mpsc;
-
-use crate::error::RpcError;
+use crate::error::{Awaited, RpcError};
 use crate::message::Message;
 use crate::pending::PendingCall;
 use crate::wire::WireFormat;
@@ -125,6 +124,45 @@ pub(crate) trait Acker: Send + 'static {
     fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), RpcError>>;
 }
 
+/// The acker of a delivery the broker already forgot (settled when sent).
+pub(crate) struct Settled;
+
+impl Acker for Settled {
+    fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), RpcError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// How long a send may take, and whether it may wait for a reconnect.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Patience {
+    /// When the caller stops waiting.
+    pub(crate) deadline: Instant,
+    /// While the transport reconnects, wait for the new connection (up to
+    /// the deadline), with at most this many senders waiting at once;
+    /// `None`: fail at once.
+    pub(crate) wait: Option<usize>,
+}
+
+/// How the broker settled a published cast.
+#[derive(Debug)]
+pub(crate) enum Confirm {
+    /// Known already (the in-memory broker answers at once).
+    Done(Result<(), RpcError>),
+    /// The broker's confirm is on its way.
+    Pending(oneshot::Receiver<Result<(), RpcError>>),
+}
+
+impl Confirm {
+    /// Waits for the outcome (no limit here: the caller adds one).
+    pub(crate) async fn outcome(self) -> Result<(), RpcError> {
+        match self {
+            Confirm::Done(result) => result,
+            Confirm::Pending(confirm) => confirm.await.unwrap_or(Err(RpcError::Closed)),
+        }
+    }
+}
+
 /// A running subscription to a server's queues.
 #[derive(Debug)]
 pub(crate) struct Listener {
@@ -176,20 +214,23 @@ impl Listener {
 /// The operations a transport implementation provides.
 pub(crate) trait Driver: Send + Sync + fmt::Debug + 'static {
     /// Publishes a request with a reply address; the returned call receives
-    /// its heartbeats and reply. The caller bounds the wait; dropping the
-    /// call forgets it.
+    /// its heartbeats and reply. The caller bounds the wait for the reply;
+    /// dropping the call forgets it.
     fn call(
         &self,
         destination: Destination,
         message: Message,
+        patience: Patience,
     ) -> BoxFuture<'_, Result<PendingCall, RpcError>>;
 
-    /// Publishes a one-way message; resolves once the broker confirmed it.
+    /// Publishes a one-way message; the returned confirm says how the broker
+    /// settled it.
     fn cast(
         &self,
         destination: Destination,
         message: Message,
-    ) -> BoxFuture<'_, Result<(), RpcError>>;
+        patience: Patience,
+    ) -> BoxFuture<'_, Result<Confirm, RpcError>>;
 
     /// Declares a server's queues and starts consuming them.
     fn listen(&self, spec: ListenSpec) -> BoxFuture<'_, Result<Listener, RpcError>>;
@@ -229,10 +270,22 @@ pub struct Transport {
     driver: Arc<dyn Driver>,
     wire: Arc<dyn WireFormat>,
     max_pending_calls: usize,
+    fail_fast: bool,
 }
 
 /// How many calls may wait for replies on one transport unless told otherwise.
 pub const DEFAULT_MAX_PENDING_CALLS: usize = 10_000;
+
+/// How far past its deadline a driver may take to give up on a send, before
+/// the transport stops waiting for it anyway.
+const FENCE: Duration = Duration::from_millis(250);
+
+/// `timeout` from now, or as far as a timer reaches.
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(u64::from(u32::MAX)))
+}
 
 impl Transport {
     /// Connects to RabbitMQ at an `amqp://user:password@host:port/vhost` URL
@@ -271,15 +324,35 @@ impl Transport {
             driver,
             wire,
             max_pending_calls: DEFAULT_MAX_PENDING_CALLS,
+            fail_fast: false,
         }
     }
 
     /// The same transport (same connection) refusing new calls with
-    /// [`RpcError::Overloaded`] while `limit` calls already wait for replies.
+    /// [`RpcError::Overloaded`] while `limit` calls already wait for replies
+    /// (and new calls and casts while `limit` wait for a reconnect).
     pub fn with_max_pending_calls(&self, limit: usize) -> Self {
         Self {
             max_pending_calls: limit,
             ..self.clone()
+        }
+    }
+
+    /// The same transport (same connection), failing calls and casts made
+    /// while it reconnects at once with [`RpcError::Connection`] instead of
+    /// letting them wait for the new connection (as long as their own
+    /// timeout allows, the default).
+    pub fn with_fail_fast(&self, fail_fast: bool) -> Self {
+        Self {
+            fail_fast,
+            ..self.clone()
+        }
+    }
+
+    fn patience(&self, deadline: Instant) -> Patience {
+        Patience {
+            deadline,
+            wait: (!self.fail_fast).then_some(self.max_pending_calls),
         }
     }
 
@@ -309,8 +382,16 @@ impl Transport {
         message: Message,
         timeout: Duration,
     ) -> Result<Message, RpcError> {
-        self.call_monitored("(raw call)", destination, message, timeout, None)
+        let method = self.method_of(&message);
+        self.call_monitored(&method, destination, message, timeout, None)
             .await
+    }
+
+    /// The method a built request names, for errors about it.
+    fn method_of(&self, message: &Message) -> String {
+        self.wire
+            .decode_request(message.clone())
+            .map_or_else(|_| "an unreadable request".to_owned(), |r| r.method)
     }
 
     /// Sends a call and waits for its reply, at most `timeout`; with a
@@ -337,15 +418,22 @@ impl Transport {
         // RabbitMQ refuses (and closes the channel for) larger expirations.
         let ttl = timeout.as_millis().min(u128::from(u32::MAX));
         message.expiration_ms = Some(u64::try_from(ttl).unwrap_or(u64::from(u32::MAX)));
-        let deadline = Instant::now()
-            .checked_add(timeout)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(u64::from(u32::MAX)));
+        let deadline = deadline_after(timeout);
         let timed_out = || RpcError::Timeout {
             method: method.to_owned(),
+            destination: destination.to_string(),
             timeout,
+            awaited: Awaited::Reply,
         };
-        let sent = tokio::time::timeout_at(deadline, self.driver.call(destination, message));
-        let mut call = sent.await.map_err(|_| timed_out())??;
+        // The driver keeps the deadline itself while it waits for a
+        // connection (and then says why); this bound is a second fence.
+        let sent = self
+            .driver
+            .call(destination.clone(), message, self.patience(deadline));
+        let fence = deadline + FENCE;
+        let mut call = tokio::time::timeout_at(fence, sent)
+            .await
+            .map_err(|_| timed_out())??;
         let mut silent_until = monitor.map(|m| Instant::now() + m);
         loop {
             let wake = silent_until.map_or(deadline, |s| s.min(deadline));
@@ -382,7 +470,11 @@ impl Transport {
         message.expiration_ms = Some(u64::try_from(ttl).unwrap_or(u64::from(u32::MAX)));
         let started = Instant::now();
         let deadline = started + window;
-        let sent = tokio::time::timeout_at(deadline, self.driver.call(destination, message));
+        let patience = self.patience(deadline);
+        let sent = tokio::time::timeout_at(
+            deadline + FENCE,
+            self.driver.call(destination, message, patience),
+        );
         let Ok(call) = sent.await else {
             return Ok(Vec::new());
         };
@@ -396,15 +488,45 @@ impl Transport {
         Ok(replies)
     }
 
-    /// Sends an already built message one-way and waits for the broker's
-    /// confirm, bypassing the typed layer.
+    /// Sends an already built message one-way and waits at most `timeout`
+    /// for the broker's confirm, bypassing the typed layer.
     pub async fn cast_raw(
         &self,
         destination: Destination,
         message: Message,
+        timeout: Duration,
+    ) -> Result<(), RpcError> {
+        let method = self.method_of(&message);
+        self.cast_named(&method, destination, message, timeout)
+            .await
+    }
+
+    /// Sends a cast of `method` and waits at most `timeout` for the
+    /// broker's confirm; [`RpcError::Timeout`] then leaves it in doubt.
+    pub(crate) async fn cast_named(
+        &self,
+        method: &str,
+        destination: Destination,
+        message: Message,
+        timeout: Duration,
     ) -> Result<(), RpcError> {
         self.check_size(&message)?;
-        self.driver.cast(destination, message).await
+        let deadline = deadline_after(timeout);
+        let timed_out = || RpcError::Timeout {
+            method: method.to_owned(),
+            destination: destination.to_string(),
+            timeout,
+            awaited: Awaited::Confirm,
+        };
+        let sent = self
+            .driver
+            .cast(destination.clone(), message, self.patience(deadline));
+        let confirm = tokio::time::timeout_at(deadline + FENCE, sent)
+            .await
+            .map_err(|_| timed_out())??;
+        tokio::time::timeout_at(deadline, confirm.outcome())
+            .await
+            .map_err(|_| timed_out())?
     }
 
     /// Refuses to send a body the receiving side would refuse to decode.

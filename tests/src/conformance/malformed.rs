@@ -92,7 +92,11 @@ pub async fn malformed_messages_do_not_stop_the_server(env: Arc<Env>) {
     // One-way garbage: nobody waits, the server must just survive it.
     for what in all {
         transport
-            .cast_raw(to_server.clone(), broken(env.wire, what))
+            .cast_raw(
+                to_server.clone(),
+                broken(env.wire, what),
+                Duration::from_secs(10),
+            )
             .await
             .expect("published");
     }
@@ -102,7 +106,7 @@ pub async fn malformed_messages_do_not_stop_the_server(env: Arc<Env>) {
             ..Message::default()
         };
         transport
-            .cast_raw(to_server.clone(), junk)
+            .cast_raw(to_server.clone(), junk, Duration::from_secs(10))
             .await
             .expect("published");
     }

@@ -12,7 +12,7 @@ pub use notify::*;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rpc_runtime::{Context, RpcError};
+use rpc_runtime::{Awaited, Context, RpcError};
 use tokio::task::JoinSet;
 
 use crate::env::Env;
@@ -286,10 +286,24 @@ pub async fn timeout_fires_and_the_late_reply_is_harmless(env: Arc<Env>) {
     let ctx = Context::new();
     let quick = client.timeout(Duration::from_millis(300));
     match quick.slow_echo(&ctx, 1, 1500).await {
-        Err(RpcError::Timeout { method, timeout }) => {
+        Err(error @ RpcError::Timeout { .. }) => {
+            let RpcError::Timeout {
+                method,
+                destination,
+                timeout,
+                awaited,
+            } = &error
+            else {
+                unreachable!()
+            };
             assert_eq!(
-                (method.as_str(), timeout),
-                ("slow_echo", Duration::from_millis(300))
+                (method.as_str(), *timeout, *awaited),
+                ("slow_echo", Duration::from_millis(300), Awaited::Reply)
+            );
+            assert_eq!(destination, &env.topic, "{error}");
+            assert!(
+                error.to_string().contains("no reply to `slow_echo`"),
+                "{error}"
             );
         }
         other => panic!("expected a timeout, got {other:?}"),

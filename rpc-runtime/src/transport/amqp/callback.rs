@@ -1,14 +1,22 @@
-//! Turns amqprs's channel callbacks into events on a Tokio channel.
+//! Turns amqprs's callbacks into events.
 //!
 //! amqprs reports publisher confirms, returned messages, broker-initiated
 //! closes and consumer cancels only through a `ChannelCallback`. We forward
 //! each of them as a [`ChannelEvent`] to whichever task owns the channel, in
 //! the order the broker sent them (a `basic.return` precedes the `basic.ack`
-//! of the same message).
+//! of the same message). A channel the broker closes also counts against
+//! the session's [`Health`] (amqprs never frees its id). The connection's
+//! callback ([`ConnectionEvents`]) records why the broker closed the
+//! connection and whether it blocks publishing.
+
+use std::sync::Arc;
 
 use amqprs::channel::Channel;
-use amqprs::{Ack, BasicProperties, Cancel, CloseChannel, Nack, Return};
+use amqprs::connection::Connection;
+use amqprs::{Ack, BasicProperties, Cancel, Close, CloseChannel, Nack, Return};
 use tokio::sync::mpsc;
+
+use super::health::Health;
 
 /// Something the broker told us about a channel.
 #[derive(Debug)]
@@ -20,8 +28,6 @@ pub(super) enum ChannelEvent {
     /// A mandatory message could not be routed.
     Return {
         message_id: Option<String>,
-        correlation_id: Option<String>,
-        exchange: String,
         routing_key: String,
     },
     /// The broker cancelled a consumer (its queue was deleted, ...).
@@ -31,12 +37,19 @@ pub(super) enum ChannelEvent {
 }
 
 /// The callback registered on every channel we open.
-pub(super) struct Forward(pub(super) mpsc::UnboundedSender<ChannelEvent>);
+pub(super) struct Forward {
+    events: mpsc::UnboundedSender<ChannelEvent>,
+    health: Arc<Health>,
+}
 
 impl Forward {
+    pub(super) fn new(events: mpsc::UnboundedSender<ChannelEvent>, health: Arc<Health>) -> Self {
+        Self { events, health }
+    }
+
     fn send(&self, event: ChannelEvent) {
         // The owner may be gone (shutting down); nothing is waiting then.
-        let _ = self.0.send(event);
+        let _ = self.events.send(event);
     }
 }
 
@@ -47,6 +60,7 @@ impl amqprs::callbacks::ChannelCallback for Forward {
         _channel: &Channel,
         close: CloseChannel,
     ) -> Result<(), amqprs::error::Error> {
+        self.health.channel_closed_by_broker();
         self.send(ChannelEvent::Closed {
             code: close.reply_code(),
             text: close.reply_text().clone(),
@@ -96,34 +110,38 @@ impl amqprs::callbacks::ChannelCallback for Forward {
     ) {
         self.send(ChannelEvent::Return {
             message_id: properties.message_id().cloned(),
-            correlation_id: properties.correlation_id().cloned(),
-            exchange: ret.exchange().clone(),
             routing_key: ret.routing_key().clone(),
         });
     }
 }
 
-/// Opens a channel with a [`Forward`] callback; returns it and its events.
-pub(super) async fn open_channel(
-    connection: &amqprs::connection::Connection,
-) -> Result<(Channel, mpsc::UnboundedReceiver<ChannelEvent>), crate::RpcError> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let channel = open_channel_to(connection, tx).await?;
-    Ok((channel, rx))
-}
+/// The callback registered on each connection.
+pub(super) struct ConnectionEvents(pub(super) Arc<Health>);
 
-/// Opens a channel whose events go to an existing queue of events.
-pub(super) async fn open_channel_to(
-    connection: &amqprs::connection::Connection,
-    events: mpsc::UnboundedSender<ChannelEvent>,
-) -> Result<Channel, crate::RpcError> {
-    let channel = connection
-        .open_channel(None)
-        .await
-        .map_err(crate::RpcError::connection)?;
-    channel
-        .register_callback(Forward(events))
-        .await
-        .map_err(crate::RpcError::connection)?;
-    Ok(channel)
+#[async_trait::async_trait]
+impl amqprs::callbacks::ConnectionCallback for ConnectionEvents {
+    async fn close(
+        &mut self,
+        _connection: &Connection,
+        close: Close,
+    ) -> Result<(), amqprs::error::Error> {
+        self.0.condemn(format!(
+            "the broker closed the connection: {} {}",
+            close.reply_code(),
+            close.reply_text()
+        ));
+        Ok(())
+    }
+
+    async fn blocked(&mut self, _connection: &Connection, reason: String) {
+        tracing::warn!(%reason, "the broker blocks publishing on this connection");
+        self.0.set_blocked(true);
+    }
+
+    async fn unblocked(&mut self, _connection: &Connection) {
+        tracing::info!("the broker accepts publishes again");
+        self.0.set_blocked(false);
+    }
+
+    async fn secret_updated(&mut self, _connection: &Connection) {}
 }

@@ -4,21 +4,21 @@
 
 use std::sync::Arc;
 
-use amqprs::channel::{BasicAckArguments, BasicConsumeArguments, BasicQosArguments, Channel};
-use amqprs::connection::Connection;
+use amqprs::channel::{BasicConsumeArguments, Channel};
 use amqprs::consumer::AsyncConsumer;
 use amqprs::{BasicProperties, Deliver};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::callback::{ChannelEvent, open_channel};
+use super::callback::ChannelEvent;
 use super::props::from_delivery;
+use super::shield::{Chan, Link};
 use crate::error::RpcError;
 use crate::transport::{Acker, BoxFuture, Delivery};
 
 /// Consumers on one channel.
 pub(super) struct Consumer {
-    channel: Channel,
+    channel: Chan,
     events: mpsc::UnboundedReceiver<ChannelEvent>,
     /// Ends (`None`) once amqprs dropped every consumer of the channel: the
     /// channel or the connection is gone.
@@ -38,20 +38,17 @@ pub(super) enum Ended {
 impl Consumer {
     /// Opens a channel for consuming with `prefetch` unacked deliveries.
     pub(super) async fn channel(
-        connection: &Connection,
+        link: &Link,
         prefetch: u16,
-    ) -> Result<(Channel, mpsc::UnboundedReceiver<ChannelEvent>), RpcError> {
-        let (channel, events) = open_channel(connection).await?;
-        channel
-            .basic_qos(BasicQosArguments::new(0, prefetch, false))
-            .await
-            .map_err(RpcError::connection)?;
+    ) -> Result<(Chan, mpsc::UnboundedReceiver<ChannelEvent>), RpcError> {
+        let (channel, events) = link.channel().await?;
+        channel.qos(prefetch).await?;
         Ok((channel, events))
     }
 
     /// Starts consuming `queues` on an open channel; deliveries go to `to`.
     pub(super) async fn on(
-        channel: Channel,
+        channel: Chan,
         events: mpsc::UnboundedReceiver<ChannelEvent>,
         queues: &[String],
         to: &mpsc::Sender<Delivery>,
@@ -68,10 +65,7 @@ impl Consumer {
                 to: to.clone(),
                 _alive: alive_tx.clone(),
             };
-            channel
-                .basic_consume(forward, args)
-                .await
-                .map_err(|e| RpcError::Connection(format!("consuming `{queue}` failed: {e}")))?;
+            channel.consume(forward, args).await?;
         }
         Ok(Self {
             channel,
@@ -104,9 +98,7 @@ impl Consumer {
                 },
             }
         };
-        if channel.is_open() {
-            let _ = channel.close().await;
-        }
+        channel.close();
         ended
     }
 }
@@ -114,7 +106,7 @@ impl Consumer {
 /// One queue's consumer: hands each delivery to the reader.
 struct Forward {
     queue: Arc<str>,
-    channel: Channel,
+    channel: Chan,
     to: mpsc::Sender<Delivery>,
     /// Dropped with the consumer (see [`Consumer::alive`]).
     _alive: mpsc::UnboundedSender<()>,
@@ -145,17 +137,12 @@ impl AsyncConsumer for Forward {
 }
 
 struct AmqpAcker {
-    channel: Channel,
+    channel: Chan,
     tag: u64,
 }
 
 impl Acker for AmqpAcker {
     fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), RpcError>> {
-        Box::pin(async move {
-            self.channel
-                .basic_ack(BasicAckArguments::new(self.tag, false))
-                .await
-                .map_err(RpcError::connection)
-        })
+        Box::pin(async move { self.channel.ack(self.tag).await })
     }
 }

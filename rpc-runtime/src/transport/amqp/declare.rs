@@ -6,11 +6,12 @@
 //! with the server's consumer. Notification queues are durable.
 
 use amqprs::channel::{
-    Channel, ExchangeDeclareArguments, ExchangeType, QueueBindArguments, QueueDeclareArguments,
+    ExchangeDeclareArguments, ExchangeType, QueueBindArguments, QueueDeclareArguments,
 };
 
 use amqprs::{FieldName, FieldTable, FieldValue};
 
+use super::shield::Chan;
 use crate::error::RpcError;
 use crate::topology;
 use crate::transport::{ListenSpec, QueueSpec};
@@ -24,7 +25,7 @@ pub(super) struct ControlExchange {
 
 /// Declares the control exchange (a topic exchange).
 pub(super) async fn control_exchange(
-    channel: &Channel,
+    channel: &Chan,
     control: &ControlExchange,
 ) -> Result<(), RpcError> {
     let mut args = ExchangeDeclareArguments::of_type(&control.name, ExchangeType::Topic);
@@ -33,73 +34,60 @@ pub(super) async fn control_exchange(
 }
 
 /// Declares a topic's fanout exchange.
-pub(super) async fn fanout_exchange(channel: &Channel, topic: &str) -> Result<(), RpcError> {
+pub(super) async fn fanout_exchange(channel: &Chan, topic: &str) -> Result<(), RpcError> {
     let name = topology::fanout_exchange(topic);
     let mut args = ExchangeDeclareArguments::of_type(&name, ExchangeType::Fanout);
     args.auto_delete(true);
     exchange(channel, args).await
 }
 
-/// Whether an exchange exists (a passive declare; a missing one closes the
-/// channel, which the caller reopens).
-pub(super) async fn exchange_exists(channel: &Channel, name: &str) -> bool {
-    let args = ExchangeDeclareArguments::new(name, "fanout")
-        .passive(true)
-        .finish();
-    channel.exchange_declare(args).await.is_ok()
+async fn exchange(channel: &Chan, args: ExchangeDeclareArguments) -> Result<(), RpcError> {
+    channel.exchange_declare(args).await
 }
 
-async fn exchange(channel: &Channel, args: ExchangeDeclareArguments) -> Result<(), RpcError> {
-    let name = args.exchange.clone();
-    channel
-        .exchange_declare(args)
-        .await
-        .map_err(|e| RpcError::Connection(format!("declaring exchange `{name}` failed: {e}")))
-}
-
+/// Declares and binds a queue; returns how many messages wait in it.
 async fn bound_queue(
-    channel: &Channel,
+    channel: &Chan,
     declare: QueueDeclareArguments,
     queue: &str,
     exchange: &str,
     keys: &[String],
-) -> Result<(), RpcError> {
-    channel
-        .queue_declare(declare)
-        .await
-        .map_err(|e| RpcError::Connection(format!("declaring queue `{queue}` failed: {e}")))?;
+) -> Result<u32, RpcError> {
+    let (ready, _consumers) = channel.queue_declare(queue, declare).await?;
     for key in keys {
         channel
             .queue_bind(QueueBindArguments::new(queue, exchange, key))
-            .await
-            .map_err(|e| RpcError::Connection(format!("binding queue `{queue}` failed: {e}")))?;
+            .await?;
     }
-    Ok(())
+    Ok(ready)
 }
 
-/// Declares the three queues of a server on `exchange`; returns their names.
+/// Declares the three queues of a server on `exchange`; returns their names
+/// and how many messages wait in each.
 pub(super) async fn server_queues(
-    channel: &Channel,
+    channel: &Chan,
     control: &ControlExchange,
     spec: &ListenSpec,
-) -> Result<Vec<String>, RpcError> {
+) -> Result<Vec<(String, u32)>, RpcError> {
     control_exchange(channel, control).await?;
     let exchange = control.name.as_str();
     let topic_queue = topology::topic_queue(&spec.topic);
     let server_queue = topology::server_queue(&spec.topic, &spec.server);
-    for queue in [&topic_queue, &server_queue] {
-        let declare = QueueDeclareArguments::new(queue)
+    let mut queues = Vec::with_capacity(3);
+    for queue in [topic_queue, server_queue] {
+        let declare = QueueDeclareArguments::new(&queue)
             .durable(spec.durable)
             .arguments(queue_arguments(spec))
             .finish();
-        bound_queue(
+        let ready = bound_queue(
             channel,
             declare,
-            queue,
+            &queue,
             exchange,
-            std::slice::from_ref(queue),
+            std::slice::from_ref(&queue),
         )
         .await?;
+        queues.push((queue, ready));
     }
     fanout_exchange(channel, &spec.topic).await?;
     let fanout_queue = topology::fanout_queue(&spec.topic);
@@ -116,7 +104,9 @@ pub(super) async fn server_queues(
         std::slice::from_ref(&spec.topic),
     )
     .await?;
-    Ok(vec![topic_queue, server_queue, fanout_queue])
+    // A fresh exclusive queue holds nothing to drain.
+    queues.push((fanout_queue, 0));
+    Ok(queues)
 }
 
 /// `x-queue-type: quorum` (and `x-delivery-limit`) for quorum queues.
@@ -132,12 +122,13 @@ fn queue_arguments(spec: &ListenSpec) -> FieldTable {
     arguments
 }
 
-/// Declares a queue bound to `exchange` with each of its keys.
+/// Declares a queue bound to `exchange` with each of its keys; returns how
+/// many messages wait in it.
 pub(super) async fn queue(
-    channel: &Channel,
+    channel: &Chan,
     control: &ControlExchange,
     spec: &QueueSpec,
-) -> Result<(), RpcError> {
+) -> Result<u32, RpcError> {
     control_exchange(channel, control).await?;
     let exchange = control.name.as_str();
     let mut arguments = FieldTable::new();

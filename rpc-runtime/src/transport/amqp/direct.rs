@@ -1,44 +1,38 @@
-//! Publishing without confirms, straight from the caller's task: call
-//! requests and replies. A call does not need the broker's confirm (its
-//! reply says more), so it skips the confirm round and the publishing task;
-//! it is still published `mandatory`, and a returned request fails its
-//! call at once through the pending table. A returned reply (its caller's
-//! queue is gone) is only logged.
+//! Publishing without confirms, straight from the caller's task: a
+//! server's replies and call-monitor heartbeats. Nobody could act on a
+//! reply's confirm, so it skips the confirm round and the settling task. It
+//! is still published `mandatory`: a returned reply (its caller's queue is
+//! gone) is logged.
 
 use std::sync::{Arc, RwLock};
 
-use amqprs::channel::{BasicPublishArguments, Channel};
-use amqprs::connection::Connection;
+use amqprs::channel::BasicPublishArguments;
 use tokio::sync::mpsc;
 
-use super::callback::{ChannelEvent, open_channel};
+use super::callback::ChannelEvent;
 use super::props::{short, to_properties};
+use super::shield::{Chan, Link};
 use crate::error::RpcError;
 use crate::message::Message;
-use crate::pending::PendingCalls;
 
 /// A channel for unconfirmed, mandatory publishes, reopened when the broker
 /// closes it.
 #[derive(Clone)]
 pub(super) struct DirectPublisher {
-    channel: Arc<RwLock<Channel>>,
+    channel: Arc<RwLock<Chan>>,
 }
 
 impl DirectPublisher {
-    /// Opens the channel; returned requests fail their call in `pending`.
-    pub(super) async fn open(
-        connection: &Connection,
-        pending: &Arc<PendingCalls>,
-    ) -> Result<Self, RpcError> {
-        let (channel, events) = open_channel(connection).await?;
+    /// Opens the channel.
+    pub(super) async fn open(link: &Link) -> Result<Self, RpcError> {
+        let (channel, events) = link.channel().await?;
         let publisher = Self {
             channel: Arc::new(RwLock::new(channel)),
         };
         tokio::spawn(watch(
-            connection.clone(),
+            link.clone(),
             Arc::downgrade(&publisher.channel),
             events,
-            Arc::clone(pending),
         ));
         Ok(publisher)
     }
@@ -61,44 +55,27 @@ impl DirectPublisher {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        channel
-            .basic_publish(properties, message.body, args)
-            .await
-            .map_err(RpcError::connection)
+        channel.publish(properties, message.body, args).await
     }
 }
 
-/// Fails returned calls; reopens the channel after a channel error.
+/// Logs returned replies; reopens the channel after a channel error.
 async fn watch(
-    connection: Connection,
-    channel: std::sync::Weak<RwLock<Channel>>,
+    link: Link,
+    channel: std::sync::Weak<RwLock<Chan>>,
     mut events: mpsc::UnboundedReceiver<ChannelEvent>,
-    pending: Arc<PendingCalls>,
 ) {
     while let Some(event) = events.recv().await {
         match event {
-            ChannelEvent::Return {
-                correlation_id,
-                exchange,
-                routing_key,
-                ..
-            } => {
-                let error = RpcError::Undeliverable {
-                    exchange,
-                    routing_key,
-                };
-                let failed =
-                    correlation_id.is_some_and(|id| pending.complete(&id, Err(error.clone())));
-                if !failed {
-                    tracing::debug!(%error, "a reply was returned: its caller is gone");
-                }
+            ChannelEvent::Return { routing_key, .. } => {
+                tracing::debug!(reply_to = %routing_key, "a reply was returned: its caller's queue is gone");
             }
             ChannelEvent::Closed { code, text } => {
-                tracing::warn!(code, %text, "the broker closed the direct publishing channel; reopening it");
+                tracing::warn!(code, %text, "the broker closed the reply channel; reopening it");
                 let Some(slot) = channel.upgrade() else {
                     return;
                 };
-                match open_channel(&connection).await {
+                match link.channel().await {
                     Ok((fresh, fresh_events)) => {
                         *slot.write().unwrap_or_else(|p| p.into_inner()) = fresh;
                         events = fresh_events;

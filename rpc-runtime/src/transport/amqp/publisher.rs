@@ -1,14 +1,18 @@
-//! Publishing with publisher confirms.
+//! Publishing with publisher confirms: casts, and the requests of calls.
 //!
 //! amqprs's `basic_publish` returns once the frame is queued; confirms come
 //! later through the channel callback, numbered by delivery tag (1, 2, 3, ...
 //! in publish order). A caller numbers its publish and hands it to amqprs
-//! under one async lock, so tags follow the order on the wire, and waits for
-//! its confirm on a oneshot. A task settles the waiting publishes as
-//! `basic.ack` / `basic.nack` arrive (honouring `multiple`). A mandatory
-//! message the broker could not route comes back as `basic.return` *before*
-//! its ack; the task finds it by the message id stamped on it (the tag) and
-//! fails that publish with [`RpcError::Undeliverable`].
+//! under one async lock, so tags follow the order on the wire. A cast then
+//! waits for its confirm on a oneshot (as long as its deadline allows); a
+//! call does not wait, but a refused request fails its call at once through
+//! the pending table instead of letting it wait for its timeout. A task
+//! settles the publishes as `basic.ack` / `basic.nack` arrive (honouring
+//! `multiple`), and reports each to the session's [`Health`]: a long run of
+//! refusals condemns the session. A mandatory message the broker could not
+//! route comes back as `basic.return` *before* its ack; the task finds it by
+//! the message id stamped on it (the tag) and fails it with
+//! [`RpcError::Undeliverable`].
 //!
 //! When the broker closes the channel (a publish to a vanished exchange, a
 //! refused message), what was unconfirmed fails and publishing carries on
@@ -17,27 +21,76 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use amqprs::channel::{BasicPublishArguments, Channel, ConfirmSelectArguments};
-use amqprs::connection::Connection;
+use amqprs::channel::BasicPublishArguments;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::callback::{ChannelEvent, open_channel_to};
+use super::admin::Admin;
+use super::callback::ChannelEvent;
+use super::health::Health;
 use super::props::{short, to_properties};
+use super::shield::{Chan, Link};
 use crate::error::RpcError;
 use crate::message::Message;
+use crate::pending::PendingCalls;
+
+/// Who learns how a publish was settled.
+pub(super) enum Settle {
+    /// A cast waiting for its confirm.
+    Wait(oneshot::Sender<Result<(), RpcError>>),
+    /// A call's request: only a failure is passed on, to the call with this
+    /// correlation id.
+    Call(u128, Arc<PendingCalls>),
+}
+
+impl Settle {
+    fn send(self, result: Result<(), RpcError>) {
+        match self {
+            Settle::Wait(done) => {
+                let _ = done.send(result);
+            }
+            Settle::Call(id, pending) => {
+                if let Err(error) = result {
+                    pending.fail(id, error);
+                }
+            }
+        }
+    }
+}
 
 /// A publish the broker has not confirmed yet.
 struct Unconfirmed {
     exchange: String,
     routing_key: String,
-    done: oneshot::Sender<Result<(), RpcError>>,
+    done: Settle,
     returned: bool,
+    /// The routing key names a queue: if the message comes back, ask
+    /// whether that queue is missing or only unavailable.
+    names_queue: bool,
+    sent: Instant,
+}
+
+impl Unconfirmed {
+    /// Passes the outcome on; a returned message whose queue may exist is
+    /// first explained by `admin` (off this task: it asks the broker).
+    fn finish(self, result: Result<(), RpcError>, admin: Option<&Arc<Admin>>) {
+        match (result, admin) {
+            (Err(error @ RpcError::Undeliverable { .. }), Some(admin)) if self.names_queue => {
+                let admin = Arc::clone(admin);
+                tokio::spawn(async move {
+                    let error = admin.explain(error).await;
+                    self.done.send(Err(error));
+                });
+            }
+            (result, _) => self.done.send(result),
+        }
+    }
 }
 
 /// The channel and the next delivery tag on it, locked across a publish.
 struct Line {
-    channel: Channel,
+    channel: Chan,
     next_tag: u64,
 }
 
@@ -51,6 +104,7 @@ struct Confirms {
 
 struct Shared {
     line: tokio::sync::Mutex<Line>,
+    admin: Option<Arc<Admin>>,
     confirms: Mutex<Confirms>,
     events: mpsc::UnboundedSender<ChannelEvent>,
     /// Stops the settling task when the last handle goes.
@@ -76,23 +130,24 @@ impl std::fmt::Debug for Publisher {
 }
 
 impl Publisher {
-    /// Opens a confirm-mode channel on `connection` and starts settling its
+    /// Opens a confirm-mode channel on `link` and starts settling its
     /// confirms.
-    pub(super) async fn open(connection: &Connection) -> Result<Self, RpcError> {
+    pub(super) async fn open(link: &Link, admin: Option<Arc<Admin>>) -> Result<Self, RpcError> {
         let (events, events_rx) = mpsc::unbounded_channel();
-        let channel = open_confirm_channel(connection, &events).await?;
+        let channel = open_confirm_channel(link, &events).await?;
         let stop = CancellationToken::new();
         let shared = Arc::new(Shared {
             line: tokio::sync::Mutex::new(Line {
                 channel,
                 next_tag: 1,
             }),
+            admin,
             confirms: Mutex::default(),
             events,
             _stop: stop.clone().drop_guard(),
         });
         tokio::spawn(settle_events(
-            connection.clone(),
+            link.clone(),
             Arc::downgrade(&shared),
             events_rx,
             stop,
@@ -100,21 +155,22 @@ impl Publisher {
         Ok(Self { shared })
     }
 
-    /// Publishes `message` and resolves when the broker confirmed it.
+    /// Publishes `message` (mandatory); `done` learns how the broker
+    /// settled it. `names_queue`: the routing key is a queue's name.
     pub(super) async fn publish(
         &self,
         exchange: &str,
         routing_key: &str,
         message: Message,
-        mandatory: bool,
+        done: Settle,
+        names_queue: bool,
     ) -> Result<(), RpcError> {
         let mut args = BasicPublishArguments::new(
             short("exchange", exchange)?,
             short("routing key", routing_key)?,
         );
-        args.mandatory(mandatory);
+        args.mandatory(true);
         let mut properties = to_properties(&message)?;
-        let (done, confirmed) = oneshot::channel();
         {
             let line = self.shared.line.lock().await;
             let tag = line.next_tag;
@@ -128,6 +184,8 @@ impl Publisher {
                     routing_key: routing_key.to_owned(),
                     done,
                     returned: false,
+                    names_queue,
+                    sent: Instant::now(),
                 };
                 confirms.unconfirmed.insert(tag, entry);
             }
@@ -142,19 +200,24 @@ impl Publisher {
             let sent = numbered
                 .line
                 .channel
-                .basic_publish(properties, message.body, args)
+                .publish(properties, message.body, args)
                 .await;
             // A failed send sent nothing either: the guard gives the tag back.
             numbered.sent = sent.is_ok();
             if let Err(error) = sent {
                 // The channel is unusable: fail this publish and the ones
                 // after it until the settling task has a new channel.
-                let error = RpcError::connection(error);
                 self.shared.confirms().broken = Some(error.clone());
                 return Err(error);
             }
         }
-        confirmed.await.unwrap_or(Err(RpcError::Closed))
+        Ok(())
+    }
+
+    /// Since when the oldest publish waits for its confirm, if one does.
+    pub(super) fn oldest_unconfirmed(&self) -> Option<Instant> {
+        let confirms = self.shared.confirms();
+        confirms.unconfirmed.values().next().map(|entry| entry.sent)
     }
 
     /// Fails everything unconfirmed and every later publish (the connection
@@ -189,21 +252,18 @@ impl Drop for Numbered<'_> {
 
 /// Opens a channel in confirm mode whose callback events go to `events`.
 async fn open_confirm_channel(
-    connection: &Connection,
+    link: &Link,
     events: &mpsc::UnboundedSender<ChannelEvent>,
-) -> Result<Channel, RpcError> {
-    let channel = open_channel_to(connection, events.clone()).await?;
-    channel
-        .confirm_select(ConfirmSelectArguments::new(false))
-        .await
-        .map_err(RpcError::connection)?;
+) -> Result<Chan, RpcError> {
+    let channel = link.channel_to(events.clone()).await?;
+    channel.confirm_select().await?;
     Ok(channel)
 }
 
 /// Settles publishes as the broker's events arrive; after a channel error,
 /// opens a new channel (whose delivery tags restart at 1).
 async fn settle_events(
-    connection: Connection,
+    link: Link,
     shared: std::sync::Weak<Shared>,
     mut events: mpsc::UnboundedReceiver<ChannelEvent>,
     stop: CancellationToken,
@@ -221,7 +281,12 @@ async fn settle_events(
         };
         let outcome = {
             let mut confirms = shared.confirms();
-            let outcome = settle(&mut confirms.unconfirmed, event);
+            let outcome = settle(
+                &mut confirms.unconfirmed,
+                event,
+                link.health(),
+                shared.admin.as_ref(),
+            );
             if let Some((error, _)) = &outcome {
                 confirms.broken = Some(error.clone());
             }
@@ -235,7 +300,7 @@ async fn settle_events(
         // ...) leaves the connection usable: start over on a new channel.
         if channel_only {
             let mut line = shared.line.lock().await;
-            if let Ok(channel) = open_confirm_channel(&connection, &shared.events).await {
+            if let Ok(channel) = open_confirm_channel(&link, &shared.events).await {
                 *line = Line {
                     channel,
                     next_tag: 1,
@@ -251,28 +316,34 @@ async fn settle_events(
 fn settle(
     unconfirmed: &mut BTreeMap<u64, Unconfirmed>,
     event: ChannelEvent,
+    health: &Health,
+    admin: Option<&Arc<Admin>>,
 ) -> Option<(RpcError, bool)> {
     match event {
         ChannelEvent::Ack { tag, multiple } => {
+            health.acked();
             for (_, entry) in take(unconfirmed, tag, multiple) {
                 let result = if entry.returned {
                     Err(RpcError::Undeliverable {
-                        exchange: entry.exchange,
-                        routing_key: entry.routing_key,
+                        exchange: entry.exchange.clone(),
+                        routing_key: entry.routing_key.clone(),
                     })
                 } else {
                     Ok(())
                 };
-                let _ = entry.done.send(result);
+                entry.finish(result, admin);
             }
             None
         }
         ChannelEvent::Nack { tag, multiple } => {
-            for (_, entry) in take(unconfirmed, tag, multiple) {
-                let _ = entry.done.send(Err(RpcError::Refused {
-                    exchange: entry.exchange,
-                    routing_key: entry.routing_key,
-                }));
+            let refused = take(unconfirmed, tag, multiple);
+            health.nacked(refused.len().max(1));
+            for (_, entry) in refused {
+                let refused = RpcError::Refused {
+                    exchange: entry.exchange.clone(),
+                    routing_key: entry.routing_key.clone(),
+                };
+                entry.finish(Err(refused), None);
             }
             None
         }
@@ -296,13 +367,13 @@ fn settle(
                 let missing = format!("no exchange '{}'", entry.exchange);
                 let result = if code == 404 && text.contains(&missing) {
                     RpcError::Undeliverable {
-                        exchange: entry.exchange,
-                        routing_key: entry.routing_key,
+                        exchange: entry.exchange.clone(),
+                        routing_key: entry.routing_key.clone(),
                     }
                 } else {
                     error.clone()
                 };
-                let _ = entry.done.send(Err(result));
+                entry.finish(Err(result), None);
             }
             Some((error, code != 0))
         }
@@ -335,14 +406,17 @@ mod tests {
         let entry = Unconfirmed {
             exchange: "x".into(),
             routing_key: "k".into(),
-            done,
+            done: Settle::Wait(done),
             returned: false,
+            names_queue: false,
+            sent: Instant::now(),
         };
         (entry, rx)
     }
 
-    #[test]
-    fn multiple_acks_settle_every_tag_up_to_theirs() {
+    #[tokio::test]
+    async fn multiple_acks_settle_every_tag_up_to_theirs() {
+        let health = Health::new(2047);
         let mut map = BTreeMap::new();
         let mut receivers = Vec::new();
         for tag in 1..=4 {
@@ -354,10 +428,10 @@ mod tests {
             &mut map,
             ChannelEvent::Return {
                 message_id: Some("2".into()),
-                correlation_id: None,
-                exchange: "x".into(),
                 routing_key: "k".into(),
             },
+            &health,
+            None,
         );
         settle(
             &mut map,
@@ -365,6 +439,8 @@ mod tests {
                 tag: 3,
                 multiple: true,
             },
+            &health,
+            None,
         );
         settle(
             &mut map,
@@ -372,6 +448,8 @@ mod tests {
                 tag: 4,
                 multiple: false,
             },
+            &health,
+            None,
         );
         let results: Vec<_> = receivers
             .into_iter()
@@ -382,5 +460,31 @@ mod tests {
         assert_eq!(results[2], Ok(()));
         assert!(matches!(results[3], Err(RpcError::Refused { .. })));
         assert!(map.is_empty());
+        assert!(!health.is_condemned(), "one refusal condemns nothing");
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_fails_its_call_at_once() {
+        let health = Health::new(2047);
+        let pending = Arc::new(PendingCalls::default());
+        let mut call = pending.register();
+        let mut map = BTreeMap::new();
+        map.insert(
+            1,
+            Unconfirmed {
+                exchange: "x".into(),
+                routing_key: "k".into(),
+                done: Settle::Call(call.id(), Arc::clone(&pending)),
+                returned: false,
+                names_queue: false,
+                sent: Instant::now(),
+            },
+        );
+        let nack = ChannelEvent::Nack {
+            tag: 1,
+            multiple: false,
+        };
+        settle(&mut map, nack, &health, None);
+        assert!(matches!(call.next().await, Err(RpcError::Refused { .. })));
     }
 }

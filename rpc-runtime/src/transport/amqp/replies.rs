@@ -1,5 +1,5 @@
 //! The client's reply queue: one exclusive, auto-delete `reply_<uuid>` queue
-//! per transport, consumed without acks, whose messages are handed to the
+//! per session, consumed without acks, whose messages are handed to the
 //! waiting call by correlation id.
 //!
 //! An exclusive queue on the default exchange was chosen over RabbitMQ's
@@ -7,14 +7,20 @@
 //! it is faster (27.8k vs 25.5k calls/s at 64 in flight; 280 vs 315 µs median
 //! at 1), and oslo.messaging servers can only answer to a real queue named in
 //! the request.
+//!
+//! When the broker cancels the consumer (someone deleted the queue) or
+//! closes its channel, the queue is declared again under the same name, so
+//! calls in flight still get the replies sent after that; if that fails,
+//! the session is condemned and replaced.
 
 use std::sync::Arc;
 
-use amqprs::channel::{BasicConsumeArguments, Channel, QueueDeclareArguments};
+use amqprs::channel::{BasicConsumeArguments, ConsumerMessage, QueueDeclareArguments};
 use tokio::sync::mpsc;
 
-use super::callback::{ChannelEvent, open_channel};
+use super::callback::ChannelEvent;
 use super::props::from_delivery;
+use super::shield::{Chan, Link};
 use crate::error::RpcError;
 use crate::pending::PendingCalls;
 use crate::topology;
@@ -22,37 +28,24 @@ use crate::topology;
 /// A declared and consumed reply queue.
 pub(super) struct ReplyQueue {
     name: String,
-    _channel: Channel,
+}
+
+/// The consumer of the reply queue as it stands.
+struct Consuming {
+    channel: Chan,
+    events: mpsc::UnboundedReceiver<ChannelEvent>,
+    tag: String,
+    deliveries: mpsc::UnboundedReceiver<ConsumerMessage>,
 }
 
 impl ReplyQueue {
     /// Declares the queue, starts consuming it and routing replies to `pending`.
-    pub(super) async fn start(
-        connection: &amqprs::connection::Connection,
-        pending: Arc<PendingCalls>,
-    ) -> Result<Self, RpcError> {
-        let (channel, events) = open_channel(connection).await?;
+    pub(super) async fn start(link: &Link, pending: Arc<PendingCalls>) -> Result<Self, RpcError> {
         let name = topology::reply_queue();
-        let declare = QueueDeclareArguments::new(&name)
-            .exclusive(true)
-            .auto_delete(true)
-            .finish();
-        channel
-            .queue_declare(declare)
-            .await
-            .map_err(RpcError::connection)?;
-        let consume = BasicConsumeArguments::new(&name, &uuid::Uuid::new_v4().simple().to_string())
-            .manual_ack(false)
-            .finish();
-        let (_tag, deliveries) = channel
-            .basic_consume_rx(consume)
-            .await
-            .map_err(RpcError::connection)?;
-        tokio::spawn(route(deliveries, events, pending));
-        Ok(Self {
-            name,
-            _channel: channel,
-        })
+        let (channel, events) = link.channel().await?;
+        let consuming = consume(channel, events, &name).await?;
+        tokio::spawn(keep(link.clone(), name.clone(), pending, consuming));
+        Ok(Self { name })
     }
 
     /// The queue's name, to put in `reply_to`.
@@ -61,29 +54,76 @@ impl ReplyQueue {
     }
 }
 
-async fn route(
-    mut deliveries: mpsc::UnboundedReceiver<amqprs::channel::ConsumerMessage>,
-    mut events: mpsc::UnboundedReceiver<ChannelEvent>,
-    pending: Arc<PendingCalls>,
-) {
+async fn consume(
+    channel: Chan,
+    events: mpsc::UnboundedReceiver<ChannelEvent>,
+    name: &str,
+) -> Result<Consuming, RpcError> {
+    let declare = QueueDeclareArguments::new(name)
+        .exclusive(true)
+        .auto_delete(true)
+        .finish();
+    channel.queue_declare(name, declare).await?;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let args = BasicConsumeArguments::new(name, &tag)
+        .manual_ack(false)
+        .finish();
+    let deliveries = channel.consume_rx(args).await?;
+    Ok(Consuming {
+        channel,
+        events,
+        tag,
+        deliveries,
+    })
+}
+
+/// Routes replies; declares and consumes the queue again when it is lost.
+async fn keep(link: Link, name: String, pending: Arc<PendingCalls>, mut now: Consuming) {
+    let health = Arc::clone(link.health());
     loop {
-        tokio::select! {
-            delivery = deliveries.recv() => {
-                let Some(delivery) = delivery else { break };
-                let (Some(props), Some(body)) = (delivery.basic_properties, delivery.content) else {
+        let lost = tokio::select! {
+            () = health.condemned() => return,
+            delivery = now.deliveries.recv() => match delivery {
+                Some(delivery) => {
+                    if let (Some(props), Some(body)) = (delivery.basic_properties, delivery.content) {
+                        pending.deliver(from_delivery(&props, body));
+                    }
                     continue;
-                };
-                pending.deliver(from_delivery(&props, body));
-            }
-            Some(event) = events.recv() => {
-                if let ChannelEvent::Closed { code, text } = event {
-                    tracing::warn!(code, %text, "reply channel closed by the broker");
-                    break;
                 }
+                None => "its consumer ended".to_owned(),
+            },
+            Some(event) = now.events.recv() => match event {
+                ChannelEvent::Closed { code, text } => format!("the broker closed its channel: {code} {text}"),
+                ChannelEvent::Cancelled { consumer_tag } if consumer_tag == now.tag => {
+                    "the broker cancelled its consumer (was it deleted?)".to_owned()
+                }
+                _ => continue,
+            },
+        };
+        if !link.is_open() || health.is_condemned() {
+            return;
+        }
+        tracing::warn!(queue = %name, "reply queue lost: {lost}; declaring it again");
+        let again = async {
+            let (channel, events) = if now.channel.is_open() {
+                let (_, events) = mpsc::unbounded_channel();
+                (
+                    now.channel.clone(),
+                    std::mem::replace(&mut now.events, events),
+                )
+            } else {
+                link.channel().await?
+            };
+            consume(channel, events, &name).await
+        };
+        match again.await {
+            Ok(consuming) => now = consuming,
+            Err(error) => {
+                health.condemn(format!(
+                    "the reply queue `{name}` could not be declared again: {error}"
+                ));
+                return;
             }
         }
     }
-    pending.fail_all(&RpcError::Connection(
-        "the reply queue's channel closed".into(),
-    ));
 }

@@ -1,101 +1,171 @@
 //! One live broker connection and the channels the transport uses on it.
-//! When the connection is lost the supervisor ([`super::supervisor`])
-//! replaces the whole session.
+//! When the connection is lost or condemned, the supervisor
+//! ([`super::supervisor`]) replaces the whole session.
 
-use amqprs::channel::Channel;
-use amqprs::connection::{Connection, OpenConnectionArguments};
-use tokio::sync::{Mutex, MutexGuard, OnceCell};
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::callback::open_channel;
+use amqprs::connection::OpenConnectionArguments;
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+
+use super::admin::Admin;
 use super::config::{AmqpConfig, Endpoint};
 use super::declare;
 use super::direct::DirectPublisher;
+use super::handshake;
 use super::publisher::Publisher;
 use super::replies::ReplyQueue;
+use super::shield::Link;
 use crate::error::RpcError;
 use crate::pending::PendingCalls;
 
 /// A connection with its publishers, a channel for declarations, and (once a
 /// call needs it) a reply queue.
 pub(super) struct Session {
-    pub(super) connection: Connection,
+    pub(super) link: Link,
+    /// The broker this session is connected to.
+    pub(super) endpoint: Endpoint,
+    /// Confirmed, mandatory: casts and the requests of calls.
     pub(super) publisher: Publisher,
     /// Fanout casts get their own channel: the broker closes a channel that
     /// publishes to a vanished exchange, and that must not fail other work.
     pub(super) fanout_publisher: Publisher,
-    /// Unconfirmed, mandatory: call requests and replies.
+    /// Unconfirmed, mandatory: replies and heartbeats.
     pub(super) direct: DirectPublisher,
-    admin: Mutex<Channel>,
+    /// Declarations and questions to the broker.
+    pub(super) admin: Arc<Admin>,
     replies: OnceCell<ReplyQueue>,
 }
 
 impl Session {
     /// Connects to `endpoint` and sets the session up.
-    pub(super) async fn open(
+    pub(super) async fn open(config: &AmqpConfig, endpoint: &Endpoint) -> Result<Self, RpcError> {
+        let link = connect(config, endpoint).await?;
+        let session = Self::set_up(link.clone(), config, endpoint).await;
+        if session.is_err() {
+            link.close();
+        }
+        session
+    }
+
+    async fn set_up(
+        link: Link,
         config: &AmqpConfig,
         endpoint: &Endpoint,
-        pending: &std::sync::Arc<PendingCalls>,
     ) -> Result<Self, RpcError> {
-        let mut args = OpenConnectionArguments::new(
-            endpoint.host(),
-            endpoint.port(),
-            endpoint.username(),
-            endpoint.password().expose(),
-        );
-        args.virtual_host(config.vhost())
-            .heartbeat(config.heartbeat());
-        if let Some(name) = config.name() {
-            args.connection_name(name);
-        }
-        if let Some(tls) = config.tls_options() {
-            args.tls_adaptor(tls.adaptor(endpoint.host())?);
-        }
-        let timeout = config.connect_timeout();
-        let connection = tokio::time::timeout(timeout, Connection::open(&args))
+        let admin = Arc::new(Admin::new(&link));
+        let publisher = Publisher::open(&link, Some(Arc::clone(&admin))).await?;
+        let fanout_publisher = Publisher::open(&link, None).await?;
+        let direct = DirectPublisher::open(&link).await?;
+        let control = config.control();
+        admin
+            .run(|c| async move { declare::control_exchange(&c, &control).await })
             .await
-            .map_err(|_| {
-                RpcError::Connection(format!(
-                    "cannot connect to {endpoint}: no answer within {timeout:?}"
-                ))
-            })?
-            .map_err(|e| RpcError::Connection(format!("cannot connect to {endpoint}: {e}")))?;
-        let publisher = Publisher::open(&connection).await?;
-        let fanout_publisher = Publisher::open(&connection).await?;
-        let direct = DirectPublisher::open(&connection, pending).await?;
-        let (admin, _events) = open_channel(&connection).await?;
-        declare::control_exchange(&admin, &config.control()).await?;
+            .map_err(|(error, _)| error)?;
         Ok(Self {
-            connection,
+            link,
+            endpoint: endpoint.clone(),
             publisher,
             fanout_publisher,
             direct,
-            admin: Mutex::new(admin),
+            admin,
             replies: OnceCell::new(),
         })
     }
 
-    /// The channel for declarations, reopened if a failed declaration closed it.
-    pub(super) async fn admin(&self) -> Result<MutexGuard<'_, Channel>, RpcError> {
-        let mut admin = self.admin.lock().await;
-        if !admin.is_open() {
-            *admin = open_channel(&self.connection).await?.0;
-        }
-        Ok(admin)
-    }
-
-    /// The reply queue, declared on first use.
+    /// The reply queue, declared on first use. (Safe to abandon half-way:
+    /// the broker operations are shielded, and the next caller starts over.)
     pub(super) async fn reply_queue(
         &self,
-        pending: &std::sync::Arc<PendingCalls>,
+        pending: &Arc<PendingCalls>,
     ) -> Result<&ReplyQueue, RpcError> {
         self.replies
-            .get_or_try_init(|| ReplyQueue::start(&self.connection, std::sync::Arc::clone(pending)))
+            .get_or_try_init(|| ReplyQueue::start(&self.link, Arc::clone(pending)))
             .await
     }
 
-    /// Fails what the publishers have not had confirmed (the connection is gone).
-    pub(super) fn fail(&self, reason: &str) {
+    /// Since when the oldest publish waits for its confirm, if one does.
+    pub(super) fn oldest_unconfirmed(&self) -> Option<Instant> {
+        [&self.publisher, &self.fanout_publisher]
+            .into_iter()
+            .filter_map(Publisher::oldest_unconfirmed)
+            .min()
+    }
+
+    /// Ends the session: what the publishers have not had confirmed fails,
+    /// and everything bound to the session stops. (The caller closes the
+    /// connection.)
+    pub(super) fn end(&self, reason: &str) {
+        self.link.health().condemn(reason);
         self.publisher.fail(reason);
         self.fanout_publisher.fail(reason);
     }
 }
+
+/// Opens a connection to `endpoint` within the configured timeout; a broker
+/// that refuses it (credentials, vhost) is named as the reason.
+pub(super) async fn connect(config: &AmqpConfig, endpoint: &Endpoint) -> Result<Link, RpcError> {
+    let mut args = OpenConnectionArguments::new(
+        endpoint.host(),
+        endpoint.port(),
+        endpoint.username(),
+        endpoint.password().expose(),
+    );
+    args.virtual_host(config.vhost())
+        .heartbeat(config.heartbeat());
+    if let Some(name) = config.name() {
+        args.connection_name(name);
+    }
+    let tls = match config.tls_options() {
+        Some(tls) => {
+            args.tls_adaptor(tls.adaptor(endpoint.host())?);
+            Some(tls.connector(endpoint.host())?)
+        }
+        None => None,
+    };
+    let timeout = config.connect_timeout();
+    let failed = |error: amqprs::error::Error| {
+        RpcError::Connection(format!("cannot connect to {endpoint}: {error}"))
+    };
+    // A refused login makes RabbitMQ wait 3 s before it drops a client that
+    // (like amqprs) does not ask to be told why; the handshake check asks.
+    // It runs beside a connection slow to open, or after one that failed.
+    let opening = Link::open(args, timeout);
+    tokio::pin!(opening);
+    let slow = tokio::time::sleep(CHECK_AFTER.min(timeout));
+    tokio::select! {
+        opened = &mut opening => {
+            return match opened {
+                Ok(link) => Ok(link),
+                Err(error) => Err(handshake::check(config, endpoint, tls.as_ref(), timeout)
+                    .await
+                    .err()
+                    .unwrap_or_else(|| failed(error))),
+            };
+        }
+        () = slow => {}
+    }
+    let check = handshake::check(config, endpoint, tls.as_ref(), timeout);
+    tokio::pin!(check);
+    let mut checked = false;
+    loop {
+        tokio::select! {
+            opened = &mut opening => {
+                return match opened {
+                    Ok(link) => Ok(link),
+                    Err(error) if checked => Err(failed(error)),
+                    Err(error) => Err((&mut check).await.err().unwrap_or_else(|| failed(error))),
+                };
+            }
+            result = &mut check, if !checked => {
+                checked = true;
+                result?;
+            }
+        }
+    }
+}
+
+/// How long a connection may take to open before the handshake check runs
+/// beside it.
+const CHECK_AFTER: Duration = Duration::from_millis(300);

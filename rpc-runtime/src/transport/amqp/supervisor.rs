@@ -1,12 +1,21 @@
-//! Keeps a transport connected: notices a lost connection, fails what was
-//! in flight, and reconnects (to each broker of the URL in turn) with capped
-//! exponential backoff and jitter. Servers and listeners follow the new
-//! session through [`super::subscription`].
+//! Keeps a transport connected: a watchdog notices a session that is lost
+//! *or* useless, fails what was in flight, and reconnects (to each broker
+//! of the URL in turn) with capped exponential backoff and jitter. Servers
+//! and listeners follow the new session through [`super::subscription`].
+//!
+//! A session is replaced when amqprs reports its connection's end, when
+//! the connection no longer counts as open (checked every second, since a
+//! notice sent before anyone listened is lost), when amqprs's reader task is
+//! gone (a panic in it signals nothing), when a publish has waited
+//! [`CONFIRM_STALL`] for its confirm while the broker does not block
+//! publishing, and when anything using the session condemned it (see
+//! [`super::health`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::config::AmqpConfig;
@@ -18,20 +27,36 @@ use crate::pending::PendingCalls;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest wait between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How often the watchdog looks at a session.
+const TICK: Duration = Duration::from_secs(1);
+/// A confirm this late (the broker not blocking publishes) means the
+/// session cannot deliver.
+pub(super) const CONFIRM_STALL: Duration = Duration::from_secs(10);
+
+/// Where the transport's connection stands.
+#[derive(Clone)]
+pub(super) enum State {
+    /// Connected; new work goes to this session.
+    Up(Arc<Session>),
+    /// Reconnecting since `since`; `error` says why the last attempt (or
+    /// the last session) failed.
+    Down { since: Instant, error: Arc<str> },
+}
 
 /// Connects to the first broker of the URL that answers, starting at `next`;
 /// returns the session and the index to start from next time.
 pub(super) async fn connect_any(
     config: &AmqpConfig,
     next: usize,
-    pending: &Arc<PendingCalls>,
 ) -> Result<(Session, usize), RpcError> {
     let endpoints = config.endpoints();
     let mut last_error = None;
     for offset in 0..endpoints.len() {
         let index = (next + offset) % endpoints.len();
-        match Session::open(config, &endpoints[index], pending).await {
+        match Session::open(config, &endpoints[index]).await {
             Ok(session) => return Ok((session, index + 1)),
+            // A refused login is refused by every node of a cluster.
+            Err(error @ RpcError::Authentication { .. }) => return Err(error),
             Err(error) => {
                 tracing::warn!(%error, "broker unreachable");
                 last_error = Some(error);
@@ -41,47 +66,90 @@ pub(super) async fn connect_any(
     Err(last_error.unwrap_or_else(|| RpcError::config("the AMQP URL names no broker")))
 }
 
-/// Watches the current session and replaces it when its connection ends,
-/// until `stop` is cancelled.
+/// Watches the current session and replaces it when it is lost or
+/// condemned, until `stop` is cancelled.
 pub(super) async fn run(
     config: AmqpConfig,
     pending: Arc<PendingCalls>,
-    sessions: watch::Sender<Option<Arc<Session>>>,
+    state: watch::Sender<State>,
     mut current: Arc<Session>,
     mut next: usize,
     stop: CancellationToken,
 ) {
     loop {
-        let connection = current.connection.clone();
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = connection.listen_network_io_failure() => {}
-        }
-        drop(connection);
-        let reason = "connection to the broker lost";
-        tracing::warn!(broker = %config, "{reason}; reconnecting");
-        sessions.send_replace(None);
-        pending.fail_all(&RpcError::Connection(reason.to_owned()));
-        current.fail(reason);
+        let Some(reason) = watch(&current, &stop).await else {
+            return;
+        };
+        tracing::warn!(broker = %config, %reason, "session lost; reconnecting");
+        state.send_replace(State::Down {
+            since: Instant::now(),
+            error: Arc::from(reason.as_str()),
+        });
+        pending.fail_all(&RpcError::Connection(reason.clone()));
+        current.end(&reason);
+        current.link.close();
         let mut backoff = FIRST_BACKOFF;
         loop {
-            match connect_any(&config, next, &pending).await {
-                Ok((session, index)) => {
-                    tracing::info!(broker = %config, "reconnected");
-                    current = Arc::new(session);
-                    next = index;
-                    sessions.send_replace(Some(Arc::clone(&current)));
-                    break;
-                }
-                Err(error) => tracing::debug!(%error, ?backoff, "reconnect failed"),
-            }
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(jitter(backoff)) => {}
             }
+            match connect_any(&config, next).await {
+                Ok((session, index)) => {
+                    tracing::info!(broker = %session.endpoint, "reconnected");
+                    current = Arc::new(session);
+                    next = index;
+                    state.send_replace(State::Up(Arc::clone(&current)));
+                    break;
+                }
+                Err(error) => {
+                    tracing::debug!(%error, ?backoff, "reconnect failed");
+                    state.send_modify(|state| {
+                        if let State::Down { error: last, .. } = state {
+                            *last = Arc::from(error.to_string());
+                        }
+                    });
+                }
+            }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
+}
+
+/// Waits until `session` must be replaced and says why; `None` once `stop`
+/// is cancelled.
+async fn watch(session: &Session, stop: &CancellationToken) -> Option<String> {
+    let link = &session.link;
+    let health = link.health();
+    let ended = link.ended();
+    tokio::pin!(ended);
+    let mut tick = tokio::time::interval_at(Instant::now() + TICK, TICK);
+    let lost = "the connection to the broker was lost";
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return None,
+            () = health.condemned() => break,
+            () = &mut ended => return Some(health.reason().unwrap_or_else(|| lost.to_owned())),
+            _ = tick.tick() => {
+                if !link.is_open() {
+                    return Some(health.reason().unwrap_or_else(|| lost.to_owned()));
+                }
+                if !link.reader_alive().await {
+                    health.condemn("the AMQP client stopped reading from the connection");
+                }
+                let stalled = session
+                    .oldest_unconfirmed()
+                    .is_some_and(|since| since.elapsed() >= CONFIRM_STALL);
+                if stalled && !health.is_blocked() {
+                    health.condemn(format!(
+                        "the broker confirmed nothing for {} s on this connection",
+                        CONFIRM_STALL.as_secs()
+                    ));
+                }
+            }
+        }
+    }
+    Some(health.reason().unwrap_or_else(|| lost.to_owned()))
 }
 
 /// `wait` ± 25 %, so that many clients do not reconnect in lockstep.

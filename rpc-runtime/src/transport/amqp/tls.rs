@@ -96,6 +96,15 @@ impl TlsOptions {
 
     /// The adaptor amqprs connects through, for a broker at `host`.
     pub(super) fn adaptor(&self, host: &str) -> Result<TlsAdaptor, RpcError> {
+        let (connector, name) = self.connector(host)?;
+        Ok(TlsAdaptor::new(connector, name))
+    }
+
+    /// The rustls connector for `host`, and the name its certificate must carry.
+    pub(super) fn connector(
+        &self,
+        host: &str,
+    ) -> Result<(tokio_rustls::TlsConnector, String), RpcError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -112,10 +121,7 @@ impl TlsOptions {
             }
         };
         let name = self.server_name.as_deref().unwrap_or(host).to_owned();
-        Ok(TlsAdaptor::new(
-            tokio_rustls::TlsConnector::from(Arc::new(config)),
-            name,
-        ))
+        Ok((tokio_rustls::TlsConnector::from(Arc::new(config)), name))
     }
 
     fn roots(&self) -> Result<RootCertStore, RpcError> {

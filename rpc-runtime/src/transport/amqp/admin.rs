@@ -1,0 +1,129 @@
+//! The session's channel for declarations and questions to the broker: does
+//! this fanout exchange exist, is this queue there but unavailable? A
+//! failed passive declare makes the broker close the channel; it is reopened
+//! on the next use, and the broker's reason is read from the close.
+//!
+//! RabbitMQ returns a mandatory message as `NO_ROUTE` both when no queue is
+//! bound for it and when the queue's cluster node is down; only a passive
+//! declare tells the two apart ("home node ... is down or inaccessible").
+//! Answers are kept for [`VERDICT_TTL`], so a stream of returns costs one
+//! question a queue, not one a message.
+
+use std::collections::HashMap;
+use std::sync::{Mutex as SyncMutex, PoisonError};
+use std::time::Duration;
+
+use amqprs::channel::{ExchangeDeclareArguments, QueueDeclareArguments};
+use tokio::sync::{Mutex, mpsc};
+use tokio::time::Instant;
+
+use super::callback::ChannelEvent;
+use super::shield::{Chan, Link};
+use crate::error::RpcError;
+
+/// How long an answer about a queue is reused.
+const VERDICT_TTL: Duration = Duration::from_secs(2);
+
+/// The admin channel of one session.
+pub(super) struct Admin {
+    link: Link,
+    channel: Mutex<Option<(Chan, mpsc::UnboundedReceiver<ChannelEvent>)>>,
+    /// Queue name -> (when asked, why it is unavailable if it is).
+    verdicts: SyncMutex<HashMap<String, (Instant, Option<String>)>>,
+}
+
+impl Admin {
+    pub(super) fn new(link: &Link) -> Self {
+        Self {
+            link: link.clone(),
+            channel: Mutex::new(None),
+            verdicts: SyncMutex::default(),
+        }
+    }
+
+    /// Runs `op` on the admin channel (opened, or reopened, as needed);
+    /// on failure, returns the broker's reason for closing the channel too.
+    pub(super) async fn run<T, F, Fut>(&self, op: F) -> Result<T, (RpcError, Option<String>)>
+    where
+        F: FnOnce(Chan) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RpcError>>,
+    {
+        let mut slot = self.channel.lock().await;
+        if !slot.as_ref().is_some_and(|(channel, _)| channel.is_open()) {
+            *slot = Some(self.link.channel().await.map_err(|e| (e, None))?);
+        }
+        let Some((channel, events)) = slot.as_mut() else {
+            return Err((RpcError::Closed, None));
+        };
+        match op(channel.clone()).await {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                let mut reason = None;
+                while let Ok(event) = events.try_recv() {
+                    if let ChannelEvent::Closed { code, text } = event {
+                        reason = Some(format!("{code} {text}"));
+                    }
+                }
+                Err((error, reason))
+            }
+        }
+    }
+
+    /// Whether an exchange exists (a passive declare).
+    pub(super) async fn exchange_exists(&self, name: &str) -> Result<bool, RpcError> {
+        let args = ExchangeDeclareArguments::new(name, "fanout")
+            .passive(true)
+            .finish();
+        match self
+            .run(|c| async move { c.exchange_declare(args).await })
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err((_, Some(reason))) if reason.starts_with("404") => Ok(false),
+            Err((error, _)) => Err(error),
+        }
+    }
+
+    /// Why `queue` cannot take messages although it exists (its node is
+    /// down), or `None` when it does not exist or is fine.
+    pub(super) async fn unavailable(&self, queue: &str) -> Option<String> {
+        let cached = self.verdicts().get(queue).cloned();
+        if let Some((asked, verdict)) = cached {
+            if asked.elapsed() < VERDICT_TTL {
+                return verdict;
+            }
+        }
+        let args = QueueDeclareArguments::new(queue).passive(true).finish();
+        let name = queue.to_owned();
+        let verdict = match self
+            .run(|c| async move { c.queue_declare(&name, args).await })
+            .await
+        {
+            Err((_, Some(reason))) if reason.contains("down or inaccessible") => Some(reason),
+            _ => None,
+        };
+        let mut verdicts = self.verdicts();
+        verdicts.retain(|_, (asked, _)| asked.elapsed() < VERDICT_TTL);
+        verdicts.insert(queue.to_owned(), (Instant::now(), verdict.clone()));
+        verdict
+    }
+
+    /// Turns an undeliverable message into [`RpcError::Unavailable`] when
+    /// its queue exists but is unavailable.
+    pub(super) async fn explain(&self, error: RpcError) -> RpcError {
+        let RpcError::Undeliverable { routing_key, .. } = &error else {
+            return error;
+        };
+        match self.unavailable(routing_key).await {
+            Some(detail) => RpcError::Unavailable {
+                queue: routing_key.clone(),
+                detail,
+            },
+            None => error,
+        }
+    }
+
+    fn verdicts(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Option<String>)>> {
+        self.verdicts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
