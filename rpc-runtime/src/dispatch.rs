@@ -28,13 +28,15 @@ pub(crate) struct Answer {
 
 /// Decodes, checks and runs one request. `server` gives the facts the
 /// built-in `ping` answers with, when asked (without it, `ping` is an
-/// unknown method).
+/// unknown method). A manager's panic is logged with its message; the
+/// caller gets the message only with `show_panics`.
 pub(crate) async fn respond(
     service: &dyn Service,
     wire: &dyn WireFormat,
     topic: &str,
     message: Message,
     server: Option<&(dyn Fn() -> ServerFacts + Sync)>,
+    show_panics: bool,
 ) -> Answer {
     let request = match wire.decode_request(message) {
         Ok(request) => request,
@@ -46,7 +48,7 @@ pub(crate) async fn respond(
         }
     };
     let codec = request.codec;
-    let reply = run(service, topic, request, server).await;
+    let reply = run(service, topic, request, server, show_panics).await;
     Answer { reply, codec }
 }
 
@@ -55,6 +57,7 @@ async fn run(
     topic: &str,
     mut request: IncomingRequest,
     server: Option<&(dyn Fn() -> ServerFacts + Sync)>,
+    show_panics: bool,
 ) -> Option<ReplyBody> {
     let descriptor = service.descriptor();
     let builtin = match (request.method.as_str(), server) {
@@ -133,10 +136,19 @@ async fn run(
         .await
     {
         Ok(Response(reply)) => reply,
-        Err(panic) => Some(ReplyBody::Failure(RpcError::Internal {
-            method: method.name.to_owned(),
-            detail: panic_message(&*panic),
-        })),
+        Err(panic) => {
+            let text = panic_message(&*panic);
+            tracing::error!(%topic, method = method.name, panic = %text, "the manager panicked");
+            let detail = if show_panics {
+                format!("panicked: {text}")
+            } else {
+                "the manager panicked (its message is in the server's log)".to_owned()
+            };
+            Some(ReplyBody::Failure(RpcError::Internal {
+                method: method.name.to_owned(),
+                detail,
+            }))
+        }
     };
     match method.kind {
         MethodKind::Call => response,
@@ -145,10 +157,9 @@ async fn run(
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    let text = panic
+    panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".to_owned());
-    format!("panicked: {text}")
+        .unwrap_or_else(|| "a panic".to_owned())
 }

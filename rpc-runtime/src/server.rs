@@ -55,9 +55,19 @@ pub struct ServerBuilder {
     acks: AckMode,
     durable: bool,
     quorum: Option<Option<u32>>,
+    show_panics: bool,
 }
 
 impl ServerBuilder {
+    /// Sends a manager's panic message to the caller inside
+    /// [`RpcError::Internal`] (default: the caller learns only that the
+    /// method panicked; the message goes to the server's log). For
+    /// development: a panic message can carry anything the manager held.
+    pub fn show_panics(mut self, show: bool) -> Self {
+        self.show_panics = show;
+        self
+    }
+
     /// How many requests run at once across the server's services (default
     /// 64); also the broker prefetch of each of its queues.
     pub fn concurrency(mut self, requests: usize) -> Self {
@@ -132,6 +142,7 @@ impl ServerBuilder {
             name: self.server_name.clone(),
             started: std::time::Instant::now(),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
+            show_panics: self.show_panics,
         });
         for (topic, service) in self.services {
             check_server_names(&topic, &self.server_name)?;
@@ -201,6 +212,7 @@ impl Server {
             acks: AckMode::default(),
             durable: false,
             quorum: None,
+            show_panics: false,
         }
     }
 

@@ -63,6 +63,8 @@ pub(crate) struct ServerState {
     pub(crate) started: std::time::Instant,
     /// Requests being handled, the asking one included.
     pub(crate) in_flight: AtomicUsize,
+    /// Callers see a manager's panic message (development only).
+    pub(crate) show_panics: bool,
 }
 
 impl ServerState {
@@ -212,7 +214,16 @@ impl Serving {
             _ => None,
         };
         let facts = || self.server.facts();
-        let answer = respond(&*self.service, wire, &self.topic, message, Some(&facts)).await;
+        let show_panics = self.server.show_panics;
+        let answer = respond(
+            &*self.service,
+            wire,
+            &self.topic,
+            message,
+            Some(&facts),
+            show_panics,
+        )
+        .await;
         if let Some(heartbeats) = heartbeats {
             heartbeats.abort();
         }

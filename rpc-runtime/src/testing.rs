@@ -95,7 +95,7 @@ impl Driver for LocalDriver {
             let call = self.pending.register();
             let topic = Self::topic(&destination);
             // With no reply (the request's deadline passed), the caller times out.
-            let answer = respond(&*self.service, &self.wire, topic, message, None).await;
+            let answer = respond(&*self.service, &self.wire, topic, message, None, false).await;
             if let Some(reply) = answer.reply {
                 let message = self.wire.encode_reply(reply, &answer.codec);
                 self.pending.complete(&call.correlation_id(), Ok(message));
@@ -118,7 +118,7 @@ impl Driver for LocalDriver {
                 return Err(RpcError::config(LOCAL_RPC_ONLY));
             }
             let topic = Self::topic(&destination);
-            let answer = respond(&*self.service, &self.wire, topic, message, None).await;
+            let answer = respond(&*self.service, &self.wire, topic, message, None, false).await;
             if let Some(crate::wire::ReplyBody::Failure(error)) = answer.reply {
                 tracing::warn!(%error, "a local cast failed");
             }

@@ -36,6 +36,7 @@ macro_rules! conformance_suite {
             call_returns_the_typed_value,
             typed_error_arrives_as_its_type,
             framework_errors_are_distinct,
+            a_panic_message_reaches_callers_only_when_shown,
             cast_arrives,
             to_server_reaches_only_that_server,
             topic_calls_are_spread_over_servers,
@@ -148,7 +149,9 @@ pub async fn framework_errors_are_distinct(env: Arc<Env>) {
     match client.boom(&ctx).await {
         Err(error @ RpcError::Internal { .. }) => {
             assert!(error.is_remote());
-            assert!(error.to_string().contains("the manager blew up"), "{error}");
+            // The panic's message stays in the server's log.
+            assert!(!error.to_string().contains("blew up"), "{error}");
+            assert!(error.to_string().contains("`boom`"), "{error}");
         }
         other => panic!("expected Internal, got {other:?}"),
     }
@@ -160,6 +163,20 @@ pub async fn framework_errors_are_distinct(env: Arc<Env>) {
         other => panic!("expected NoSpace, got {other:?}"),
     }
     assert_eq!(client.whoami(&ctx).await.expect("still serving"), "host-1");
+}
+
+pub async fn a_panic_message_reaches_callers_only_when_shown(env: Arc<Env>) {
+    let log = Arc::new(Log::default());
+    let _server = env
+        .server_with("host-1", &log, |builder| builder.show_panics(true))
+        .await;
+    let client = env.client(&env.transport().await);
+    match client.boom(&Context::new()).await {
+        Err(error @ RpcError::Internal { .. }) => {
+            assert!(error.to_string().contains("the manager blew up"), "{error}");
+        }
+        other => panic!("expected Internal, got {other:?}"),
+    }
 }
 
 pub async fn cast_arrives(env: Arc<Env>) {
