@@ -5,6 +5,10 @@
 #   cluster.sh start          start the three nodes and join them (idempotent)
 #   cluster.sh stop           stop them and delete their data
 #   cluster.sh start-node N   start node N again (after a test killed it)
+#   cluster.sh kill N         kill -9 node N (a crash)
+#   cluster.sh pause N        SIGSTOP node N (a node that stops answering)
+#   cluster.sh resume N       SIGCONT node N
+#   cluster.sh ctl N ARGS...  rabbitmqctl ARGS against node N
 #   cluster.sh pid N          the OS pid of node N
 #
 # Node N (1..3) is rpc-cN@localhost: AMQP on 127.0.0.1:568N, AMQPS on
@@ -137,6 +141,20 @@ start-node)
 pid)
     cat "$dir/node$2/pid"
     ;;
+kill)
+    kill -KILL "$(cat "$dir/node$2/pid")"
+    ;;
+pause)
+    kill -STOP "$(cat "$dir/node$2/pid")"
+    ;;
+resume)
+    kill -CONT "$(cat "$dir/node$2/pid")"
+    ;;
+ctl)
+    n=$2
+    shift 2
+    ctl "$n" "$@"
+    ;;
 stop)
     for n in 1 2 3; do
         ctl "$n" stop "$dir/node$n/pid" >/dev/null 2>&1 || true
@@ -145,7 +163,7 @@ stop)
     rm -rf "$dir"
     ;;
 *)
-    echo "usage: $0 start|stop|start-node N|pid N" >&2
+    echo "usage: $0 start|stop|start-node N|kill N|pause N|resume N|ctl N ARGS...|pid N" >&2
     exit 2
     ;;
 esac

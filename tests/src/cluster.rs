@@ -73,6 +73,23 @@ impl Cluster {
             .to_owned()
     }
 
+    /// Runs `rabbitmqctl ARGS` against `node`; returns what it printed.
+    pub async fn ctl(&self, node: u8, args: &[&str]) -> String {
+        let script = self.script.clone();
+        let mut command = vec!["ctl".to_owned(), node.to_string()];
+        command.extend(args.iter().map(|a| (*a).to_owned()));
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("bash")
+                .arg(script)
+                .args(command)
+                .output()
+        })
+        .await
+        .expect("rabbitmqctl task")
+        .expect("run cluster.sh ctl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Sends `signal` (`KILL`, `STOP`, `CONT`) to `node`'s Erlang VM.
     pub fn signal(&self, node: u8, signal: &str) {
         let status = std::process::Command::new("kill")
@@ -85,8 +102,10 @@ impl Cluster {
     /// Starts `node` if it is not running (and resumes it if paused).
     pub async fn start_node(&self, node: u8) {
         if self.dir.join(format!("node{node}/pid")).exists() {
+            // The node may be dead (a test killed it): nothing to resume then.
             let _ = std::process::Command::new("kill")
                 .args(["-CONT", &self.pid(node)])
+                .stderr(std::process::Stdio::null())
                 .status();
         }
         let script = self.script.clone();

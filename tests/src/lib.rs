@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod conformance;
 pub mod env;
+pub mod faults;
 pub mod oslo;
 pub mod python;
 pub mod volume;

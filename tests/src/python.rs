@@ -111,6 +111,22 @@ impl Python {
             serde_json::from_slice(&output.stdout).expect("the Python client printed JSON");
         outcomes.as_array().cloned().expect("a list of outcomes")
     }
+
+    /// Publishes, through the broker at `host` (`host:port`), a message
+    /// whose content type is not UTF-8 (see `tests/faults/poison.py`).
+    pub async fn publish_poison(&self, host: &str, exchange: &str, routing_key: &str) {
+        let script = self.script.with_file_name("../faults/poison.py");
+        let output = Command::new(&self.exe)
+            .arg(script)
+            .args([host, exchange, routing_key])
+            .env("PYTHONWARNINGS", "ignore")
+            .output();
+        let output = tokio::time::timeout(START, output)
+            .await
+            .expect("the poison publisher finished in time")
+            .expect("the poison publisher ran");
+        assert!(output.status.success(), "publishing the poison: {output:?}");
+    }
 }
 
 /// A running Python server; dropping it closes its stdin and kills it.

@@ -289,3 +289,59 @@ async fn tls_connects_with_the_right_ca_and_refuses_a_wrong_one() {
     }
     names.cleanup(2).await;
 }
+
+/// A call made while the client's only broker is down waits for the
+/// reconnect (as long as its timeout allows) and succeeds; a transport told
+/// to fail fast refuses it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_rides_out_a_broker_outage_unless_told_to_fail_fast() {
+    let Some(cluster) = Cluster::get().await else {
+        return;
+    };
+    let names = Names::new();
+    let storage = Arc::new(RustStorage::new("s1"));
+    let _server = names.server(&cluster.url([2, 1, 3]), &storage).await;
+    // The client knows node 3 only.
+    let transport = names
+        .transport("amqp://guest:guest@127.0.0.1:5683/%2f", 60)
+        .await;
+    let timeout = Duration::from_secs(10);
+    let client = StorageClient::new(&transport)
+        .topic(&names.topic)
+        .timeout(timeout);
+    let impatient = StorageClient::new(&transport.with_fail_fast(true))
+        .topic(&names.topic)
+        .timeout(timeout);
+    let ctx = Context::new();
+    assert_eq!(client.add(&ctx, 1, 1).await, Ok(2));
+    cluster.ctl(3, &["stop_app"]).await;
+    let down = Instant::now();
+    let back = {
+        let script_cluster = &cluster;
+        async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            script_cluster.ctl(3, &["start_app"]).await;
+            Instant::now()
+        }
+    };
+    let call = async {
+        let started = Instant::now();
+        (client.add(&ctx, 2, 2).await, started.elapsed())
+    };
+    let refused = async {
+        let started = Instant::now();
+        (impatient.add(&ctx, 3, 3).await, started.elapsed())
+    };
+    let (back, (answer, took), (refusal, refused_after)) = tokio::join!(back, call, refused);
+    println!(
+        "broker down for {:?}: the call waited {took:?}; fail-fast refused after {refused_after:?}: {refusal:?}",
+        back.duration_since(down)
+    );
+    assert_eq!(answer, Ok(4), "the call made during the outage");
+    assert!(
+        matches!(refusal, Err(RpcError::Connection(_))),
+        "{refusal:?}"
+    );
+    assert!(refused_after < Duration::from_secs(1), "{refused_after:?}");
+    names.cleanup(2).await;
+}

@@ -36,6 +36,9 @@ enum Task {
         #[arg(long)]
         quick: bool,
     },
+    /// Runs the fault matrix on the 3-node test cluster (started if needed)
+    /// and writes its table to bench/FAULTS.md.
+    Faults,
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
             docs::gen_docs(&root, check)
         }
         Task::Bench { quick } => bench(quick),
+        Task::Faults => faults(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -54,6 +58,57 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs `tests/tests/faults.rs` against the test cluster and copies the
+/// table it writes to bench/FAULTS.md, under a heading that says when and
+/// on what it ran.
+fn faults() -> Result<(), String> {
+    let root = workspace_root();
+    let run = |program: &str, args: &[&str]| -> Result<(), String> {
+        let status = std::process::Command::new(program)
+            .args(args)
+            .current_dir(&root)
+            .status()
+            .map_err(|e| format!("cannot run {program}: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("`{program} {}` failed ({status})", args.join(" ")))
+        }
+    };
+    run("bash", &["tests/cluster/cluster.sh", "start"])?;
+    let tested = run(
+        "cargo",
+        &[
+            "test",
+            "-p",
+            "rpc-tests",
+            "--test",
+            "faults",
+            "--",
+            "--nocapture",
+        ],
+    );
+    let table = std::fs::read_to_string(root.join("target/faults/FAULTS.md"))
+        .map_err(|e| format!("the fault matrix wrote no table: {e}"))?;
+    let header = std::fs::read_to_string(root.join("bench/FAULTS.head.md"))
+        .map_err(|e| format!("bench/FAULTS.head.md: {e}"))?;
+    let version = std::process::Command::new("rabbitmqctl")
+        .arg("version")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let page =
+        format!("{header}\nLast run: {date}, RabbitMQ {version}, `cargo xtask faults`.\n\n{table}");
+    std::fs::write(root.join("bench/FAULTS.md"), page)
+        .map_err(|e| format!("cannot write bench/FAULTS.md: {e}"))?;
+    tested
 }
 
 /// Builds and runs the benchmark crate (outside the workspace, so its

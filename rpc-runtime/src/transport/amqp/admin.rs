@@ -84,6 +84,25 @@ impl Admin {
         }
     }
 
+    /// Whether a queue exists (a passive declare); `Err` when the broker
+    /// could not say.
+    pub(super) async fn queue_exists(&self, queue: &str) -> Result<bool, RpcError> {
+        let args = QueueDeclareArguments::new(queue).passive(true).finish();
+        let name = queue.to_owned();
+        match self
+            .run(|c| async move { c.queue_declare(&name, args).await })
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err((_, Some(reason)))
+                if reason.starts_with("404") && !reason.contains("down or inaccessible") =>
+            {
+                Ok(false)
+            }
+            Err((error, _)) => Err(error),
+        }
+    }
+
     /// Why `queue` cannot take messages although it exists (its node is
     /// down), or `None` when it does not exist or is fine.
     pub(super) async fn unavailable(&self, queue: &str) -> Option<String> {

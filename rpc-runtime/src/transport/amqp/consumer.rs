@@ -23,6 +23,8 @@ pub(super) struct Consumer {
     /// Ends (`None`) once amqprs dropped every consumer of the channel: the
     /// channel or the connection is gone.
     alive: mpsc::UnboundedReceiver<()>,
+    /// The consumer tags, one per queue.
+    tags: Vec<String>,
 }
 
 /// Why a consumer stopped.
@@ -54,8 +56,10 @@ impl Consumer {
         to: &mpsc::Sender<Delivery>,
     ) -> Result<Self, RpcError> {
         let (alive_tx, alive) = mpsc::unbounded_channel();
+        let mut tags = Vec::with_capacity(queues.len());
         for queue in queues {
             let tag = uuid::Uuid::new_v4().simple().to_string();
+            tags.push(tag.clone());
             let args = BasicConsumeArguments::new(queue, &tag)
                 .manual_ack(true)
                 .finish();
@@ -71,20 +75,34 @@ impl Consumer {
             channel,
             events,
             alive,
+            tags,
         })
     }
 
-    /// Waits until stopped or lost; closes the channel.
-    pub(super) async fn pump(self, stop: &CancellationToken) -> Ended {
+    /// Waits until stopped or lost (`gone`: a queue was found missing);
+    /// then closes the channel, except after a queue was deleted (the
+    /// broker cancelled its consumer, or `gone`): the deliveries already
+    /// taken from it can then only be acked on this channel, so the other
+    /// consumers are cancelled and the channel closes once the last
+    /// delivery's acker is gone.
+    pub(super) async fn pump(self, stop: &CancellationToken, gone: &CancellationToken) -> Ended {
         let Consumer {
             channel,
             mut events,
             mut alive,
+            tags,
         } = self;
         let ended = loop {
             tokio::select! {
                 () = stop.cancelled() => break Ended::Stopped,
                 _ = alive.recv() => break Ended::Lost,
+                // A queue vanished without the broker cancelling its consumer.
+                () = gone.cancelled() => {
+                    for tag in &tags {
+                        channel.cancel(tag);
+                    }
+                    return Ended::Lost;
+                }
                 Some(event) = events.recv() => match event {
                     ChannelEvent::Closed { code, text } => {
                         tracing::warn!(code, %text, "the broker closed a consuming channel; consuming again");
@@ -92,7 +110,10 @@ impl Consumer {
                     }
                     ChannelEvent::Cancelled { consumer_tag } => {
                         tracing::warn!(%consumer_tag, "the broker cancelled a consumer; consuming again");
-                        break Ended::Lost;
+                        for tag in tags.iter().filter(|t| **t != consumer_tag) {
+                            channel.cancel(tag);
+                        }
+                        return Ended::Lost;
                     }
                     _ => {}
                 },

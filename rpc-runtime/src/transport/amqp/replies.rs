@@ -9,9 +9,10 @@
 //! the request.
 //!
 //! When the broker cancels the consumer (someone deleted the queue) or
-//! closes its channel, the queue is declared again under the same name, so
-//! calls in flight still get the replies sent after that; if that fails,
-//! the session is condemned and replaced.
+//! closes its channel, the calls in flight fail with
+//! [`RpcError::Connection`] (a reply sent meanwhile is lost, and nobody
+//! can tell which), and the queue is declared again under the same name; if
+//! that fails, the session is condemned and replaced.
 
 use std::sync::Arc;
 
@@ -104,6 +105,9 @@ async fn keep(link: Link, name: String, pending: Arc<PendingCalls>, mut now: Con
             return;
         }
         tracing::warn!(queue = %name, "reply queue lost: {lost}; declaring it again");
+        pending.fail_all(&RpcError::Connection(format!(
+            "the reply queue `{name}` was lost ({lost}); the reply may be lost with it"
+        )));
         let again = async {
             let (channel, events) = if now.channel.is_open() {
                 let (_, events) = mpsc::unbounded_channel();

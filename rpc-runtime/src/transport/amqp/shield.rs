@@ -12,6 +12,10 @@
 //! operations that are a single send on amqprs's outgoing queue
 //! (`basic_publish`, `basic_ack`) are cancel-safe and run inline.
 //!
+//! amqprs also keys the answers a channel waits for by method, so two
+//! concurrent operations of one kind on one channel panic its dispatcher:
+//! a [`Chan`] runs its waiting operations one at a time.
+//!
 //! Nothing else in the crate calls amqprs: `rpc-runtime/clippy.toml` lists
 //! its methods under `disallowed-methods`, and only this module may use them.
 #![allow(clippy::disallowed_methods)]
@@ -22,9 +26,9 @@ use std::time::Duration;
 
 use amqprs::BasicProperties;
 use amqprs::channel::{
-    BasicAckArguments, BasicConsumeArguments, BasicGetArguments, BasicPublishArguments,
-    BasicQosArguments, Channel, ConfirmSelectArguments, ConsumerMessage, ExchangeDeclareArguments,
-    GetMessage, QueueBindArguments, QueueDeclareArguments,
+    BasicAckArguments, BasicCancelArguments, BasicConsumeArguments, BasicGetArguments,
+    BasicPublishArguments, BasicQosArguments, Channel, ConfirmSelectArguments, ConsumerMessage,
+    ExchangeDeclareArguments, GetMessage, QueueBindArguments, QueueDeclareArguments,
 };
 use amqprs::connection::{Connection, OpenConnectionArguments};
 use amqprs::consumer::AsyncConsumer;
@@ -167,6 +171,7 @@ impl Link {
         Ok(Chan {
             channel: channel?,
             limit: self.limit,
+            turn: Arc::default(),
         })
     }
 
@@ -190,11 +195,14 @@ impl Link {
     }
 }
 
-/// A channel; every waiting operation is shielded and bounded.
+/// A channel; every waiting operation is shielded, bounded, and run one at
+/// a time.
 #[derive(Clone)]
 pub(super) struct Chan {
     channel: Channel,
     limit: Duration,
+    /// Held by the task of the waiting operation in progress.
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Chan {
@@ -204,7 +212,13 @@ impl Chan {
         F: FnOnce(Channel) -> Fut,
         Fut: Future<Output = Result<T, amqprs::error::Error>> + Send + 'static,
     {
-        shielded(&what.into(), self.limit, op(self.channel.clone())).await
+        let turn = Arc::clone(&self.turn);
+        let op = op(self.channel.clone());
+        let in_turn = async move {
+            let _turn = turn.lock().await;
+            op.await
+        };
+        shielded(&what.into(), self.limit, in_turn).await
     }
 
     /// Whether the channel is open (neither side closed it).
@@ -318,15 +332,27 @@ impl Chan {
             .map_err(RpcError::connection)
     }
 
+    /// Cancels a consumer, in the background.
+    pub(super) fn cancel(&self, tag: &str) {
+        let this = self.clone();
+        let args = BasicCancelArguments::new(tag);
+        tokio::spawn(async move {
+            let _ = this
+                .run("cancelling a consumer", |c| async move {
+                    c.basic_cancel(args).await
+                })
+                .await;
+        });
+    }
+
     /// Closes the channel if it is open, in the background.
     pub(super) fn close(&self) {
         if !self.channel.is_open() {
             return;
         }
-        let channel = self.channel.clone();
-        let limit = self.limit;
+        let this = self.clone();
         tokio::spawn(async move {
-            let _ = shielded("closing a channel", limit, channel.close()).await;
+            let _ = this.run("closing a channel", |c| c.close()).await;
         });
     }
 }

@@ -1,10 +1,13 @@
 //! Consumers that outlive connections: a server's or a listener's queues
 //! are declared and consumed again on every new session, and again on the
 //! same session when the broker cancels a consumer (its queue was deleted,
-//! a queue leader moved). Before each (re)consume, the redelivered head of
+//! a queue leader moved) or when a queue is found missing (checked every
+//! [`CHECK_QUEUES`]: RabbitMQ does not always cancel the consumers of a
+//! deleted quorum queue). Before each (re)consume, the redelivered head of
 //! the queues is drained ([`super::drain`]). The reader sees one stream of
 //! deliveries.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -17,10 +20,14 @@ use super::drain::drain;
 use super::session::Session;
 use super::supervisor::State;
 use crate::error::RpcError;
+use crate::topology;
 use crate::transport::{Delivery, ListenSpec, Listener, QueueSpec};
 
 /// How long to wait before consuming again on the same session.
 const RETRY: Duration = Duration::from_millis(500);
+
+/// How often a subscription checks that its queues still exist.
+const CHECK_QUEUES: Duration = Duration::from_secs(5);
 
 /// What to declare before consuming.
 #[derive(Debug, Clone)]
@@ -56,7 +63,7 @@ pub(super) async fn start(
     };
     let first = subscription.consume(&session, &to).await?;
     let stop = CancellationToken::new();
-    tokio::spawn(subscription.run(first, to, stop.clone()));
+    tokio::spawn(subscription.run((session, first), to, stop.clone()));
     Ok(Listener {
         deliveries,
         _stop: stop.drop_guard(),
@@ -71,11 +78,20 @@ struct Subscription {
 }
 
 impl Subscription {
-    async fn run(mut self, first: Consumer, to: mpsc::Sender<Delivery>, stop: CancellationToken) {
+    async fn run(
+        mut self,
+        first: (Arc<Session>, Consumer),
+        to: mpsc::Sender<Delivery>,
+        stop: CancellationToken,
+    ) {
         let mut consumer = Some(first);
         loop {
-            if let Some(current) = consumer.take() {
-                if current.pump(&stop).await == Ended::Stopped {
+            if let Some((session, current)) = consumer.take() {
+                let gone = CancellationToken::new();
+                let checking = tokio::spawn(self.check_queues(session, gone.clone()));
+                let ended = current.pump(&stop, &gone).await;
+                checking.abort();
+                if ended == Ended::Stopped {
                     return;
                 }
             }
@@ -94,10 +110,40 @@ impl Subscription {
                 next = self.consume(&session, &to) => match next {
                     Ok(next) => {
                         tracing::info!("consuming again");
-                        consumer = Some(next);
+                        consumer = Some((session, next));
                     }
                     Err(error) => tracing::warn!(%error, "could not consume again; retrying"),
                 },
+            }
+        }
+    }
+
+    /// Resolves `gone` once one of the subscription's shared queues is
+    /// missing on `session`.
+    fn check_queues(
+        &self,
+        session: Arc<Session>,
+        gone: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let queues: Vec<String> = match &self.setup {
+            Setup::Server(spec) => vec![
+                topology::topic_queue(&spec.topic),
+                topology::server_queue(&spec.topic, &spec.server),
+            ],
+            Setup::Queues(specs) => specs.iter().map(|s| s.name.clone()).collect(),
+        };
+        async move {
+            let mut tick = tokio::time::interval(CHECK_QUEUES);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                for queue in &queues {
+                    if let Ok(false) = session.admin.queue_exists(queue).await {
+                        tracing::warn!(%queue, "a consumed queue is gone; declaring it again");
+                        gone.cancel();
+                        return;
+                    }
+                }
             }
         }
     }

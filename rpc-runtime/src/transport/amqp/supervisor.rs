@@ -104,9 +104,13 @@ pub(super) async fn run(
                 }
                 Err(error) => {
                     tracing::debug!(%error, ?backoff, "reconnect failed");
+                    let why = match error {
+                        RpcError::Connection(why) => why,
+                        other => other.to_string(),
+                    };
                     state.send_modify(|state| {
                         if let State::Down { error: last, .. } = state {
-                            *last = Arc::from(error.to_string());
+                            *last = Arc::from(why);
                         }
                     });
                 }

@@ -1,0 +1,253 @@
+//! The fault matrix, on the 3-node cluster of `tests/cluster/cluster.sh`:
+//! for each fault a RabbitMQ deployment meets, a client and a server (each
+//! on a transport of its own) exchange calls (5 s timeout) and confirmed
+//! casts in two loops for 20 s, the fault made at 5 s. Each case must lose
+//! no confirmed cast, end every call and cast within 1 s of its deadline,
+//! serve calls again within 10 s of the fault (counted from when it took
+//! effect: the kill, the last rabbitmqctl command, the end of a burst, the
+//! return of a paused node), and serve a new call and cast on the same
+//! transport objects at the end. The table of what each
+//! case saw is written to `target/faults/FAULTS.md` (`cargo xtask faults`
+//! copies it to `bench/FAULTS.md`).
+
+use std::time::Duration;
+
+use rpc_runtime::Context;
+use rpc_tests::cluster::Cluster;
+use rpc_tests::faults::{self, Load, Report, Rig};
+use rpc_tests::oslo::StorageClient;
+use tokio::time::Instant;
+
+/// When the fault is made, after the loops started.
+const FAULT_AT: Duration = Duration::from_secs(5);
+/// How long the loops run in all (at least).
+const RUN: Duration = Duration::from_secs(20);
+/// How soon after the fault calls must succeed again.
+const RECOVER: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// kill -9 of the node the client is connected to.
+    KillClientNode,
+    /// kill -9 of the node holding the client, the server and the quorum
+    /// queues' leaders.
+    KillEverythingsNode,
+    /// SIGSTOP of the client's node (2 s heartbeats), resumed 6 s later.
+    PauseClientNode,
+    /// `rabbitmqctl close_connection` of the client's and the server's
+    /// connections.
+    CloseConnections,
+    /// The client's reply queue deleted.
+    DeleteReplyQueue,
+    /// The server's topic queue deleted.
+    DeleteTopicQueue,
+    /// 3,000 channels closed by the broker on the client's connection
+    /// (fanout casts to a topic nobody serves).
+    ServerClosedChannels,
+    /// A message whose properties amqprs cannot decode, on the server's queue.
+    Poison,
+}
+
+impl Fault {
+    fn name(self) -> &'static str {
+        match self {
+            Fault::KillClientNode => "(a) kill -9 the client's node",
+            Fault::KillEverythingsNode => {
+                "(b) kill -9 the node of client, server and quorum leaders"
+            }
+            Fault::PauseClientNode => "(c) SIGSTOP the client's node for 6 s (heartbeat 2 s)",
+            Fault::CloseConnections => "(d) close_connection of client and server",
+            Fault::DeleteReplyQueue => "(e) the client's reply queue deleted",
+            Fault::DeleteTopicQueue => "(f) the server's topic queue deleted",
+            Fault::ServerClosedChannels => "(g) 3,000 channels closed by the broker",
+            Fault::Poison => "(h) a message with a non-UTF-8 property",
+        }
+    }
+
+    /// The nodes the client and the server try first.
+    fn orders(self) -> ([u8; 3], [u8; 3]) {
+        match self {
+            Fault::KillEverythingsNode => ([1, 2, 3], [1, 2, 3]),
+            _ => ([1, 2, 3], [2, 3, 1]),
+        }
+    }
+
+    fn heartbeat(self) -> u16 {
+        match self {
+            Fault::PauseClientNode => 2,
+            _ => 10,
+        }
+    }
+
+    /// Makes the fault; returns when it took effect (the end of a burst,
+    /// the return of a paused node).
+    async fn make(self, cluster: &Cluster, rig: &Rig) -> Instant {
+        match self {
+            Fault::KillClientNode | Fault::KillEverythingsNode => cluster.signal(1, "KILL"),
+            Fault::PauseClientNode => {
+                cluster.signal(1, "STOP");
+                tokio::time::sleep(Duration::from_secs(6)).await;
+                cluster.signal(1, "CONT");
+            }
+            Fault::CloseConnections => {
+                for name in [&rig.client_name, &rig.server_name] {
+                    let pid = connection_pid(cluster, name).await;
+                    cluster
+                        .ctl(2, &["close_connection", &pid, "fault matrix"])
+                        .await;
+                }
+            }
+            Fault::DeleteReplyQueue => {
+                let pid = connection_pid(cluster, &rig.client_name).await;
+                let queues = cluster
+                    .ctl(2, &["list_queues", "name", "owner_pid", "-q"])
+                    .await;
+                let reply = queues
+                    .lines()
+                    .filter_map(|l| l.split_once('\t'))
+                    .find(|(name, owner)| name.starts_with("reply_") && *owner == pid)
+                    .map(|(name, _)| name.to_owned())
+                    .unwrap_or_else(|| panic!("no reply queue owned by {pid} in {queues}"));
+                cluster.ctl(2, &["delete_queue", &reply]).await;
+            }
+            Fault::DeleteTopicQueue => {
+                cluster.ctl(2, &["delete_queue", &rig.topic]).await;
+            }
+            Fault::ServerClosedChannels => {
+                let nobody = StorageClient::new(&rig.client_transport).topic("f-nobody-serves");
+                let ctx = Context::new();
+                let mut cut_short = 0;
+                for n in 0..3000 {
+                    match nobody.fanout().record(&ctx, format!("x{n}")).await {
+                        Err(rpc_runtime::RpcError::Undeliverable { .. }) => {}
+                        // In flight when the session is replaced.
+                        Err(rpc_runtime::RpcError::Connection(_)) => cut_short += 1,
+                        other => panic!("a fanout cast nobody can take: {other:?}"),
+                    }
+                }
+                assert!(
+                    cut_short <= 5,
+                    "{cut_short} fanout casts failed with the connection"
+                );
+            }
+            Fault::Poison => {
+                let python =
+                    rpc_tests::python::Python::find().expect("the Python of the interop tests");
+                python
+                    .publish_poison(
+                        "127.0.0.1:5682",
+                        &rig.exchange,
+                        &format!("{}.s1", rig.topic),
+                    )
+                    .await;
+            }
+        }
+        Instant::now()
+    }
+
+    /// Puts the cluster back as it was.
+    async fn repair(self, cluster: &Cluster) {
+        match self {
+            Fault::KillClientNode | Fault::KillEverythingsNode => cluster.start_node(1).await,
+            // A node paused near the net tick time may come back cut off
+            // from its peers; a fresh start rejoins it cleanly.
+            Fault::PauseClientNode => {
+                cluster.signal(1, "KILL");
+                cluster.start_node(1).await;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The pid of the connection named `name` (the `connection_name` of its
+/// client properties), as rabbitmqctl shows it.
+async fn connection_pid(cluster: &Cluster, name: &str) -> String {
+    let listed = cluster
+        .ctl(2, &["list_connections", "pid", "client_properties", "-q"])
+        .await;
+    let quoted = format!("\"{name}\"");
+    listed
+        .lines()
+        .filter(|l| l.contains(&quoted))
+        .find_map(|l| l.split_once('\t'))
+        .map(|(pid, _)| pid.to_owned())
+        .unwrap_or_else(|| panic!("no connection named {name} in {listed}"))
+}
+
+async fn run(fault: Fault, cluster: &Cluster) -> Report {
+    let (client_order, server_order) = fault.orders();
+    let rig = Rig::new(cluster, client_order, server_order, fault.heartbeat()).await;
+    let load = Load::start(&rig.client);
+    let started = Instant::now();
+    tokio::time::sleep(FAULT_AT).await;
+    let began = Instant::now();
+    let made = fault.make(cluster, &rig).await;
+    tokio::time::sleep_until((started + RUN).max(Instant::now() + Duration::from_secs(12))).await;
+    let (calls, casts) = load.stop().await;
+    let deletes_queue = matches!(fault, Fault::DeleteTopicQueue);
+    let mut report = Report::new(
+        fault.name(),
+        &rig,
+        (&calls, &casts),
+        (began, made),
+        RECOVER,
+        deletes_queue,
+    )
+    .await;
+    // The same transport objects serve a new call and cast.
+    let ctx = Context::new();
+    if let Err(error) = rig.client.add(&ctx, 20, 22).await {
+        report.problems.push(format!("a last call failed: {error}"));
+    }
+    if let Err(error) = rig.client.record(&ctx, "last".into()).await {
+        report.problems.push(format!("a last cast failed: {error}"));
+    }
+    println!("{}: {report:?}", fault.name());
+    fault.repair(cluster).await;
+    rig.cleanup(cluster, 2).await;
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fault_matrix() {
+    // `RUST_LOG=rpc_runtime=info` shows what the transports did about each fault.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let faults = [
+        Fault::KillClientNode,
+        Fault::KillEverythingsNode,
+        Fault::PauseClientNode,
+        Fault::CloseConnections,
+        Fault::DeleteReplyQueue,
+        Fault::DeleteTopicQueue,
+        Fault::ServerClosedChannels,
+        Fault::Poison,
+    ];
+    let only = std::env::var("RPC_FAULTS_ONLY").ok();
+    let mut reports = Vec::new();
+    for fault in faults {
+        if only
+            .as_deref()
+            .is_some_and(|only| !fault.name().starts_with(only))
+        {
+            continue;
+        }
+        let Some(cluster) = Cluster::get().await else {
+            return;
+        };
+        reports.push(run(fault, &cluster).await);
+    }
+    let table = faults::table(&reports);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/faults");
+    std::fs::create_dir_all(&dir).expect("target/faults");
+    std::fs::write(dir.join("FAULTS.md"), &table).expect("write the table");
+    println!("{table}");
+    let problems: Vec<String> = reports
+        .iter()
+        .flat_map(|r| r.problems.iter().map(move |p| format!("{}: {p}", r.case)))
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
