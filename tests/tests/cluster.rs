@@ -1,6 +1,7 @@
 //! A 3-node RabbitMQ cluster (`tests/cluster/cluster.sh`, started by
 //! `.ci/run`): the node a client is connected to is killed or paused
-//! mid-stream, and TLS. The tests take turns: they kill and pause nodes.
+//! mid-stream, a broker outage, a queue whose node is down, and TLS. The
+//! tests take turns: they kill, pause and stop nodes.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -343,5 +344,54 @@ async fn a_call_rides_out_a_broker_outage_unless_told_to_fail_fast() {
         "{refusal:?}"
     );
     assert!(refused_after < Duration::from_secs(1), "{refused_after:?}");
+    names.cleanup(2).await;
+}
+
+/// A call to a server whose durable queue lives on a node that is down is
+/// told so, not that nobody listens there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_on_a_stopped_node_is_unavailable_not_unheard_of() {
+    let Some(cluster) = Cluster::get().await else {
+        return;
+    };
+    let names = Names::new();
+    let storage = Arc::new(RustStorage::new("s1"));
+    // A server on node 3 only, with durable classic queues (they live there).
+    let server_transport = names
+        .transport("amqp://guest:guest@127.0.0.1:5683/%2f", 60)
+        .await;
+    let _server = Server::builder(&server_transport, "s1")
+        .durable_queues(true)
+        .serve_on(&names.topic, StorageService::from_arc(Arc::clone(&storage)))
+        .start()
+        .await
+        .expect("start the server");
+    let transport = names.transport(&cluster.url([1, 2, 3]), 60).await;
+    let client = StorageClient::new(&transport)
+        .topic(&names.topic)
+        .timeout(Duration::from_secs(5));
+    let ctx = Context::new();
+    assert_eq!(client.to_server("s1").add(&ctx, 1, 1).await, Ok(2));
+    cluster.ctl(3, &["stop_app"]).await;
+    let outcome = client.to_server("s1").add(&ctx, 2, 2).await;
+    cluster.ctl(3, &["start_app"]).await;
+    match outcome {
+        Err(error @ RpcError::Unavailable { .. }) => {
+            println!("a queue on a stopped node: {error}");
+            assert!(
+                error.to_string().contains(&format!("{}.s1", names.topic)),
+                "{error}"
+            );
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    // Nobody at all is still "nobody listens".
+    assert!(matches!(
+        client.to_server("s9").add(&ctx, 3, 3).await,
+        Err(RpcError::Undeliverable { .. })
+    ));
+    for queue in [names.topic.clone(), format!("{}.s1", names.topic)] {
+        cluster.ctl(3, &["delete_queue", &queue]).await;
+    }
     names.cleanup(2).await;
 }
