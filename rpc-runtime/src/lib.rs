@@ -59,15 +59,12 @@ pub mod client;
 pub mod codec;
 mod context;
 pub mod descriptor;
-mod dispatch;
 mod error;
 pub mod message;
 pub mod notify;
-mod pending;
 mod secret;
 pub mod server;
 pub mod service;
-mod serving;
 pub mod testing;
 pub mod topology;
 pub mod trace;
@@ -89,7 +86,12 @@ pub use secret::Secret;
 pub use server::{AckMode, Server, ServerBuilder};
 pub use service::Service;
 pub use tokio_util::sync::CancellationToken;
-pub use transport::{AmqpConfig, Destination, TlsOptions, Transport};
+pub use transport::amqp::{AmqpConfig, TlsOptions};
+pub use transport::{Destination, Transport};
 
 /// Re-exported so generated code and users share one serde.
 pub use serde;
+
+/// A boxed, `Send` future: what [`Service::dispatch`] and a transport
+/// [`Driver`](transport::Driver) return.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

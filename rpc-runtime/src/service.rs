@@ -7,8 +7,6 @@
 //! manager's method and encodes what it returned.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 
 use crate::codec::AnyCodec;
 use crate::context::Context;
@@ -17,8 +15,7 @@ use crate::error::RpcError;
 use crate::typed::MethodTypes;
 use crate::wire::ReplyBody;
 
-/// A boxed, `Send` future, as returned by [`Service::dispatch`].
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::BoxFuture;
 
 /// A service the runtime can serve: a descriptor and a dispatcher.
 pub trait Service: Send + Sync + 'static {

@@ -37,96 +37,74 @@ use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 
+use crate::BoxFuture;
 use crate::codec::{AnyCodec, Codec, CodecError};
 use crate::context::Context;
-use crate::dispatch::respond;
 use crate::error::RpcError;
 use crate::message::Message;
-use crate::pending::{PendingCall, PendingCalls};
+use crate::server::dispatch::respond;
 use crate::service::Service;
-use crate::transport::{
-    BoxFuture, Confirm, Destination, Driver, ListenSpec, Listener, Patience, QueueSpec, Transport,
-};
+use crate::transport::driver::{Confirm, Driver, Events, Listener, Publish, Settle, Subscribe};
+use crate::transport::{Destination, Transport};
+use crate::wire::{NativeWire, ReplyBody, Wire, WireFormat};
 
 const LOCAL_RPC_ONLY: &str =
     "the local test transport carries RPC only; use Transport::memory() for notifications";
-use crate::wire::{NativeWire, WireFormat};
 
 /// A transport whose every call and cast goes straight to `service`.
 ///
 /// Any topic and server name reach it; a cast runs to completion before it
 /// returns. Servers cannot listen on it.
 pub fn local<S: Service>(service: S) -> Transport {
-    let wire = NativeWire::default();
-    let driver = LocalDriver {
-        service: Arc::new(service),
-        wire: wire.clone(),
-        pending: Arc::new(PendingCalls::default()),
-    };
-    Transport::from_parts(Arc::new(driver), Arc::new(wire))
+    let service: Arc<dyn Service> = Arc::new(service);
+    Transport::with_driver(Wire::Native, |events| LocalDriver {
+        service,
+        wire: NativeWire::default(),
+        events,
+    })
 }
 
 struct LocalDriver {
     service: Arc<dyn Service>,
     wire: NativeWire,
-    pending: Arc<PendingCalls>,
-}
-
-impl LocalDriver {
-    fn topic(destination: &Destination) -> &str {
-        match destination {
-            Destination::Topic { topic }
-            | Destination::Server { topic, .. }
-            | Destination::Fanout { topic } => topic,
-            Destination::RoutingKey { key } => key,
-            Destination::Queue { name } => name,
-        }
-    }
+    events: Events,
 }
 
 impl Driver for LocalDriver {
-    fn call(
+    fn publish(
         &self,
-        destination: Destination,
+        to: Destination,
         message: Message,
-        _patience: Patience,
-    ) -> BoxFuture<'_, Result<PendingCall, RpcError>> {
-        Box::pin(async move {
-            let call = self.pending.register();
-            let topic = Self::topic(&destination);
-            // With no reply (the request's deadline passed), the caller times out.
-            let answer = respond(&*self.service, &self.wire, topic, message, None, false).await;
-            if let Some(reply) = answer.reply {
-                let message = self.wire.encode_reply(reply, &answer.codec);
-                self.pending.complete(&call.correlation_id(), Ok(message));
-            }
-            Ok(call)
-        })
-    }
-
-    fn cast(
-        &self,
-        destination: Destination,
-        message: Message,
-        _patience: Patience,
+        how: Publish,
     ) -> BoxFuture<'_, Result<Confirm, RpcError>> {
         Box::pin(async move {
-            if matches!(
-                destination,
-                Destination::RoutingKey { .. } | Destination::Queue { .. }
-            ) {
-                return Err(RpcError::config(LOCAL_RPC_ONLY));
-            }
-            let topic = Self::topic(&destination);
-            let answer = respond(&*self.service, &self.wire, topic, message, None, false).await;
-            if let Some(crate::wire::ReplyBody::Failure(error)) = answer.reply {
-                tracing::warn!(%error, "a local cast failed");
+            let topic = match &to {
+                Destination::Topic { topic }
+                | Destination::Server { topic, .. }
+                | Destination::Fanout { topic } => topic.clone(),
+                Destination::RoutingKey { .. } | Destination::Queue { .. } => {
+                    return Err(RpcError::config(LOCAL_RPC_ONLY));
+                }
+            };
+            let correlation_id = message.correlation_id.clone();
+            let answer = respond(&*self.service, &self.wire, &topic, message, None, false).await;
+            match (how.settle, answer.reply) {
+                // With no reply (the request's deadline passed), the caller times out.
+                (Settle::Call(_), Some(reply)) => {
+                    let mut reply = self.wire.encode_reply(reply, &answer.codec);
+                    reply.correlation_id = correlation_id;
+                    self.events.reply(reply);
+                }
+                (_, Some(ReplyBody::Failure(error))) => {
+                    tracing::warn!(%error, "a local cast failed");
+                }
+                _ => {}
             }
             Ok(Confirm::Done(Ok(())))
         })
     }
 
-    fn listen(&self, _spec: ListenSpec) -> BoxFuture<'_, Result<Listener, RpcError>> {
+    fn subscribe(&self, _spec: Subscribe) -> BoxFuture<'_, Result<Listener, RpcError>> {
         Box::pin(async {
             Err(RpcError::config(
                 "a local test transport has no queues to listen on",
@@ -134,28 +112,16 @@ impl Driver for LocalDriver {
         })
     }
 
-    fn declare_queue(&self, _spec: QueueSpec) -> BoxFuture<'_, Result<(), RpcError>> {
+    fn declare(&self, _spec: Subscribe) -> BoxFuture<'_, Result<(), RpcError>> {
         Box::pin(async { Err(RpcError::config(LOCAL_RPC_ONLY)) })
     }
 
-    fn consume(
-        &self,
-        _queues: Vec<QueueSpec>,
-        _prefetch: u16,
-    ) -> BoxFuture<'_, Result<Listener, RpcError>> {
-        Box::pin(async { Err(RpcError::config(LOCAL_RPC_ONLY)) })
-    }
-
-    fn reply(&self, _reply_to: String, _message: Message) -> BoxFuture<'_, Result<(), RpcError>> {
-        Box::pin(async { Ok(()) })
+    fn reply_address(&self, _how: Publish) -> BoxFuture<'_, Result<String, RpcError>> {
+        Box::pin(async { Ok("local".to_owned()) })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
-    }
-
-    fn pending_calls(&self) -> usize {
-        self.pending.len()
     }
 }
 
@@ -171,13 +137,15 @@ impl fmt::Debug for LocalDriver {
 /// is kept in the [`Recording`], then passed on.
 pub fn record(inner: Transport) -> (Transport, Recording) {
     let recording = Recording::default();
-    let wire = inner.shared_wire();
-    let driver = RecordingDriver {
-        inner,
-        recording: recording.clone(),
-        wire: Arc::clone(&wire),
+    let kept = recording.clone();
+    let codec = *inner.wire().codec();
+    let wire = inner
+        .speaks()
+        .format(crate::codec::DEFAULT_MAX_MESSAGE_SIZE);
+    let recorder = move |destination: &Destination, message: &Message, call: bool| {
+        kept.keep(&*wire, codec, call, destination, message);
     };
-    (Transport::from_parts(Arc::new(driver), wire), recording)
+    (inner.with_recorder(Arc::new(recorder)), recording)
 }
 
 /// Whether a recorded request was a call or a cast.
@@ -223,6 +191,33 @@ pub struct Recording {
 }
 
 impl Recording {
+    /// Keeps a request, unsealed, as sent to `destination`.
+    fn keep(
+        &self,
+        wire: &dyn WireFormat,
+        codec: AnyCodec,
+        call: bool,
+        destination: &Destination,
+        message: &Message,
+    ) {
+        let Ok(request) = wire.decode_request(message.clone()) else {
+            return;
+        };
+        let sent = SentRequest {
+            kind: if call { Sent::Call } else { Sent::Cast },
+            destination: destination.clone(),
+            method: request.method,
+            version: request.version,
+            context: request.context,
+            body: request.body,
+            codec,
+        };
+        self.sent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(sent);
+    }
+
     /// Everything sent so far.
     pub fn requests(&self) -> Vec<SentRequest> {
         self.sent.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -231,84 +226,5 @@ impl Recording {
     /// Forgets what was recorded.
     pub fn clear(&self) {
         self.sent.lock().unwrap_or_else(|p| p.into_inner()).clear();
-    }
-}
-
-#[derive(Debug)]
-struct RecordingDriver {
-    inner: Transport,
-    recording: Recording,
-    wire: Arc<dyn WireFormat>,
-}
-
-impl RecordingDriver {
-    fn keep(&self, kind: Sent, destination: &Destination, message: &Message) {
-        let Ok(request) = self.wire.decode_request(message.clone()) else {
-            return;
-        };
-        let sent = SentRequest {
-            kind,
-            destination: destination.clone(),
-            method: request.method,
-            version: request.version,
-            context: request.context,
-            body: request.body,
-            codec: *self.wire.codec(),
-        };
-        self.recording
-            .sent
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(sent);
-    }
-}
-
-impl Driver for RecordingDriver {
-    fn call(
-        &self,
-        destination: Destination,
-        message: Message,
-        patience: Patience,
-    ) -> BoxFuture<'_, Result<PendingCall, RpcError>> {
-        self.keep(Sent::Call, &destination, &message);
-        self.inner.driver().call(destination, message, patience)
-    }
-
-    fn cast(
-        &self,
-        destination: Destination,
-        message: Message,
-        patience: Patience,
-    ) -> BoxFuture<'_, Result<Confirm, RpcError>> {
-        self.keep(Sent::Cast, &destination, &message);
-        self.inner.driver().cast(destination, message, patience)
-    }
-
-    fn listen(&self, spec: ListenSpec) -> BoxFuture<'_, Result<Listener, RpcError>> {
-        self.inner.driver().listen(spec)
-    }
-
-    fn reply(&self, reply_to: String, message: Message) -> BoxFuture<'_, Result<(), RpcError>> {
-        self.inner.driver().reply(reply_to, message)
-    }
-
-    fn declare_queue(&self, spec: QueueSpec) -> BoxFuture<'_, Result<(), RpcError>> {
-        self.inner.driver().declare_queue(spec)
-    }
-
-    fn consume(
-        &self,
-        queues: Vec<QueueSpec>,
-        prefetch: u16,
-    ) -> BoxFuture<'_, Result<Listener, RpcError>> {
-        self.inner.driver().consume(queues, prefetch)
-    }
-
-    fn close(&self) -> BoxFuture<'_, ()> {
-        self.inner.driver().close()
-    }
-
-    fn pending_calls(&self) -> usize {
-        self.inner.driver().pending_calls()
     }
 }

@@ -16,6 +16,9 @@ use crate::error::RpcError;
 /// AMQP's limit on exchange names, queue names and routing keys.
 pub const MAX_NAME_LEN: usize = 255;
 
+/// The control exchange oslo.messaging uses unless told otherwise.
+pub const DEFAULT_CONTROL_EXCHANGE: &str = "openstack";
+
 /// The topic queue, shared by all servers of a topic.
 pub fn topic_queue(topic: &str) -> String {
     topic.to_owned()

@@ -22,12 +22,21 @@ use rpc_runtime::{AmqpConfig, Server, ServerBuilder, Transport};
 use crate::volume::{Log, Recorder, VolumeManagerClient, VolumeManagerService};
 
 /// Which transport a test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Kind {
     /// RabbitMQ.
     Amqp,
     /// The in-process broker.
     Memory,
+    /// A driver of a test's own: a fresh network per test, from this function.
+    Custom(fn() -> Arc<dyn Network>),
+}
+
+/// A test's own transport: one network per test, which every transport of
+/// the test connects to (as they all share one broker on AMQP).
+pub trait Network: Send + Sync + std::fmt::Debug {
+    /// A new transport on this network, speaking `wire`.
+    fn connect(&self, wire: Wire) -> Transport;
 }
 
 /// The broker URL the tests use.
@@ -54,6 +63,7 @@ pub struct Env {
     extra_topics: Mutex<Vec<String>>,
     pools: Mutex<Vec<String>>,
     broker: MemoryBroker,
+    network: Option<Arc<dyn Network>>,
 }
 
 impl Env {
@@ -76,6 +86,10 @@ impl Env {
             extra_topics: Mutex::new(Vec::new()),
             pools: Mutex::new(Vec::new()),
             broker: MemoryBroker::new(),
+            network: match kind {
+                Kind::Custom(network) => Some(network()),
+                _ => None,
+            },
         };
         match env.try_transport().await {
             Ok(transport) => {
@@ -94,8 +108,12 @@ impl Env {
     }
 
     async fn try_transport(&self) -> Result<Transport, rpc_runtime::RpcError> {
-        if self.kind == Kind::Memory {
-            return Ok(self.broker.connect_with_wire(&self.exchange, self.wire));
+        match (self.kind, &self.network) {
+            (Kind::Memory, _) => {
+                return Ok(self.broker.connect_with_wire(&self.exchange, self.wire));
+            }
+            (_, Some(network)) => return Ok(network.connect(self.wire)),
+            _ => {}
         }
         AmqpConfig::from_url(&amqp_url())?
             .control_exchange(&self.exchange)
@@ -196,7 +214,7 @@ impl Env {
         for transport in transports {
             transport.close().await;
         }
-        if self.kind == Kind::Memory {
+        if !matches!(self.kind, Kind::Amqp) {
             return;
         }
         let Ok(connection) = raw_connection().await else {

@@ -26,12 +26,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{DEFAULT_TOPIC, EventFilter, Priority};
+use crate::BoxFuture;
 use crate::client::DEFAULT_TIMEOUT;
 use crate::codec::{AnyCodec, Codec, CodecError};
 use crate::context::Context;
 use crate::error::RpcError;
-use crate::service::BoxFuture;
-use crate::transport::{Delivery, Destination, Listener, QueueSpec, Transport};
+use crate::transport::driver::{Delivery, Durability, Listener, Source, Subscribe};
+use crate::transport::{Destination, Transport, times_back};
 
 const RETRIES: &str = "x-retries";
 
@@ -215,28 +216,19 @@ impl ListenerBuilder {
             .iter()
             .flat_map(|topic| self.priorities.iter().map(move |p| p.routing_key(topic)))
             .collect();
-        let specs: Vec<QueueSpec> = match &self.pool {
-            Some(pool) => vec![QueueSpec {
-                name: pool.clone(),
-                durable: true,
-                bindings: keys,
-                max_length: self.max_queue_length,
-            }],
-            None => keys
-                .into_iter()
-                .map(|key| QueueSpec {
-                    name: key.clone(),
-                    durable: true,
-                    bindings: vec![key],
-                    max_length: self.max_queue_length,
-                })
-                .collect(),
+        let spec = Subscribe {
+            source: Source::Notifications {
+                pool: self.pool.clone(),
+                keys,
+            },
+            prefetch: u16::try_from(self.concurrency).unwrap_or(u16::MAX),
+            durability: Durability::Durable,
+            max_length: self.max_queue_length,
         };
-        for spec in &specs {
-            crate::topology::check_name("notification queue", &spec.name)?;
+        for queue in spec.source.queues() {
+            crate::topology::check_name("notification queue", &queue)?;
         }
-        let prefetch = u16::try_from(self.concurrency).unwrap_or(u16::MAX);
-        let listener = self.transport.driver().consume(specs, prefetch).await?;
+        let listener = self.transport.subscribe(spec).await?;
         let counters = Arc::new(Counters::default());
         let stop = CancellationToken::new();
         let consuming = Consuming {
@@ -317,13 +309,9 @@ struct Consuming {
 
 impl Consuming {
     async fn run(self, mut listener: Listener, permits: Arc<Semaphore>, stop: CancellationToken) {
-        while let Some((permit, delivery)) = listener
-            .next(
-                &permits,
-                &stop,
-                self.transport.wire(),
-                "notification listener",
-            )
+        while let Some((permit, delivery)) = self
+            .transport
+            .next_delivery(&mut listener, &permits, &stop, "notification listener")
             .await
         {
             let this = self.clone();
@@ -343,11 +331,7 @@ impl Consuming {
             acker,
             ..
         } = delivery;
-        let retries: u32 = message
-            .headers
-            .get(RETRIES)
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(0);
+        let retries = times_back(&message, RETRIES);
         let retry_copy = message.clone();
         let wire = self.transport.wire();
         let outcome = match wire.decode_notification(message) {
@@ -388,20 +372,23 @@ impl Consuming {
         match outcome {
             None => {}
             Some((event_type, error)) if retries < self.max_redeliveries => {
-                let mut copy = retry_copy;
-                copy.headers.insert(RETRIES, (retries + 1).to_string());
-                copy.received_at = None;
                 // Counted before sending: the copy may be handled before the
                 // broker's confirm reaches us.
                 self.counters.retried.fetch_add(1, Ordering::Relaxed);
                 let destination = Destination::Queue {
                     name: queue.to_string(),
                 };
-                if let Err(send_error) = self
+                let sent = self
                     .transport
-                    .cast_named(&event_type, destination, copy, DEFAULT_TIMEOUT)
-                    .await
-                {
+                    .send_back(
+                        destination,
+                        retry_copy,
+                        RETRIES,
+                        retries + 1,
+                        DEFAULT_TIMEOUT,
+                    )
+                    .await;
+                if let Err(send_error) = sent {
                     self.counters.retried.fetch_sub(1, Ordering::Relaxed);
                     // Not acked: the broker redelivers it when the channel goes.
                     tracing::error!(%event_type, %send_error, "could not redeliver a failed notification");

@@ -11,7 +11,8 @@ use crate::client::DEFAULT_TIMEOUT;
 use crate::codec::Codec;
 use crate::context::Context;
 use crate::error::RpcError;
-use crate::transport::{Destination, QueueSpec, Transport};
+use crate::transport::driver::{Durability, Source, Subscribe};
+use crate::transport::{Destination, Transport};
 use crate::wire::OutgoingNotification;
 
 /// Publishes notifications for one publisher (e.g. `volume.host-1`).
@@ -101,13 +102,16 @@ impl Notifier {
         if known {
             return Ok(());
         }
-        let spec = QueueSpec {
-            name: key.to_owned(),
-            durable: true,
-            bindings: vec![key.to_owned()],
+        let spec = Subscribe {
+            source: Source::Notifications {
+                pool: None,
+                keys: vec![key.to_owned()],
+            },
+            prefetch: 0,
+            durability: Durability::Durable,
             max_length: self.max_queue_length,
         };
-        self.transport.driver().declare_queue(spec).await?;
+        self.transport.declare(spec).await?;
         self.declared
             .lock()
             .unwrap_or_else(|p| p.into_inner())

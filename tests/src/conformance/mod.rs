@@ -382,14 +382,9 @@ pub async fn a_dropped_call_leaves_nothing_behind(env: Arc<Env>) {
     let transport = env.transport().await;
     let client = env.client(&transport);
     let call = tokio::spawn(async move { client.slow_echo(&Context::new(), 1, 2000).await });
-    let registered = async {
-        while transport.pending_calls() == 0 {
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::time::timeout(WAIT, registered)
-        .await
-        .expect("the call was registered");
+    // The request reached the server: the call is pending.
+    log.wait_until_echoing(WAIT, 1).await;
+    assert_eq!(transport.pending_calls(), 1);
     call.abort();
     assert!(call.await.expect_err("aborted").is_cancelled());
     assert_eq!(transport.pending_calls(), 0);

@@ -30,8 +30,7 @@ use crate::wire::Wire;
 /// take before the next broker of the URL is tried.
 pub const DEFAULT_CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The control exchange oslo.messaging uses unless told otherwise.
-pub const DEFAULT_CONTROL_EXCHANGE: &str = "openstack";
+pub use crate::topology::DEFAULT_CONTROL_EXCHANGE;
 
 /// How to reach and use a RabbitMQ broker.
 ///

@@ -13,8 +13,9 @@ use tokio_util::sync::CancellationToken;
 use super::callback::ChannelEvent;
 use super::props::from_delivery;
 use super::shield::{Chan, Link};
+use crate::BoxFuture;
 use crate::error::RpcError;
-use crate::transport::{Acker, BoxFuture, Delivery};
+use crate::transport::driver::{Acker, Delivery};
 
 /// Consumers on one channel.
 pub(super) struct Consumer {
@@ -142,15 +143,17 @@ impl AsyncConsumer for Forward {
         properties: BasicProperties,
         content: Vec<u8>,
     ) {
-        let delivery = Delivery {
-            queue: Arc::clone(&self.queue),
-            redelivered: deliver.redelivered(),
-            message: from_delivery(&properties, content),
-            acker: Box::new(AmqpAcker {
-                channel: self.channel.clone(),
-                tag: deliver.delivery_tag(),
-            }),
-        };
+        let acker = Box::new(AmqpAcker {
+            channel: self.channel.clone(),
+            tag: deliver.delivery_tag(),
+        });
+        let message = from_delivery(&properties, content);
+        let delivery = Delivery::new(
+            Arc::clone(&self.queue),
+            deliver.redelivered(),
+            message,
+            acker,
+        );
         // A closed reader is stopping the subscription, which closes the
         // channel; the unacked delivery goes back to the queue.
         let _ = self.to.send(delivery).await;

@@ -14,7 +14,7 @@ use amqprs::{FieldName, FieldTable, FieldValue};
 use super::shield::Chan;
 use crate::error::RpcError;
 use crate::topology;
-use crate::transport::{ListenSpec, QueueSpec};
+use crate::transport::driver::{Durability, Source, Subscribe};
 
 /// The control exchange: its name, and whether it is durable.
 #[derive(Debug, Clone)]
@@ -62,83 +62,68 @@ async fn bound_queue(
     Ok(ready)
 }
 
-/// Declares the three queues of a server on `exchange`; returns their names
-/// and how many messages wait in each.
-pub(super) async fn server_queues(
+/// Declares the queues and exchanges behind `spec`'s source (with
+/// `subscribe`, the server's own fanout queue too); returns the queues to
+/// consume and how many messages wait in each.
+pub(super) async fn source(
     channel: &Chan,
     control: &ControlExchange,
-    spec: &ListenSpec,
+    spec: &Subscribe,
+    subscribe: bool,
 ) -> Result<Vec<(String, u32)>, RpcError> {
     control_exchange(channel, control).await?;
     let exchange = control.name.as_str();
-    let topic_queue = topology::topic_queue(&spec.topic);
-    let server_queue = topology::server_queue(&spec.topic, &spec.server);
+    let arguments = queue_arguments(spec);
+    let durable = spec.durability != Durability::Transient;
     let mut queues = Vec::with_capacity(3);
-    for queue in [topic_queue, server_queue] {
+    for (queue, keys) in spec.source.bindings() {
         let declare = QueueDeclareArguments::new(&queue)
-            .durable(spec.durable)
-            .arguments(queue_arguments(spec))
+            .durable(durable)
+            .arguments(arguments.clone())
             .finish();
-        let ready = bound_queue(
-            channel,
-            declare,
-            &queue,
-            exchange,
-            std::slice::from_ref(&queue),
-        )
-        .await?;
+        let ready = bound_queue(channel, declare, &queue, exchange, &keys).await?;
         queues.push((queue, ready));
     }
-    fanout_exchange(channel, &spec.topic).await?;
-    let fanout_queue = topology::fanout_queue(&spec.topic);
-    let declare = QueueDeclareArguments::new(&fanout_queue)
-        .exclusive(true)
-        .auto_delete(true)
-        .finish();
-    let exchange = topology::fanout_exchange(&spec.topic);
-    bound_queue(
-        channel,
-        declare,
-        &fanout_queue,
-        &exchange,
-        std::slice::from_ref(&spec.topic),
-    )
-    .await?;
-    // A fresh exclusive queue holds nothing to drain.
-    queues.push((fanout_queue, 0));
+    if let (Source::Server { topic, .. }, true) = (&spec.source, subscribe) {
+        queues.push((fanout_queue(channel, topic).await?, 0));
+    }
     Ok(queues)
 }
 
-/// `x-queue-type: quorum` (and `x-delivery-limit`) for quorum queues.
-fn queue_arguments(spec: &ListenSpec) -> FieldTable {
+/// Declares a topic's fanout exchange and a new exclusive queue of this
+/// server on it (holding nothing yet); returns its name.
+async fn fanout_queue(channel: &Chan, topic: &str) -> Result<String, RpcError> {
+    fanout_exchange(channel, topic).await?;
+    let queue = topology::fanout_queue(topic);
+    let declare = QueueDeclareArguments::new(&queue)
+        .exclusive(true)
+        .auto_delete(true)
+        .finish();
+    let exchange = topology::fanout_exchange(topic);
+    bound_queue(
+        channel,
+        declare,
+        &queue,
+        &exchange,
+        std::slice::from_ref(&topic.to_owned()),
+    )
+    .await?;
+    Ok(queue)
+}
+
+/// The queue arguments: `x-queue-type: quorum` (and `x-delivery-limit`)
+/// for replicated queues, `x-max-length` for bounded ones.
+fn queue_arguments(spec: &Subscribe) -> FieldTable {
     let mut arguments = FieldTable::new();
-    if let Some(delivery_limit) = spec.quorum {
-        let name = |n: &str| FieldName::try_from(n).expect("a short literal");
+    let name = |n: &str| FieldName::try_from(n).expect("a short literal");
+    if let Durability::Replicated { delivery_limit } = spec.durability {
         arguments.insert(name("x-queue-type"), FieldValue::from("quorum"));
         if let Some(limit) = delivery_limit {
             arguments.insert(name("x-delivery-limit"), FieldValue::l(i64::from(limit)));
         }
     }
-    arguments
-}
-
-/// Declares a queue bound to `exchange` with each of its keys; returns how
-/// many messages wait in it.
-pub(super) async fn queue(
-    channel: &Chan,
-    control: &ControlExchange,
-    spec: &QueueSpec,
-) -> Result<u32, RpcError> {
-    control_exchange(channel, control).await?;
-    let exchange = control.name.as_str();
-    let mut arguments = FieldTable::new();
     if let Some(max) = spec.max_length {
-        let name = FieldName::try_from("x-max-length").expect("a short literal");
-        arguments.insert(name, FieldValue::l(i64::from(max)));
+        arguments.insert(name("x-max-length"), FieldValue::l(i64::from(max)));
     }
-    let declare = QueueDeclareArguments::new(&spec.name)
-        .durable(spec.durable)
-        .arguments(arguments)
-        .finish();
-    bound_queue(channel, declare, &spec.name, exchange, &spec.bindings).await
+    arguments
 }

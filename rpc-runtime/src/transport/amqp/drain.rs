@@ -25,7 +25,7 @@ use super::props::from_delivery;
 use super::session::{self, Session};
 use super::shield::{Chan, Link};
 use crate::error::RpcError;
-use crate::transport::{Delivery, Settled};
+use crate::transport::driver::{Delivery, Settled};
 
 /// How many connections a drain may lose to poison messages before it
 /// stops and lets the consumer take its chances.
@@ -59,12 +59,12 @@ pub(super) async fn drain(
                 Ok(None) => break,
                 Ok(Some((got, properties, body))) => {
                     let redelivered = got.redelivered();
-                    let delivery = Delivery {
-                        queue: Arc::from(queue.as_str()),
+                    let delivery = Delivery::new(
+                        Arc::from(queue.as_str()),
                         redelivered,
-                        message: from_delivery(&properties, body),
-                        acker: Box::new(Settled),
-                    };
+                        from_delivery(&properties, body),
+                        Box::new(Settled),
+                    );
                     if to.send(delivery).await.is_err() || !redelivered {
                         break;
                     }

@@ -37,25 +37,20 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 pub use config::{AmqpConfig, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_CONTROL_EXCHANGE, Endpoint};
 pub use tls::TlsOptions;
 
-use self::publisher::Settle;
+use self::publisher::Notify;
 use self::session::Session;
-use self::subscription::Setup;
 use self::supervisor::State;
+use crate::BoxFuture;
 use crate::error::RpcError;
 use crate::message::Message;
-use crate::pending::{PendingCall, PendingCalls};
 use crate::topology;
-use crate::transport::{
-    BoxFuture, Confirm, Destination, Driver, ListenSpec, Listener, Patience, QueueSpec, Transport,
-};
-use crate::wire::WireFormat;
+use crate::transport::driver::{Confirm, Driver, Events, Listener, Publish, Settle, Subscribe};
+use crate::transport::{Destination, Transport};
 
 /// The AMQP implementation of [`Driver`].
 pub(crate) struct AmqpDriver {
     config: AmqpConfig,
-    pending: Arc<PendingCalls>,
-    /// Seals what this transport publishes.
-    wire: Arc<dyn WireFormat>,
+    events: Events,
     state: watch::Receiver<State>,
     /// Senders waiting for a session while the transport reconnects.
     waiting: AtomicUsize,
@@ -79,14 +74,14 @@ impl AmqpDriver {
     pub(crate) async fn connect(config: AmqpConfig) -> Result<Transport, RpcError> {
         topology::check_name("control exchange", config.exchange())?;
         let wire = config.wire_format().format(config.max_size());
-        let pending = Arc::new(PendingCalls::new(Arc::clone(&wire)));
+        let (events, hub) = Transport::events(wire);
         let (session, next) = supervisor::connect_any(&config, 0).await?;
         let session = Arc::new(session);
         let (state_tx, state) = watch::channel(State::Up(Arc::clone(&session)));
         let stop = CancellationToken::new();
         tokio::spawn(supervisor::run(
             config.clone(),
-            Arc::clone(&pending),
+            events.clone(),
             state_tx,
             session,
             next,
@@ -95,19 +90,18 @@ impl AmqpDriver {
         tracing::debug!(broker = %config, "connected");
         let driver = Self {
             config,
-            pending,
-            wire: Arc::clone(&wire),
+            events,
             state,
             waiting: AtomicUsize::new(0),
             _stop_guard: stop.clone().drop_guard(),
             stop,
         };
-        Ok(Transport::from_parts(Arc::new(driver), wire))
+        Ok(Transport::assemble(Arc::new(driver), hub))
     }
 
     /// The live session; while reconnecting, waits for the next one as
     /// `patience` allows (else fails with the reason the last one ended).
-    async fn session(&self, patience: Patience) -> Result<Arc<Session>, RpcError> {
+    async fn session(&self, how: Publish) -> Result<Arc<Session>, RpcError> {
         let mut state = self.state.clone();
         let mut waiting = None;
         loop {
@@ -123,7 +117,7 @@ impl AmqpDriver {
                     )
                 }
             };
-            let Some(limit) = patience.wait else {
+            let Some(limit) = how.wait_for_connection else {
                 return Err(RpcError::Connection(down));
             };
             if waiting.is_none() {
@@ -133,7 +127,7 @@ impl AmqpDriver {
                 }
                 waiting = Some(Waiting(&self.waiting));
             }
-            match tokio::time::timeout_at(patience.deadline, state.changed()).await {
+            match tokio::time::timeout_at(how.deadline, state.changed()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return Err(RpcError::Closed),
                 Err(_) => return Err(RpcError::Connection(down)),
@@ -179,126 +173,90 @@ impl AmqpDriver {
 }
 
 impl Driver for AmqpDriver {
-    fn call(
+    fn publish(
         &self,
-        destination: Destination,
-        mut message: Message,
-        patience: Patience,
-    ) -> BoxFuture<'_, Result<PendingCall, RpcError>> {
-        Box::pin(async move {
-            let session = self.session(patience).await?;
-            let (exchange, routing_key, names_queue) = self.route(&session, &destination).await?;
-            let reply_to = session.reply_queue(&self.pending).await?.name().to_owned();
-            let call = self.pending.register();
-            message.correlation_id = Some(call.correlation_id());
-            message.reply_to = Some(reply_to);
-            let message = self.wire.seal(message)?;
-            // Confirmed, but not awaited: the reply says more. A refused or
-            // returned request fails the call at once.
-            let settle = Settle::Call(call.id(), Arc::clone(&self.pending));
-            session
-                .publisher
-                .publish(&exchange, &routing_key, message, settle, names_queue)
-                .await?;
-            Ok(call)
-        })
-    }
-
-    fn cast(
-        &self,
-        destination: Destination,
+        to: Destination,
         message: Message,
-        patience: Patience,
+        how: Publish,
     ) -> BoxFuture<'_, Result<Confirm, RpcError>> {
         Box::pin(async move {
-            let session = self.session(patience).await?;
-            let (exchange, routing_key, names_queue) = self.route(&session, &destination).await?;
-            let message = self.wire.seal(message)?;
-            let publisher = match destination {
+            let session = self.session(how).await?;
+            let (exchange, routing_key, names_queue) = self.route(&session, &to).await?;
+            let publisher = match to {
                 Destination::Fanout { .. } => &session.fanout_publisher,
                 _ => &session.publisher,
             };
-            let (done, confirmed) = oneshot::channel();
-            publisher
-                .publish(
-                    &exchange,
-                    &routing_key,
-                    message,
-                    Settle::Wait(done),
-                    names_queue,
-                )
-                .await?;
-            Ok(Confirm::Pending(confirmed))
+            match how.settle {
+                Settle::Confirm => {
+                    let (done, confirmed) = oneshot::channel();
+                    let notify = Notify::Wait(done);
+                    publisher
+                        .publish(&exchange, &routing_key, message, notify, names_queue)
+                        .await?;
+                    Ok(Confirm::Pending(confirmed))
+                }
+                // Confirmed, but not awaited: the reply says more. A refused
+                // or returned request fails its call at once.
+                Settle::Call(call) => {
+                    let notify = Notify::Call(call, self.events.clone());
+                    publisher
+                        .publish(&exchange, &routing_key, message, notify, names_queue)
+                        .await?;
+                    Ok(Confirm::Done(Ok(())))
+                }
+                Settle::None => {
+                    session
+                        .direct
+                        .publish(&exchange, &routing_key, message)
+                        .await?;
+                    Ok(Confirm::Done(Ok(())))
+                }
+            }
         })
     }
 
-    fn listen(&self, spec: ListenSpec) -> BoxFuture<'_, Result<Listener, RpcError>> {
-        let prefetch = spec.prefetch;
+    fn subscribe(&self, spec: Subscribe) -> BoxFuture<'_, Result<Listener, RpcError>> {
         Box::pin(subscription::start(
             self.state.clone(),
             self.config.clone(),
-            Setup::Server(spec),
-            prefetch,
+            spec,
         ))
     }
 
-    fn declare_queue(&self, spec: QueueSpec) -> BoxFuture<'_, Result<(), RpcError>> {
+    fn declare(&self, spec: Subscribe) -> BoxFuture<'_, Result<(), RpcError>> {
         Box::pin(async move {
-            let patience = Patience {
+            let how = Publish {
                 deadline: tokio::time::Instant::now() + self.config.connect_timeout(),
-                wait: None,
+                wait_for_connection: None,
+                settle: Settle::None,
             };
-            let session = self.session(patience).await?;
+            let session = self.session(how).await?;
             let control = self.config.control();
             session
                 .admin
-                .run(|c| async move { declare::queue(&c, &control, &spec).await })
+                .run(|c| async move { declare::source(&c, &control, &spec, false).await })
                 .await
                 .map(|_ready| ())
                 .map_err(|(error, _)| error)
         })
     }
 
-    fn consume(
-        &self,
-        queues: Vec<QueueSpec>,
-        prefetch: u16,
-    ) -> BoxFuture<'_, Result<Listener, RpcError>> {
-        Box::pin(subscription::start(
-            self.state.clone(),
-            self.config.clone(),
-            Setup::Queues(queues),
-            prefetch,
-        ))
-    }
-
-    fn reply(&self, reply_to: String, message: Message) -> BoxFuture<'_, Result<(), RpcError>> {
+    fn reply_address(&self, how: Publish) -> BoxFuture<'_, Result<String, RpcError>> {
         Box::pin(async move {
-            let current = self.state.borrow().clone();
-            let State::Up(session) = current else {
-                return Err(RpcError::Connection(
-                    "not connected to the broker; the reply is lost".into(),
-                ));
-            };
-            let message = self.wire.seal(message)?;
-            session.direct.publish("", &reply_to, message).await
+            let session = self.session(how).await?;
+            Ok(session.reply_queue(&self.events).await?.name().to_owned())
         })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.stop.cancel();
-            self.pending.fail_all(&RpcError::Closed);
             let last = self.state.borrow().clone();
             if let State::Up(session) = last {
                 session.end("the transport was closed");
                 session.link.close_now().await;
             }
         })
-    }
-
-    fn pending_calls(&self) -> usize {
-        self.pending.len()
     }
 }
 
@@ -307,7 +265,6 @@ impl fmt::Debug for AmqpDriver {
         f.debug_struct("AmqpDriver")
             .field("config", &self.config)
             .field("connected", &matches!(&*self.state.borrow(), State::Up(_)))
-            .field("pending_calls", &self.pending.len())
             .finish_non_exhaustive()
     }
 }

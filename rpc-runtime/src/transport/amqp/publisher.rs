@@ -33,26 +33,25 @@ use super::props::{short, to_properties};
 use super::shield::{Chan, Link};
 use crate::error::RpcError;
 use crate::message::Message;
-use crate::pending::PendingCalls;
+use crate::transport::driver::{CallId, Events};
 
 /// Who learns how a publish was settled.
-pub(super) enum Settle {
+pub(super) enum Notify {
     /// A cast waiting for its confirm.
     Wait(oneshot::Sender<Result<(), RpcError>>),
-    /// A call's request: only a failure is passed on, to the call with this
-    /// correlation id.
-    Call(u128, Arc<PendingCalls>),
+    /// A call's request: only a failure is passed on, to that call.
+    Call(CallId, Events),
 }
 
-impl Settle {
+impl Notify {
     fn send(self, result: Result<(), RpcError>) {
         match self {
-            Settle::Wait(done) => {
+            Notify::Wait(done) => {
                 let _ = done.send(result);
             }
-            Settle::Call(id, pending) => {
+            Notify::Call(call, events) => {
                 if let Err(error) = result {
-                    pending.fail(id, error);
+                    events.refused(call, error);
                 }
             }
         }
@@ -63,7 +62,7 @@ impl Settle {
 struct Unconfirmed {
     exchange: String,
     routing_key: String,
-    done: Settle,
+    done: Notify,
     returned: bool,
     /// The routing key names a queue: if the message comes back, ask
     /// whether that queue is missing or only unavailable.
@@ -162,7 +161,7 @@ impl Publisher {
         exchange: &str,
         routing_key: &str,
         message: Message,
-        done: Settle,
+        done: Notify,
         names_queue: bool,
     ) -> Result<(), RpcError> {
         let mut args = BasicPublishArguments::new(
@@ -406,7 +405,7 @@ mod tests {
         let entry = Unconfirmed {
             exchange: "x".into(),
             routing_key: "k".into(),
-            done: Settle::Wait(done),
+            done: Notify::Wait(done),
             returned: false,
             names_queue: false,
             sent: Instant::now(),
@@ -466,15 +465,16 @@ mod tests {
     #[tokio::test]
     async fn a_refused_request_fails_its_call_at_once() {
         let health = Health::new(2047);
-        let pending = Arc::new(PendingCalls::default());
-        let mut call = pending.register();
+        let wire = crate::wire::Wire::Native.format(1024);
+        let (events, hub) = crate::transport::Transport::events(wire);
+        let mut call = hub.pending.register();
         let mut map = BTreeMap::new();
         map.insert(
             1,
             Unconfirmed {
                 exchange: "x".into(),
                 routing_key: "k".into(),
-                done: Settle::Call(call.id(), Arc::clone(&pending)),
+                done: Notify::Call(CallId(call.id()), events),
                 returned: false,
                 names_queue: false,
                 sent: Instant::now(),

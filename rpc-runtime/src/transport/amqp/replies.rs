@@ -23,8 +23,8 @@ use super::callback::ChannelEvent;
 use super::props::from_delivery;
 use super::shield::{Chan, Link};
 use crate::error::RpcError;
-use crate::pending::PendingCalls;
 use crate::topology;
+use crate::transport::driver::Events;
 
 /// A declared and consumed reply queue.
 pub(super) struct ReplyQueue {
@@ -40,12 +40,12 @@ struct Consuming {
 }
 
 impl ReplyQueue {
-    /// Declares the queue, starts consuming it and routing replies to `pending`.
-    pub(super) async fn start(link: &Link, pending: Arc<PendingCalls>) -> Result<Self, RpcError> {
+    /// Declares the queue, starts consuming it and passing replies to `events`.
+    pub(super) async fn start(link: &Link, events: Events) -> Result<Self, RpcError> {
         let name = topology::reply_queue();
-        let (channel, events) = link.channel().await?;
-        let consuming = consume(channel, events, &name).await?;
-        tokio::spawn(keep(link.clone(), name.clone(), pending, consuming));
+        let (channel, channel_events) = link.channel().await?;
+        let consuming = consume(channel, channel_events, &name).await?;
+        tokio::spawn(keep(link.clone(), name.clone(), events, consuming));
         Ok(Self { name })
     }
 
@@ -79,7 +79,7 @@ async fn consume(
 }
 
 /// Routes replies; declares and consumes the queue again when it is lost.
-async fn keep(link: Link, name: String, pending: Arc<PendingCalls>, mut now: Consuming) {
+async fn keep(link: Link, name: String, replies: Events, mut now: Consuming) {
     let health = Arc::clone(link.health());
     loop {
         let lost = tokio::select! {
@@ -87,7 +87,7 @@ async fn keep(link: Link, name: String, pending: Arc<PendingCalls>, mut now: Con
             delivery = now.deliveries.recv() => match delivery {
                 Some(delivery) => {
                     if let (Some(props), Some(body)) = (delivery.basic_properties, delivery.content) {
-                        pending.deliver(from_delivery(&props, body));
+                        replies.reply(from_delivery(&props, body));
                     }
                     continue;
                 }
@@ -105,9 +105,9 @@ async fn keep(link: Link, name: String, pending: Arc<PendingCalls>, mut now: Con
             return;
         }
         tracing::warn!(queue = %name, "reply queue lost: {lost}; declaring it again");
-        pending.fail_all(&RpcError::Connection(format!(
+        replies.lost(&format!(
             "the reply queue `{name}` was lost ({lost}); the reply may be lost with it"
-        )));
+        ));
         let again = async {
             let (channel, events) = if now.channel.is_open() {
                 let (_, events) = mpsc::unbounded_channel();

@@ -18,7 +18,7 @@ use super::publisher::Publisher;
 use super::replies::ReplyQueue;
 use super::shield::Link;
 use crate::error::RpcError;
-use crate::pending::PendingCalls;
+use crate::transport::driver::Events;
 
 /// A connection with its publishers, a channel for declarations, and (once a
 /// call needs it) a reply queue.
@@ -76,12 +76,9 @@ impl Session {
 
     /// The reply queue, declared on first use. (Safe to abandon half-way:
     /// the broker operations are shielded, and the next caller starts over.)
-    pub(super) async fn reply_queue(
-        &self,
-        pending: &Arc<PendingCalls>,
-    ) -> Result<&ReplyQueue, RpcError> {
+    pub(super) async fn reply_queue(&self, events: &Events) -> Result<&ReplyQueue, RpcError> {
         self.replies
-            .get_or_try_init(|| ReplyQueue::start(&self.link, Arc::clone(pending)))
+            .get_or_try_init(|| ReplyQueue::start(&self.link, events.clone()))
             .await
     }
 

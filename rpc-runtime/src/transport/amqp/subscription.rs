@@ -20,8 +20,7 @@ use super::drain::drain;
 use super::session::Session;
 use super::supervisor::State;
 use crate::error::RpcError;
-use crate::topology;
-use crate::transport::{Delivery, ListenSpec, Listener, QueueSpec};
+use crate::transport::driver::{Delivery, Listener, Subscribe};
 
 /// How long to wait before consuming again on the same session.
 const RETRY: Duration = Duration::from_millis(500);
@@ -29,22 +28,12 @@ const RETRY: Duration = Duration::from_millis(500);
 /// How often a subscription checks that its queues still exist.
 const CHECK_QUEUES: Duration = Duration::from_secs(5);
 
-/// What to declare before consuming.
-#[derive(Debug, Clone)]
-pub(super) enum Setup {
-    /// A server's three queues.
-    Server(ListenSpec),
-    /// Named queues (notification queues).
-    Queues(Vec<QueueSpec>),
-}
-
 /// Declares and consumes on the current session, then keeps doing so on
 /// the sessions that follow, until the returned listener is dropped.
 pub(super) async fn start(
     state: watch::Receiver<State>,
     config: AmqpConfig,
-    setup: Setup,
-    prefetch: u16,
+    spec: Subscribe,
 ) -> Result<Listener, RpcError> {
     let session = match &*state.borrow() {
         State::Up(session) => session.clone(),
@@ -54,27 +43,22 @@ pub(super) async fn start(
             )));
         }
     };
-    let (to, deliveries) = mpsc::channel(usize::from(prefetch).max(1));
+    let (to, deliveries) = mpsc::channel(usize::from(spec.prefetch).max(1));
     let subscription = Subscription {
         state,
         config,
-        setup,
-        prefetch,
+        spec,
     };
     let first = subscription.consume(&session, &to).await?;
     let stop = CancellationToken::new();
     tokio::spawn(subscription.run((session, first), to, stop.clone()));
-    Ok(Listener {
-        deliveries,
-        _stop: stop.drop_guard(),
-    })
+    Ok(Listener::new(deliveries, stop.drop_guard()))
 }
 
 struct Subscription {
     state: watch::Receiver<State>,
     config: AmqpConfig,
-    setup: Setup,
-    prefetch: u16,
+    spec: Subscribe,
 }
 
 impl Subscription {
@@ -125,13 +109,7 @@ impl Subscription {
         session: Arc<Session>,
         gone: CancellationToken,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let queues: Vec<String> = match &self.setup {
-            Setup::Server(spec) => vec![
-                topology::topic_queue(&spec.topic),
-                topology::server_queue(&spec.topic, &spec.server),
-            ],
-            Setup::Queues(specs) => specs.iter().map(|s| s.name.clone()).collect(),
-        };
+        let queues = self.spec.source.queues();
         async move {
             let mut tick = tokio::time::interval(CHECK_QUEUES);
             tick.tick().await;
@@ -154,20 +132,10 @@ impl Subscription {
         session: &Session,
         to: &mpsc::Sender<Delivery>,
     ) -> Result<Consumer, RpcError> {
-        let (channel, events) = Consumer::channel(&session.link, self.prefetch).await?;
+        let (channel, events) = Consumer::channel(&session.link, self.spec.prefetch).await?;
         let exchange = self.config.control();
-        let queues = match &self.setup {
-            Setup::Server(spec) => declare::server_queues(&channel, &exchange, spec).await?,
-            Setup::Queues(specs) => {
-                let mut queues = Vec::with_capacity(specs.len());
-                for spec in specs {
-                    let ready = declare::queue(&channel, &exchange, spec).await?;
-                    queues.push((spec.name.clone(), ready));
-                }
-                queues
-            }
-        };
-        let limit = usize::from(self.prefetch) + 1;
+        let queues = declare::source(&channel, &exchange, &self.spec, true).await?;
+        let limit = usize::from(self.spec.prefetch) + 1;
         drain(&self.config, session, &queues, limit, to).await;
         let names: Vec<String> = queues.into_iter().map(|(name, _)| name).collect();
         Consumer::on(channel, events, &names, to).await

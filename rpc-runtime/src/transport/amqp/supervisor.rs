@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::AmqpConfig;
 use super::session::Session;
 use crate::error::RpcError;
-use crate::pending::PendingCalls;
+use crate::transport::driver::Events;
 
 /// The first wait before reconnecting.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -70,7 +70,7 @@ pub(super) async fn connect_any(
 /// condemned, until `stop` is cancelled.
 pub(super) async fn run(
     config: AmqpConfig,
-    pending: Arc<PendingCalls>,
+    events: Events,
     state: watch::Sender<State>,
     mut current: Arc<Session>,
     mut next: usize,
@@ -85,7 +85,7 @@ pub(super) async fn run(
             since: Instant::now(),
             error: Arc::from(reason.as_str()),
         });
-        pending.fail_all(&RpcError::Connection(reason.clone()));
+        events.lost(&reason);
         current.end(&reason);
         current.link.close();
         let mut backoff = FIRST_BACKOFF;

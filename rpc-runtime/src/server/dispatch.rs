@@ -1,10 +1,14 @@
-//! Running one request against a service: decode, check, dispatch, catch a
-//! panic. Shared by the server and the direct test transport.
+//! One request: decode, check, dispatch, catch a panic ([`respond`], shared
+//! with the direct test transport), then reply and, while it runs, send the
+//! caller's heartbeats ([`Handler`]).
 
 use std::panic::AssertUnwindSafe;
-use std::time::SystemTime;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
 
 use futures_util::FutureExt;
+use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::builtin::{self, ServerFacts, ServiceDescription};
@@ -14,8 +18,149 @@ use crate::error::RpcError;
 use crate::message::Message;
 use crate::service::{Request, Response, Service};
 use crate::trace::TraceParent;
+use crate::transport::Transport;
 use crate::version;
 use crate::wire::{IncomingRequest, ReplyBody, WireFormat};
+
+/// What every service of one server shares about it.
+#[derive(Debug)]
+pub(super) struct ServerState {
+    name: String,
+    started: std::time::Instant,
+    /// Requests being handled, the asking one included.
+    in_flight: AtomicUsize,
+    /// Callers see a manager's panic message (development only).
+    show_panics: bool,
+}
+
+impl ServerState {
+    pub(super) fn new(name: &str, show_panics: bool) -> Self {
+        Self {
+            name: name.to_owned(),
+            started: std::time::Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            show_panics,
+        }
+    }
+
+    /// The facts `ping` reports, not counting the ping itself.
+    fn facts(&self) -> ServerFacts {
+        ServerFacts {
+            name: self.name.clone(),
+            started: self.started,
+            in_flight: self.in_flight.load(Ordering::Relaxed).saturating_sub(1),
+        }
+    }
+}
+
+/// Counts a request as in flight while it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs the requests of one service on one topic.
+pub(super) struct Handler {
+    pub(super) transport: Transport,
+    pub(super) topic: Arc<str>,
+    pub(super) service: Arc<dyn Service>,
+    /// The server's name, start and load, for `ping`.
+    pub(super) server: Arc<ServerState>,
+}
+
+impl Handler {
+    /// Runs one request, then sends its reply (and, while it runs,
+    /// heartbeats) when the caller waits for one.
+    pub(super) async fn handle(&self, mut message: Message) {
+        let _counted = InFlight::new(&self.server.in_flight);
+        let wire = self.transport.wire();
+        // Moved out: decoding the request reads neither.
+        let reply_to = message.reply_to.take();
+        let correlation_id = message.correlation_id.take();
+        let monitor = wire.call_monitor(&message);
+        let heartbeats = match (&reply_to, monitor) {
+            (Some(reply_to), Some(silence)) => {
+                Some(self.heartbeats(silence, reply_to, &correlation_id))
+            }
+            _ => None,
+        };
+        let facts = || self.server.facts();
+        let show_panics = self.server.show_panics;
+        let answer = respond(
+            &*self.service,
+            wire,
+            &self.topic,
+            message,
+            Some(&facts),
+            show_panics,
+        )
+        .await;
+        if let Some(heartbeats) = heartbeats {
+            heartbeats.abort();
+        }
+        let Some(reply) = answer.reply else {
+            return;
+        };
+        if let ReplyBody::Failure(error) = &reply {
+            tracing::warn!(topic = %self.topic, %error, "request failed");
+        }
+        let Some(reply_to) = reply_to else {
+            return;
+        };
+        let mut message = wire.encode_reply(reply, &answer.codec);
+        if self.transport.check_size(&message).is_err() {
+            let too_large = RpcError::Internal {
+                method: String::from("(reply)"),
+                detail: format!(
+                    "the reply of {} bytes is over the message size limit",
+                    message.body.len()
+                ),
+            };
+            message = wire.encode_reply(ReplyBody::Failure(too_large), &answer.codec);
+        }
+        message.correlation_id = correlation_id;
+        if let Err(error) = self.transport.reply(reply_to, message).await {
+            tracing::warn!(topic = %self.topic, %error, "could not send a reply");
+        }
+    }
+
+    /// Sends a heartbeat every `silence / 2` (at least 250 ms apart, whatever
+    /// the request asked) until aborted, from its own task so that a slow
+    /// broker never stalls the manager.
+    fn heartbeats(
+        &self,
+        silence: Duration,
+        reply_to: &str,
+        correlation_id: &Option<String>,
+    ) -> JoinHandle<()> {
+        let every = (silence / 2).max(Duration::from_millis(250));
+        let transport = self.transport.clone();
+        let reply_to = reply_to.to_owned();
+        let correlation_id = correlation_id.clone();
+        tokio::spawn(async move {
+            let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                beats.tick().await;
+                let mut beat = transport.wire().encode_heartbeat();
+                beat.correlation_id.clone_from(&correlation_id);
+                if let Err(error) = transport.reply(reply_to.clone(), beat).await {
+                    tracing::debug!(%error, "could not send a heartbeat");
+                    return;
+                }
+            }
+        })
+    }
+}
 
 /// What to send back, in which codec.
 #[derive(Debug)]

@@ -14,7 +14,6 @@ use tokio::sync::Notify;
 
 use crate::error::RpcError;
 use crate::message::Message;
-use crate::wire::{NativeWire, WireFormat};
 
 /// Where the messages of one call wait for it. Lighter than a channel per
 /// call (tokio's allocates a block of 32 slots up front): most calls get one
@@ -58,39 +57,15 @@ type Slot = Arc<Inbox>;
 /// Correlation ids are random 128-bit numbers: every server a client called
 /// learns its reply queue's name, and must not be able to guess the ids of
 /// calls it did not receive.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct PendingCalls {
     slots: Mutex<HashMap<u128, Slot>>,
-    /// Reads the correlation id of a reply as it came off the wire.
-    wire: Arc<dyn WireFormat>,
-}
-
-impl Default for PendingCalls {
-    fn default() -> Self {
-        Self::new(Arc::new(NativeWire::default()))
-    }
 }
 
 impl PendingCalls {
-    /// An empty table for replies in `wire`'s format.
-    pub(crate) fn new(wire: Arc<dyn WireFormat>) -> Self {
-        Self {
-            slots: Mutex::default(),
-            wire,
-        }
-    }
-
-    /// Hands a reply, as received from the reply queue, to its call.
-    /// Returns false (after logging why) when it is unreadable or nobody
-    /// waits for it.
+    /// Hands a reply (unsealed) to its call. Returns false (after logging
+    /// why) when nobody waits for it.
     pub(crate) fn deliver(&self, message: Message) -> bool {
-        let message = match self.wire.unseal(message) {
-            Ok(message) => message,
-            Err(error) => {
-                tracing::warn!(%error, "dropped an unreadable reply");
-                return false;
-            }
-        };
         let Some(id) = message.correlation_id.clone() else {
             tracing::warn!("dropped a reply without correlation id");
             return false;

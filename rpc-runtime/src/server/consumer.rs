@@ -1,0 +1,174 @@
+//! One service served on one topic: the loop that takes deliveries
+//! (bounded by the server's permits), acks them as the [`AckMode`] says,
+//! and hands each to the [`Handler`] in a task of its own.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::dispatch::Handler;
+use crate::client::DEFAULT_TIMEOUT;
+use crate::transport::Destination;
+use crate::transport::driver::{Delivery, Listener};
+
+/// When a server acks what it takes from its queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AckMode {
+    /// Everything is acked when taken, before it runs: at-most-once, as
+    /// oslo.messaging does. A crash loses the requests being handled.
+    #[default]
+    OnReceipt,
+    /// Casts are acked after their handler returned: at-least-once (a crash
+    /// gets them redelivered, perhaps to another server). A cast redelivered
+    /// more than `max_redeliveries` times is dropped with an error log.
+    /// Calls are still acked on receipt: their caller stops waiting anyway.
+    AfterHandling {
+        /// How often a cast may come back before it is dropped.
+        max_redeliveries: u32,
+    },
+}
+
+/// One service being served on one topic.
+#[derive(Clone)]
+pub(super) struct Serving {
+    handler: Arc<Handler>,
+    acks: AckMode,
+    /// Unique ids of the requests taken lately, to drop redelivered copies.
+    seen: Arc<RecentIds>,
+}
+
+/// The last [`RecentIds::CAPACITY`] message ids a server took (oslo keeps
+/// 16): a request whose ack was lost and that the broker delivers again
+/// is dropped instead of run twice.
+#[derive(Debug, Default)]
+pub(crate) struct RecentIds(std::sync::Mutex<std::collections::VecDeque<String>>);
+
+impl RecentIds {
+    const CAPACITY: usize = 256;
+
+    /// Records `id`; false if it was seen already.
+    fn first_time(&self, id: &str) -> bool {
+        let mut ids = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if ids.iter().any(|seen| seen == id) {
+            return false;
+        }
+        if ids.len() == Self::CAPACITY {
+            ids.pop_front();
+        }
+        ids.push_back(id.to_owned());
+        true
+    }
+}
+
+/// The header counting how often a cast was redelivered after a crash.
+const REDELIVERIES: &str = "x-redeliveries";
+
+impl Serving {
+    pub(super) fn new(handler: Arc<Handler>, acks: AckMode) -> Self {
+        Self {
+            handler,
+            acks,
+            seen: Arc::default(),
+        }
+    }
+
+    /// Serves until `stop`; returns the listener so that the server can
+    /// keep its channel open (for acks) until the requests in flight end.
+    pub(super) async fn run(
+        self,
+        mut listener: Listener,
+        permits: Arc<Semaphore>,
+        stop: CancellationToken,
+    ) -> Listener {
+        let handler = &self.handler;
+        let topic = &*handler.topic;
+        while let Some((permit, delivery)) = handler
+            .transport
+            .next_delivery(&mut listener, &permits, &stop, topic)
+            .await
+        {
+            let is_cast = delivery.message.reply_to.is_none();
+            match self.acks {
+                AckMode::AfterHandling { max_redeliveries } if is_cast => {
+                    let Some(Delivery { message, acker, .. }) =
+                        self.bound_redeliveries(delivery, max_redeliveries).await
+                    else {
+                        continue;
+                    };
+                    let handler = Arc::clone(handler);
+                    tokio::spawn(async move {
+                        handler.handle(message).await;
+                        if let Err(error) = acker.ack().await {
+                            tracing::warn!(topic = %handler.topic, %error, "could not ack a handled cast; it will be redelivered");
+                        }
+                        drop(permit);
+                    });
+                }
+                _ => {
+                    // Acked when taken, before running (oslo's at-most-once);
+                    // acked here, in order, so a stop cannot overtake the ack.
+                    let Delivery { message, acker, .. } = delivery;
+                    if let Err(error) = acker.ack().await {
+                        tracing::warn!(%topic, %error, "could not ack a request; not running it");
+                        continue;
+                    }
+                    let wire = handler.transport.wire();
+                    if let Some(id) = wire.unique_id(&message) {
+                        if !self.seen.first_time(id) {
+                            tracing::warn!(%topic, unique_id = id, "dropped a request delivered twice");
+                            continue;
+                        }
+                    }
+                    let handler = Arc::clone(handler);
+                    tokio::spawn(async move {
+                        handler.handle(message).await;
+                        drop(permit);
+                    });
+                }
+            }
+        }
+        listener
+    }
+
+    /// A cast the broker redelivers (its handler did not finish, e.g. the
+    /// process died) goes back to its queue with a count; past
+    /// `max_redeliveries` it is dropped with an error log instead of looping
+    /// forever. Returns the delivery to run now, if any.
+    async fn bound_redeliveries(
+        &self,
+        delivery: Delivery,
+        max_redeliveries: u32,
+    ) -> Option<Delivery> {
+        if !delivery.redelivered {
+            return Some(delivery);
+        }
+        let Delivery {
+            queue,
+            message,
+            acker,
+            ..
+        } = delivery;
+        let topic = &self.handler.topic;
+        let transport = &self.handler.transport;
+        let count = crate::transport::times_back(&message, REDELIVERIES) + 1;
+        if count > max_redeliveries {
+            tracing::error!(%topic, %queue, count, "dropping a cast redelivered too often (a poison message?)");
+        } else {
+            let destination = Destination::Queue {
+                name: queue.to_string(),
+            };
+            let sent = transport
+                .send_back(destination, message, REDELIVERIES, count, DEFAULT_TIMEOUT)
+                .await;
+            if let Err(error) = sent {
+                tracing::warn!(%topic, %error, "could not requeue a redelivered cast; the broker will redeliver it");
+                return None;
+            }
+        }
+        if let Err(error) = acker.ack().await {
+            tracing::warn!(%topic, %error, "could not ack a redelivered cast");
+        }
+        None
+    }
+}

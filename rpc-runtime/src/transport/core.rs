@@ -1,0 +1,326 @@
+//! The message glue every transport shares, whatever its driver: a call
+//! registers as pending, gets a correlation id and the reply address, is
+//! sealed in the wire format, published, and waits for its reply (and, with
+//! a call monitor, its heartbeats) until its deadline; a cast waits for its
+//! confirm until its deadline; a server's reply goes back to the caller's
+//! address; a delivery is unsealed before anyone reads it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::driver::{CallId, Delivery, Listener, Publish, Settle, Subscribe};
+use super::{Destination, Transport};
+use crate::error::{Awaited, RpcError};
+use crate::message::Message;
+
+/// How far past its deadline a driver may take to give up on a send, before
+/// the transport stops waiting for it anyway.
+const FENCE: Duration = Duration::from_millis(250);
+
+/// `timeout` from now, or as far as a timer reaches.
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(u64::from(u32::MAX)))
+}
+
+/// A message's time to live at the broker: the caller's timeout, in what
+/// RabbitMQ accepts (larger expirations close the channel).
+fn expiration(timeout: Duration) -> u64 {
+    let ttl = timeout.as_millis().min(u128::from(u32::MAX));
+    u64::try_from(ttl).unwrap_or(u64::from(u32::MAX))
+}
+
+/// How often a message came back already, by its `counter` header (a
+/// server's `x-redeliveries`, a listener's `x-retries`).
+pub(crate) fn times_back(message: &Message, counter: &str) -> u32 {
+    message
+        .headers
+        .get(counter)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+impl Transport {
+    /// Puts `message` back at the end of its queue (`to`), its `counter`
+    /// header set to `count`, and waits for the broker's confirm (at most
+    /// `timeout`).
+    pub(crate) async fn send_back(
+        &self,
+        to: Destination,
+        mut message: Message,
+        counter: &'static str,
+        count: u32,
+        timeout: Duration,
+    ) -> Result<(), RpcError> {
+        message.headers.insert(counter, count.to_string());
+        message.received_at = None;
+        self.cast_raw(to, message, timeout).await
+    }
+
+    fn publish_options(&self, deadline: Instant, settle: Settle) -> Publish {
+        Publish {
+            deadline,
+            wait_for_connection: (!self.fail_fast).then_some(self.max_pending_calls),
+            settle,
+        }
+    }
+
+    /// Sends an already built message as a call and waits up to `timeout`
+    /// for the reply message, bypassing the typed layer (tools such as a
+    /// command-line client use it; so do tests sending malformed requests).
+    pub async fn call_raw(
+        &self,
+        destination: Destination,
+        message: Message,
+        timeout: Duration,
+    ) -> Result<Message, RpcError> {
+        let method = self.method_of(&message);
+        self.call_monitored(&method, destination, message, timeout, None)
+            .await
+    }
+
+    /// The method a built request names, for errors about it.
+    fn method_of(&self, message: &Message) -> String {
+        self.wire
+            .decode_request(message.clone())
+            .map_or_else(|_| "an unreadable request".to_owned(), |r| r.method)
+    }
+
+    /// Sends a call and waits for its reply, at most `timeout`; with a
+    /// `monitor`, also gives up after that long without a heartbeat.
+    pub(crate) async fn call_monitored(
+        &self,
+        method: &str,
+        destination: Destination,
+        mut message: Message,
+        timeout: Duration,
+        monitor: Option<Duration>,
+    ) -> Result<Message, RpcError> {
+        if let Destination::Fanout { .. } = destination {
+            return Err(RpcError::config(
+                "a call cannot be sent to a fanout: nobody would know whose reply to wait for",
+            ));
+        }
+        self.check_size(&message)?;
+        // A call waiting for a reconnect counts as pending too.
+        if self.pending_calls() >= self.max_pending_calls {
+            return Err(RpcError::Overloaded {
+                limit: self.max_pending_calls,
+            });
+        }
+        message.expiration_ms = Some(expiration(timeout));
+        let deadline = deadline_after(timeout);
+        let timed_out = || RpcError::Timeout {
+            method: method.to_owned(),
+            destination: destination.to_string(),
+            timeout,
+            awaited: Awaited::Reply,
+        };
+        let sent = self.send_call(destination.clone(), message, deadline);
+        let mut call = tokio::time::timeout_at(deadline + FENCE, sent)
+            .await
+            .map_err(|_| timed_out())??;
+        let mut silent_until = monitor.map(|m| Instant::now() + m);
+        loop {
+            let wake = silent_until.map_or(deadline, |s| s.min(deadline));
+            match tokio::time::timeout_at(wake, call.next()).await {
+                Ok(message) => {
+                    let message = message?;
+                    if !self.wire.is_heartbeat(&message) {
+                        return Ok(message);
+                    }
+                    silent_until = monitor.map(|m| Instant::now() + m);
+                }
+                Err(_) if Instant::now() >= deadline => return Err(timed_out()),
+                Err(_) => {
+                    return Err(RpcError::Unresponsive {
+                        method: method.to_owned(),
+                        silence: monitor.unwrap_or_default(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Registers a call, addresses, seals and publishes its request.
+    async fn send_call(
+        &self,
+        destination: Destination,
+        mut message: Message,
+        deadline: Instant,
+    ) -> Result<super::pending::PendingCall, RpcError> {
+        self.hub.check_open()?;
+        // Registered first: a connection lost from here on fails the call.
+        let call = self.hub.pending.register();
+        let how = self.publish_options(deadline, Settle::Call(CallId(call.id())));
+        let reply_to = self.driver.reply_address(how).await?;
+        message.correlation_id = Some(call.correlation_id());
+        message.reply_to = Some(reply_to);
+        if let Some(recorder) = &self.recorder {
+            recorder(&destination, &message, true);
+        }
+        let message = self.wire.seal(message)?;
+        let confirm = self.driver.publish(destination, message, how).await?;
+        // The driver may know at once that nobody takes it.
+        if let super::driver::Confirm::Done(Err(error)) = confirm {
+            return Err(error);
+        }
+        Ok(call)
+    }
+
+    /// Sends a request with a reply address (to a fanout too) and collects
+    /// every reply that arrives within `window`, with how long each took: a
+    /// fanout `ping` gets one answer per live server.
+    pub async fn gather(
+        &self,
+        destination: Destination,
+        mut message: Message,
+        window: Duration,
+    ) -> Result<Vec<(Duration, Message)>, RpcError> {
+        self.check_size(&message)?;
+        message.expiration_ms = Some(expiration(window));
+        let started = Instant::now();
+        let deadline = started + window;
+        let sent = self.send_call(destination, message, deadline);
+        let Ok(call) = tokio::time::timeout_at(deadline + FENCE, sent).await else {
+            return Ok(Vec::new());
+        };
+        let mut call = call?;
+        let mut replies = Vec::new();
+        while let Ok(Ok(reply)) = tokio::time::timeout_at(deadline, call.next()).await {
+            if !self.wire.is_heartbeat(&reply) {
+                replies.push((started.elapsed(), reply));
+            }
+        }
+        Ok(replies)
+    }
+
+    /// Sends an already built message one-way and waits at most `timeout`
+    /// for the broker's confirm, bypassing the typed layer.
+    pub async fn cast_raw(
+        &self,
+        destination: Destination,
+        message: Message,
+        timeout: Duration,
+    ) -> Result<(), RpcError> {
+        let method = self.method_of(&message);
+        self.cast_named(&method, destination, message, timeout)
+            .await
+    }
+
+    /// Sends a cast of `method` and waits at most `timeout` for the
+    /// broker's confirm; [`RpcError::Timeout`] then leaves it in doubt.
+    pub(crate) async fn cast_named(
+        &self,
+        method: &str,
+        destination: Destination,
+        message: Message,
+        timeout: Duration,
+    ) -> Result<(), RpcError> {
+        self.check_size(&message)?;
+        let deadline = deadline_after(timeout);
+        let timed_out = || RpcError::Timeout {
+            method: method.to_owned(),
+            destination: destination.to_string(),
+            timeout,
+            awaited: Awaited::Confirm,
+        };
+        self.hub.check_open()?;
+        if let Some(recorder) = &self.recorder {
+            recorder(&destination, &message, false);
+        }
+        let message = self.wire.seal(message)?;
+        let how = self.publish_options(deadline, Settle::Confirm);
+        let sent = self.driver.publish(destination.clone(), message, how);
+        let confirm = tokio::time::timeout_at(deadline + FENCE, sent)
+            .await
+            .map_err(|_| timed_out())??;
+        tokio::time::timeout_at(deadline, confirm.outcome())
+            .await
+            .map_err(|_| timed_out())?
+    }
+
+    /// Sends a server's reply (or heartbeat) to the caller's address; it is
+    /// not confirmed, and not waited for once handed over.
+    pub(crate) async fn reply(&self, reply_to: String, message: Message) -> Result<(), RpcError> {
+        self.hub.check_open()?;
+        let message = self.wire.seal(message)?;
+        let how = Publish {
+            deadline: deadline_after(crate::client::DEFAULT_TIMEOUT),
+            wait_for_connection: None,
+            settle: Settle::None,
+        };
+        let destination = Destination::Queue { name: reply_to };
+        self.driver.publish(destination, message, how).await?;
+        Ok(())
+    }
+
+    /// Refuses to send a body the receiving side would refuse to decode.
+    pub(crate) fn check_size(&self, message: &Message) -> Result<(), RpcError> {
+        let limit = self.wire.codec().max_size();
+        if message.body.len() > limit {
+            return Err(RpcError::Encode {
+                what: "the message".to_owned(),
+                detail: format!(
+                    "its body of {} bytes exceeds the limit of {limit} bytes",
+                    message.body.len()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Starts receiving from `spec`'s source.
+    pub(crate) async fn subscribe(&self, spec: Subscribe) -> Result<Listener, RpcError> {
+        self.hub.check_open()?;
+        self.driver.subscribe(spec).await
+    }
+
+    /// Makes `spec`'s source exist.
+    pub(crate) async fn declare(&self, spec: Subscribe) -> Result<(), RpcError> {
+        self.driver.declare(spec).await
+    }
+
+    /// Waits for a free permit, then for the next delivery of `listener`,
+    /// unsealed (one it cannot read is acked, logged and skipped); `None`
+    /// once `stop` is cancelled or the deliveries end (logged, naming `what`).
+    pub(crate) async fn next_delivery(
+        &self,
+        listener: &mut Listener,
+        permits: &Arc<Semaphore>,
+        stop: &CancellationToken,
+        what: &str,
+    ) -> Option<(OwnedSemaphorePermit, Delivery)> {
+        let permit = tokio::select! {
+            () = stop.cancelled() => return None,
+            permit = Arc::clone(permits).acquire_owned() => permit.ok()?,
+        };
+        loop {
+            let delivery = tokio::select! {
+                () = stop.cancelled() => return None,
+                delivery = listener.recv() => delivery,
+            };
+            let Some(mut delivery) = delivery else {
+                tracing::error!(what, "stopped receiving: the deliveries ended");
+                return None;
+            };
+            match self.wire.unseal(std::mem::take(&mut delivery.message)) {
+                Ok(message) => {
+                    delivery.message = message;
+                    return Some((permit, delivery));
+                }
+                Err(error) => {
+                    tracing::warn!(what, queue = %delivery.queue, %error, "dropped an unreadable message");
+                    if let Err(error) = delivery.acker.ack().await {
+                        tracing::debug!(%error, "could not ack an unreadable message");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! What a transport implementation provides: the [`Driver`] trait, and the
+//! types it speaks in.
+//!
+//! A driver only moves messages: it publishes to a [`Destination`],
+//! receives from a [`Source`], gives the address replies come back to, and
+//! reports what happens to its connection through [`Events`]. Everything
+//! else (pending calls, correlation ids, the wire format, deadlines,
+//! heartbeats, redelivery counts) is the [`Transport`](super::Transport)'s,
+//! the same for every driver. [`Transport::with_driver`](super::Transport::with_driver)
+//! puts a driver of your own under the typed clients and servers.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::DropGuard;
+
+use super::Destination;
+use super::events::Hub;
+use crate::BoxFuture;
+use crate::error::RpcError;
+use crate::message::Message;
+
+/// Moves messages for a [`Transport`](super::Transport).
+///
+/// Messages arrive sealed in the transport's wire format: a driver never
+/// looks into them, except at the properties of [`Message`].
+pub trait Driver: Send + Sync + fmt::Debug + 'static {
+    /// Publishes `message` to `to`. Publishing is mandatory: a destination
+    /// that nothing receives from fails with [`RpcError::Undeliverable`],
+    /// at once or through the returned [`Confirm`]. `how` says what the
+    /// sender waits for, and until when.
+    fn publish(
+        &self,
+        to: Destination,
+        message: Message,
+        how: Publish,
+    ) -> BoxFuture<'_, Result<Confirm, RpcError>>;
+
+    /// Makes `source` exist (messages published to it wait there) and
+    /// starts receiving from it, until the returned listener is dropped.
+    fn subscribe(&self, spec: Subscribe) -> BoxFuture<'_, Result<Listener, RpcError>>;
+
+    /// Makes `source` exist without receiving from it (a notifier's queue,
+    /// so nothing is lost before a listener exists).
+    fn declare(&self, spec: Subscribe) -> BoxFuture<'_, Result<(), RpcError>>;
+
+    /// The address (a queue's name) that replies to this transport are
+    /// published to, as [`Destination::Queue`]; what arrives there goes to
+    /// [`Events::reply`]. Waits for a connection as `how` allows.
+    fn reply_address(&self, how: Publish) -> BoxFuture<'_, Result<String, RpcError>>;
+
+    /// Closes the connection; nothing is received afterwards.
+    fn close(&self) -> BoxFuture<'_, ()>;
+}
+
+/// What the sender of a message waits for, and until when.
+#[derive(Debug, Clone, Copy)]
+pub struct Publish {
+    /// When the sender stops waiting.
+    pub deadline: Instant,
+    /// While the driver reconnects, wait for the new connection (up to the
+    /// deadline), with at most this many senders waiting at once; `None`:
+    /// fail at once with [`RpcError::Connection`].
+    pub wait_for_connection: Option<usize>,
+    /// How the broker's settlement reaches the sender.
+    pub settle: Settle,
+}
+
+/// How a published message's settlement reaches its sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// The sender waits for the broker's confirm on the returned [`Confirm`].
+    Confirm,
+    /// The request of a call: a refusal or return is reported through
+    /// [`Events::refused`] with this call's id; nobody waits for success.
+    Call(CallId),
+    /// Handed over is enough (a reply: nobody could act on its fate).
+    None,
+}
+
+/// The id of a call waiting for its reply (see [`Events::refused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CallId(pub(crate) u128);
+
+/// How the broker settled a published message.
+#[derive(Debug)]
+pub enum Confirm {
+    /// Known already.
+    Done(Result<(), RpcError>),
+    /// The broker's confirm is on its way.
+    Pending(oneshot::Receiver<Result<(), RpcError>>),
+}
+
+impl Confirm {
+    /// Waits for the outcome (no limit here: the caller adds one).
+    pub async fn outcome(self) -> Result<(), RpcError> {
+        match self {
+            Confirm::Done(result) => result,
+            Confirm::Pending(confirm) => confirm.await.unwrap_or(Err(RpcError::Closed)),
+        }
+    }
+}
+
+/// What to receive, and how it is kept while nobody takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscribe {
+    /// What to receive.
+    pub source: Source,
+    /// At most this many received messages wait unsettled at once.
+    pub prefetch: u16,
+    /// How messages are kept until taken.
+    pub durability: Durability,
+    /// At most this many messages wait; the oldest are dropped first.
+    pub max_length: Option<u32>,
+}
+
+/// What a subscription receives, in the runtime's own terms (the AMQP
+/// driver keeps them as oslo.messaging's queues and exchanges).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Source {
+    /// A server's requests: those for any server of `topic` (shared with
+    /// the topic's other servers, one of them gets each), those for
+    /// `server` by name, and the topic's fanout (every server gets each).
+    Server {
+        /// The topic.
+        topic: String,
+        /// The server's name.
+        server: String,
+    },
+    /// Notifications published with any of `keys`, kept for `pool` (its
+    /// listeners share them); without a pool, each key's own default
+    /// queue, shared by every listener without a pool.
+    Notifications {
+        /// The pool, if any.
+        pool: Option<String>,
+        /// The routing keys (`notifications.info`, ...).
+        keys: Vec<String>,
+    },
+}
+
+impl Source {
+    /// The names of the shared queues behind this source (not the fanout
+    /// one of a server, which lives as long as its subscription).
+    pub fn queues(&self) -> Vec<String> {
+        self.bindings()
+            .into_iter()
+            .map(|(queue, _)| queue)
+            .collect()
+    }
+
+    /// Each shared queue behind this source, with the routing keys it is
+    /// bound with (oslo's names: see [`crate::topology`]).
+    pub fn bindings(&self) -> Vec<(String, Vec<String>)> {
+        let own_key = |queue: String| (queue.clone(), vec![queue]);
+        match self {
+            Source::Server { topic, server } => vec![
+                own_key(crate::topology::topic_queue(topic)),
+                own_key(crate::topology::server_queue(topic, server)),
+            ],
+            Source::Notifications {
+                pool: Some(pool),
+                keys,
+            } => vec![(pool.clone(), keys.clone())],
+            Source::Notifications { pool: None, keys } => {
+                keys.iter().cloned().map(own_key).collect()
+            }
+        }
+    }
+}
+
+/// How long messages are kept while nobody takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Until the broker restarts.
+    #[default]
+    Transient,
+    /// Across broker restarts (with persistent messages).
+    Durable,
+    /// Replicated across a cluster's nodes (RabbitMQ's quorum queues); with a
+    /// limit, a message delivered that many times without being settled is
+    /// dropped.
+    Replicated {
+        /// The delivery limit, if any.
+        delivery_limit: Option<u32>,
+    },
+}
+
+/// A running subscription: its deliveries, in arrival order.
+#[derive(Debug)]
+pub struct Listener {
+    deliveries: Deliveries,
+    /// Dropping the listener stops its receiving.
+    _stop: Option<DropGuard>,
+}
+
+#[derive(Debug)]
+enum Deliveries {
+    Bounded(mpsc::Receiver<Delivery>),
+    Unbounded(mpsc::UnboundedReceiver<Delivery>),
+}
+
+impl Listener {
+    /// A listener reading `deliveries` (at most the subscription's prefetch
+    /// wait in them); dropping it drops `stop`, which should end what feeds
+    /// them.
+    pub fn new(deliveries: mpsc::Receiver<Delivery>, stop: DropGuard) -> Self {
+        Self {
+            deliveries: Deliveries::Bounded(deliveries),
+            _stop: Some(stop),
+        }
+    }
+
+    /// A listener reading `deliveries`, for a driver that cannot hold its
+    /// broker back; the receiver's concurrency limit still bounds what
+    /// runs. Dropping it closes `deliveries`: the sender learns it so.
+    pub fn unbounded(deliveries: mpsc::UnboundedReceiver<Delivery>) -> Self {
+        Self {
+            deliveries: Deliveries::Unbounded(deliveries),
+            _stop: None,
+        }
+    }
+
+    /// The next delivery; `None` once the subscription ended.
+    pub async fn recv(&mut self) -> Option<Delivery> {
+        match &mut self.deliveries {
+            Deliveries::Bounded(deliveries) => deliveries.recv().await,
+            Deliveries::Unbounded(deliveries) => deliveries.recv().await,
+        }
+    }
+}
+
+/// One received message, with the means to settle it.
+pub struct Delivery {
+    /// The queue it came from (publishing to [`Destination::Queue`] with
+    /// this name puts a message back there).
+    pub(crate) queue: Arc<str>,
+    /// The broker delivered it before (an earlier receiver did not settle it).
+    pub(crate) redelivered: bool,
+    /// The message, sealed.
+    pub(crate) message: Message,
+    /// Settles it.
+    pub(crate) acker: Box<dyn Acker>,
+}
+
+impl Delivery {
+    /// A message received from `queue` (`redelivered`: the broker
+    /// delivered it before); `acker` settles it. Relative deadlines count
+    /// from the message's `received_at`: stamp it when the message reaches
+    /// the process, if it can wait in the driver before this; else it is
+    /// stamped now.
+    pub fn new(
+        queue: Arc<str>,
+        redelivered: bool,
+        mut message: Message,
+        acker: Box<dyn Acker>,
+    ) -> Self {
+        message
+            .received_at
+            .get_or_insert_with(std::time::Instant::now);
+        Self {
+            queue,
+            redelivered,
+            message,
+            acker,
+        }
+    }
+
+    /// The message, sealed.
+    pub fn into_message(self) -> Message {
+        self.message
+    }
+}
+
+impl fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delivery")
+            .field("queue", &self.queue)
+            .field("message", &self.message)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settles one delivery with the broker.
+pub trait Acker: Send + 'static {
+    /// The message is taken care of; the broker forgets it.
+    fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), RpcError>>;
+}
+
+/// The acker of a delivery the broker already forgot (settled when sent).
+#[derive(Debug, Clone, Copy)]
+pub struct Settled;
+
+impl Acker for Settled {
+    fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), RpcError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// What a driver tells its transport: replies, refused requests, a lost
+/// connection. Cheap to clone.
+#[derive(Clone)]
+pub struct Events(pub(crate) Arc<Hub>);
+
+impl Events {
+    /// A message arrived on the reply address.
+    pub fn reply(&self, message: Message) {
+        self.0.reply(message);
+    }
+
+    /// The request of call `call` was refused or returned by the broker:
+    /// the call fails at once with `error`.
+    pub fn refused(&self, call: CallId, error: RpcError) {
+        self.0.refused(call, error);
+    }
+
+    /// The connection ended (`reason` says why): the calls in flight fail
+    /// with [`RpcError::Connection`] (nobody can know whether they ran).
+    pub fn lost(&self, reason: &str) {
+        self.0.lost(reason);
+    }
+}
+
+impl fmt::Debug for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Events").finish_non_exhaustive()
+    }
+}

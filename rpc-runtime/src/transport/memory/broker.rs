@@ -1,0 +1,255 @@
+//! The in-process broker: RabbitMQ's routing semantics, in a mutex.
+//!
+//! [`MemoryBroker`] models the parts of AMQP the runtime uses: the default
+//! exchange (a queue by name), topic exchanges with exact-key bindings,
+//! fanout exchanges, queues with competing consumers served round-robin,
+//! messages waiting in a queue that has no consumer (dropped once their
+//! `expiration` passed, and the oldest first past a queue's maximum length),
+//! and `mandatory` publishing that fails with [`RpcError::Undeliverable`]
+//! when no queue is bound.
+//!
+//! Unlike RabbitMQ there is no prefetch: a message is handed to a consumer
+//! when published, and a server's concurrency limit does the bounding.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::error::RpcError;
+use crate::message::Message;
+
+/// An in-memory broker; clones share it.
+///
+/// ```
+/// # async fn demo() {
+/// let broker = rpc_runtime::transport::MemoryBroker::new();
+/// let server_side = broker.connect();
+/// let client_side = broker.connect();
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct MemoryBroker {
+    state: Arc<Mutex<State>>,
+    next_id: Arc<AtomicU64>,
+}
+
+#[derive(Default)]
+struct State {
+    queues: HashMap<String, Queue>,
+    exchanges: HashMap<String, Exchange>,
+}
+
+#[derive(Default)]
+struct Exchange {
+    fanout: bool,
+    /// (routing key, queue); the key is ignored by fanout exchanges.
+    bindings: Vec<(String, String)>,
+}
+
+struct Queue {
+    name: Arc<str>,
+    max_length: Option<u32>,
+    consumers: Vec<Consumer>,
+    next: usize,
+    waiting: VecDeque<(Message, Instant)>,
+}
+
+impl Queue {
+    fn named(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            max_length: None,
+            consumers: Vec::new(),
+            next: 0,
+            waiting: VecDeque::new(),
+        }
+    }
+}
+
+type ConsumerTx = mpsc::UnboundedSender<(Arc<str>, Message)>;
+
+struct Consumer {
+    id: u64,
+    tx: ConsumerTx,
+}
+
+impl MemoryBroker {
+    /// A new, empty broker.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many messages wait in `queue` for a consumer (`None`: no such queue).
+    pub fn waiting(&self, queue: &str) -> Option<usize> {
+        self.lock().queues.get(queue).map(|q| q.waiting.len())
+    }
+
+    /// The names of the queues that exist, sorted.
+    pub fn queues(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.lock().queues.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(super) fn declare_exchange(&self, name: &str, fanout: bool) {
+        self.lock()
+            .exchanges
+            .entry(name.to_owned())
+            .or_insert_with(|| Exchange {
+                fanout,
+                bindings: Vec::new(),
+            });
+    }
+
+    pub(super) fn declare_queue(&self, name: &str) {
+        self.lock()
+            .queues
+            .entry(name.to_owned())
+            .or_insert_with(|| Queue::named(name));
+    }
+
+    pub(super) fn limit_queue(&self, name: &str, max_length: Option<u32>) {
+        if let Some(queue) = self.lock().queues.get_mut(name) {
+            queue.max_length = max_length;
+        }
+    }
+
+    pub(super) fn bind(&self, queue: &str, exchange: &str, key: &str) {
+        let mut state = self.lock();
+        let exchange = state.exchanges.entry(exchange.to_owned()).or_default();
+        let binding = (key.to_owned(), queue.to_owned());
+        if !exchange.bindings.contains(&binding) {
+            exchange.bindings.push(binding);
+        }
+    }
+
+    pub(super) fn delete_queue(&self, name: &str) {
+        let mut state = self.lock();
+        state.queues.remove(name);
+        for exchange in state.exchanges.values_mut() {
+            exchange.bindings.retain(|(_, queue)| queue != name);
+        }
+        // Auto-delete fanout exchanges lose their last binding with the queue.
+        state
+            .exchanges
+            .retain(|_, e| !(e.fanout && e.bindings.is_empty()));
+    }
+
+    pub(super) fn subscribe(&self, queue: &str, tx: &ConsumerTx) -> u64 {
+        let id = self.id();
+        let mut state = self.lock();
+        let queue_state = state
+            .queues
+            .entry(queue.to_owned())
+            .or_insert_with(|| Queue::named(queue));
+        queue_state.consumers.push(Consumer { id, tx: tx.clone() });
+        let waiting = std::mem::take(&mut queue_state.waiting);
+        for (message, since) in waiting {
+            deliver(queue_state, message, since);
+        }
+        id
+    }
+
+    pub(super) fn unsubscribe(&self, ids: &[u64]) {
+        for queue in self.lock().queues.values_mut() {
+            queue.consumers.retain(|c| !ids.contains(&c.id));
+        }
+    }
+
+    /// Routes `message`; with `mandatory`, fails when no queue takes it.
+    pub(super) fn publish(
+        &self,
+        exchange: &str,
+        key: &str,
+        message: Message,
+        mandatory: bool,
+    ) -> Result<(), RpcError> {
+        let mut state = self.lock();
+        let State { queues, exchanges } = &mut *state;
+        let now = Instant::now();
+        let mut delivered = false;
+        if exchange.is_empty() {
+            if let Some(queue) = queues.get_mut(key) {
+                deliver(queue, message, now);
+                delivered = true;
+            }
+        } else if let Some(ex) = exchanges.get(exchange) {
+            let mut targets = ex
+                .bindings
+                .iter()
+                .filter(|(k, _)| ex.fanout || k == key)
+                .map(|(_, q)| q)
+                .peekable();
+            let mut message = Some(message);
+            while let Some(name) = targets.next() {
+                // The last target takes the message itself; others a copy.
+                let copy = match targets.peek() {
+                    Some(_) => message.clone(),
+                    None => message.take(),
+                };
+                if let (Some(queue), Some(copy)) = (queues.get_mut(name), copy) {
+                    deliver(queue, copy, now);
+                    delivered = true;
+                }
+            }
+        }
+        if delivered || !mandatory {
+            return Ok(());
+        }
+        Err(RpcError::Undeliverable {
+            exchange: exchange.to_owned(),
+            routing_key: key.to_owned(),
+        })
+    }
+}
+
+/// Hands a message to the queue's next live consumer, or keeps it waiting.
+fn deliver(queue: &mut Queue, message: Message, since: Instant) {
+    if let Some(ttl) = message.expiration_ms {
+        if since.elapsed() >= Duration::from_millis(ttl) {
+            return;
+        }
+    }
+    let mut message = message;
+    message.received_at = Some(Instant::now());
+    while !queue.consumers.is_empty() {
+        let index = queue.next % queue.consumers.len();
+        queue.next = queue.next.wrapping_add(1);
+        match queue.consumers[index]
+            .tx
+            .send((Arc::clone(&queue.name), message))
+        {
+            Ok(()) => return,
+            Err(mpsc::error::SendError((_, back))) => {
+                queue.consumers.remove(index);
+                message = back;
+            }
+        }
+    }
+    queue.waiting.push_back((message, since));
+    if let Some(max) = queue.max_length {
+        while queue.waiting.len() > max as usize {
+            queue.waiting.pop_front();
+        }
+    }
+}
+
+impl fmt::Debug for MemoryBroker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryBroker")
+            .field("queues", &self.queues())
+            .finish()
+    }
+}
