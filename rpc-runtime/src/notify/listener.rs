@@ -17,91 +17,21 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
 
 use futures_util::FutureExt;
-use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::notification::Notification;
 use super::{DEFAULT_TOPIC, EventFilter, Priority};
 use crate::BoxFuture;
 use crate::client::DEFAULT_TIMEOUT;
-use crate::codec::{AnyCodec, Codec, CodecError};
-use crate::context::Context;
 use crate::error::RpcError;
 use crate::transport::driver::{Delivery, Durability, Listener, Source, Subscribe};
 use crate::transport::{Destination, Transport, times_back};
 
 const RETRIES: &str = "x-retries";
-
-/// One received notification.
-pub struct Notification {
-    priority: Priority,
-    event_type: String,
-    publisher_id: String,
-    message_id: String,
-    timestamp: SystemTime,
-    context: Context,
-    payload: Vec<u8>,
-    codec: AnyCodec,
-}
-
-impl Notification {
-    /// Its priority.
-    pub fn priority(&self) -> Priority {
-        self.priority
-    }
-
-    /// What happened, e.g. `volume.create.end`.
-    pub fn event_type(&self) -> &str {
-        &self.event_type
-    }
-
-    /// Who emitted it, e.g. `volume.host-1`.
-    pub fn publisher_id(&self) -> &str {
-        &self.publisher_id
-    }
-
-    /// Its unique id (the same on a redelivered copy).
-    pub fn message_id(&self) -> &str {
-        &self.message_id
-    }
-
-    /// When it was emitted.
-    pub fn timestamp(&self) -> SystemTime {
-        self.timestamp
-    }
-
-    /// The context of the request that caused it.
-    pub fn context(&self) -> &Context {
-        &self.context
-    }
-
-    /// The payload decoded as `T`.
-    pub fn payload<T: DeserializeOwned>(&self) -> Result<T, CodecError> {
-        self.codec.decode(&self.payload)
-    }
-
-    /// The encoded payload, for event types the handler does not know.
-    pub fn raw_payload(&self) -> &[u8] {
-        &self.payload
-    }
-}
-
-impl fmt::Debug for Notification {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Notification")
-            .field("priority", &self.priority)
-            .field("event_type", &self.event_type)
-            .field("publisher_id", &self.publisher_id)
-            .field("message_id", &self.message_id)
-            .field("context", &self.context)
-            .field("payload_len", &self.payload.len())
-            .finish()
-    }
-}
 
 /// Handles notifications; any `Fn(Notification) -> impl Future<Output =
 /// Result<(), E>>` with `E: Display` is one.

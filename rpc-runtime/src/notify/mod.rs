@@ -33,12 +33,12 @@
 
 mod filter;
 mod listener;
+mod notification;
 mod notifier;
 
 pub use filter::EventFilter;
-pub use listener::{
-    ListenerBuilder, ListenerStats, Notification, NotificationHandler, NotificationListener,
-};
+pub use listener::{ListenerBuilder, ListenerStats, NotificationHandler, NotificationListener};
+pub use notification::Notification;
 pub use notifier::Notifier;
 
 /// The default notification topic.

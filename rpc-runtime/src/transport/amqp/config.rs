@@ -13,14 +13,10 @@
 //! The password is kept in a [`Secret`]: `Debug`, `Display`, logs and errors
 //! show the URL with `***` in its place.
 
-use std::borrow::Cow;
 use std::fmt;
 
-use percent_encoding::percent_decode_str;
-use url::Url;
-
+use super::endpoint::Endpoint;
 use super::tls::TlsOptions;
-use crate::codec::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::error::RpcError;
 use crate::secret::Secret;
 use crate::transport::Transport;
@@ -48,128 +44,19 @@ pub use crate::topology::DEFAULT_CONTROL_EXCHANGE;
 /// ```
 #[derive(Clone)]
 pub struct AmqpConfig {
-    endpoints: Vec<Endpoint>,
-    vhost: String,
-    heartbeat: u16,
-    control_exchange: String,
-    connection_name: Option<String>,
-    max_message_size: usize,
-    wire: Wire,
-    durable_exchange: bool,
-    connection_timeout: std::time::Duration,
-    tls: Option<TlsOptions>,
+    pub(super) endpoints: Vec<Endpoint>,
+    pub(super) vhost: String,
+    pub(super) heartbeat: u16,
+    pub(super) control_exchange: String,
+    pub(super) connection_name: Option<String>,
+    pub(super) max_message_size: usize,
+    pub(super) wire: Wire,
+    pub(super) durable_exchange: bool,
+    pub(super) connection_timeout: std::time::Duration,
+    pub(super) tls: Option<TlsOptions>,
 }
 
 impl AmqpConfig {
-    /// Reads an `amqp://user:password@host:port/vhost?options` URL. Several
-    /// brokers of a cluster may be listed, comma separated, as oslo allows:
-    /// `amqp://u:p@h1:5672,h2:5672,u2:p2@h3/vhost`; a host without
-    /// credentials uses the first host's.
-    pub fn from_url(url: &str) -> Result<Self, RpcError> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| RpcError::config("not an AMQP URL (no `://`)"))?;
-        let (tls, default_port) = match scheme {
-            "amqp" => (None, 5672),
-            "amqps" => (Some(TlsOptions::new()), 5671),
-            other => {
-                return Err(RpcError::config(format!(
-                    "unsupported URL scheme `{other}`; expected `amqp` or `amqps`"
-                )));
-            }
-        };
-        let split = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authorities, tail) = rest.split_at(split);
-        let mut endpoints: Vec<Endpoint> = Vec::new();
-        let mut first: Option<Url> = None;
-        for authority in authorities.split(',') {
-            let parsed = Url::parse(&format!("amqp://{authority}{tail}"))
-                .map_err(|e| RpcError::config(format!("not an AMQP URL ({e})")))?;
-            let inherited = match &first {
-                Some(first) if !authority.contains('@') => Some(first),
-                _ => None,
-            };
-            endpoints.push(Endpoint::from_url(&parsed, inherited, default_port)?);
-            first.get_or_insert(parsed);
-        }
-        let Some(parsed) = first else {
-            return Err(RpcError::config("the AMQP URL has no host"));
-        };
-        let vhost = match parsed.path().strip_prefix('/').unwrap_or("") {
-            "" => "/".to_owned(),
-            path => decode(path, "vhost")?,
-        };
-        if vhost.len() > crate::topology::MAX_NAME_LEN {
-            return Err(RpcError::config(
-                "the vhost in the AMQP URL is longer than 255 bytes",
-            ));
-        }
-        let mut config = Self {
-            endpoints,
-            vhost,
-            heartbeat: 60,
-            control_exchange: DEFAULT_CONTROL_EXCHANGE.to_owned(),
-            connection_name: None,
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            wire: Wire::Native,
-            durable_exchange: false,
-            connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
-            tls,
-        };
-        for (key, value) in parsed.query_pairs() {
-            match &*key {
-                "heartbeat" => {
-                    config.heartbeat = value.parse().map_err(|_| {
-                        RpcError::config(format!("`heartbeat={value}` is not a number of seconds"))
-                    })?;
-                }
-                "control_exchange" => config.control_exchange = value.into_owned(),
-                "connection_name" => config.connection_name = Some(value.into_owned()),
-                "wire" => {
-                    config.wire = Wire::parse(&value).ok_or_else(|| {
-                        RpcError::config(format!("`wire={value}`: expected `native` or `oslo`"))
-                    })?;
-                }
-                "durable_exchange" => {
-                    config.durable_exchange = value.parse().map_err(|_| {
-                        RpcError::config(format!(
-                            "`durable_exchange={value}`: expected `true` or `false`"
-                        ))
-                    })?;
-                }
-                "connection_timeout" => {
-                    let ms: u64 = value.parse().map_err(|_| {
-                        RpcError::config(format!(
-                            "`connection_timeout={value}` is not a number of milliseconds"
-                        ))
-                    })?;
-                    config.connection_timeout = std::time::Duration::from_millis(ms.max(1));
-                }
-                "cacertfile" | "certfile" | "keyfile" | "server_name_indication" => {
-                    let Some(tls) = config.tls.take() else {
-                        return Err(RpcError::config(format!("`{key}` needs an `amqps://` URL")));
-                    };
-                    let value = value.into_owned();
-                    config.tls = Some(match &*key {
-                        "cacertfile" => tls.ca_file(value),
-                        "server_name_indication" => tls.server_name(value),
-                        "certfile" => tls.with_client_cert_file(value.into()),
-                        _ => tls.with_client_key_file(value.into()),
-                    });
-                }
-                other => {
-                    return Err(RpcError::config(format!(
-                        "unknown AMQP URL option `{other}`; known: heartbeat, control_exchange, connection_name, wire, durable_exchange, connection_timeout, cacertfile, certfile, keyfile, server_name_indication"
-                    )));
-                }
-            }
-        }
-        if let Some(tls) = &config.tls {
-            tls.check()?;
-        }
-        Ok(config)
-    }
-
     /// Sets the topic exchange requests go through (oslo's `control_exchange`,
     /// default `openstack`).
     pub fn control_exchange(mut self, name: impl Into<String>) -> Self {
@@ -233,22 +120,22 @@ impl AmqpConfig {
 
     /// The (first) broker's host.
     pub fn host(&self) -> &str {
-        &self.endpoints[0].host
+        self.endpoints[0].host()
     }
 
     /// The (first) broker's port.
     pub fn port(&self) -> u16 {
-        self.endpoints[0].port
+        self.endpoints[0].port()
     }
 
     /// The (first) broker's user name.
     pub fn username(&self) -> &str {
-        &self.endpoints[0].username
+        self.endpoints[0].username()
     }
 
     /// The (first) broker's password (redacted in `Debug`).
     pub fn password(&self) -> &Secret {
-        &self.endpoints[0].password
+        self.endpoints[0].password()
     }
 
     /// Every broker of the URL, tried in turn.
@@ -313,88 +200,6 @@ impl fmt::Display for AmqpConfig {
         let scheme = if self.tls.is_some() { "amqps" } else { "amqp" };
         write!(f, "{scheme}://{}/{vhost}", hosts.join(","))
     }
-}
-
-/// One broker of a (possibly clustered) URL.
-#[derive(Clone)]
-pub struct Endpoint {
-    host: String,
-    port: u16,
-    username: String,
-    password: Secret,
-}
-
-impl Endpoint {
-    fn from_url(parsed: &Url, inherit: Option<&Url>, default_port: u16) -> Result<Self, RpcError> {
-        let host = parsed
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| RpcError::config("the AMQP URL has no host"))?;
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        if host.len() > crate::topology::MAX_NAME_LEN {
-            return Err(RpcError::config(
-                "a host in the AMQP URL is longer than 255 bytes",
-            ));
-        }
-        let credentials = inherit.unwrap_or(parsed);
-        let username = match credentials.username() {
-            "" => "guest".to_owned(),
-            user => decode(user, "user name")?,
-        };
-        let password = match credentials.password() {
-            None => Secret::new("guest"),
-            Some(password) => Secret::new(decode(password, "password")?),
-        };
-        Ok(Self {
-            host,
-            port: parsed.port().unwrap_or(default_port),
-            username,
-            password,
-        })
-    }
-
-    /// The host.
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
-    /// The port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The user name.
-    pub fn username(&self) -> &str {
-        &self.username
-    }
-
-    /// The password.
-    pub fn password(&self) -> &Secret {
-        &self.password
-    }
-}
-
-/// `user:***@host:port`.
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:***@{}:{}", self.username, self.host, self.port)
-    }
-}
-
-impl fmt::Debug for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Endpoint({self})")
-    }
-}
-
-fn decode(part: &str, what: &str) -> Result<String, RpcError> {
-    percent_decode_str(part)
-        .decode_utf8()
-        .map(Cow::into_owned)
-        .map_err(|_| RpcError::config(format!("the {what} in the AMQP URL is not UTF-8")))
 }
 
 const VHOST: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC

@@ -18,7 +18,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::config::{AmqpConfig, Endpoint};
+use super::config::AmqpConfig;
+use super::endpoint::Endpoint;
 use crate::error::RpcError;
 
 /// The largest frame the check reads (connection.start carries the

@@ -12,10 +12,12 @@
 mod admin;
 mod callback;
 mod config;
+mod confirms;
 mod consumer;
 mod declare;
 mod direct;
 mod drain;
+mod endpoint;
 mod handshake;
 mod health;
 mod props;
@@ -26,6 +28,7 @@ mod shield;
 mod subscription;
 mod supervisor;
 mod tls;
+mod url;
 
 use std::fmt;
 use std::sync::Arc;
@@ -34,10 +37,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{oneshot, watch};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-pub use config::{AmqpConfig, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_CONTROL_EXCHANGE, Endpoint};
+pub use config::{AmqpConfig, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_CONTROL_EXCHANGE};
+pub use endpoint::Endpoint;
 pub use tls::TlsOptions;
 
-use self::publisher::Notify;
+use self::confirms::Notify;
 use self::session::Session;
 use self::supervisor::State;
 use crate::BoxFuture;

@@ -10,9 +10,10 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use super::admin::Admin;
-use super::config::{AmqpConfig, Endpoint};
+use super::config::AmqpConfig;
 use super::declare;
 use super::direct::DirectPublisher;
+use super::endpoint::Endpoint;
 use super::handshake;
 use super::publisher::Publisher;
 use super::replies::ReplyQueue;

@@ -1,0 +1,247 @@
+//! The bookkeeping of publisher confirms: who waits for which delivery
+//! tag, and what each `basic.ack`, `basic.nack`, `basic.return` and channel
+//! close means for them. [`super::publisher`] numbers the publishes and
+//! feeds the broker's events in.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::admin::Admin;
+use super::callback::ChannelEvent;
+use super::health::Health;
+use crate::error::RpcError;
+use crate::transport::driver::{CallId, Events};
+
+/// Who learns how a publish was settled.
+pub(super) enum Notify {
+    /// A cast waiting for its confirm.
+    Wait(oneshot::Sender<Result<(), RpcError>>),
+    /// A call's request: only a failure is passed on, to that call.
+    Call(CallId, Events),
+}
+
+impl Notify {
+    fn send(self, result: Result<(), RpcError>) {
+        match self {
+            Notify::Wait(done) => {
+                let _ = done.send(result);
+            }
+            Notify::Call(call, events) => {
+                if let Err(error) = result {
+                    events.refused(call, error);
+                }
+            }
+        }
+    }
+}
+
+/// A publish the broker has not confirmed yet.
+pub(super) struct Unconfirmed {
+    pub(super) exchange: String,
+    pub(super) routing_key: String,
+    pub(super) done: Notify,
+    pub(super) returned: bool,
+    /// The routing key names a queue: if the message comes back, ask
+    /// whether that queue is missing or only unavailable.
+    pub(super) names_queue: bool,
+    pub(super) sent: Instant,
+}
+
+impl Unconfirmed {
+    /// Passes the outcome on; a returned message whose queue may exist is
+    /// first explained by `admin` (off this task: it asks the broker).
+    fn finish(self, result: Result<(), RpcError>, admin: Option<&Arc<Admin>>) {
+        match (result, admin) {
+            (Err(error @ RpcError::Undeliverable { .. }), Some(admin)) if self.names_queue => {
+                let admin = Arc::clone(admin);
+                tokio::spawn(async move {
+                    let error = admin.explain(error).await;
+                    self.done.send(Err(error));
+                });
+            }
+            (result, _) => self.done.send(result),
+        }
+    }
+}
+
+/// Applies one broker event; returns the error that closed the channel, if
+/// any, and whether only the channel (not the connection) is gone.
+pub(super) fn settle(
+    unconfirmed: &mut BTreeMap<u64, Unconfirmed>,
+    event: ChannelEvent,
+    health: &Health,
+    admin: Option<&Arc<Admin>>,
+) -> Option<(RpcError, bool)> {
+    match event {
+        ChannelEvent::Ack { tag, multiple } => {
+            health.acked();
+            for (_, entry) in take(unconfirmed, tag, multiple) {
+                let result = if entry.returned {
+                    Err(RpcError::Undeliverable {
+                        exchange: entry.exchange.clone(),
+                        routing_key: entry.routing_key.clone(),
+                    })
+                } else {
+                    Ok(())
+                };
+                entry.finish(result, admin);
+            }
+            None
+        }
+        ChannelEvent::Nack { tag, multiple } => {
+            let refused = take(unconfirmed, tag, multiple);
+            health.nacked(refused.len().max(1));
+            for (_, entry) in refused {
+                let refused = RpcError::Refused {
+                    exchange: entry.exchange.clone(),
+                    routing_key: entry.routing_key.clone(),
+                };
+                entry.finish(Err(refused), None);
+            }
+            None
+        }
+        ChannelEvent::Return { message_id, .. } => {
+            let tag = message_id.and_then(|id| id.parse::<u64>().ok());
+            if let Some(entry) = tag.and_then(|tag| unconfirmed.get_mut(&tag)) {
+                entry.returned = true;
+            }
+            None
+        }
+        ChannelEvent::Cancelled { .. } => None,
+        ChannelEvent::Closed { code, text } => {
+            let error = RpcError::Connection(if code == 0 {
+                text.clone()
+            } else {
+                format!("the broker closed the publishing channel: {code} {text}")
+            });
+            for (_, entry) in std::mem::take(unconfirmed) {
+                // 404 "no exchange 'x'": nobody listens there (a fanout
+                // exchange vanishes with the topic's last server).
+                let missing = format!("no exchange '{}'", entry.exchange);
+                let result = if code == 404 && text.contains(&missing) {
+                    RpcError::Undeliverable {
+                        exchange: entry.exchange.clone(),
+                        routing_key: entry.routing_key.clone(),
+                    }
+                } else {
+                    error.clone()
+                };
+                entry.finish(Err(result), None);
+            }
+            Some((error, code != 0))
+        }
+    }
+}
+
+/// Removes `tag`, or every tag up to it when `multiple`.
+fn take(
+    unconfirmed: &mut BTreeMap<u64, Unconfirmed>,
+    tag: u64,
+    multiple: bool,
+) -> Vec<(u64, Unconfirmed)> {
+    if multiple {
+        let rest = unconfirmed.split_off(&(tag + 1));
+        std::mem::replace(unconfirmed, rest).into_iter().collect()
+    } else {
+        unconfirmed
+            .remove(&tag)
+            .map(|e| vec![(tag, e)])
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> (Unconfirmed, oneshot::Receiver<Result<(), RpcError>>) {
+        let (done, rx) = oneshot::channel();
+        let entry = Unconfirmed {
+            exchange: "x".into(),
+            routing_key: "k".into(),
+            done: Notify::Wait(done),
+            returned: false,
+            names_queue: false,
+            sent: Instant::now(),
+        };
+        (entry, rx)
+    }
+
+    #[tokio::test]
+    async fn multiple_acks_settle_every_tag_up_to_theirs() {
+        let health = Health::new(2047);
+        let mut map = BTreeMap::new();
+        let mut receivers = Vec::new();
+        for tag in 1..=4 {
+            let (e, rx) = entry();
+            map.insert(tag, e);
+            receivers.push(rx);
+        }
+        settle(
+            &mut map,
+            ChannelEvent::Return {
+                message_id: Some("2".into()),
+                routing_key: "k".into(),
+            },
+            &health,
+            None,
+        );
+        settle(
+            &mut map,
+            ChannelEvent::Ack {
+                tag: 3,
+                multiple: true,
+            },
+            &health,
+            None,
+        );
+        settle(
+            &mut map,
+            ChannelEvent::Nack {
+                tag: 4,
+                multiple: false,
+            },
+            &health,
+            None,
+        );
+        let results: Vec<_> = receivers
+            .into_iter()
+            .map(|mut rx| rx.try_recv().unwrap())
+            .collect();
+        assert_eq!(results[0], Ok(()));
+        assert!(matches!(results[1], Err(RpcError::Undeliverable { .. })));
+        assert_eq!(results[2], Ok(()));
+        assert!(matches!(results[3], Err(RpcError::Refused { .. })));
+        assert!(map.is_empty());
+        assert!(!health.is_condemned(), "one refusal condemns nothing");
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_fails_its_call_at_once() {
+        let health = Health::new(2047);
+        let wire = crate::wire::Wire::Native.format(1024);
+        let (events, hub) = crate::transport::Transport::events(wire);
+        let mut call = hub.pending.register();
+        let mut map = BTreeMap::new();
+        map.insert(
+            1,
+            Unconfirmed {
+                exchange: "x".into(),
+                routing_key: "k".into(),
+                done: Notify::Call(CallId(call.id()), events),
+                returned: false,
+                names_queue: false,
+                sent: Instant::now(),
+            },
+        );
+        let nack = ChannelEvent::Nack {
+            tag: 1,
+            multiple: false,
+        };
+        settle(&mut map, nack, &health, None);
+        assert!(matches!(call.next().await, Err(RpcError::Refused { .. })));
+    }
+}

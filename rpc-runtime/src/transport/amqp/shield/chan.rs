@@ -1,0 +1,188 @@
+//! [`Chan`]: a channel, whose waiting operations run shielded, bounded, one
+//! at a time.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use amqprs::BasicProperties;
+use amqprs::channel::{
+    BasicAckArguments, BasicCancelArguments, BasicConsumeArguments, BasicGetArguments,
+    BasicPublishArguments, BasicQosArguments, Channel, ConfirmSelectArguments, ConsumerMessage,
+    ExchangeDeclareArguments, GetMessage, QueueBindArguments, QueueDeclareArguments,
+};
+use amqprs::consumer::AsyncConsumer;
+use tokio::sync::mpsc;
+
+use super::shielded;
+use crate::error::RpcError;
+
+/// A channel; every waiting operation is shielded, bounded, and run one at
+/// a time.
+#[derive(Clone)]
+pub(crate) struct Chan {
+    channel: Channel,
+    limit: Duration,
+    /// Held by the task of the waiting operation in progress.
+    turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Chan {
+    pub(super) fn new(channel: Channel, limit: Duration) -> Self {
+        Self {
+            channel,
+            limit,
+            turn: Arc::default(),
+        }
+    }
+
+    async fn run<T, F, Fut>(&self, what: impl Into<String>, op: F) -> Result<T, RpcError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Channel) -> Fut,
+        Fut: Future<Output = Result<T, amqprs::error::Error>> + Send + 'static,
+    {
+        let turn = Arc::clone(&self.turn);
+        let op = op(self.channel.clone());
+        let in_turn = async move {
+            let _turn = turn.lock().await;
+            op.await
+        };
+        shielded(&what.into(), self.limit, in_turn).await
+    }
+
+    /// Whether the channel is open (neither side closed it).
+    pub(crate) fn is_open(&self) -> bool {
+        self.channel.is_open()
+    }
+
+    /// Limits the unacknowledged deliveries the broker pushes.
+    pub(crate) async fn qos(&self, prefetch: u16) -> Result<(), RpcError> {
+        let args = BasicQosArguments::new(0, prefetch, false);
+        self.run("setting the prefetch", |c| async move {
+            c.basic_qos(args).await
+        })
+        .await
+    }
+
+    /// Puts the channel in confirm mode.
+    pub(crate) async fn confirm_select(&self) -> Result<(), RpcError> {
+        let args = ConfirmSelectArguments::new(false);
+        self.run("enabling publisher confirms", |c| async move {
+            c.confirm_select(args).await
+        })
+        .await
+    }
+
+    /// Declares an exchange (or checks one exists, when passive).
+    pub(crate) async fn exchange_declare(
+        &self,
+        args: ExchangeDeclareArguments,
+    ) -> Result<(), RpcError> {
+        let what = format!("declaring exchange `{}`", args.exchange);
+        self.run(what, |c| async move { c.exchange_declare(args).await })
+            .await
+    }
+
+    /// Declares a queue; returns its ready messages and consumers.
+    pub(crate) async fn queue_declare(
+        &self,
+        queue: &str,
+        args: QueueDeclareArguments,
+    ) -> Result<(u32, u32), RpcError> {
+        let what = format!("declaring queue `{queue}`");
+        let declared = self
+            .run(what, |c| async move { c.queue_declare(args).await })
+            .await?;
+        Ok(declared.map_or((0, 0), |(_, ready, consumers)| (ready, consumers)))
+    }
+
+    /// Binds a queue to an exchange.
+    pub(crate) async fn queue_bind(&self, args: QueueBindArguments) -> Result<(), RpcError> {
+        let what = format!("binding queue `{}`", args.queue);
+        self.run(what, |c| async move { c.queue_bind(args).await })
+            .await
+    }
+
+    /// Starts a consumer that runs `consumer` for each delivery.
+    pub(crate) async fn consume<F>(
+        &self,
+        consumer: F,
+        args: BasicConsumeArguments,
+    ) -> Result<String, RpcError>
+    where
+        F: AsyncConsumer + Send + 'static,
+    {
+        let what = format!("consuming `{}`", args.queue);
+        self.run(
+            what,
+            |c| async move { c.basic_consume(consumer, args).await },
+        )
+        .await
+    }
+
+    /// Starts a consumer whose deliveries arrive on a channel.
+    pub(crate) async fn consume_rx(
+        &self,
+        args: BasicConsumeArguments,
+    ) -> Result<mpsc::UnboundedReceiver<ConsumerMessage>, RpcError> {
+        let what = format!("consuming `{}`", args.queue);
+        let (_tag, deliveries) = self
+            .run(what, |c| async move { c.basic_consume_rx(args).await })
+            .await?;
+        Ok(deliveries)
+    }
+
+    /// Takes one message from `queue`, settled on taking (no ack).
+    pub(crate) async fn get(&self, queue: &str) -> Result<Option<GetMessage>, RpcError> {
+        let args = BasicGetArguments::new(queue).no_ack(true).finish();
+        let what = format!("taking a message from `{queue}`");
+        self.run(what, |c| async move { c.basic_get(args).await })
+            .await
+    }
+
+    /// Hands a message to amqprs's writer (cancel-safe: one queue send).
+    pub(crate) async fn publish(
+        &self,
+        properties: BasicProperties,
+        body: Vec<u8>,
+        args: BasicPublishArguments,
+    ) -> Result<(), RpcError> {
+        self.channel
+            .basic_publish(properties, body, args)
+            .await
+            .map_err(RpcError::connection)
+    }
+
+    /// Acknowledges one delivery (cancel-safe: one queue send).
+    pub(crate) async fn ack(&self, tag: u64) -> Result<(), RpcError> {
+        self.channel
+            .basic_ack(BasicAckArguments::new(tag, false))
+            .await
+            .map_err(RpcError::connection)
+    }
+
+    /// Cancels a consumer, in the background.
+    pub(crate) fn cancel(&self, tag: &str) {
+        let this = self.clone();
+        let args = BasicCancelArguments::new(tag);
+        tokio::spawn(async move {
+            let _ = this
+                .run("cancelling a consumer", |c| async move {
+                    c.basic_cancel(args).await
+                })
+                .await;
+        });
+    }
+
+    /// Closes the channel if it is open, in the background.
+    pub(crate) fn close(&self) {
+        if !self.channel.is_open() {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _ = this.run("closing a channel", |c| c.close()).await;
+        });
+    }
+}

@@ -1,0 +1,91 @@
+//! The one door to amqprs: every call into it goes through [`Link`] (a
+//! connection) or [`Chan`] (a channel).
+//!
+//! amqprs registers most operations with its connection's reader task or a
+//! channel's dispatcher task, then waits for their answer; a future dropped
+//! half-way (by a timeout, a `select!`, a caller that gave up) panics that
+//! task and leaves a connection that looks open but is dead. So each
+//! operation that waits for the broker runs here in a task of its own
+//! ([`shielded`]): the caller may stop waiting, the operation still runs to
+//! its end. Each is also bounded by the session's operation timeout, since
+//! a broker can stop answering without closing anything. The two
+//! operations that are a single send on amqprs's outgoing queue
+//! (`basic_publish`, `basic_ack`) are cancel-safe and run inline.
+//!
+//! amqprs also keys the answers a channel waits for by method, so two
+//! concurrent operations of one kind on one channel panic its dispatcher:
+//! a [`Chan`] runs its waiting operations one at a time.
+//!
+//! Nothing else in the crate calls amqprs: `rpc-runtime/clippy.toml` lists
+//! its methods under `disallowed-methods`, and only this module may use them.
+#![allow(clippy::disallowed_methods)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::error::RpcError;
+
+/// Runs `op` in its own task and waits for it at most `limit`; dropping the
+/// returned future leaves the task running. `what` names the operation in
+/// errors ("declaring queue `volume`").
+async fn shielded<T, F>(what: &str, limit: Duration, op: F) -> Result<T, RpcError>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, amqprs::error::Error>> + Send + 'static,
+{
+    match tokio::time::timeout(limit, tokio::spawn(op)).await {
+        Ok(Ok(Ok(value))) => Ok(value),
+        Ok(Ok(Err(error))) => Err(RpcError::Connection(format!("{what} failed: {error}"))),
+        Ok(Err(_)) => Err(RpcError::Connection(format!(
+            "{what} failed: the AMQP client's task ended abruptly"
+        ))),
+        Err(_) => Err(RpcError::Connection(format!(
+            "{what}: no answer from the broker within {limit:?}"
+        ))),
+    }
+}
+
+mod chan;
+mod link;
+
+pub(crate) use chan::Chan;
+pub(crate) use link::Link;
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_caller_that_stops_waiting_does_not_cancel_the_operation() {
+        let (done_tx, done_rx) = oneshot::channel();
+        let op = async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let _ = done_tx.send(());
+            Ok::<_, amqprs::error::Error>(())
+        };
+        let gave_up = tokio::time::timeout(
+            Duration::from_millis(5),
+            shielded("waiting", Duration::from_secs(5), op),
+        )
+        .await;
+        assert!(gave_up.is_err());
+        assert_eq!(done_rx.await, Ok(()), "the operation ran to its end");
+    }
+
+    #[tokio::test]
+    async fn an_operation_past_its_limit_fails_naming_it() {
+        let op = async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<_, amqprs::error::Error>(())
+        };
+        let error = shielded("declaring queue `q`", Duration::from_millis(10), op)
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("declaring queue `q`: no answer"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! The native wire format's unit tests.
+
+use super::*;
+
+#[test]
+fn request_round_trips_with_context() {
+    let wire = NativeWire::default();
+    let ctx = Context::new()
+        .with_user_id("u1")
+        .with_project_id("p1")
+        .with_roles(["admin", "member"])
+        .with_auth_token("tok")
+        .with_value("zone", "az1")
+        .with_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    let message = wire.encode_request(OutgoingRequest {
+        method: "create_volume",
+        version: "3.1",
+        namespace: Some("base"),
+        context: &ctx,
+        timeout: Some(Duration::from_secs(30)),
+        call_monitor: Some(Duration::from_secs(2)),
+        body: vec![1, 2, 3],
+    });
+    assert_eq!(wire.call_monitor(&message), Some(Duration::from_secs(2)));
+    let request = wire.decode_request(message).unwrap();
+    assert_eq!(request.method, "create_volume");
+    assert_eq!(request.version.as_deref(), Some("3.1"));
+    assert_eq!(request.namespace.as_deref(), Some("base"));
+    assert_eq!(request.body, vec![1, 2, 3]);
+    let got = request.context;
+    assert_eq!(got.request_id(), ctx.request_id());
+    assert_eq!(got.user_id(), Some("u1"));
+    assert_eq!(got.project_id(), Some("p1"));
+    assert_eq!(got.roles(), ["admin", "member"]);
+    assert_eq!(got.auth_token().map(Secret::expose), Some("tok"));
+    assert_eq!(got.value("zone"), Some("az1"));
+    let left = got.remaining().expect("a deadline");
+    assert!(
+        left > Duration::from_secs(29) && left <= Duration::from_secs(30),
+        "{left:?}"
+    );
+    let (sent, got) = (ctx.trace().unwrap(), got.trace().unwrap());
+    assert_eq!(got.trace_id(), sent.trace_id(), "the trace goes on");
+    assert_ne!(got.parent_id(), sent.parent_id(), "one span per request");
+}
+
+#[test]
+fn bad_requests_and_replies_are_errors() {
+    let wire = NativeWire::default();
+    let err = wire.decode_request(Message::default()).unwrap_err();
+    assert!(matches!(err, RpcError::BadRequest { .. }), "{err:?}");
+
+    let mut message = Message::default();
+    message.headers.insert(METHOD, "m");
+    message.headers.insert(TIMEOUT, "soon");
+    let err = wire.decode_request(message).unwrap_err();
+    assert!(matches!(err, RpcError::BadRequest { ref method, .. } if method == "m"));
+
+    let mut reply = Message::default();
+    reply.headers.insert(STATUS, "failure");
+    reply.body = vec![0xff; 3];
+    assert!(matches!(
+        wire.decode_reply(reply),
+        Err(RpcError::Decode { .. })
+    ));
+}
+
+#[test]
+fn failures_round_trip() {
+    let wire = NativeWire::default();
+    let failure = ReplyBody::Failure(RpcError::UnknownMethod {
+        topic: "volume".into(),
+        method: "nope".into(),
+    });
+    let message = wire.encode_reply(failure.clone(), &AnyCodec::default());
+    assert_eq!(wire.decode_reply(message).unwrap(), failure);
+}
