@@ -55,7 +55,7 @@
 //! ```
 
 pub mod builtin;
-pub mod client;
+mod client;
 pub mod codec;
 mod context;
 pub mod descriptor;
@@ -64,12 +64,12 @@ pub mod message;
 pub mod notify;
 mod secret;
 pub mod server;
-pub mod service;
+mod service;
 pub mod testing;
 pub mod topology;
 pub mod trace;
 pub mod transport;
-pub mod typed;
+mod typed;
 mod version;
 pub mod wire;
 
@@ -78,6 +78,7 @@ pub mod wire;
 pub mod __private;
 pub(crate) use __private as private;
 
+pub use client::DEFAULT_TIMEOUT;
 pub use context::Context;
 pub use descriptor::{ArgDescriptor, MethodDescriptor, MethodKind, ServiceDescriptor};
 pub use error::{Awaited, RpcError};

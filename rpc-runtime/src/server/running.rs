@@ -62,7 +62,7 @@ impl Server {
         self.wait_within(grace).await
     }
 
-    /// Waits until the server stopped (see [`ServerBuilder::stop_on`]) and
+    /// Waits until the server stopped (see [`ServerBuilder::stop_on`](super::ServerBuilder::stop_on)) and
     /// its requests were answered, at most [`DEFAULT_GRACE`] after it stopped.
     pub async fn wait(self) -> bool {
         self.wait_within(DEFAULT_GRACE).await

@@ -1,7 +1,7 @@
 //! Transports: how messages reach the broker (or stay in memory).
 //!
 //! [`Transport`] is the cheap-to-clone handle users pass to clients and
-//! servers. It owns the message glue, the same for every broker ([`core`]):
+//! servers. It owns the message glue, the same for every broker (`core.rs`):
 //! pending calls and correlation ids, the reply address, the wire format,
 //! deadlines, heartbeats. Under it a [`Driver`] only moves messages:
 //! publish, subscribe, give a reply address, close, and report what happens

@@ -7,7 +7,7 @@
 //! the connection is lost or found useless. Servers and listeners consume
 //! through subscriptions, which follow the sessions. Requests are published
 //! `mandatory`, so a destination nobody listens on fails at once instead of
-//! timing out. Every call into amqprs goes through [`shield`].
+//! timing out. Every call into amqprs goes through `shield`.
 
 mod admin;
 mod callback;
