@@ -10,21 +10,16 @@
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
-use rpc_model::{Method, MethodKind, Output, Service};
-
-fn base(method: &Method) -> String {
-    let name = method.name();
-    name.strip_prefix("r#").unwrap_or(&name).to_owned()
-}
+use rpc_model::{Method, MethodKind, Output};
 
 /// The name of a method's argument struct.
 pub(crate) fn struct_ident(method: &Method) -> Ident {
-    format_ident!("__RpcArgs_{}", base(method))
+    format_ident!("__RpcArgs_{}", method.name())
 }
 
 /// The name of a method's `MethodTypes` static.
 pub(crate) fn types_ident(method: &Method) -> Ident {
-    format_ident!("__RPC_TYPES_{}", base(method))
+    format_ident!("__RPC_TYPES_{}", method.name())
 }
 
 /// `__RpcArgs_m { a, b }`: the struct from variables named like the arguments.
@@ -35,15 +30,15 @@ pub(crate) fn build(method: &Method) -> TokenStream {
 }
 
 /// The argument struct, the generic table builder and the table, per method.
-pub(crate) fn items(service: &Service) -> TokenStream {
-    let items = service.methods.iter().map(method_items);
+pub(crate) fn items(methods: &[Method]) -> TokenStream {
+    let items = methods.iter().map(method_items);
     quote!(#(#items)*)
 }
 
 fn method_items(method: &Method) -> TokenStream {
     let args = struct_ident(method);
     let types = types_ident(method);
-    let builder = format_ident!("__rpc_types_{}", base(method));
+    let builder = format_ident!("__rpc_types_{}", method.name());
     let params: Vec<Ident> = (0..method.args.len())
         .map(|i| format_ident!("T{}", i))
         .collect();

@@ -7,7 +7,13 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use rpc_model::reserved::{
+    self, CALL_MONITOR, CAN_SEND_VERSION, DESCRIPTOR, FANOUT, NEW, TIMEOUT, TO_SERVER, TOPIC,
+    VERSION_CAP,
+};
 use rpc_model::{Method, MethodKind, Output, Service};
+
+use crate::expand::Bodies;
 
 /// The client and fanout struct definitions (outside the private block).
 pub(crate) fn types(service: &Service) -> TokenStream {
@@ -40,67 +46,89 @@ pub(crate) fn types(service: &Service) -> TokenStream {
 }
 
 /// The client's and the fanout handle's methods (inside the private block).
-pub(crate) fn impls(service: &Service) -> TokenStream {
+pub(crate) fn impls(service: &Service, bodies: Bodies) -> TokenStream {
     let client = service.client_ident();
     let fanout = service.fanout_ident();
     let methods = service
         .methods
         .iter()
         .enumerate()
-        .map(|(index, method)| client_method(index, method, false));
+        .map(|(index, method)| client_method(index, method, false, bodies));
     let fanout_methods = service
         .methods
         .iter()
         .enumerate()
         .filter(|(_, method)| method.is_cast())
-        .map(|(index, method)| client_method(index, method, true));
+        .map(|(index, method)| client_method(index, method, true, bodies));
+    let [
+        new,
+        to_server,
+        timeout,
+        topic,
+        version_cap,
+        call_monitor,
+        can_send_version,
+        fanout_fn,
+        descriptor,
+    ] = [
+        NEW,
+        TO_SERVER,
+        TIMEOUT,
+        TOPIC,
+        VERSION_CAP,
+        CALL_MONITOR,
+        CAN_SEND_VERSION,
+        FANOUT,
+        DESCRIPTOR,
+    ]
+    .map(reserved::ident);
     quote! {
         impl #client {
             /// A client of the service's topic, sending to any server.
-            pub fn new(transport: &::rpc_runtime::Transport) -> Self {
+            pub fn #new(transport: &::rpc_runtime::Transport) -> Self {
                 Self { core: ::rpc_runtime::__private::ClientCore::new(transport, &__RPC_DESCRIPTOR) }
             }
 
             /// The same client, sending to the named server only (its `topic.server` queue).
-            pub fn to_server(&self, server: impl ::core::convert::Into<::std::string::String>) -> Self {
+            pub fn #to_server(&self, server: impl ::core::convert::Into<::std::string::String>) -> Self {
                 Self { core: self.core.with_server(server) }
             }
 
             /// The same client with another reply timeout for calls (default 60 s).
-            pub fn timeout(&self, timeout: ::core::time::Duration) -> Self {
+            pub fn #timeout(&self, timeout: ::core::time::Duration) -> Self {
                 Self { core: self.core.with_timeout(timeout) }
             }
 
             /// The same client on another topic than the trait's.
-            pub fn topic(&self, topic: impl ::core::convert::Into<::std::string::String>) -> Self {
+            pub fn #topic(&self, topic: impl ::core::convert::Into<::std::string::String>) -> Self {
                 Self { core: self.core.with_topic(topic) }
             }
 
             /// The same client, refusing before sending any method newer than
             /// `cap` (the version the oldest server of the deployment speaks).
-            pub fn version_cap(&self, cap: impl ::core::convert::Into<::std::string::String>) -> Self {
+            pub fn #version_cap(&self, cap: impl ::core::convert::Into<::std::string::String>) -> Self {
                 Self { core: self.core.with_version_cap(cap) }
             }
 
             /// The same client, asking servers for heartbeats during calls (oslo's
             /// `call_monitor_timeout`): a call fails with `RpcError::Unresponsive`
             /// after `silence` without one, however long its timeout.
-            pub fn call_monitor(&self, silence: ::core::time::Duration) -> Self {
+            pub fn #call_monitor(&self, silence: ::core::time::Duration) -> Self {
                 Self { core: self.core.with_call_monitor(silence) }
             }
 
             /// Whether a request needing `version` may be sent under the version cap.
-            pub fn can_send_version(&self, version: &str) -> bool {
+            pub fn #can_send_version(&self, version: &str) -> bool {
                 self.core.can_send_version(version)
             }
 
             /// A handle whose casts reach every server of the topic.
-            pub fn fanout(&self) -> #fanout {
+            pub fn #fanout_fn(&self) -> #fanout {
                 #fanout { core: ::core::clone::Clone::clone(&self.core) }
             }
 
             /// The service's descriptor: topic, version, methods.
-            pub fn descriptor() -> &'static ::rpc_runtime::ServiceDescriptor {
+            pub fn #descriptor() -> &'static ::rpc_runtime::ServiceDescriptor {
                 &__RPC_DESCRIPTOR
             }
 
@@ -113,7 +141,7 @@ pub(crate) fn impls(service: &Service) -> TokenStream {
     }
 }
 
-fn client_method(index: usize, method: &Method, fanout: bool) -> TokenStream {
+fn client_method(index: usize, method: &Method, fanout: bool, bodies: Bodies) -> TokenStream {
     let ident = &method.ident;
     let docs = method.docs.iter().map(|line| quote!(#[doc = #line]));
     let ctx = &method.ctx_ident;
@@ -138,10 +166,18 @@ fn client_method(index: usize, method: &Method, fanout: bool) -> TokenStream {
         }
         MethodKind::Call => quote!(self.core.call(&__RPC_METHODS[#index], &#types, #ctx, #args)),
     };
+    let names = method.args.iter().map(|arg| &arg.ident);
+    let body = match bodies {
+        Bodies::Real => quote!(#send.await),
+        Bodies::Stub => quote! {
+            let _ = (#ctx, #(#names),*);
+            ::core::unimplemented!("the trait has mistakes (see the errors above)")
+        },
+    };
     quote! {
         #(#docs)*
         pub async fn #ident(&self, #ctx: #ctx_ty, #(#params),*) -> #output {
-            #send.await
+            #body
         }
     }
 }

@@ -32,8 +32,7 @@ pub(crate) fn statics(service: &Service) -> TokenStream {
             None => quote!(::core::option::Option::None),
         };
         let args = method.args.iter().map(|arg| {
-            let name = arg.ident.to_string();
-            let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
+            let name = arg.name();
             let ty = type_to_string(&arg.ty);
             quote!(::rpc_runtime::ArgDescriptor { name: #name, ty: #ty })
         });

@@ -10,18 +10,12 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{ItemTrait, ReturnType, TraitItem, parse_quote};
 
-pub(crate) fn rewrite(mut item: ItemTrait) -> TokenStream {
-    item.supertraits.push(parse_quote!(::core::marker::Send));
-    item.supertraits.push(parse_quote!(::core::marker::Sync));
-    item.supertraits.push(parse_quote!('static));
-    if item.colon_token.is_none() {
-        item.colon_token = Some(Default::default());
-    }
+pub(crate) fn rewrite(item: ItemTrait) -> TokenStream {
+    let mut item = bounded(item);
     for trait_item in &mut item.items {
         let TraitItem::Fn(function) = trait_item else {
             continue;
         };
-        function.attrs.retain(|attr| !attr.path().is_ident("rpc"));
         let sig = &mut function.sig;
         sig.asyncness = None;
         let output = match &sig.output {
@@ -33,4 +27,22 @@ pub(crate) fn rewrite(mut item: ItemTrait) -> TokenStream {
         };
     }
     quote!(#item)
+}
+
+/// The trait as written, with `Send + Sync + 'static` and without our
+/// `#[rpc]` attributes: what a trait with mistakes becomes, so the user's
+/// own impl of it still compiles.
+pub(crate) fn bounded(mut item: ItemTrait) -> ItemTrait {
+    item.supertraits.push(parse_quote!(::core::marker::Send));
+    item.supertraits.push(parse_quote!(::core::marker::Sync));
+    item.supertraits.push(parse_quote!('static));
+    if item.colon_token.is_none() {
+        item.colon_token = Some(Default::default());
+    }
+    for trait_item in &mut item.items {
+        if let TraitItem::Fn(function) = trait_item {
+            function.attrs.retain(|attr| !attr.path().is_ident("rpc"));
+        }
+    }
+    item
 }

@@ -6,7 +6,10 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
+use rpc_model::reserved::{self, DESCRIPTOR, FROM_ARC, MANAGER, NEW};
 use rpc_model::{Method, Service};
+
+use crate::expand::Bodies;
 
 /// The dispatcher struct (outside the private block).
 pub(crate) fn service_type(service: &Service) -> TokenStream {
@@ -25,36 +28,40 @@ pub(crate) fn service_type(service: &Service) -> TokenStream {
 }
 
 /// The dispatcher's constructors and its `rpc_runtime::Service` impl.
-pub(crate) fn impls(service: &Service) -> TokenStream {
+pub(crate) fn impls(service: &Service, bodies: Bodies) -> TokenStream {
     let trait_ident = &service.ident;
     let ident = service.service_ident();
     let name = ident.to_string();
-    let args = crate::args::items(service);
-    let arms = service
-        .methods
-        .iter()
-        .map(|method| arm(trait_ident, method));
+    // A stand-in knows no method (and needs no argument types).
+    let dispatched = match bodies {
+        Bodies::Real => &service.methods[..],
+        Bodies::Stub => &[],
+    };
+    let args = crate::args::items(dispatched);
+    let arms = dispatched.iter().map(|method| arm(trait_ident, method));
+    let [new, from_arc, manager, descriptor] =
+        [NEW, FROM_ARC, MANAGER, DESCRIPTOR].map(reserved::ident);
     quote! {
         #args
 
         impl<M: #trait_ident> #ident<M> {
             /// Serves `manager`.
-            pub fn new(manager: M) -> Self {
+            pub fn #new(manager: M) -> Self {
                 Self { manager: ::std::sync::Arc::new(manager) }
             }
 
             /// Serves a manager that is shared with other code.
-            pub fn from_arc(manager: ::std::sync::Arc<M>) -> Self {
+            pub fn #from_arc(manager: ::std::sync::Arc<M>) -> Self {
                 Self { manager }
             }
 
             /// The manager being served.
-            pub fn manager(&self) -> &::std::sync::Arc<M> {
+            pub fn #manager(&self) -> &::std::sync::Arc<M> {
                 &self.manager
             }
 
             /// The service's descriptor: topic, version, methods.
-            pub fn descriptor() -> &'static ::rpc_runtime::ServiceDescriptor {
+            pub fn #descriptor() -> &'static ::rpc_runtime::ServiceDescriptor {
                 &__RPC_DESCRIPTOR
             }
         }
@@ -99,7 +106,6 @@ pub(crate) fn impls(service: &Service) -> TokenStream {
 fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
     let ident = &method.ident;
     let name = method.name();
-    let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
     let args_struct = crate::args::struct_ident(method);
     let types = crate::args::types_ident(method);
     let fields: Vec<_> = method.args.iter().map(|arg| &arg.ident).collect();

@@ -29,7 +29,9 @@ mod errors;
 pub mod model;
 pub mod parse;
 pub mod render;
+pub mod reserved;
 
 pub use errors::Errors;
 pub use model::{Arg, Method, MethodKind, Output, Service, Version};
-pub use parse::{RESERVED_METHOD_NAMES, parse_service, services_in_file};
+pub use parse::{parse_service, parse_service_partly, services_in_file};
+pub use reserved::RESERVED_METHOD_NAMES;

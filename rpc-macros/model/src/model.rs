@@ -6,6 +6,7 @@
 use std::fmt;
 
 use proc_macro2::Span;
+use syn::ext::IdentExt;
 use syn::{Attribute, Ident, Type, Visibility};
 
 /// One RPC service: the trait, its topic and its methods.
@@ -105,19 +106,28 @@ impl Method {
         self.kind == MethodKind::Cast
     }
 
-    /// The method's name as a string.
+    /// The method's name on the wire: its identifier, without the `r#` of
+    /// a raw identifier (`r#type` is `type`).
     pub fn name(&self) -> String {
-        self.ident.to_string()
+        self.ident.unraw().to_string()
     }
 }
 
 /// One argument of an RPC method (after the context).
 #[derive(Debug, Clone)]
 pub struct Arg {
-    /// The argument's name; the field name of the request on the wire.
+    /// The argument's identifier.
     pub ident: Ident,
     /// The argument's type.
     pub ty: Type,
+}
+
+impl Arg {
+    /// The argument's name on the wire (a field of the request), without
+    /// the `r#` of a raw identifier.
+    pub fn name(&self) -> String {
+        self.ident.unraw().to_string()
+    }
 }
 
 /// The return type of a manager method.

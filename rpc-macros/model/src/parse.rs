@@ -5,6 +5,7 @@
 //! errors about it.
 
 use proc_macro2::TokenStream;
+use syn::ext::IdentExt;
 use syn::{
     Attribute, Expr, FnArg, GenericArgument, ItemTrait, Lit, Meta, Pat, PathArguments, ReturnType,
     Signature, TraitItem, TraitItemFn, Type,
@@ -13,27 +14,26 @@ use syn::{
 use crate::attr::{parse_service_attrs, take_method_attrs};
 use crate::errors::Errors;
 use crate::model::{Arg, Method, MethodKind, Output, Service};
-
-/// Method names the generated client already uses (for its options) or that
-/// the runtime answers itself; a trait method may not take them.
-pub const RESERVED_METHOD_NAMES: &[&str] = &[
-    "new",
-    "to_server",
-    "timeout",
-    "topic",
-    "fanout",
-    "version_cap",
-    "can_send_version",
-    "call_monitor",
-    "ping",
-    "describe",
-];
+use crate::reserved::RESERVED_METHOD_NAMES;
 
 /// Parses `#[rpc_service(args)] item` into a checked model.
 ///
 /// On failure the error holds every mistake found, each spanned on the
 /// tokens that caused it.
-pub fn parse_service(args: TokenStream, mut item: ItemTrait) -> syn::Result<Service> {
+pub fn parse_service(args: TokenStream, item: ItemTrait) -> syn::Result<Service> {
+    match parse_service_partly(args, item) {
+        (service, None) => Ok(service),
+        (_, Some(errors)) => Err(errors),
+    }
+}
+
+/// Parses as [`parse_service`] does, but also returns the model of what
+/// passed the checks (the methods without mistakes) beside the errors, so
+/// that a code generator can still emit the types the user's code names.
+pub fn parse_service_partly(
+    args: TokenStream,
+    mut item: ItemTrait,
+) -> (Service, Option<syn::Error>) {
     let mut errors = Errors::new();
     let attrs = parse_service_attrs(args, &mut errors);
     check_trait_header(&item, &mut errors);
@@ -71,10 +71,8 @@ pub fn parse_service(args: TokenStream, mut item: ItemTrait) -> syn::Result<Serv
         }
         methods.push(method);
     }
-    errors.finish()?;
-
     let (docs, attrs_kept) = split_docs(item.attrs);
-    Ok(Service {
+    let service = Service {
         ident: item.ident,
         vis: item.vis,
         topic: attrs.topic.unwrap_or_default(),
@@ -83,7 +81,8 @@ pub fn parse_service(args: TokenStream, mut item: ItemTrait) -> syn::Result<Serv
         docs,
         attrs: attrs_kept,
         methods,
-    })
+    };
+    (service, errors.finish().err())
 }
 
 fn check_trait_header(item: &ItemTrait, errors: &mut Errors) {
@@ -112,7 +111,7 @@ fn parse_method(function: &mut TraitItemFn, errors: &mut Errors) -> Option<Metho
             "an RPC method has no default body: the manager implementing the trait provides it",
         );
     }
-    let name = sig.ident.to_string();
+    let name = sig.ident.unraw().to_string();
     if RESERVED_METHOD_NAMES.contains(&name.as_str()) {
         local.error_spanned_by(
             &sig.ident,

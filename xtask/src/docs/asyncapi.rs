@@ -185,9 +185,9 @@ fn request_message(service: &Service, method: &Method, named: &mut Named) -> Val
     let name = method.name();
     let mut properties = Map::new();
     for arg in &method.args {
-        properties.insert(arg.ident.to_string(), schema(&arg.ty, named));
+        properties.insert(arg.name(), schema(&arg.ty, named));
     }
-    let required: Vec<String> = method.args.iter().map(|a| a.ident.to_string()).collect();
+    let required: Vec<String> = method.args.iter().map(|a| a.name()).collect();
     let version = method
         .since
         .map_or_else(|| format!("{}.0", service.version.major), |v| v.to_string());
