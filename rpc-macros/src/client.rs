@@ -13,7 +13,7 @@ use rpc_model::reserved::{
 };
 use rpc_model::{Method, MethodKind, Output, Service};
 
-use crate::expand::Bodies;
+use crate::bodies::Bodies;
 
 /// The client and fanout struct definitions (outside the private block).
 pub(crate) fn types(service: &Service) -> TokenStream {

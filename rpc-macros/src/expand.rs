@@ -9,6 +9,8 @@ use syn::{ItemTrait, TraitItem};
 
 use rpc_model::Service;
 
+use crate::bodies::Bodies;
+
 pub(crate) fn rpc_service(args: TokenStream, input: TokenStream) -> TokenStream {
     let item: ItemTrait = match syn::parse2(input.clone()) {
         Ok(item) => item,
@@ -33,16 +35,6 @@ pub(crate) fn rpc_service(args: TokenStream, input: TokenStream) -> TokenStream 
             quote!(#errors #stubs)
         }
     }
-}
-
-/// What the generated methods do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Bodies {
-    /// Call, cast and dispatch for real.
-    Real,
-    /// Stand-ins for a trait with mistakes: client methods panic, the
-    /// service knows no method.
-    Stub,
 }
 
 fn generate(service: &Service, manager: TokenStream, bodies: Bodies) -> TokenStream {

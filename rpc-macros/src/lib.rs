@@ -8,6 +8,7 @@
 extern crate proc_macro;
 
 mod args;
+mod bodies;
 mod client;
 mod descriptor;
 mod expand;

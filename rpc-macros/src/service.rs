@@ -9,7 +9,7 @@ use syn::spanned::Spanned;
 use rpc_model::reserved::{self, DESCRIPTOR, FROM_ARC, MANAGER, NEW};
 use rpc_model::{Method, Service};
 
-use crate::expand::Bodies;
+use crate::bodies::Bodies;
 
 /// The dispatcher struct (outside the private block).
 pub(crate) fn service_type(service: &Service) -> TokenStream {

@@ -60,6 +60,7 @@ pub mod codec;
 mod context;
 pub mod descriptor;
 mod error;
+mod future;
 pub mod message;
 pub mod notify;
 mod secret;
@@ -82,6 +83,7 @@ pub use client::DEFAULT_TIMEOUT;
 pub use context::Context;
 pub use descriptor::{ArgDescriptor, MethodDescriptor, MethodKind, ServiceDescriptor};
 pub use error::{Awaited, RpcError};
+pub use future::BoxFuture;
 pub use rpc_macros::rpc_service;
 pub use secret::Secret;
 pub use server::{AckMode, Server, ServerBuilder};
@@ -92,7 +94,3 @@ pub use transport::{Destination, Transport};
 
 /// Re-exported so generated code and users share one serde.
 pub use serde;
-
-/// A boxed, `Send` future: what [`Service::dispatch`] and a transport
-/// [`Driver`](transport::Driver) return.
-pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -3,8 +3,8 @@
 //! The bounds on a user's types are `WireType` and `ServiceError`, checked
 //! once per method (see `typed.rs`) with the messages below.
 
-pub use crate::BoxFuture;
 pub use crate::client::ClientCore;
+pub use crate::future::BoxFuture;
 pub use crate::service::{Request, Response};
 pub use crate::typed::{MethodTypes, cast, fallible, value};
 

@@ -15,7 +15,7 @@ use crate::error::RpcError;
 use crate::typed::MethodTypes;
 use crate::wire::ReplyBody;
 
-use crate::BoxFuture;
+use crate::future::BoxFuture;
 
 /// A service the runtime can serve: a descriptor and a dispatcher.
 pub trait Service: Send + Sync + 'static {

@@ -37,10 +37,10 @@ use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 
-use crate::BoxFuture;
 use crate::codec::{AnyCodec, Codec, CodecError};
 use crate::context::Context;
 use crate::error::RpcError;
+use crate::future::BoxFuture;
 use crate::message::Message;
 use crate::server::dispatch::respond;
 use crate::service::Service;

@@ -35,6 +35,16 @@ fn expiration(timeout: Duration) -> u64 {
     u64::try_from(ttl).unwrap_or(u64::from(u32::MAX))
 }
 
+/// What a call or cast that waited `timeout` in vain fails with.
+fn timed_out(method: &str, to: &Destination, timeout: Duration, awaited: Awaited) -> RpcError {
+    RpcError::Timeout {
+        method: method.to_owned(),
+        destination: to.to_string(),
+        timeout,
+        awaited,
+    }
+}
+
 /// How often a message came back already, by its `counter` header (a
 /// server's `x-redeliveries`, a listener's `x-retries`).
 pub(crate) fn times_back(message: &Message, counter: &str) -> u32 {
@@ -115,12 +125,7 @@ impl Transport {
         }
         message.expiration_ms = Some(expiration(timeout));
         let deadline = deadline_after(timeout);
-        let timed_out = || RpcError::Timeout {
-            method: method.to_owned(),
-            destination: destination.to_string(),
-            timeout,
-            awaited: Awaited::Reply,
-        };
+        let timed_out = || timed_out(method, &destination, timeout, Awaited::Reply);
         let sent = self.send_call(destination.clone(), message, deadline);
         let mut call = tokio::time::timeout_at(deadline + FENCE, sent)
             .await
@@ -224,12 +229,7 @@ impl Transport {
     ) -> Result<(), RpcError> {
         self.check_size(&message)?;
         let deadline = deadline_after(timeout);
-        let timed_out = || RpcError::Timeout {
-            method: method.to_owned(),
-            destination: destination.to_string(),
-            timeout,
-            awaited: Awaited::Confirm,
-        };
+        let timed_out = || timed_out(method, &destination, timeout, Awaited::Confirm);
         self.hub.check_open()?;
         if let Some(recorder) = &self.recorder {
             recorder(&destination, &message, false);

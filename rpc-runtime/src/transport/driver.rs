@@ -17,9 +17,9 @@ use tokio::time::Instant;
 use tokio_util::sync::DropGuard;
 
 use super::Destination;
-use super::events::Hub;
-use crate::BoxFuture;
+pub use super::events::{CallId, Events};
 use crate::error::RpcError;
+use crate::future::BoxFuture;
 use crate::message::Message;
 
 /// Moves messages for a [`Transport`](super::Transport).
@@ -79,10 +79,6 @@ pub enum Settle {
     /// Handed over is enough (a reply: nobody could act on its fate).
     None,
 }
-
-/// The id of a call waiting for its reply (see [`Events::refused`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CallId(pub(crate) u128);
 
 /// How the broker settled a published message.
 #[derive(Debug)]
@@ -296,35 +292,5 @@ pub struct Settled;
 impl Acker for Settled {
     fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), RpcError>> {
         Box::pin(async { Ok(()) })
-    }
-}
-
-/// What a driver tells its transport: replies, refused requests, a lost
-/// connection. Cheap to clone.
-#[derive(Clone)]
-pub struct Events(pub(crate) Arc<Hub>);
-
-impl Events {
-    /// A message arrived on the reply address.
-    pub fn reply(&self, message: Message) {
-        self.0.reply(message);
-    }
-
-    /// The request of call `call` was refused or returned by the broker:
-    /// the call fails at once with `error`.
-    pub fn refused(&self, call: CallId, error: RpcError) {
-        self.0.refused(call, error);
-    }
-
-    /// The connection ended (`reason` says why): the calls in flight fail
-    /// with [`RpcError::Connection`] (nobody can know whether they ran).
-    pub fn lost(&self, reason: &str) {
-        self.0.lost(reason);
-    }
-}
-
-impl fmt::Debug for Events {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Events").finish_non_exhaustive()
     }
 }

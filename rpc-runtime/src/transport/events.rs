@@ -1,10 +1,11 @@
-//! Where a driver's [`Events`](super::driver::Events) land: the transport's
-//! table of pending calls, and the wire format that reads replies.
+//! What a driver tells its transport ([`Events`]: replies, refused
+//! requests, lost connections), and where that lands ([`Hub`]): the
+//! transport's table of pending calls, read through its wire format.
 
+use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::driver::CallId;
 use super::pending::PendingCalls;
 use crate::error::RpcError;
 use crate::message::Message;
@@ -65,5 +66,39 @@ impl Hub {
     pub(crate) fn lost(&self, reason: &str) {
         self.pending
             .fail_all(&RpcError::Connection(reason.to_owned()));
+    }
+}
+
+/// The id of a call waiting for its reply (see [`Events::refused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CallId(pub(crate) u128);
+
+/// What a driver tells its transport: replies, refused requests, a lost
+/// connection. Cheap to clone.
+#[derive(Clone)]
+pub struct Events(pub(crate) Arc<Hub>);
+
+impl Events {
+    /// A message arrived on the reply address.
+    pub fn reply(&self, message: Message) {
+        self.0.reply(message);
+    }
+
+    /// The request of call `call` was refused or returned by the broker:
+    /// the call fails at once with `error`.
+    pub fn refused(&self, call: CallId, error: RpcError) {
+        self.0.refused(call, error);
+    }
+
+    /// The connection ended (`reason` says why): the calls in flight fail
+    /// with [`RpcError::Connection`] (nobody can know whether they ran).
+    pub fn lost(&self, reason: &str) {
+        self.0.lost(reason);
+    }
+}
+
+impl fmt::Debug for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Events").finish_non_exhaustive()
     }
 }

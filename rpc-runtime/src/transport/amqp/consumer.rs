@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 use super::callback::ChannelEvent;
 use super::props::from_delivery;
 use super::shield::{Chan, Link};
-use crate::BoxFuture;
 use crate::error::RpcError;
+use crate::future::BoxFuture;
 use crate::transport::driver::{Acker, Delivery};
 
 /// Consumers on one channel.

@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use broker::MemoryBroker;
 
-use crate::BoxFuture;
 use crate::error::RpcError;
+use crate::future::BoxFuture;
 use crate::message::Message;
 use crate::topology;
 use crate::transport::driver::{
