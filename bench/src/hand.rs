@@ -11,7 +11,7 @@ use amqprs::channel::{
     ConfirmSelectArguments, ExchangeDeclareArguments, QueueBindArguments, QueueDeclareArguments,
 };
 use amqprs::connection::{Connection, OpenConnectionArguments};
-use amqprs::{Ack, BasicProperties, Cancel, CloseChannel, FieldTable, FieldValue, Nack, Return};
+use amqprs::{Ack, BasicProperties, Cancel, CloseChannel, Nack, Return};
 use tokio::sync::oneshot;
 
 /// Opens a connection to the local broker.
@@ -80,7 +80,7 @@ pub async fn echo_server(
                 continue;
             };
             // A request in our shape gets a reply in our shape.
-            let ours = props.headers().is_some();
+            let ours = props.message_type().is_some();
             let channel = server.clone();
             let reply = async move {
                 if delay_ms > 0 {
@@ -90,13 +90,8 @@ pub async fn echo_server(
                 props.with_correlation_id(&correlation);
                 let mut args = BasicPublishArguments::new("", &reply_to);
                 if ours {
-                    let mut headers = FieldTable::new();
-                    headers.insert(
-                        "x-rpc-status".try_into().expect("name"),
-                        FieldValue::from("ok".to_owned()),
-                    );
                     props
-                        .with_headers(headers)
+                        .with_message_type("ok")
                         .with_content_type("application/x-bincode");
                     args.mandatory(true);
                 }
@@ -122,8 +117,8 @@ pub enum Style {
     /// As `Plain`, with RabbitMQ's direct reply-to.
     DirectReplyTo,
     /// What our topology costs the broker: a topic exchange, `mandatory`,
-    /// and the headers ours carry (method, version, timeout, request id,
-    /// content type).
+    /// and the properties ours carry (method in `type`, content type),
+    /// with a preamble's worth of bytes before the body.
     SameTopology,
 }
 
@@ -144,26 +139,21 @@ pub async fn bind_to_topic_exchange(connection: &Connection, queue: &str) {
     let _ = channel.close().await;
 }
 
-/// Gives a message the headers ours carry for a caller without a trace
-/// (method, version, timeout, request id, content type) and returns arguments that
-/// publish it `mandatory` through [`TOPIC_EXCHANGE`] to `queue`.
+/// Gives a message the properties ours carry (method in `type`, content
+/// type) and returns arguments that publish it `mandatory` through
+/// [`TOPIC_EXCHANGE`] to `queue`. (The caller prepends [`PREAMBLE`].)
 fn our_shape(props: &mut BasicProperties, queue: &str) -> BasicPublishArguments {
-    let mut headers = FieldTable::new();
-    for (name, value) in [
-        ("x-rpc-method", "echo".to_owned()),
-        ("x-rpc-version", "1.0".to_owned()),
-        ("x-rpc-timeout", "60000".to_owned()),
-        ("x-request-id", format!("req-{}", uuid::Uuid::new_v4())),
-    ] {
-        headers.insert(name.try_into().expect("name"), FieldValue::from(value));
-    }
     props
-        .with_headers(headers)
+        .with_message_type("echo")
         .with_content_type("application/x-bincode");
     let mut args = BasicPublishArguments::new(TOPIC_EXCHANGE, queue);
     args.mandatory(true);
     args
 }
+
+/// As many bytes as the preamble of a request of ours without a trace
+/// (version byte, API version, timeout, request id).
+pub const PREAMBLE: [u8; 50] = [2; 50];
 
 /// A request/reply client with its own exclusive reply queue (or RabbitMQ's
 /// direct reply-to), correlation ids in a locked map.
@@ -231,8 +221,10 @@ impl Caller {
         let mut props = BasicProperties::default();
         props.with_correlation_id(&id).with_reply_to(&self.reply_to);
         let mut args = BasicPublishArguments::new("", &self.queue);
+        let mut body = body;
         if self.style == Style::SameTopology {
             args = our_shape(&mut props, &self.queue);
+            body.splice(0..0, PREAMBLE);
         }
         self.channel
             .basic_publish(props.finish(), body, args)
@@ -322,8 +314,10 @@ impl ConfirmedPublisher {
             self.unconfirmed.lock().expect("lock").insert(*tag, tx);
             let mut props = BasicProperties::default();
             let mut args = BasicPublishArguments::new("", &self.queue);
+            let mut body = body;
             if self.style == Style::SameTopology {
                 args = our_shape(&mut props, &self.queue);
+                body.splice(0..0, PREAMBLE);
             }
             self.channel
                 .basic_publish(props.finish(), body, args)

@@ -10,7 +10,8 @@ use rpc_runtime::codec::{Bincode, Codec};
 use rpc_runtime::message::Message;
 use rpc_runtime::wire::{NativeWire, WireFormat};
 
-/// `[n][name n bytes][m][value m bytes]...` headers, the rest is the body.
+/// `[n][name n bytes][m][value m bytes]...` headers, then the `type`
+/// (`[n][n bytes]`), the rest is the body.
 fn message(data: &[u8]) -> Message {
     let mut message = Message::default();
     let mut rest = data;
@@ -27,6 +28,7 @@ fn message(data: &[u8]) -> Message {
         let (Some(name), Some(value)) = (take(&mut rest), take(&mut rest)) else { break };
         message.headers.insert(name, value);
     }
+    message.kind = take(&mut rest);
     message.body = rest.to_vec();
     message
 }
@@ -36,7 +38,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = wire.decode_request(message(data));
     let _ = wire.decode_reply(message(data));
     let _ = wire.decode_notification(message(data));
-    let _ = wire.call_monitor(&message(data));
     let codec = Bincode::default();
     let _ = codec.decode::<(String, u32)>(data);
     let _ = codec.decode::<Vec<Vec<u64>>>(data);

@@ -227,6 +227,24 @@ impl Codec for AnyCodec {
     }
 }
 
+/// Decodes a bincode value, borrowing from them, from the head of untrusted
+/// `bytes` (at most `max_size` of them, and at most 1 MiB allocated);
+/// returns it and how many bytes it took.
+pub(crate) fn decode_head<'de, T: serde::Deserialize<'de>>(
+    bytes: &'de [u8],
+    max_size: usize,
+) -> Result<(T, usize), CodecError> {
+    if bytes.len() > max_size {
+        return Err(CodecError::TooLarge {
+            size: bytes.len(),
+            limit: max_size,
+        });
+    }
+    let config = bincode::config::standard().with_limit::<{ 1024 * 1024 }>();
+    bincode::serde::borrow_decode_from_slice(bytes, config)
+        .map_err(|e| CodecError::Invalid(e.to_string()))
+}
+
 fn decode_with_budget<T: DeserializeOwned>(
     bytes: &[u8],
     budget: usize,

@@ -7,13 +7,17 @@
 
 use std::borrow::Cow;
 
-/// A message's properties and body.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A message's properties and body. `Debug` shows the body's length only:
+/// a request's body carries its context, auth token included.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Message {
     /// Matches a reply to its request.
     pub correlation_id: Option<String>,
     /// Where the reply goes (a queue name on the default exchange).
     pub reply_to: Option<String>,
+    /// The AMQP `type` property: a request's method, a reply's status
+    /// (native wire).
+    pub kind: Option<String>,
     /// The codec of the body (`application/x-bincode`).
     pub content_type: Option<String>,
     /// The body's text encoding, for text bodies (`utf-8`).
@@ -29,6 +33,20 @@ pub struct Message {
     /// When the transport received the message (set on the receiving side
     /// only; relative timeouts count from here).
     pub received_at: Option<std::time::Instant>,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("correlation_id", &self.correlation_id)
+            .field("reply_to", &self.reply_to)
+            .field("kind", &self.kind)
+            .field("content_type", &self.content_type)
+            .field("expiration_ms", &self.expiration_ms)
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A small ordered list of string headers (a message carries a handful).

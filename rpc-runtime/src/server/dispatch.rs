@@ -87,27 +87,29 @@ impl Handler {
         // Moved out: decoding the request reads neither.
         let reply_to = message.reply_to.take();
         let correlation_id = message.correlation_id.take();
-        let monitor = wire.call_monitor(&message);
-        let heartbeats = match (&reply_to, monitor) {
-            (Some(reply_to), Some(silence)) => {
-                Some(self.heartbeats(silence, reply_to, &correlation_id))
+        let answer = match wire.decode_request(message) {
+            Err(error) => Answer {
+                reply: Some(ReplyBody::Failure(error)),
+                codec: *wire.codec(),
+            },
+            Ok(request) => {
+                let heartbeats = match (&reply_to, request.call_monitor) {
+                    (Some(reply_to), Some(silence)) => {
+                        Some(self.heartbeats(silence, reply_to, &correlation_id))
+                    }
+                    _ => None,
+                };
+                let facts = || self.server.facts();
+                let codec = request.codec;
+                let show_panics = self.server.show_panics;
+                let service = &*self.service;
+                let reply = run(service, &self.topic, request, Some(&facts), show_panics).await;
+                if let Some(heartbeats) = heartbeats {
+                    heartbeats.abort();
+                }
+                Answer { reply, codec }
             }
-            _ => None,
         };
-        let facts = || self.server.facts();
-        let show_panics = self.server.show_panics;
-        let answer = respond(
-            &*self.service,
-            wire,
-            &self.topic,
-            message,
-            Some(&facts),
-            show_panics,
-        )
-        .await;
-        if let Some(heartbeats) = heartbeats {
-            heartbeats.abort();
-        }
         let Some(reply) = answer.reply else {
             return;
         };

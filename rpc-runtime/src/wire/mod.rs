@@ -86,6 +86,8 @@ pub struct IncomingRequest {
     pub namespace: Option<String>,
     /// The caller's context, deadline included.
     pub context: Context,
+    /// Heartbeats wanted: the caller gives up after this long without one.
+    pub call_monitor: Option<Duration>,
     /// The encoded arguments.
     pub body: Vec<u8>,
     /// The codec the body is in (named by its content type); replies use it too.
@@ -193,10 +195,6 @@ pub trait WireFormat: Send + Sync + Debug + 'static {
 
     /// Reads a reply.
     fn decode_reply(&self, message: Message) -> Result<ReplyBody, RpcError>;
-
-    /// How long the caller of this request waits without a heartbeat, if it
-    /// asked for heartbeats.
-    fn call_monitor(&self, request: &Message) -> Option<Duration>;
 
     /// A heartbeat: "still working on it" (the transport adds the correlation id).
     fn encode_heartbeat(&self) -> Message;

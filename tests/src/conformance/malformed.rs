@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rpc_runtime::codec::DEFAULT_MAX_MESSAGE_SIZE;
 use rpc_runtime::message::Message;
-use rpc_runtime::wire::{ReplyBody, Wire};
+use rpc_runtime::wire::{OutgoingRequest, ReplyBody, Wire};
 use rpc_runtime::{Context, Destination, RpcError};
 
 use crate::env::Env;
@@ -31,13 +31,17 @@ fn broken(wire: Wire, what: Broken) -> Message {
     const HUGE: usize = DEFAULT_MAX_MESSAGE_SIZE + 1024 * 1024;
     match wire {
         Wire::Native => {
+            // A well-formed head, then whatever body.
             let with_method = |method: &str, body: Vec<u8>| {
-                let mut message = Message {
+                wire.format(HUGE * 2).encode_request(OutgoingRequest {
+                    method,
+                    version: "1.0",
+                    namespace: None,
+                    context: &Context::new(),
+                    timeout: None,
+                    call_monitor: None,
                     body,
-                    ..Message::default()
-                };
-                message.headers.insert("x-rpc-method", method);
-                message
+                })
             };
             match what {
                 Broken::NoMethod => Message::default(),
@@ -132,14 +136,23 @@ pub async fn malformed_messages_do_not_stop_the_server(env: Arc<Env>) {
         assert!(expected, "{what:?}: {error:?}");
     }
     if env.wire == Wire::Native {
-        let mut bad_deadline = broken(Wire::Native, Broken::UnknownMethod);
-        bad_deadline.headers.insert("x-rpc-method", "whoami");
-        bad_deadline.headers.insert("x-rpc-timeout", "tomorrow");
-        let reply = transport
-            .call_raw(to_server.clone(), bad_deadline, wait)
-            .await;
-        let error = failure_of(env.wire, reply);
-        assert!(matches!(error, RpcError::BadRequest { .. }), "{error:?}");
+        // A preamble cut short, and a request of the first native format.
+        let mut cut = broken(Wire::Native, Broken::UnknownMethod);
+        cut.kind = Some("whoami".into());
+        cut.body.truncate(3);
+        let mut first_format = Message::default();
+        first_format.headers.insert("x-rpc-method", "whoami");
+        for (request, says) in [
+            (cut, "preamble"),
+            (first_format, "first native wire format"),
+        ] {
+            let reply = transport.call_raw(to_server.clone(), request, wait).await;
+            let error = failure_of(env.wire, reply);
+            assert!(
+                matches!(&error, RpcError::BadRequest { detail, .. } if detail.contains(says)),
+                "{error:?}"
+            );
+        }
     }
     // And it still serves.
     let client = env.client(&transport);

@@ -197,25 +197,14 @@ fn request_message(service: &Service, method: &Method, named: &mut Named) -> Val
     if let Some(summary) = method.docs.first() {
         message.insert("summary".into(), json!(summary));
     }
-    message.insert(
-        "headers".into(),
-        json!({
-            "type": "object",
-            "properties": {
-                "x-rpc-method": {"type": "string", "const": name},
-                "x-rpc-version": {"type": "string", "const": version, "description": "The API version the request needs."},
-                "x-rpc-timeout": {"type": "string", "description": "How long the caller waits, in ms from receipt (calls)."},
-                "x-request-id": {"type": "string"},
-                "traceparent": {"type": "string", "description": "W3C trace context."},
-            },
-            "required": ["x-rpc-method", "x-rpc-version"],
-        }),
+    let layout = format!(
+        "The body is the byte 2 (native wire v2), a bincode preamble (API version `{version}`, namespace, the caller's timeout in ms from receipt, call-monitor ms, context: request id, user, project, roles, auth token, values, W3C traceparent), then the arguments, in this order (bincode encodes them positionally). The method is the AMQP `type` property."
     );
     message.insert(
         "payload".into(),
         json!({
             "type": "object",
-            "description": "The arguments, in this order (bincode encodes them positionally).",
+            "description": layout,
             "properties": properties,
             "required": required,
         }),
@@ -248,13 +237,8 @@ fn reply_message(method: &Method, named: &mut Named) -> Value {
     json!({
         "name": format!("{name}.reply"),
         "title": format!("{name} reply"),
-        "headers": {
-            "type": "object",
-            "properties": {"x-rpc-status": {"type": "string", "enum": ["ok", "error", "failure", "heartbeat"]}},
-            "required": ["x-rpc-status"],
-        },
         "payload": {
-            "description": "Selected by x-rpc-status: `ok` the value, `error` the manager's error, `failure` a framework error; a heartbeat has no body.",
+            "description": "Selected by the AMQP `type` property: `ok` the value, `error` the manager's error, `failure` a framework error; `heartbeat` has no body.",
             "oneOf": outcomes,
         },
         "correlationId": {"location": "$message.header#/correlation_id"},

@@ -21,6 +21,9 @@ pub(super) fn to_properties(message: &Message) -> Result<BasicProperties, RpcErr
     if let Some(v) = &message.reply_to {
         props.with_reply_to(short("reply-to", v)?);
     }
+    if let Some(v) = &message.kind {
+        props.with_message_type(short("type", v)?);
+    }
     if let Some(v) = &message.content_type {
         props.with_content_type(short("content type", v)?);
     }
@@ -60,6 +63,7 @@ pub(super) fn from_delivery(props: &BasicProperties, body: Vec<u8>) -> Message {
     Message {
         correlation_id: props.correlation_id().cloned(),
         reply_to: props.reply_to().cloned(),
+        kind: props.message_type().cloned(),
         content_type: props.content_type().cloned(),
         content_encoding: props.content_encoding().cloned(),
         expiration_ms: props.expiration().and_then(|e| e.parse().ok()),

@@ -1,24 +1,28 @@
-//! The native wire format: routing facts in AMQP headers, the arguments
-//! (or the reply) as one codec-encoded body.
+//! The native wire format (v2): a request's method in the AMQP `type`
+//! property, its other facts in a compact binary preamble at the head of
+//! the body ([`head`]), then the codec-encoded arguments; a reply's status
+//! in `type`, its value or error as the body. No AMQP header table on
+//! requests and replies: RabbitMQ decodes every message's headers, and each
+//! entry costs it throughput.
 //!
-//! Headers (all strings):
-//!
-//! | header | on | meaning |
+//! | on | AMQP property | body |
 //! |---|---|---|
-//! | `x-rpc-method` | request | the method name |
-//! | `x-rpc-version` | request | the API version the request needs, `major.minor` |
-//! | `x-rpc-namespace` | request | the service's namespace, when it has one |
-//! | `x-rpc-timeout` | request | how long the caller waits, in ms from when the server receives it (relative, so clock skew between hosts does not matter) |
-//! | `x-request-id`, `x-user-id`, `x-project-id` | request | context fields |
-//! | `x-roles` | request | context roles, comma separated |
-//! | `x-auth-token` | request | context auth token |
-//! | `x-ctx-<key>` | request | free-form context values |
-//! | `x-ctxj-<key>` | request | free-form context values that are not strings, as JSON (received from oslo.messaging) |
-//! | `traceparent` | request | W3C trace context, when the caller has a trace: its trace, a new span id |
-//! | `x-rpc-call-monitor` | request | ask for heartbeats: the caller gives up after this many ms without one |
-//! | `x-event-type`, `x-publisher-id`, `x-priority` (`INFO`), `x-message-id`, `x-timestamp` (Unix ms) | notification | the notification's envelope (with the context headers; the body is the payload) |
-//! | `x-rpc-status` | reply | `ok` (value), `error` (manager's error), `failure` (framework error), `heartbeat` (still working) |
+//! | request | `type` = method, `content_type` = the arguments' codec, `correlation_id` + `reply_to` (calls), `expiration` = the call's timeout | `2`, then the preamble (bincode): API version, namespace, timeout budget in ms from receipt (relative: clock skew between hosts does not matter), call-monitor ms, context (request id, user, project, roles, auth token, values, JSON values, W3C `traceparent`), then the arguments |
+//! | reply | `type` = `ok` (value), `error` (manager's error), `failure` (framework error) or `heartbeat`, `content_type`, `correlation_id` | the value or error |
+//!
+//! A request or reply of the first native format (routing facts in
+//! `x-rpc-*` headers) is refused with an error naming the format.
+//!
+//! Notifications keep their facts in headers (they are not on the request
+//! path): `x-event-type`, `x-publisher-id`, `x-priority` (`INFO`),
+//! `x-message-id`, `x-timestamp` (Unix ms), and the context as
+//! `x-request-id`, `x-user-id`, `x-project-id`, `x-roles` (comma
+//! separated), `x-auth-token`, `x-ctx-<key>`, `x-ctxj-<key>` (JSON),
+//! `traceparent`.
 
+mod head;
+
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -34,10 +38,12 @@ use crate::notify::Priority;
 use crate::secret::Secret;
 use crate::trace::TraceParent;
 
-const METHOD: &str = "x-rpc-method";
-const VERSION: &str = "x-rpc-version";
-const NAMESPACE: &str = "x-rpc-namespace";
-const TIMEOUT: &str = "x-rpc-timeout";
+use self::head::{ContextHead, RequestHead};
+
+/// The header that marks a request of the first native format.
+const V1_METHOD: &str = "x-rpc-method";
+/// The header that marks a reply of the first native format.
+const V1_STATUS: &str = "x-rpc-status";
 const REQUEST_ID: &str = "x-request-id";
 const USER_ID: &str = "x-user-id";
 const PROJECT_ID: &str = "x-project-id";
@@ -45,9 +51,7 @@ const ROLES: &str = "x-roles";
 const AUTH_TOKEN: &str = crate::message::SECRET_HEADER;
 const VALUE_PREFIX: &str = "x-ctx-";
 const RAW_VALUE_PREFIX: &str = "x-ctxj-";
-const STATUS: &str = "x-rpc-status";
 const TRACEPARENT: &str = "traceparent";
-const CALL_MONITOR: &str = "x-rpc-call-monitor";
 const EVENT_TYPE: &str = "x-event-type";
 const PUBLISHER_ID: &str = "x-publisher-id";
 const PRIORITY: &str = "x-priority";
@@ -58,18 +62,12 @@ const HEARTBEAT: &str = "heartbeat";
 /// The header names this format writes, so that a transport reading them
 /// off the network can keep the static name instead of allocating a copy.
 pub(crate) const HEADER_NAMES: &[&str] = &[
-    METHOD,
-    VERSION,
-    NAMESPACE,
-    TIMEOUT,
     REQUEST_ID,
     USER_ID,
     PROJECT_ID,
     ROLES,
     AUTH_TOKEN,
-    STATUS,
     TRACEPARENT,
-    CALL_MONITOR,
     EVENT_TYPE,
     PUBLISHER_ID,
     PRIORITY,
@@ -109,65 +107,60 @@ impl WireFormat for NativeWire {
     }
 
     fn encode_request(&self, request: OutgoingRequest<'_>) -> Message {
-        let mut headers = Headers::new();
-        headers.insert(METHOD, request.method);
-        headers.insert(VERSION, request.version);
-        if let Some(namespace) = request.namespace {
-            headers.insert(NAMESPACE, namespace);
-        }
-        if let Some(timeout) = request.timeout {
-            headers.insert(TIMEOUT, timeout.as_millis().to_string());
-        }
-        if let Some(monitor) = request.call_monitor {
-            headers.insert(CALL_MONITOR, monitor.as_millis().to_string());
-        }
-        encode_context(request.context, &mut headers);
+        let head = RequestHead {
+            version: Cow::Borrowed(request.version),
+            namespace: request.namespace.map(Cow::Borrowed),
+            timeout_ms: request.timeout.map(millis),
+            call_monitor_ms: request.call_monitor.map(millis),
+            context: ContextHead::of(request.context),
+        };
         Message {
+            kind: Some(request.method.to_owned()),
             content_type: Some(self.codec.content_type().to_owned()),
-            headers,
-            body: request.body,
+            body: head.encode(&request.body),
             ..Message::default()
         }
     }
 
     fn decode_request(&self, mut message: Message) -> Result<IncomingRequest, RpcError> {
-        // Moved out rather than copied: the headers are not needed after.
-        let method = message
-            .headers
-            .remove(METHOD)
-            .ok_or_else(|| RpcError::BadRequest {
-                method: "?".into(),
-                detail: format!("the `{METHOD}` header is missing"),
-            })?;
-        let version = message.headers.remove(VERSION);
-        let headers = &message.headers;
+        let Some(method) = message.kind.take() else {
+            let detail = if message.headers.get(V1_METHOD).is_some() {
+                "it is in the first native wire format (`x-rpc-*` headers); this server speaks native wire v2 (method in the AMQP `type`): upgrade the caller"
+            } else {
+                "it names no method (the AMQP `type` property is missing)"
+            };
+            return Err(RpcError::BadRequest {
+                method: message.headers.get(V1_METHOD).unwrap_or("?").to_owned(),
+                detail: detail.to_owned(),
+            });
+        };
         let bad = |detail: String| RpcError::BadRequest {
             method: method.clone(),
             detail,
         };
         let codec = self.codec_of(&message).map_err(bad)?;
-        let deadline = match headers.get(TIMEOUT) {
-            None => None,
-            Some(text) => {
-                let ms: u64 = text
-                    .parse()
-                    .map_err(|_| bad(format!("`{TIMEOUT}` is not a number of milliseconds")))?;
-                // The budget counts from when the transport received the message.
-                let waited = message
-                    .received_at
-                    .map(|at| at.elapsed())
-                    .unwrap_or_default();
-                let left = Duration::from_millis(ms).saturating_sub(waited);
-                SystemTime::now().checked_add(left)
-            }
-        };
-        let mut context = decode_context(headers);
+        let (head, args_at) = head::decode(&message.body, self.codec.max_size())
+            .map_err(|e| bad(format!("unreadable request preamble: {e}")))?;
+        // The budget counts from when the transport received the message.
+        let deadline = head.timeout().and_then(|budget| {
+            let waited = message
+                .received_at
+                .map(|at| at.elapsed())
+                .unwrap_or_default();
+            SystemTime::now().checked_add(budget.saturating_sub(waited))
+        });
+        let call_monitor = head.call_monitor();
+        let version = Some(head.version.into_owned());
+        let namespace = head.namespace.map(Cow::into_owned);
+        let mut context = head.context.into_context();
         context.set_deadline(deadline);
+        message.body.drain(..args_at);
         Ok(IncomingRequest {
             method,
             version,
-            namespace: headers.get(NAMESPACE).map(str::to_owned),
+            namespace,
             context,
+            call_monitor,
             body: message.body,
             codec,
         })
@@ -175,12 +168,9 @@ impl WireFormat for NativeWire {
 
     fn encode_reply(&self, reply: ReplyBody, codec: &AnyCodec) -> Message {
         let (status, body) = match reply {
-            ReplyBody::Value(body) => ("ok", body),
-            ReplyBody::Error(error) => ("error", error.body),
-            ReplyBody::Failure(error) => match codec.encode(&error) {
-                Ok(body) => ("failure", body),
-                Err(_) => ("failure", Vec::new()),
-            },
+            ReplyBody::Value(body) => (OK, body),
+            ReplyBody::Error(error) => (ERROR, error.body),
+            ReplyBody::Failure(error) => (FAILURE, codec.encode(&error).unwrap_or_default()),
         };
         self.status_message(status, body, codec)
     }
@@ -191,21 +181,19 @@ impl WireFormat for NativeWire {
             detail,
         };
         let codec = self.codec_of(&message).map_err(decode_error)?;
-        match message.headers.get(STATUS) {
-            Some("ok") => Ok(ReplyBody::Value(message.body)),
-            Some("error") => Ok(ReplyBody::Error(ErrorReply::encoded(message.body))),
-            Some("failure") => codec
+        match message.kind.as_deref() {
+            Some(OK) => Ok(ReplyBody::Value(message.body)),
+            Some(ERROR) => Ok(ReplyBody::Error(ErrorReply::encoded(message.body))),
+            Some(FAILURE) => codec
                 .decode::<RpcError>(&message.body)
                 .map(ReplyBody::Failure)
                 .map_err(|e| decode_error(format!("undecodable failure: {e}"))),
-            Some(other) => Err(decode_error(format!("unknown `{STATUS}` `{other}`"))),
-            None => Err(decode_error(format!("the `{STATUS}` header is missing"))),
+            Some(other) => Err(decode_error(format!("unknown reply status `{other}`"))),
+            None if message.headers.get(V1_STATUS).is_some() => Err(decode_error(
+                "it is in the first native wire format (`x-rpc-*` headers); this client speaks native wire v2: upgrade the server".to_owned(),
+            )),
+            None => Err(decode_error("it has no status (the AMQP `type` property)".to_owned())),
         }
-    }
-
-    fn call_monitor(&self, request: &Message) -> Option<Duration> {
-        let ms: u64 = request.headers.get(CALL_MONITOR)?.parse().ok()?;
-        Some(Duration::from_millis(ms))
     }
 
     fn encode_heartbeat(&self) -> Message {
@@ -213,7 +201,7 @@ impl WireFormat for NativeWire {
     }
 
     fn is_heartbeat(&self, reply: &Message) -> bool {
-        reply.headers.get(STATUS) == Some(HEARTBEAT)
+        reply.kind.as_deref() == Some(HEARTBEAT)
     }
 
     fn encode_notification(&self, notification: OutgoingNotification<'_>) -> Message {
@@ -272,15 +260,22 @@ impl WireFormat for NativeWire {
 
 impl NativeWire {
     fn status_message(&self, status: &str, body: Vec<u8>, codec: &AnyCodec) -> Message {
-        let mut headers = Headers::new();
-        headers.insert(STATUS, status);
         Message {
+            kind: Some(status.to_owned()),
             content_type: Some(codec.content_type().to_owned()),
-            headers,
             body,
             ..Message::default()
         }
     }
+}
+
+/// A reply's statuses, in its AMQP `type`.
+const OK: &str = "ok";
+const ERROR: &str = "error";
+const FAILURE: &str = "failure";
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl NativeWire {

@@ -21,8 +21,11 @@ fn request_round_trips_with_context() {
         call_monitor: Some(Duration::from_secs(2)),
         body: vec![1, 2, 3],
     });
-    assert_eq!(wire.call_monitor(&message), Some(Duration::from_secs(2)));
+    assert_eq!(message.kind.as_deref(), Some("create_volume"));
+    assert!(message.headers.is_empty(), "no header table on a request");
+    assert_eq!(message.body[0], 2, "the preamble's version");
     let request = wire.decode_request(message).unwrap();
+    assert_eq!(request.call_monitor, Some(Duration::from_secs(2)));
     assert_eq!(request.method, "create_volume");
     assert_eq!(request.version.as_deref(), Some("3.1"));
     assert_eq!(request.namespace.as_deref(), Some("base"));
@@ -50,19 +53,49 @@ fn bad_requests_and_replies_are_errors() {
     let err = wire.decode_request(Message::default()).unwrap_err();
     assert!(matches!(err, RpcError::BadRequest { .. }), "{err:?}");
 
-    let mut message = Message::default();
-    message.headers.insert(METHOD, "m");
-    message.headers.insert(TIMEOUT, "soon");
-    let err = wire.decode_request(message).unwrap_err();
-    assert!(matches!(err, RpcError::BadRequest { ref method, .. } if method == "m"));
+    for body in [vec![], vec![1, 0], vec![2, 0xff, 0xff, 0xff, 0xff, 0x0f]] {
+        let message = Message {
+            kind: Some("m".into()),
+            body,
+            ..Message::default()
+        };
+        let err = wire.decode_request(message).unwrap_err();
+        assert!(
+            matches!(err, RpcError::BadRequest { ref method, ref detail } if method == "m" && detail.contains("preamble")),
+            "{err:?}"
+        );
+    }
 
-    let mut reply = Message::default();
-    reply.headers.insert(STATUS, "failure");
-    reply.body = vec![0xff; 3];
+    let reply = Message {
+        kind: Some("failure".into()),
+        body: vec![0xff; 3],
+        ..Message::default()
+    };
     assert!(matches!(
         wire.decode_reply(reply),
         Err(RpcError::Decode { .. })
     ));
+}
+
+/// A request or reply of the first native format (`x-rpc-*` headers) gets an
+/// error naming the format.
+#[test]
+fn the_first_format_is_named_when_refused() {
+    let wire = NativeWire::default();
+    let mut request = Message::default();
+    request.headers.insert(V1_METHOD, "create_volume");
+    let err = wire.decode_request(request).unwrap_err();
+    assert!(
+        matches!(&err, RpcError::BadRequest { method, detail } if method == "create_volume" && detail.contains("first native wire format")),
+        "{err}"
+    );
+    let mut reply = Message::default();
+    reply.headers.insert(V1_STATUS, "ok");
+    let err = wire.decode_reply(reply).unwrap_err();
+    assert!(
+        err.to_string().contains("first native wire format"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -142,11 +142,17 @@ impl WireFormat for OsloWire {
             SystemTime::now().checked_add(Duration::from_millis(ms).saturating_sub(waited))
         });
         context.set_deadline(deadline);
+        let call_monitor = message
+            .headers
+            .get(CALL_MONITOR)
+            .and_then(|ms| ms.parse().ok())
+            .map(Duration::from_millis);
         Ok(IncomingRequest {
             version: Some(envelope::string(&fields, "version").unwrap_or_else(|| "1.0".into())),
             namespace: envelope::string(&fields, "namespace"),
             method,
             context,
+            call_monitor,
             body,
             codec: self.codec,
         })
@@ -177,11 +183,6 @@ impl WireFormat for OsloWire {
             .get("result")
             .map_or_else(|| b"null".to_vec(), |r| r.get().as_bytes().to_vec());
         Ok(ReplyBody::Value(result))
-    }
-
-    fn call_monitor(&self, request: &Message) -> Option<Duration> {
-        let ms: u64 = request.headers.get(CALL_MONITOR)?.parse().ok()?;
-        Some(Duration::from_millis(ms))
     }
 
     fn encode_heartbeat(&self) -> Message {

@@ -34,9 +34,9 @@ fn a_call_round_trips() {
     let received = over_the_wire(&wire, message);
     assert_eq!(received.correlation_id.as_deref(), Some("c1"));
     assert_eq!(received.reply_to.as_deref(), Some("reply_x"));
-    assert_eq!(wire.call_monitor(&received), Some(Duration::from_secs(4)));
     assert!(wire.unique_id(&received).is_some());
     let request = wire.decode_request(received).unwrap();
+    assert_eq!(request.call_monitor, Some(Duration::from_secs(4)));
     assert_eq!(request.method, "create_volume");
     assert_eq!(request.version.as_deref(), Some("3.1"));
     assert_eq!(request.namespace.as_deref(), Some("storage"));
@@ -72,9 +72,9 @@ fn a_python_request_is_read() {
     };
     let received = wire.unseal(message).unwrap();
     assert_eq!(received.reply_to.as_deref(), Some("reply_py"));
-    assert_eq!(wire.call_monitor(&received), None);
     assert_eq!(wire.unique_id(&received), Some("u1"));
     let request = wire.decode_request(received).unwrap();
+    assert_eq!(request.call_monitor, None);
     assert_eq!(request.version.as_deref(), Some("1.0"), "oslo's default");
     assert_eq!(request.namespace, None);
     assert_eq!(request.body, br#"{"id":3}"#);
