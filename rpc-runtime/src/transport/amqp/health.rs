@@ -35,6 +35,8 @@ pub(super) struct Health {
     /// late for a reason that a new session would not fix.
     blocked: AtomicBool,
     nacks: Mutex<NackRun>,
+    /// Whether a run of nacks is open (so an ack need not lock).
+    refusing: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -55,6 +57,7 @@ impl Health {
             leak_limit,
             blocked: AtomicBool::new(false),
             nacks: Mutex::default(),
+            refusing: AtomicBool::new(false),
         }
     }
 
@@ -108,15 +111,17 @@ impl Health {
 
     /// A publish was confirmed: whatever refused the ones before is over.
     pub(super) fn acked(&self) {
-        let mut run = self.nacks.lock().unwrap_or_else(PoisonError::into_inner);
-        if run.count > 0 {
-            *run = NackRun::default();
+        if !self.refusing.load(Ordering::Relaxed) {
+            return;
         }
+        *self.nacks.lock().unwrap_or_else(PoisonError::into_inner) = NackRun::default();
+        self.refusing.store(false, Ordering::Relaxed);
     }
 
     /// A publish was refused; a long enough run of them condemns the session.
     pub(super) fn nacked(&self, refused: usize) {
         let now = Instant::now();
+        self.refusing.store(true, Ordering::Relaxed);
         let condemn = {
             let mut run = self.nacks.lock().unwrap_or_else(PoisonError::into_inner);
             let since = *run.since.get_or_insert(now);
