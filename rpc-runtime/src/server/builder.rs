@@ -29,7 +29,7 @@ impl Server {
             services: Vec::new(),
             stop_on: None,
             acks: AckMode::default(),
-            durability: Durability::Transient,
+            durability: None,
             show_panics: false,
         }
     }
@@ -43,7 +43,9 @@ pub struct ServerBuilder {
     services: Vec<(String, Arc<dyn Service>)>,
     stop_on: Option<CancellationToken>,
     acks: AckMode,
-    durability: Durability,
+    /// `None`: the transport's default (a `rabbit://` URL's
+    /// `amqp_durable_queues` or `rabbit_quorum_queue`).
+    durability: Option<Durability>,
     show_panics: bool,
 }
 
@@ -83,11 +85,11 @@ impl ServerBuilder {
     /// Every server of a topic must agree: RabbitMQ refuses to redeclare a
     /// queue with other flags.
     pub fn durable_queues(mut self, durable: bool) -> Self {
-        self.durability = if durable {
+        self.durability = Some(if durable {
             Durability::Durable
         } else {
             Durability::Transient
-        };
+        });
         self
     }
 
@@ -98,7 +100,7 @@ impl ServerBuilder {
     /// As with [`ServerBuilder::durable_queues`], all servers of a topic must
     /// agree, and an existing classic queue cannot become a quorum queue.
     pub fn quorum_queues(mut self, delivery_limit: Option<u32>) -> Self {
-        self.durability = Durability::Replicated { delivery_limit };
+        self.durability = Some(Durability::Replicated { delivery_limit });
         self
     }
 
@@ -139,7 +141,9 @@ impl ServerBuilder {
                     server: self.server_name.clone(),
                 },
                 prefetch,
-                durability: self.durability,
+                durability: self
+                    .durability
+                    .unwrap_or_else(|| self.transport.queue_durability()),
                 max_length: None,
             };
             let listener = self.transport.subscribe(spec).await?;

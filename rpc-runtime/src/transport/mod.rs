@@ -52,6 +52,8 @@ pub struct Transport {
     max_pending_calls: usize,
     fail_fast: bool,
     recorder: Option<Recorder>,
+    /// How servers keep their queues unless their builder says otherwise.
+    queue_durability: driver::Durability,
 }
 
 /// How many calls may wait for replies on one transport unless told otherwise.
@@ -103,7 +105,22 @@ impl Transport {
             max_pending_calls: DEFAULT_MAX_PENDING_CALLS,
             fail_fast: false,
             recorder: None,
+            queue_durability: driver::Durability::Transient,
         }
+    }
+
+    /// The same transport, whose servers keep their queues so unless their
+    /// builder says otherwise.
+    pub(crate) fn with_queue_durability(&self, durability: driver::Durability) -> Self {
+        Self {
+            queue_durability: durability,
+            ..self.clone()
+        }
+    }
+
+    /// How servers on this transport keep their queues by default.
+    pub(crate) fn queue_durability(&self) -> driver::Durability {
+        self.queue_durability
     }
 
     /// The same transport (same connection) with another limit on message

@@ -20,6 +20,7 @@ use super::tls::TlsOptions;
 use crate::error::RpcError;
 use crate::secret::Secret;
 use crate::transport::Transport;
+use crate::transport::driver::Durability;
 use crate::wire::Wire;
 
 /// How long opening a connection (TCP, TLS and the AMQP handshake) may
@@ -54,6 +55,9 @@ pub struct AmqpConfig {
     pub(super) durable_exchange: bool,
     pub(super) connection_timeout: std::time::Duration,
     pub(super) tls: Option<TlsOptions>,
+    /// How servers on this transport keep their queues unless told
+    /// otherwise (oslo's `amqp_durable_queues`, `rabbit_quorum_queue`).
+    pub(super) queue_durability: Durability,
 }
 
 impl AmqpConfig {
@@ -183,6 +187,20 @@ impl AmqpConfig {
         self.wire
     }
 
+    /// How servers on this transport keep their queues unless their
+    /// builder says otherwise.
+    pub fn queue_durability(&self) -> Durability {
+        self.queue_durability
+    }
+
+    /// Servers on this transport keep their queues so unless their builder
+    /// says otherwise (the URL's `amqp_durable_queues`,
+    /// `rabbit_quorum_queue`).
+    pub fn with_queue_durability(mut self, durability: Durability) -> Self {
+        self.queue_durability = durability;
+        self
+    }
+
     /// The control exchange, as declared.
     pub(super) fn control(&self) -> super::declare::ControlExchange {
         super::declare::ControlExchange {
@@ -219,6 +237,7 @@ impl fmt::Debug for AmqpConfig {
             .field("durable_exchange", &self.durable_exchange)
             .field("connection_timeout", &self.connection_timeout)
             .field("tls", &self.tls)
+            .field("queue_durability", &self.queue_durability)
             .finish()
     }
 }
@@ -285,6 +304,36 @@ mod tests {
             !shown.contains("hunter2") && !shown.contains("p2@"),
             "{shown}"
         );
+    }
+
+    /// nova.conf's `transport_url`, unchanged.
+    #[test]
+    fn reads_oslo_transport_urls() {
+        let c = AmqpConfig::from_url("rabbit://nova:s3cret@ctl1:5672,nova2:other@ctl2:5673/")
+            .unwrap();
+        assert_eq!(c.wire_format(), Wire::Oslo, "rabbit:// speaks oslo's wire");
+        assert_eq!(c.vhost(), "/", "an empty path is vhost /");
+        let hosts: Vec<String> = c.endpoints().iter().map(ToString::to_string).collect();
+        assert_eq!(hosts, ["nova:***@ctl1:5672", "nova2:***@ctl2:5673"]);
+        assert_eq!(c.endpoints()[1].password().expose(), "other");
+        let c = AmqpConfig::from_url(
+            "rabbit://u:p@h/openstack?ssl=1&ssl_ca_file=/etc/ca.pem&heartbeat_timeout_threshold=30&rabbit_quorum_queue=true&control_exchange=nova&wire=native",
+        );
+        let c = c.unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.tls_options().is_some());
+        assert_eq!((c.port(), c.heartbeat(), c.exchange()), (5671, 30, "nova"));
+        assert_eq!(c.vhost(), "openstack");
+        assert_eq!(c.wire_format(), Wire::Native, "wire= wins");
+        assert_eq!(
+            c.queue_durability(),
+            Durability::Replicated {
+                delivery_limit: None
+            }
+        );
+        let durable = AmqpConfig::from_url("rabbit://u:p@h/?amqp_durable_queues=1").unwrap();
+        assert_eq!(durable.queue_durability(), Durability::Durable);
+        assert!(AmqpConfig::from_url("rabbit://u:p@h/?ssl_ca_file=/ca.pem").is_err());
+        assert!(AmqpConfig::from_url("rabbit://u:p@h/?ssl=maybe").is_err());
     }
 
     #[test]

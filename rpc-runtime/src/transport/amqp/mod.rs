@@ -100,7 +100,8 @@ impl AmqpDriver {
             _stop_guard: stop.clone().drop_guard(),
             stop,
         };
-        Ok(Transport::assemble(Arc::new(driver), hub))
+        let durability = driver.config.queue_durability();
+        Ok(Transport::assemble(Arc::new(driver), hub).with_queue_durability(durability))
     }
 
     /// The live session; while reconnecting, waits for the next one as

@@ -9,28 +9,42 @@ use super::endpoint::{Endpoint, decode};
 use super::tls::TlsOptions;
 use crate::codec::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::error::RpcError;
+use crate::transport::driver::Durability;
 use crate::wire::Wire;
 
 impl AmqpConfig {
-    /// Reads an `amqp://user:password@host:port/vhost?options` URL. Several
-    /// brokers of a cluster may be listed, comma separated, as oslo allows:
-    /// `amqp://u:p@h1:5672,h2:5672,u2:p2@h3/vhost`; a host without
-    /// credentials uses the first host's.
+    /// Reads an `amqp://user:password@host:port/vhost?options` URL, or
+    /// oslo.messaging's `rabbit://` transport URL as nova.conf writes it
+    /// (which selects the oslo wire unless `wire=` says otherwise). Several
+    /// brokers of a cluster may be listed, comma separated:
+    /// `rabbit://u:p@h1:5672,u2:p2@h2:5672/`; a host without credentials
+    /// uses the first host's. See the README for the options.
     pub fn from_url(url: &str) -> Result<Self, RpcError> {
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| RpcError::config("not an AMQP URL (no `://`)"))?;
-        let (tls, default_port) = match scheme {
-            "amqp" => (None, 5672),
-            "amqps" => (Some(TlsOptions::new()), 5671),
+        let (mut tls, wire) = match scheme {
+            "amqp" => (None, Wire::Native),
+            "amqps" => (Some(TlsOptions::new()), Wire::Native),
+            "rabbit" => (None, Wire::Oslo),
             other => {
                 return Err(RpcError::config(format!(
-                    "unsupported URL scheme `{other}`; expected `amqp` or `amqps`"
+                    "unsupported URL scheme `{other}`; expected `amqp`, `amqps` or `rabbit`"
                 )));
             }
         };
         let split = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authorities, tail) = rest.split_at(split);
+        let query = Url::parse(&format!("amqp://host{tail}"))
+            .map_err(|e| RpcError::config(format!("not an AMQP URL ({e})")))?;
+        let options: Vec<(String, String)> = query
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if options.iter().any(|(k, v)| k == "ssl" && flag(v).unwrap_or(false)) {
+            tls.get_or_insert_with(TlsOptions::new);
+        }
+        let default_port = if tls.is_some() { 5671 } else { 5672 };
         let mut endpoints: Vec<Endpoint> = Vec::new();
         let mut first: Option<Url> = None;
         for authority in authorities.split(',') {
@@ -62,62 +76,85 @@ impl AmqpConfig {
             control_exchange: DEFAULT_CONTROL_EXCHANGE.to_owned(),
             connection_name: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            wire: Wire::Native,
+            wire,
             durable_exchange: false,
             connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
             tls,
+            queue_durability: Durability::Transient,
         };
-        for (key, value) in parsed.query_pairs() {
-            match &*key {
-                "heartbeat" => {
-                    config.heartbeat = value.parse().map_err(|_| {
-                        RpcError::config(format!("`heartbeat={value}` is not a number of seconds"))
-                    })?;
-                }
-                "control_exchange" => config.control_exchange = value.into_owned(),
-                "connection_name" => config.connection_name = Some(value.into_owned()),
-                "wire" => {
-                    config.wire = Wire::parse(&value).ok_or_else(|| {
-                        RpcError::config(format!("`wire={value}`: expected `native` or `oslo`"))
-                    })?;
-                }
-                "durable_exchange" => {
-                    config.durable_exchange = value.parse().map_err(|_| {
-                        RpcError::config(format!(
-                            "`durable_exchange={value}`: expected `true` or `false`"
-                        ))
-                    })?;
-                }
-                "connection_timeout" => {
-                    let ms: u64 = value.parse().map_err(|_| {
-                        RpcError::config(format!(
-                            "`connection_timeout={value}` is not a number of milliseconds"
-                        ))
-                    })?;
-                    config.connection_timeout = std::time::Duration::from_millis(ms.max(1));
-                }
-                "cacertfile" | "certfile" | "keyfile" | "server_name_indication" => {
-                    let Some(tls) = config.tls.take() else {
-                        return Err(RpcError::config(format!("`{key}` needs an `amqps://` URL")));
-                    };
-                    let value = value.into_owned();
-                    config.tls = Some(match &*key {
-                        "cacertfile" => tls.ca_file(value),
-                        "server_name_indication" => tls.server_name(value),
-                        "certfile" => tls.with_client_cert_file(value.into()),
-                        _ => tls.with_client_key_file(value.into()),
-                    });
-                }
-                other => {
-                    return Err(RpcError::config(format!(
-                        "unknown AMQP URL option `{other}`; known: heartbeat, control_exchange, connection_name, wire, durable_exchange, connection_timeout, cacertfile, certfile, keyfile, server_name_indication"
-                    )));
-                }
-            }
+        for (key, value) in options {
+            config.option(&key, value)?;
         }
         if let Some(tls) = &config.tls {
             tls.check()?;
         }
         Ok(config)
+    }
+
+    /// Applies one query option of the URL.
+    fn option(&mut self, key: &str, value: String) -> Result<(), RpcError> {
+        let bad = |expected: &str| RpcError::config(format!("`{key}={value}`: expected {expected}"));
+        match key {
+            // oslo's `heartbeat_timeout_threshold` is the AMQP heartbeat.
+            "heartbeat" | "heartbeat_timeout_threshold" => {
+                self.heartbeat = value.parse().map_err(|_| bad("a number of seconds"))?;
+            }
+            "control_exchange" => self.control_exchange = value,
+            "connection_name" => self.connection_name = Some(value),
+            "wire" => self.wire = Wire::parse(&value).ok_or_else(|| bad("`native` or `oslo`"))?,
+            "durable_exchange" => {
+                self.durable_exchange = flag(&value).ok_or_else(|| bad("`true` or `false`"))?;
+            }
+            "amqp_durable_queues" => {
+                if flag(&value).ok_or_else(|| bad("`true` or `false`"))? {
+                    self.queue_durability = Durability::Durable;
+                    self.durable_exchange = true;
+                }
+            }
+            "rabbit_quorum_queue" => {
+                if flag(&value).ok_or_else(|| bad("`true` or `false`"))? {
+                    self.queue_durability = Durability::Replicated {
+                        delivery_limit: None,
+                    };
+                }
+            }
+            "connection_timeout" => {
+                let ms: u64 = value.parse().map_err(|_| bad("a number of milliseconds"))?;
+                self.connection_timeout = std::time::Duration::from_millis(ms.max(1));
+            }
+            // Read before the hosts (it sets their default port); checked here.
+            "ssl" => {
+                flag(&value).ok_or_else(|| bad("`true` or `false`"))?;
+            }
+            "cacertfile" | "certfile" | "keyfile" | "server_name_indication" | "ssl_ca_file"
+            | "ssl_cert_file" | "ssl_key_file" => {
+                let Some(tls) = self.tls.take() else {
+                    return Err(RpcError::config(format!(
+                        "`{key}` needs TLS: an `amqps://` URL, or `ssl=1`"
+                    )));
+                };
+                self.tls = Some(match key {
+                    "cacertfile" | "ssl_ca_file" => tls.ca_file(value),
+                    "server_name_indication" => tls.server_name(value),
+                    "certfile" | "ssl_cert_file" => tls.with_client_cert_file(value.into()),
+                    _ => tls.with_client_key_file(value.into()),
+                });
+            }
+            other => {
+                return Err(RpcError::config(format!(
+                    "unknown AMQP URL option `{other}`; known: heartbeat, heartbeat_timeout_threshold, control_exchange, connection_name, wire, durable_exchange, amqp_durable_queues, rabbit_quorum_queue, connection_timeout, ssl, cacertfile (ssl_ca_file), certfile (ssl_cert_file), keyfile (ssl_key_file), server_name_indication"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An option's boolean, as oslo writes them (`1`, `true`, `yes`, ...).
+fn flag(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
     }
 }
