@@ -182,6 +182,20 @@ pub enum RpcError {
         /// The transport's limit.
         limit: usize,
     },
+    /// The request or reply came in the other wire format than the
+    /// receiver speaks (a native message to an oslo.messaging server, or
+    /// the other way around).
+    #[error(
+        "the receiver speaks the {served} wire but the message is in the {received} wire: {hint}"
+    )]
+    WrongWire {
+        /// The wire the message was in.
+        received: String,
+        /// The wire the receiver speaks.
+        served: String,
+        /// The setting to change.
+        hint: String,
+    },
     /// The configuration (URL, names, options) is not usable.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -197,6 +211,7 @@ impl RpcError {
         matches!(
             self,
             RpcError::BadRequest { .. }
+                | RpcError::WrongWire { .. }
                 | RpcError::UnknownMethod { .. }
                 | RpcError::VersionNotSupported { .. }
                 | RpcError::WrongNamespace { .. }

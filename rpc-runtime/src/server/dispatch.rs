@@ -103,7 +103,16 @@ impl Handler {
                 let codec = request.codec;
                 let show_panics = self.server.show_panics;
                 let service = &*self.service;
-                let reply = run(service, &self.topic, request, Some(&facts), show_panics).await;
+                let wants_reply = reply_to.is_some();
+                let reply = run(
+                    service,
+                    &self.topic,
+                    request,
+                    Some(&facts),
+                    show_panics,
+                    wants_reply,
+                )
+                .await;
                 if let Some(heartbeats) = heartbeats {
                     heartbeats.abort();
                 }
@@ -113,9 +122,6 @@ impl Handler {
         let Some(reply) = answer.reply else {
             return;
         };
-        if let ReplyBody::Failure(error) = &reply {
-            tracing::warn!(topic = %self.topic, %error, "request failed");
-        }
         let Some(reply_to) = reply_to else {
             return;
         };
@@ -195,16 +201,20 @@ pub(crate) async fn respond(
         }
     };
     let codec = request.codec;
-    let reply = run(service, topic, request, server, show_panics).await;
+    let reply = run(service, topic, request, server, show_panics, true).await;
     Answer { reply, codec }
 }
 
+/// Runs one decoded request. A cast method called with a reply address
+/// (`wants_reply`, as a Python caller may) answers nothing (`None`), as
+/// oslo.messaging does; a failure is logged with the method and request id.
 async fn run(
     service: &dyn Service,
     topic: &str,
     mut request: IncomingRequest,
     server: Option<&(dyn Fn() -> ServerFacts + Sync)>,
     show_panics: bool,
+    wants_reply: bool,
 ) -> Option<ReplyBody> {
     let descriptor = service.descriptor();
     let builtin = match (request.method.as_str(), server) {
@@ -271,6 +281,10 @@ async fn run(
         trace_id = %trace_id,
         parent_span_id = received.is_some().then_some(tracing::field::display(parent_span_id)),
     );
+    if let Err(error) = super::kwargs::check(method, &request) {
+        tracing::warn!(%topic, method = method.name, request_id = request.context.request_id(), %error, "request refused");
+        return Some(ReplyBody::Failure(error));
+    }
     let dispatch = service.dispatch(Request {
         method,
         context: &request.context,
@@ -297,9 +311,16 @@ async fn run(
             }))
         }
     };
+    if let Some(ReplyBody::Failure(error)) = &response {
+        tracing::warn!(%topic, method = method.name, request_id = request.context.request_id(), %error, "request failed");
+    }
     match method.kind {
         MethodKind::Call => response,
-        MethodKind::Cast => response.filter(|r| matches!(r, ReplyBody::Failure(_))),
+        MethodKind::Cast => match response {
+            Some(ReplyBody::Failure(error)) => Some(ReplyBody::Failure(error)),
+            _ if wants_reply => request.codec.encode(&()).ok().map(ReplyBody::Value),
+            _ => None,
+        },
     }
 }
 

@@ -17,6 +17,7 @@
 mod builder;
 mod consumer;
 pub(crate) mod dispatch;
+mod kwargs;
 mod running;
 
 pub use builder::{DEFAULT_CONCURRENCY, ServerBuilder};

@@ -16,6 +16,7 @@ use super::driver::{CallId, Delivery, Listener, Publish, Settle, Subscribe};
 use super::{Destination, Transport};
 use crate::error::{Awaited, RpcError};
 use crate::message::Message;
+use crate::wire::Wire;
 
 /// How far past its deadline a driver may take to give up on a send, before
 /// the transport stops waiting for it anyway.
@@ -309,6 +310,14 @@ impl Transport {
                 tracing::error!(what, "stopped receiving: the deliveries ended");
                 return None;
             };
+            // A request in the other wire format is answered in its own.
+            if let Some(received) = Wire::of(&delivery.message).filter(|w| *w != self.speaks()) {
+                if let Err(error) = delivery.acker.ack().await {
+                    tracing::debug!(%error, "could not ack a message in the other wire format");
+                }
+                self.answer_wrong_wire(delivery.message, received).await;
+                continue;
+            }
             match self.wire.unseal(std::mem::take(&mut delivery.message)) {
                 Ok(message) => {
                     delivery.message = message;

@@ -2,14 +2,15 @@
 //! requests, lost connections), and where that lands ([`Hub`]): the
 //! transport's table of pending calls, read through its wire format.
 
+use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::pending::PendingCalls;
 use crate::error::RpcError;
 use crate::message::Message;
-use crate::wire::WireFormat;
+use crate::wire::{Wire, WireFormat};
 
 /// The receiving end of one transport's events.
 #[derive(Debug)]
@@ -19,6 +20,8 @@ pub(crate) struct Hub {
     wire: Arc<dyn WireFormat>,
     /// The transport was closed: nothing is sent any more.
     closed: AtomicBool,
+    /// Senders already warned about (a message in the other wire format).
+    warned: Mutex<HashSet<String>>,
 }
 
 impl Hub {
@@ -27,7 +30,17 @@ impl Hub {
             pending: Arc::default(),
             wire,
             closed: AtomicBool::new(false),
+            warned: Mutex::default(),
         }
+    }
+
+    /// True the first time `sender` is named (of the last thousand).
+    pub(crate) fn first_warning(&self, sender: &str) -> bool {
+        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+        if warned.len() >= 1000 {
+            warned.clear();
+        }
+        warned.insert(sender.to_owned())
     }
 
     /// Marks the transport closed; calls waiting fail with [`RpcError::Closed`].
@@ -49,13 +62,20 @@ impl Hub {
         &self.wire
     }
 
-    /// Unseals a reply and hands it to its call.
+    /// Unseals a reply and hands it to its call. A reply in the other wire
+    /// format fails its call (when it names one) with an error saying so.
     pub(crate) fn reply(&self, message: Message) {
-        match self.wire.unseal(message) {
-            Ok(message) => {
+        let received = Wire::of(&message).filter(|w| *w != self.wire.kind());
+        let correlation_id = message.correlation_id.clone();
+        match (self.wire.unseal(message), received, correlation_id) {
+            (Ok(message), _, _) => {
                 self.pending.deliver(message);
             }
-            Err(error) => tracing::warn!(%error, "dropped an unreadable reply"),
+            (Err(_), Some(received), Some(id)) => {
+                let error = super::mismatch::wrong_wire(received, self.wire.kind());
+                self.pending.complete(&id, Err(error));
+            }
+            (Err(error), _, _) => tracing::warn!(%error, "dropped an unreadable reply"),
         }
     }
 

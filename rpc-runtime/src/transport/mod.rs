@@ -14,6 +14,7 @@ mod destination;
 pub mod driver;
 mod events;
 pub mod memory;
+mod mismatch;
 pub(crate) mod pending;
 
 use std::fmt;

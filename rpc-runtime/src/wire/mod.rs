@@ -30,7 +30,8 @@ use crate::notify::Priority;
 /// must speak the same one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Wire {
-    /// Headers plus a bincode body (see [`NativeWire`]).
+    /// The method in the AMQP `type`, a preamble and a bincode body (see
+    /// [`NativeWire`]).
     #[default]
     Native,
     /// oslo.messaging's rabbit driver format (see [`OsloWire`]).
@@ -54,6 +55,38 @@ impl Wire {
             _ => None,
         }
     }
+
+    /// `native` or `oslo`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Wire::Native => "native",
+            Wire::Oslo => "oslo",
+        }
+    }
+
+    /// Which wire a message received as it came off the network looks
+    /// like, if either: an oslo.messaging envelope (a JSON object with
+    /// `oslo.version`), or a native message (a `type` property, or the first
+    /// native format's `x-rpc-*` headers).
+    pub fn of(message: &Message) -> Option<Self> {
+        let body = message.body.trim_ascii_start();
+        if body.first() == Some(&b'{') && memchr_slice(body, b"\"oslo.version\"") {
+            return Some(Wire::Oslo);
+        }
+        let v1 = message
+            .headers
+            .iter()
+            .any(|(name, _)| name.starts_with("x-rpc-"));
+        if message.kind.is_some() || v1 {
+            return Some(Wire::Native);
+        }
+        None
+    }
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn memchr_slice(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A request on its way out, body already encoded.

@@ -12,6 +12,7 @@ pub use notify::*;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rpc_runtime::wire::Wire;
 use rpc_runtime::{Awaited, Context, RpcError};
 use tokio::task::JoinSet;
 
@@ -142,9 +143,16 @@ pub async fn framework_errors_are_distinct(env: Arc<Env>) {
         }
         other => panic!("expected UnknownMethod, got {other:?}"),
     }
-    match newer.get_volume(&ctx, "abc".into(), true).await {
-        Err(RpcError::BadRequest { method, .. }) => assert_eq!(method, "get_volume"),
-        other => panic!("expected BadRequest, got {other:?}"),
+    match (env.wire, newer.get_volume(&ctx, "abc".into(), true).await) {
+        (Wire::Native, Err(RpcError::BadRequest { method, .. })) => {
+            assert_eq!(method, "get_volume");
+        }
+        // Arguments by name, checked as a Python server does.
+        (Wire::Oslo, Err(RpcError::Remote { class, message, .. })) => {
+            assert_eq!(class, "TypeError");
+            assert!(message.contains("unexpected keyword argument"), "{message}");
+        }
+        other => panic!("expected a refusal of the arguments, got {other:?}"),
     }
     match client.boom(&ctx).await {
         Err(error @ RpcError::Internal { .. }) => {

@@ -309,8 +309,8 @@ mod tests {
     /// nova.conf's `transport_url`, unchanged.
     #[test]
     fn reads_oslo_transport_urls() {
-        let c = AmqpConfig::from_url("rabbit://nova:s3cret@ctl1:5672,nova2:other@ctl2:5673/")
-            .unwrap();
+        let c =
+            AmqpConfig::from_url("rabbit://nova:s3cret@ctl1:5672,nova2:other@ctl2:5673/").unwrap();
         assert_eq!(c.wire_format(), Wire::Oslo, "rabbit:// speaks oslo's wire");
         assert_eq!(c.vhost(), "/", "an empty path is vhost /");
         let hosts: Vec<String> = c.endpoints().iter().map(ToString::to_string).collect();

@@ -41,7 +41,10 @@ impl AmqpConfig {
             .query_pairs()
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
-        if options.iter().any(|(k, v)| k == "ssl" && flag(v).unwrap_or(false)) {
+        if options
+            .iter()
+            .any(|(k, v)| k == "ssl" && flag(v).unwrap_or(false))
+        {
             tls.get_or_insert_with(TlsOptions::new);
         }
         let default_port = if tls.is_some() { 5671 } else { 5672 };
@@ -93,7 +96,8 @@ impl AmqpConfig {
 
     /// Applies one query option of the URL.
     fn option(&mut self, key: &str, value: String) -> Result<(), RpcError> {
-        let bad = |expected: &str| RpcError::config(format!("`{key}={value}`: expected {expected}"));
+        let bad =
+            |expected: &str| RpcError::config(format!("`{key}={value}`: expected {expected}"));
         match key {
             // oslo's `heartbeat_timeout_threshold` is the AMQP heartbeat.
             "heartbeat" | "heartbeat_timeout_threshold" => {
@@ -126,8 +130,13 @@ impl AmqpConfig {
             "ssl" => {
                 flag(&value).ok_or_else(|| bad("`true` or `false`"))?;
             }
-            "cacertfile" | "certfile" | "keyfile" | "server_name_indication" | "ssl_ca_file"
-            | "ssl_cert_file" | "ssl_key_file" => {
+            "cacertfile"
+            | "certfile"
+            | "keyfile"
+            | "server_name_indication"
+            | "ssl_ca_file"
+            | "ssl_cert_file"
+            | "ssl_key_file" => {
                 let Some(tls) = self.tls.take() else {
                     return Err(RpcError::config(format!(
                         "`{key}` needs TLS: an `amqps://` URL, or `ssl=1`"

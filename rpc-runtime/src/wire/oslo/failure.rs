@@ -35,7 +35,8 @@ struct FailureOut<'a> {
     class: &'a str,
     module: &'a str,
     message: &'a str,
-    tb: [&'a str; 0],
+    /// One line per error of the chain, as Python's traceback lines end.
+    tb: [String; 1],
     args: [&'a str; 1],
     kwargs: Box<RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -90,7 +91,7 @@ pub(super) fn from_error(error: &ErrorReply) -> String {
         class,
         module: &module,
         message: &error.message,
-        tb: [],
+        tb: [format!("{module}.{class}: {}\n", error.message)],
         args: [&error.message],
         kwargs: fields.unwrap_or_else(|| raw(&serde_json::Map::new())),
         rust_error: body.as_deref(),
@@ -131,7 +132,7 @@ pub(super) fn from_rpc_error(error: &RpcError) -> String {
         class,
         module,
         message: &message,
-        tb: [],
+        tb: [format!("{module}.{class}: {message}\n")],
         args: [&message],
         kwargs: kwargs.unwrap_or_else(|| raw(&serde_json::Map::new())),
         rust_error: None,
