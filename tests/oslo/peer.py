@@ -10,7 +10,8 @@ tests use, in one of two roles:
 
     peer.py client URL EXCHANGE TOPIC
         Reads a JSON list of operations from stdin, runs them with an
-        RPCClient, and prints one JSON list of outcomes. An operation is
+        RPCClient, and prints one JSON list of outcomes (each with the
+        seconds it took). An operation is
         {"kind": "call" | "cast", "method": ..., "args": {...},
          "context": {...}, "prepare": {...}} where "prepare" holds
         RPCClient.prepare() options (server, fanout, timeout,
@@ -90,14 +91,17 @@ def serve(url, exchange, topic, server):
 
 
 def outcome(run):
+    started = time.monotonic()
     try:
-        return {"ok": run()}
+        result = {"ok": run()}
     except messaging.RemoteError as e:
-        return {"error": {"class": "RemoteError", "exc_type": e.exc_type,
-                          "value": e.value}}
+        result = {"error": {"class": "RemoteError", "exc_type": e.exc_type,
+                            "value": e.value}}
     except Exception as e:
-        return {"error": {"class": type(e).__name__, "exc_type": None,
-                          "value": str(e)}}
+        result = {"error": {"class": type(e).__name__, "exc_type": None,
+                            "value": str(e)}}
+    result["seconds"] = time.monotonic() - started
+    return result
 
 
 def client(url, exchange, topic):

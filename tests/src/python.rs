@@ -56,6 +56,14 @@ impl Python {
         })
     }
 
+    /// The same interpreter, giving oslo.messaging `url` (a `transport_url`).
+    pub fn with_url(&self, url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            ..self.clone()
+        }
+    }
+
     fn command(&self, role: &str, args: &[&str]) -> Command {
         let mut command = Command::new(&self.exe);
         command
