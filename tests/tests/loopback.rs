@@ -16,7 +16,7 @@ use rpc_runtime::transport::driver::{
 use rpc_runtime::wire::Wire;
 use rpc_runtime::{BoxFuture, Destination, RpcError, Transport};
 use rpc_tests::env::Network;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 rpc_tests::conformance_suite!(rpc_tests::Kind::Custom(|| Arc::new(Net::default())));
 
@@ -45,7 +45,7 @@ impl Network for Net {
         Transport::with_driver(wire, |events| {
             let reply = format!("reply_{}", NEXT.fetch_add(1, Ordering::Relaxed));
             net.declare(&reply, Vec::new(), None, false);
-            let mut replies = net.listen(std::slice::from_ref(&reply));
+            let mut replies = net.listen(std::slice::from_ref(&reply), None);
             tokio::spawn(async move {
                 while let Some(delivery) = replies.recv().await {
                     events.reply(delivery.into_message());
@@ -85,8 +85,9 @@ impl Net {
         taken
     }
 
-    /// Consumes `names`, handing over what waits there.
-    fn listen(&self, names: &[String]) -> Listener {
+    /// Consumes `names`, handing over what waits there; once the listener
+    /// is gone, removes `own` if nothing waits in it and nobody consumes it.
+    fn listen(&self, names: &[String], own: Option<String>) -> Listener {
         let (inbox, deliveries) = mpsc::unbounded_channel();
         let queues = &mut *self.lock();
         for name in names {
@@ -96,7 +97,20 @@ impl Net {
                 deliver(name, queue, message);
             }
         }
-        Listener::unbounded(deliveries)
+        let (released, on_release) = oneshot::channel::<()>();
+        let net = self.clone();
+        tokio::spawn(async move {
+            inbox.closed().await;
+            let queues = &mut *net.lock();
+            for queue in queues.values_mut() {
+                queue.consumers.retain(|c| !c.is_closed());
+            }
+            if let Some(own) = own {
+                queues.retain(|name, q| *name != own || !q.waiting.is_empty() || !q.consumers.is_empty());
+            }
+            drop(released);
+        });
+        Listener::unbounded(deliveries).released_by(on_release)
     }
 }
 
@@ -175,7 +189,7 @@ impl Driver for Link {
     }
 
     fn subscribe(&self, spec: Subscribe) -> BoxFuture<'_, Result<Listener, RpcError>> {
-        let listener = self.net.listen(&self.declare(&spec));
+        let listener = self.net.listen(&self.declare(&spec), spec.source.own_queue());
         Box::pin(async move { Ok(listener) })
     }
 

@@ -154,6 +154,7 @@ impl ListenerBuilder {
             prefetch: u16::try_from(self.concurrency).unwrap_or(u16::MAX),
             durability: Durability::Durable,
             max_length: self.max_queue_length,
+            expires: None,
         };
         for queue in spec.source.queues() {
             crate::topology::check_name("notification queue", &queue)?;

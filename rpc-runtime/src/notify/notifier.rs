@@ -110,6 +110,7 @@ impl Notifier {
             prefetch: 0,
             durability: Durability::Durable,
             max_length: self.max_queue_length,
+            expires: None,
         };
         self.transport.declare(spec).await?;
         self.declared

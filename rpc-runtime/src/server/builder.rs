@@ -1,6 +1,7 @@
 //! Collecting a server's services and options, and starting it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -14,9 +15,17 @@ use crate::service::Service;
 use crate::topology::{check_name, check_server_names};
 use crate::transport::Transport;
 use crate::transport::driver::{Durability, Source, Subscribe};
+use crate::wire::Wire;
 
 /// How many requests a server runs at once unless told otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 64;
+
+/// How long a server's own queue outlives its last consumer on the native
+/// wire unless told otherwise: oslo.messaging's `rabbit_transient_queues_ttl`
+/// (30 minutes) for the queues its own processes leave behind. A server
+/// restarted (or upgraded) within it finds the casts sent meanwhile; one
+/// that never comes back leaves no queue collecting casts for good.
+pub const DEFAULT_SERVER_QUEUE_EXPIRY: Duration = Duration::from_secs(30 * 60);
 
 impl Server {
     /// A builder for a server named `server_name` (oslo's `Target.server`,
@@ -31,6 +40,7 @@ impl Server {
             acks: AckMode::default(),
             durability: None,
             show_panics: false,
+            expiry: None,
         }
     }
 }
@@ -47,6 +57,8 @@ pub struct ServerBuilder {
     /// `amqp_durable_queues` or `rabbit_quorum_queue`).
     durability: Option<Durability>,
     show_panics: bool,
+    /// `None`: the wire's default (see [`ServerBuilder::server_queue_expiry`]).
+    expiry: Option<Option<Duration>>,
 }
 
 impl ServerBuilder {
@@ -104,6 +116,22 @@ impl ServerBuilder {
         self
     }
 
+    /// How long the server's own queues (`<topic>.<server>`) outlive the
+    /// last consumer before the broker deletes them (`x-expires`), so that
+    /// a server that crashed leaves nothing behind; `None` keeps them for
+    /// good. A server that stops cleanly removes them at once, if nothing
+    /// waits in them and no other process consumes them.
+    ///
+    /// Default: [`DEFAULT_SERVER_QUEUE_EXPIRY`] on the native wire; none on
+    /// oslo's wire, where Python servers declare the same queues without an
+    /// expiry and RabbitMQ refuses a redeclaration with other arguments (a
+    /// policy does it there: see the README). When the queue already exists
+    /// without this expiry, the server uses it as it is and says so in its log.
+    pub fn server_queue_expiry(mut self, expiry: Option<Duration>) -> Self {
+        self.expiry = Some(expiry);
+        self
+    }
+
     /// Hosts `service` on the topic its trait declares.
     pub fn serve<S: Service>(self, service: S) -> Self {
         let topic = service.descriptor().topic.to_owned();
@@ -145,6 +173,10 @@ impl ServerBuilder {
                     .durability
                     .unwrap_or_else(|| self.transport.queue_durability()),
                 max_length: None,
+                expires: self.expiry.unwrap_or_else(|| match self.transport.wire().kind() {
+                    Wire::Native => Some(DEFAULT_SERVER_QUEUE_EXPIRY),
+                    Wire::Oslo => None,
+                }),
             };
             let listener = self.transport.subscribe(spec).await?;
             let handler = Handler {

@@ -20,6 +20,6 @@ pub(crate) mod dispatch;
 mod kwargs;
 mod running;
 
-pub use builder::{DEFAULT_CONCURRENCY, ServerBuilder};
+pub use builder::{DEFAULT_CONCURRENCY, DEFAULT_SERVER_QUEUE_EXPIRY, ServerBuilder};
 pub use consumer::AckMode;
 pub use running::{DEFAULT_GRACE, Server};

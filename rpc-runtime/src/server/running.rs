@@ -13,6 +13,10 @@ use crate::transport::driver::Listener;
 /// How long a shutdown waits for requests being handled unless told otherwise.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 
+/// How long a stopped server waits for its subscriptions to let go of the
+/// broker (close their channels, remove the server's own queues).
+const RELEASE: Duration = Duration::from_secs(5);
+
 /// A running server. Dropping it stops consuming too, without waiting for
 /// the requests being handled; [`Server::shutdown`] waits for them.
 #[derive(Debug)]
@@ -79,7 +83,11 @@ impl Server {
         }
         let all = u32::try_from(self.concurrency).unwrap_or(u32::MAX);
         let drained = tokio::time::timeout(grace, self.permits.acquire_many(all)).await;
-        drop(listeners);
+        for listener in listeners {
+            if tokio::time::timeout(RELEASE, listener.close()).await.is_err() {
+                tracing::warn!(server = %self.name, "a subscription did not let go of the broker in time");
+            }
+        }
         let done = matches!(drained, Ok(Ok(_)));
         if done {
             tracing::info!(server = %self.name, "server stopped");

@@ -110,6 +110,11 @@ pub struct Subscribe {
     pub durability: Durability,
     /// At most this many messages wait; the oldest are dropped first.
     pub max_length: Option<u32>,
+    /// The queue only this subscriber uses (a server's own, `topic.server`)
+    /// is deleted by the broker after this long without a consumer, so a
+    /// server that died leaves nothing behind for good. (A subscriber that
+    /// stops cleanly deletes it at once when nothing waits in it.)
+    pub expires: Option<std::time::Duration>,
 }
 
 /// What a subscription receives, in the runtime's own terms (the AMQP
@@ -145,6 +150,16 @@ impl Source {
             .into_iter()
             .map(|(queue, _)| queue)
             .collect()
+    }
+
+    /// The queue meant for this subscriber alone, if any: a server's own
+    /// (`topic.server`), which [`Subscribe::expires`] applies to and which
+    /// the subscriber removes when it stops (when idle).
+    pub fn own_queue(&self) -> Option<String> {
+        match self {
+            Source::Server { topic, server } => Some(crate::topology::server_queue(topic, server)),
+            Source::Notifications { .. } => None,
+        }
     }
 
     /// Each shared queue behind this source, with the routing keys it is
@@ -190,6 +205,9 @@ pub struct Listener {
     deliveries: Deliveries,
     /// Dropping the listener stops its receiving.
     _stop: Option<DropGuard>,
+    /// Ends once the driver let go of the subscription (see
+    /// [`Listener::released_by`]).
+    released: Option<oneshot::Receiver<()>>,
 }
 
 #[derive(Debug)]
@@ -206,6 +224,7 @@ impl Listener {
         Self {
             deliveries: Deliveries::Bounded(deliveries),
             _stop: Some(stop),
+            released: None,
         }
     }
 
@@ -216,6 +235,31 @@ impl Listener {
         Self {
             deliveries: Deliveries::Unbounded(deliveries),
             _stop: None,
+            released: None,
+        }
+    }
+
+    /// Lets [`Listener::close`] wait for the driver: it drops the sender of
+    /// `released` once it has let go of the subscription (closed its
+    /// channel, removed the queue only it used).
+    #[must_use]
+    pub fn released_by(mut self, released: oneshot::Receiver<()>) -> Self {
+        self.released = Some(released);
+        self
+    }
+
+    /// Stops receiving, and waits until the driver let go of the
+    /// subscription (at once unless the driver said it would tell).
+    pub async fn close(self) {
+        let Listener {
+            deliveries,
+            _stop,
+            released,
+        } = self;
+        drop(_stop);
+        drop(deliveries);
+        if let Some(released) = released {
+            let _ = released.await;
         }
     }
 

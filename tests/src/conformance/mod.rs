@@ -3,9 +3,11 @@
 //! Each case is an `async fn(Arc<Env>)`; [`conformance_suite!`] turns the
 //! whole list into `#[tokio::test]`s for one transport kind.
 
+mod lifecycle;
 mod malformed;
 mod notify;
 
+pub use lifecycle::*;
 pub use malformed::*;
 pub use notify::*;
 
@@ -56,6 +58,7 @@ macro_rules! conformance_suite {
             the_context_travels_and_onward_calls_keep_it,
             fanout_works_after_every_server_restarted,
             shutdown_answers_the_requests_in_flight,
+            a_stopped_server_leaves_no_queue_behind,
             a_full_transport_refuses_more_calls,
             a_cancellation_token_stops_the_server,
             notification_priorities_are_routed,

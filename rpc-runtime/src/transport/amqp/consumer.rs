@@ -85,7 +85,8 @@ impl Consumer {
     /// broker cancelled its consumer, or `gone`): the deliveries already
     /// taken from it can then only be acked on this channel, so the other
     /// consumers are cancelled and the channel closes once the last
-    /// delivery's acker is gone.
+    /// delivery's acker is gone. When stopped, returns once the channel is
+    /// closed (its unacked deliveries back in their queues).
     pub(super) async fn pump(self, stop: &CancellationToken, gone: &CancellationToken) -> Ended {
         let Consumer {
             channel,
@@ -120,7 +121,11 @@ impl Consumer {
                 },
             }
         };
-        channel.close();
+        if ended == Ended::Stopped {
+            channel.close_now().await;
+        } else {
+            channel.close();
+        }
         ended
     }
 }

@@ -73,13 +73,18 @@ pub(super) async fn source(
 ) -> Result<Vec<(String, u32)>, RpcError> {
     control_exchange(channel, control).await?;
     let exchange = control.name.as_str();
-    let arguments = queue_arguments(spec);
     let durable = spec.durability != Durability::Transient;
+    let own = spec.source.own_queue();
     let mut queues = Vec::with_capacity(3);
     for (queue, keys) in spec.source.bindings() {
+        let mut arguments = queue_arguments(spec);
+        if let (Some(expires), true) = (spec.expires, own.as_deref() == Some(queue.as_str())) {
+            let ms = i64::try_from(expires.as_millis()).unwrap_or(i64::MAX).max(1);
+            arguments.insert(field("x-expires"), FieldValue::l(ms));
+        }
         let declare = QueueDeclareArguments::new(&queue)
             .durable(durable)
-            .arguments(arguments.clone())
+            .arguments(arguments)
             .finish();
         let ready = bound_queue(channel, declare, &queue, exchange, &keys).await?;
         queues.push((queue, ready));
@@ -111,11 +116,15 @@ async fn fanout_queue(channel: &Chan, topic: &str) -> Result<String, RpcError> {
     Ok(queue)
 }
 
+fn field(name: &str) -> FieldName {
+    FieldName::try_from(name).expect("a short literal")
+}
+
 /// The queue arguments: `x-queue-type: quorum` (and `x-delivery-limit`)
 /// for replicated queues, `x-max-length` for bounded ones.
 fn queue_arguments(spec: &Subscribe) -> FieldTable {
     let mut arguments = FieldTable::new();
-    let name = |n: &str| FieldName::try_from(n).expect("a short literal");
+    let name = field;
     if let Durability::Replicated { delivery_limit } = spec.durability {
         arguments.insert(name("x-queue-type"), FieldValue::from("quorum"));
         if let Some(limit) = delivery_limit {

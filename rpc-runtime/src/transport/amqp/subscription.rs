@@ -5,12 +5,14 @@
 //! [`CHECK_QUEUES`]: RabbitMQ does not always cancel the consumers of a
 //! deleted quorum queue). Before each (re)consume, the redelivered head of
 //! the queues is drained ([`super::drain`]). The reader sees one stream of
-//! deliveries.
+//! deliveries. A subscription that stops removes the queue only it used (a
+//! server's `topic.server`) when nothing waits in it and nobody else
+//! consumes it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::config::AmqpConfig;
@@ -44,15 +46,23 @@ pub(super) async fn start(
         }
     };
     let (to, deliveries) = mpsc::channel(usize::from(spec.prefetch).max(1));
-    let subscription = Subscription {
+    let mut subscription = Subscription {
         state,
         config,
         spec,
     };
     let first = subscription.consume(&session, &to).await?;
     let stop = CancellationToken::new();
-    tokio::spawn(subscription.run((session, first), to, stop.clone()));
-    Ok(Listener::new(deliveries, stop.drop_guard()))
+    let (released, on_release) = oneshot::channel();
+    let stopped = stop.clone();
+    tokio::spawn(async move {
+        let last = subscription.run((session, first), to, stopped).await;
+        if let Some(session) = last {
+            subscription.remove_own_queue(&session).await;
+        }
+        drop(released);
+    });
+    Ok(Listener::new(deliveries, stop.drop_guard()).released_by(on_release))
 }
 
 struct Subscription {
@@ -62,27 +72,29 @@ struct Subscription {
 }
 
 impl Subscription {
+    /// Consumes until stopped; returns the session it consumed on when it
+    /// was stopped while consuming.
     async fn run(
-        mut self,
+        &mut self,
         first: (Arc<Session>, Consumer),
         to: mpsc::Sender<Delivery>,
         stop: CancellationToken,
-    ) {
+    ) -> Option<Arc<Session>> {
         let mut consumer = Some(first);
         loop {
             if let Some((session, current)) = consumer.take() {
                 let gone = CancellationToken::new();
-                let checking = tokio::spawn(self.check_queues(session, gone.clone()));
+                let checking = tokio::spawn(self.check_queues(Arc::clone(&session), gone.clone()));
                 let ended = current.pump(&stop, &gone).await;
                 checking.abort();
                 if ended == Ended::Stopped {
-                    return;
+                    return Some(session);
                 }
             }
             // Wait for a new session, or try again on this one after a pause.
             tokio::select! {
-                () = stop.cancelled() => return,
-                changed = self.state.changed() => if changed.is_err() { return },
+                () = stop.cancelled() => return None,
+                changed = self.state.changed() => if changed.is_err() { return None },
                 () = tokio::time::sleep(RETRY) => {}
             }
             let session = match &*self.state.borrow() {
@@ -90,7 +102,7 @@ impl Subscription {
                 State::Down { .. } => continue,
             };
             tokio::select! {
-                () = stop.cancelled() => return,
+                () = stop.cancelled() => return None,
                 next = self.consume(&session, &to) => match next {
                     Ok(next) => {
                         tracing::info!("consuming again");
@@ -126,8 +138,47 @@ impl Subscription {
         }
     }
 
-    /// Declares the queues, drains their redelivered head, and consumes them.
+    /// Removes the queue only this subscription used, if nothing waits in
+    /// it and nobody else consumes it; says so in the log either way.
+    async fn remove_own_queue(&self, session: &Session) {
+        let Some(queue) = self.spec.source.own_queue() else {
+            return;
+        };
+        let name = queue.clone();
+        let removed = session
+            .admin
+            .run(|c| async move { c.queue_delete_idle(&name).await })
+            .await;
+        match removed {
+            Ok(_) => tracing::info!(%queue, "removed the server's own queue"),
+            Err((error, reason)) => {
+                let reason = reason.unwrap_or_else(|| error.to_string());
+                tracing::warn!(%queue, %reason, "kept the server's own queue (messages wait in it, another process consumes it, or the broker is out of reach)");
+            }
+        }
+    }
+
+    /// Declares the queues, drains their redelivered head, and consumes
+    /// them. A server queue that exists without the expiry asked for
+    /// (declared by an older version, or by a Python server) is used as it
+    /// is, with a warning.
     async fn consume(
+        &mut self,
+        session: &Session,
+        to: &mpsc::Sender<Delivery>,
+    ) -> Result<Consumer, RpcError> {
+        match self.consume_once(session, to).await {
+            Err(error) if self.spec.expires.is_some() && is_inequivalent(&error) => {
+                let queue = self.spec.source.own_queue().unwrap_or_default();
+                tracing::warn!(%queue, %error, "the server's own queue exists with other arguments; using it without an expiry");
+                self.spec.expires = None;
+                self.consume_once(session, to).await
+            }
+            other => other,
+        }
+    }
+
+    async fn consume_once(
         &self,
         session: &Session,
         to: &mpsc::Sender<Delivery>,
@@ -140,4 +191,10 @@ impl Subscription {
         let names: Vec<String> = queues.into_iter().map(|(name, _)| name).collect();
         Consumer::on(channel, events, &names, to).await
     }
+}
+
+/// Whether the broker refused a declaration because the queue exists with
+/// other arguments (`406 PRECONDITION_FAILED - inequivalent arg`).
+fn is_inequivalent(error: &RpcError) -> bool {
+    error.to_string().contains("inequivalent arg")
 }

@@ -136,15 +136,19 @@ impl MemoryBroker {
     }
 
     pub(super) fn delete_queue(&self, name: &str) {
+        self.lock().delete_queue(name);
+    }
+
+    /// Deletes `name` if nothing waits in it and nobody consumes it.
+    pub(super) fn delete_idle_queue(&self, name: &str) {
         let mut state = self.lock();
-        state.queues.remove(name);
-        for exchange in state.exchanges.values_mut() {
-            exchange.bindings.retain(|(_, queue)| queue != name);
+        let idle = state
+            .queues
+            .get(name)
+            .is_some_and(|q| q.waiting.is_empty() && q.consumers.is_empty());
+        if idle {
+            state.delete_queue(name);
         }
-        // Auto-delete fanout exchanges lose their last binding with the queue.
-        state
-            .exchanges
-            .retain(|_, e| !(e.fanout && e.bindings.is_empty()));
     }
 
     pub(super) fn subscribe(&self, queue: &str, tx: &ConsumerTx) -> u64 {
@@ -216,6 +220,18 @@ impl MemoryBroker {
 }
 
 /// Hands a message to the queue's next live consumer, or keeps it waiting.
+impl State {
+    fn delete_queue(&mut self, name: &str) {
+        self.queues.remove(name);
+        for exchange in self.exchanges.values_mut() {
+            exchange.bindings.retain(|(_, queue)| queue != name);
+        }
+        // Auto-delete fanout exchanges lose their last binding with the queue.
+        self.exchanges
+            .retain(|_, e| !(e.fanout && e.bindings.is_empty()));
+    }
+}
+
 fn deliver(queue: &mut Queue, message: Message, since: Instant) {
     if let Some(ttl) = message.expiration_ms {
         if since.elapsed() >= Duration::from_millis(ttl) {

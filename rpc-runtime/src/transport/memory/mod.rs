@@ -9,7 +9,7 @@ mod broker;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub use broker::MemoryBroker;
@@ -142,7 +142,8 @@ impl Driver for MemoryDriver {
     fn subscribe(&self, spec: Subscribe) -> BoxFuture<'_, Result<Listener, RpcError>> {
         Box::pin(async move {
             let (queues, exclusive) = self.declare_source(&spec);
-            Ok(self.consume(&queues, exclusive, spec.prefetch))
+            let own = spec.source.own_queue();
+            Ok(self.consume(&queues, exclusive, own, spec.prefetch))
         })
     }
 
@@ -173,8 +174,15 @@ impl Driver for MemoryDriver {
 }
 
 impl MemoryDriver {
-    /// Consumes `queues`; `exclusive` is deleted when the consumer stops.
-    fn consume(&self, queues: &[String], exclusive: Option<String>, prefetch: u16) -> Listener {
+    /// Consumes `queues`; `exclusive` is deleted when the consumer stops,
+    /// and `own` too if it is idle then.
+    fn consume(
+        &self,
+        queues: &[String],
+        exclusive: Option<String>,
+        own: Option<String>,
+        prefetch: u16,
+    ) -> Listener {
         let (tx, rx) = mpsc::unbounded_channel();
         let consumers: Vec<u64> = queues
             .iter()
@@ -187,9 +195,16 @@ impl MemoryDriver {
             broker: self.broker.clone(),
             consumers,
             exclusive_queue: exclusive,
+            own_queue: own,
         };
-        tokio::spawn(pump(rx, to_server, stop.clone(), self.closed.clone(), held));
-        Listener::new(deliveries, stop.drop_guard())
+        let (released, on_release) = oneshot::channel();
+        let closed = self.closed.clone();
+        let stopped = stop.clone();
+        tokio::spawn(async move {
+            pump(rx, to_server, stopped, closed, held).await;
+            drop(released);
+        });
+        Listener::new(deliveries, stop.drop_guard()).released_by(on_release)
     }
 }
 
@@ -206,6 +221,9 @@ struct Held {
     broker: MemoryBroker,
     consumers: Vec<u64>,
     exclusive_queue: Option<String>,
+    /// Removed when the listener stops, if nothing waits in it and nobody
+    /// else consumes it.
+    own_queue: Option<String>,
 }
 
 async fn pump(
@@ -235,6 +253,7 @@ async fn pump(
         broker,
         consumers,
         exclusive_queue,
+        own_queue,
     } = held;
     broker.unsubscribe(&consumers);
     if let Some(queue) = &exclusive_queue {
@@ -249,5 +268,8 @@ async fn pump(
         if exclusive_queue.as_deref() != Some(&*queue) {
             let _ = broker.publish("", &queue, message, false);
         }
+    }
+    if let Some(queue) = &own_queue {
+        broker.delete_idle_queue(queue);
     }
 }

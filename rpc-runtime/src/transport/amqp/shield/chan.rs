@@ -10,6 +10,7 @@ use amqprs::channel::{
     BasicAckArguments, BasicCancelArguments, BasicConsumeArguments, BasicGetArguments,
     BasicPublishArguments, BasicQosArguments, Channel, ConfirmSelectArguments, ConsumerMessage,
     ExchangeDeclareArguments, GetMessage, QueueBindArguments, QueueDeclareArguments,
+    QueueDeleteArguments,
 };
 use amqprs::consumer::AsyncConsumer;
 use tokio::sync::mpsc;
@@ -97,6 +98,19 @@ impl Chan {
         Ok(declared.map_or((0, 0), |(_, ready, consumers)| (ready, consumers)))
     }
 
+    /// Deletes a queue if nothing waits in it and nobody consumes it (the
+    /// broker refuses otherwise, closing the channel).
+    pub(crate) async fn queue_delete_idle(&self, queue: &str) -> Result<u32, RpcError> {
+        let mut args = QueueDeleteArguments::new(queue);
+        args.if_empty = true;
+        args.if_unused = true;
+        let what = format!("deleting queue `{queue}`");
+        let deleted = self
+            .run(what, |c| async move { c.queue_delete(args).await })
+            .await?;
+        Ok(deleted.unwrap_or(0))
+    }
+
     /// Binds a queue to an exchange.
     pub(crate) async fn queue_bind(&self, args: QueueBindArguments) -> Result<(), RpcError> {
         let what = format!("binding queue `{}`", args.queue);
@@ -181,8 +195,14 @@ impl Chan {
             return;
         }
         let this = self.clone();
-        tokio::spawn(async move {
-            let _ = this.run("closing a channel", |c| c.close()).await;
-        });
+        tokio::spawn(async move { this.close_now().await });
+    }
+
+    /// Closes the channel if it is open, and waits for the broker to say
+    /// so (its unacked deliveries are back in their queues then).
+    pub(crate) async fn close_now(&self) {
+        if self.channel.is_open() {
+            let _ = self.run("closing a channel", |c| c.close()).await;
+        }
     }
 }
