@@ -83,8 +83,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some(Role::Billing) => {
             let _billing = billing_listener(&transport, &Billing::default()).await?;
-            line("billing", "listening; Ctrl-C stops");
-            let _ = tokio::signal::ctrl_c().await;
+            line("billing", "listening; Ctrl-C or SIGTERM stops");
+            rpc_runtime::shutdown_signal().cancelled().await;
         }
         Some(Role::Scheduler) => serve_forever(scheduler(&transport).await?).await,
         Some(Role::Volume) => {
@@ -131,8 +131,8 @@ async fn billing_listener(
 }
 
 async fn serve_forever(server: Server) {
-    line(server.name(), "serving; Ctrl-C stops");
-    let _ = tokio::signal::ctrl_c().await;
+    line(server.name(), "serving; Ctrl-C or SIGTERM stops");
+    rpc_runtime::shutdown_signal().cancelled().await;
     server.shutdown().await;
 }
 

@@ -7,7 +7,7 @@
 //! cargo run --example nova-compute -- --amqp amqp://guest:guest@127.0.0.1:5672/%2f
 //! ```
 //!
-//! With `--amqp` it serves until Ctrl-C. A Python caller, as nova's
+//! With `--amqp` it serves until Ctrl-C or SIGTERM. A Python caller, as nova's
 //! `ComputeAPI.get_host_uptime` makes it:
 //!
 //! ```text
@@ -101,7 +101,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.host, args.exchange
     );
     if args.amqp.is_some() {
-        tokio::signal::ctrl_c().await?;
+        rpc_runtime::shutdown_signal().cancelled().await;
     } else {
         // What nova's Python side would send, from a Rust client.
         let client = ComputeManagerClient::new(&transport).to_server(&args.host);

@@ -141,6 +141,11 @@ impl Log {
     }
 
     /// Every event so far, with the server that handled it.
+    /// Changes whenever an event is logged.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
     pub fn events(&self) -> Vec<(String, Event)> {
         self.events.lock().expect("log lock").clone()
     }

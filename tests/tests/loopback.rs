@@ -106,7 +106,9 @@ impl Net {
                 queue.consumers.retain(|c| !c.is_closed());
             }
             if let Some(own) = own {
-                queues.retain(|name, q| *name != own || !q.waiting.is_empty() || !q.consumers.is_empty());
+                queues.retain(|name, q| {
+                    *name != own || !q.waiting.is_empty() || !q.consumers.is_empty()
+                });
             }
             drop(released);
         });
@@ -189,7 +191,9 @@ impl Driver for Link {
     }
 
     fn subscribe(&self, spec: Subscribe) -> BoxFuture<'_, Result<Listener, RpcError>> {
-        let listener = self.net.listen(&self.declare(&spec), spec.source.own_queue());
+        let listener = self
+            .net
+            .listen(&self.declare(&spec), spec.source.own_queue());
         Box::pin(async move { Ok(listener) })
     }
 

@@ -173,10 +173,12 @@ impl ServerBuilder {
                     .durability
                     .unwrap_or_else(|| self.transport.queue_durability()),
                 max_length: None,
-                expires: self.expiry.unwrap_or_else(|| match self.transport.wire().kind() {
-                    Wire::Native => Some(DEFAULT_SERVER_QUEUE_EXPIRY),
-                    Wire::Oslo => None,
-                }),
+                expires: self
+                    .expiry
+                    .unwrap_or_else(|| match self.transport.wire().kind() {
+                        Wire::Native => Some(DEFAULT_SERVER_QUEUE_EXPIRY),
+                        Wire::Oslo => None,
+                    }),
             };
             let listener = self.transport.subscribe(spec).await?;
             let handler = Handler {

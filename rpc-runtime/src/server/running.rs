@@ -84,7 +84,10 @@ impl Server {
         let all = u32::try_from(self.concurrency).unwrap_or(u32::MAX);
         let drained = tokio::time::timeout(grace, self.permits.acquire_many(all)).await;
         for listener in listeners {
-            if tokio::time::timeout(RELEASE, listener.close()).await.is_err() {
+            if tokio::time::timeout(RELEASE, listener.close())
+                .await
+                .is_err()
+            {
                 tracing::warn!(server = %self.name, "a subscription did not let go of the broker in time");
             }
         }

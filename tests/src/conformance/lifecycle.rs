@@ -43,5 +43,8 @@ pub async fn a_stopped_server_leaves_no_queue_behind(env: Arc<Env>) {
     }
     // The topic queue is shared by every server of the topic: it stays, so
     // a server that comes back finds the casts sent to the topic meanwhile.
-    client.delete_volume(&ctx, 2).await.expect("cast to the topic");
+    client
+        .delete_volume(&ctx, 2)
+        .await
+        .expect("cast to the topic");
 }

@@ -79,7 +79,9 @@ pub(super) async fn source(
     for (queue, keys) in spec.source.bindings() {
         let mut arguments = queue_arguments(spec);
         if let (Some(expires), true) = (spec.expires, own.as_deref() == Some(queue.as_str())) {
-            let ms = i64::try_from(expires.as_millis()).unwrap_or(i64::MAX).max(1);
+            let ms = i64::try_from(expires.as_millis())
+                .unwrap_or(i64::MAX)
+                .max(1);
             arguments.insert(field("x-expires"), FieldValue::l(ms));
         }
         let declare = QueueDeclareArguments::new(&queue)

@@ -1,0 +1,65 @@
+//! Stopping on the signals service managers send: SIGTERM (systemd,
+//! Kubernetes, `docker stop`) as well as SIGINT (Ctrl-C).
+
+use tokio_util::sync::CancellationToken;
+
+/// A token cancelled when the process receives SIGTERM or SIGINT (Ctrl-C;
+/// on platforms without SIGTERM, Ctrl-C alone). Give it to
+/// [`ServerBuilder::stop_on`](crate::ServerBuilder::stop_on) and wait:
+/// the server stops taking requests and answers the ones in flight; or
+/// await [`CancellationToken::cancelled`] before stopping anything else.
+///
+/// Call it inside a Tokio runtime: it spawns the task that waits.
+///
+/// ```no_run
+/// use rpc_runtime::{Server, Transport};
+/// # async fn demo(transport: Transport, service: impl rpc_runtime::Service) -> Result<(), rpc_runtime::RpcError> {
+/// let server = Server::builder(&transport, "host-1")
+///     .serve(service)
+///     .stop_on(rpc_runtime::shutdown_signal())
+///     .start()
+///     .await?;
+/// server.wait().await; // returns after SIGTERM, once the requests in flight are answered
+/// # Ok(()) }
+/// ```
+pub fn shutdown_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let name = received().await;
+        tracing::info!(signal = name, "stopping");
+        cancel.cancel();
+    });
+    token
+}
+
+/// Waits for the first stop signal; returns its name.
+#[cfg(unix)]
+async fn received() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+        },
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops");
+            ctrl_c().await
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn received() -> &'static str {
+    ctrl_c().await
+}
+
+async fn ctrl_c() -> &'static str {
+    match tokio::signal::ctrl_c().await {
+        Ok(()) => "SIGINT",
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for Ctrl-C either; only an explicit shutdown stops");
+            std::future::pending().await
+        }
+    }
+}
