@@ -1,11 +1,12 @@
 //! Queue-level failures and options on RabbitMQ: a server whose queues are
 //! deleted under it (the broker cancels its consumers) consumes again by
-//! itself, and quorum queues are declared as such.
+//! itself, quorum queues are declared as such, and a server queue that
+//! exists without the expiry a server asks for is used as it is.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use amqprs::channel::QueueDeleteArguments;
+use amqprs::channel::{QueueDeclareArguments, QueueDeleteArguments};
 use rpc_runtime::{Context, RpcError};
 use rpc_tests::env::{rabbitmqctl, raw_connection};
 use rpc_tests::volume::Log;
@@ -102,6 +103,52 @@ async fn quorum_queues_are_declared_as_quorum() {
             .find(|l| l.starts_with(&format!("{}_fanout_", env.topic)))
             .expect("the fanout queue");
         assert!(fanout.contains("classic"), "{fanout}");
+    }
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_queue_declared_without_expiry_is_used_as_it_is() {
+    let Some(env) = Env::new(Kind::Amqp).await else {
+        return;
+    };
+    // An older version (or a Python server) declared the queue without
+    // `x-expires`: RabbitMQ refuses a declaration with other arguments.
+    let queue = format!("{}.host-1", env.topic);
+    let connection = raw_connection().await.expect("connect");
+    let channel = connection.open_channel(None).await.expect("channel");
+    channel
+        .queue_declare(QueueDeclareArguments::new(&queue))
+        .await
+        .expect("declare");
+    let _ = connection.close().await;
+
+    let log = Arc::new(Log::default());
+    let _server = env
+        .server_with("host-1", &log, |b| {
+            b.server_queue_expiry(Some(Duration::from_secs(60)))
+        })
+        .await;
+    let client = env
+        .client(&env.transport().await)
+        .timeout(Duration::from_secs(5));
+    let ctx = Context::new();
+    assert_eq!(
+        client.to_server("host-1").whoami(&ctx).await.expect("call"),
+        "host-1"
+    );
+    if let Some(listing) = rabbitmqctl(&[
+        "list_queues",
+        "-q",
+        "--no-table-headers",
+        "name",
+        "arguments",
+    ]) {
+        let line = listing
+            .lines()
+            .find(|l| l.split('\t').next() == Some(queue.as_str()))
+            .unwrap_or_else(|| panic!("`{queue}` not listed: {listing}"));
+        assert!(!line.contains("x-expires"), "{line}");
     }
     env.cleanup().await;
 }

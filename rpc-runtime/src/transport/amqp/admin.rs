@@ -17,7 +17,7 @@ use amqprs::channel::{ExchangeDeclareArguments, QueueDeclareArguments};
 use tokio::sync::{Mutex, mpsc};
 use tokio::time::Instant;
 
-use super::callback::ChannelEvent;
+use super::callback::{ChannelEvent, close_reason};
 use super::shield::{Chan, Link};
 use crate::error::RpcError;
 
@@ -57,15 +57,7 @@ impl Admin {
         };
         match op(channel.clone()).await {
             Ok(value) => Ok(value),
-            Err(error) => {
-                let mut reason = None;
-                while let Ok(event) = events.try_recv() {
-                    if let ChannelEvent::Closed { code, text } = event {
-                        reason = Some(format!("{code} {text}"));
-                    }
-                }
-                Err((error, reason))
-            }
+            Err(error) => Err((error, close_reason(events))),
         }
     }
 

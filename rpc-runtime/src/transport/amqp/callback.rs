@@ -36,6 +36,18 @@ pub(super) enum ChannelEvent {
     Closed { code: u16, text: String },
 }
 
+/// The broker's reason for closing a channel (`406 PRECONDITION_FAILED -
+/// ...`), if it closed it: read after an operation on it failed.
+pub(super) fn close_reason(events: &mut mpsc::UnboundedReceiver<ChannelEvent>) -> Option<String> {
+    let mut reason = None;
+    while let Ok(event) = events.try_recv() {
+        if let ChannelEvent::Closed { code, text } = event {
+            reason = Some(format!("{code} {text}"));
+        }
+    }
+    reason
+}
+
 /// The callback registered on every channel we open.
 pub(super) struct Forward {
     events: mpsc::UnboundedSender<ChannelEvent>,

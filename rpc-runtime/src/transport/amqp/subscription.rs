@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::callback::close_reason;
 use super::config::AmqpConfig;
 use super::consumer::{Consumer, Ended};
 use super::declare;
@@ -183,9 +184,28 @@ impl Subscription {
         session: &Session,
         to: &mpsc::Sender<Delivery>,
     ) -> Result<Consumer, RpcError> {
-        let (channel, events) = Consumer::channel(&session.link, self.spec.prefetch).await?;
+        let (channel, mut events) = Consumer::channel(&session.link, self.spec.prefetch).await?;
         let exchange = self.config.control();
-        let queues = declare::source(&channel, &exchange, &self.spec, true).await?;
+        let queues = match declare::source(&channel, &exchange, &self.spec, true).await {
+            Ok(queues) => queues,
+            // The broker closed the channel: say what it refused, and why.
+            Err(error) => match close_reason(&mut events) {
+                Some(reason) => {
+                    let names: Vec<String> = self
+                        .spec
+                        .source
+                        .bindings()
+                        .into_iter()
+                        .map(|(queue, _)| format!("`{queue}`"))
+                        .collect();
+                    return Err(RpcError::Config(format!(
+                        "the broker refused to declare {}: {reason}",
+                        names.join(", ")
+                    )));
+                }
+                None => return Err(error),
+            },
+        };
         let limit = usize::from(self.spec.prefetch) + 1;
         drain(&self.config, session, &queues, limit, to).await;
         let names: Vec<String> = queues.into_iter().map(|(name, _)| name).collect();
@@ -194,7 +214,7 @@ impl Subscription {
 }
 
 /// Whether the broker refused a declaration because the queue exists with
-/// other arguments (`406 PRECONDITION_FAILED - inequivalent arg`).
+/// other arguments (`406 PRECONDITION_FAILED - inequivalent arg ...`).
 fn is_inequivalent(error: &RpcError) -> bool {
     error.to_string().contains("inequivalent arg")
 }
