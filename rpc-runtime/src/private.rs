@@ -23,17 +23,17 @@ pub trait WireType: Serialize + DeserializeOwned + Send + 'static {}
 
 impl<T: Serialize + DeserializeOwned + Send + 'static> WireType for T {}
 
-/// A manager error type: sendable, printable (callers on the oslo wire see
-/// its `Display`), and able to carry a framework error so that one `?`
+/// A manager error type: sendable, an error (callers on the oslo wire see
+/// its `Display`, and its `source()` chain as the traceback), and able to carry a framework error so that one `?`
 /// covers both.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be the error of an RPC method: it must implement `From<rpc_runtime::RpcError>`, `Display` and serde's `Serialize` + `Deserialize`",
-    label = "needs `From<rpc_runtime::RpcError>`, `Display` and serde",
+    message = "`{Self}` cannot be the error of an RPC method: it must implement `From<rpc_runtime::RpcError>`, `std::error::Error` and serde's `Serialize` + `Deserialize`",
+    label = "needs `From<rpc_runtime::RpcError>`, `std::error::Error` and serde",
     note = "derive `thiserror::Error` and give it a variant for framework failures, e.g. `#[error(transparent)] Rpc(#[from] rpc_runtime::RpcError)`"
 )]
-pub trait ServiceError: WireType + From<RpcError> + std::fmt::Display {}
+pub trait ServiceError: WireType + From<RpcError> + std::error::Error {}
 
-impl<E: WireType + From<RpcError> + std::fmt::Display> ServiceError for E {}
+impl<E: WireType + From<RpcError> + std::error::Error> ServiceError for E {}
 
 /// The error type of methods that cannot fail; no value of it exists.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]

@@ -83,7 +83,10 @@ fn value_output<R: Serialize>(
     Ok(Some(ReplyBody::Value(codec.encode(value)?)))
 }
 
-fn result_output<R: Serialize, E: Serialize + fmt::Display>(
+/// How many errors of a manager error's `source()` chain are sent.
+const MAX_CAUSES: usize = 16;
+
+fn result_output<R: Serialize, E: Serialize + std::error::Error>(
     codec: &AnyCodec,
     result: &Result<R, E>,
 ) -> Result<Option<ReplyBody>, CodecError> {
@@ -93,6 +96,10 @@ fn result_output<R: Serialize, E: Serialize + fmt::Display>(
             body: codec.encode(error)?,
             message: error.to_string(),
             type_name: std::any::type_name::<E>().to_owned(),
+            causes: std::iter::successors(error.source(), |e| e.source())
+                .take(MAX_CAUSES)
+                .map(ToString::to_string)
+                .collect(),
         }),
     }))
 }

@@ -113,9 +113,10 @@ impl From<RpcError> for Failure {
             | RpcError::Closed
             | RpcError::Overloaded { .. }
             | RpcError::Unresponsive { .. } => Failure::Unreachable(error.to_string()),
-            RpcError::Config(_) | RpcError::Encode { .. } | RpcError::VersionCap { .. } => {
-                Failure::Usage(error.to_string())
-            }
+            RpcError::Config(_)
+            | RpcError::Encode { .. }
+            | RpcError::VersionCap { .. }
+            | RpcError::WrongWire { .. } => Failure::Usage(error.to_string()),
             other => Failure::Answered(other.to_string()),
         }
     }

@@ -9,9 +9,15 @@ use rpc_tests::env::amqp_url;
 use rpc_tests::oslo::{RustStorage, StorageService};
 use rpc_tests::{Env, Kind};
 
-/// Runs rpcctl (off the runtime's workers: the servers it talks to run there).
+/// Runs rpcctl (off the runtime's workers: the servers it talks to run
+/// there) on the wire of `env`.
 async fn rpcctl(env: &Env, args: &[&str]) -> Output {
-    let url = match env.wire {
+    rpcctl_on(env, env.wire, args).await
+}
+
+/// Runs rpcctl on `wire`.
+async fn rpcctl_on(env: &Env, wire: Wire, args: &[&str]) -> Output {
+    let url = match wire {
         Wire::Oslo => format!("{}?wire=oslo", amqp_url()),
         Wire::Native => amqp_url(),
     };
@@ -171,5 +177,33 @@ async fn rpcctl_speaks_the_oslo_wire() {
         "{}",
         stderr(&fail)
     );
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpcctl_on_the_other_wire_says_which_setting_to_change() {
+    let Some(env) = Env::speaking(Kind::Amqp, Wire::Oslo).await else {
+        return;
+    };
+    let _server = env
+        .builder("rs-1")
+        .await
+        .serve_on(&env.topic, StorageService::new(RustStorage::new("rs-1")))
+        .start()
+        .await
+        .expect("start");
+    for args in [
+        vec!["ping", env.topic.as_str()],
+        vec!["call", env.topic.as_str(), "add", r#"{"a": 2, "b": 40}"#],
+    ] {
+        let refused = rpcctl_on(&env, Wire::Native, &args).await;
+        let text = stderr(&refused);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}: {text}");
+        assert_eq!(text.lines().count(), 1, "{args:?}: {text}");
+        assert!(
+            text.contains("the sender's transport `wire=oslo`"),
+            "{args:?}: {text}"
+        );
+    }
     env.cleanup().await;
 }

@@ -96,7 +96,7 @@ def outcome(run):
         result = {"ok": run()}
     except messaging.RemoteError as e:
         result = {"error": {"class": "RemoteError", "exc_type": e.exc_type,
-                            "value": e.value}}
+                            "value": e.value, "traceback": e.traceback}}
     except Exception as e:
         result = {"error": {"class": type(e).__name__, "exc_type": None,
                             "value": str(e)}}

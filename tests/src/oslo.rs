@@ -18,9 +18,16 @@ pub enum StorageError {
     VolumeNotFound { volume_id: u64 },
     #[error("invalid kind: {0}")]
     Invalid(String),
+    #[error("the backend failed")]
+    Backend(#[source] BackendError),
     #[error(transparent)]
     Rpc(#[from] RpcError),
 }
+
+/// Why a storage backend failed: the cause of [`StorageError::Backend`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("lvcreate exited with {0}")]
+pub struct BackendError(pub i32);
 
 /// A storage service, as Python OpenStack services write them.
 #[rpc_service(topic = "storage", version = "1.3")]
@@ -31,7 +38,8 @@ pub trait Storage {
     async fn add(&self, ctx: &Context, a: i64, b: i64) -> i64;
     /// The context as the server received it, as a JSON object.
     async fn echo_context(&self, ctx: &Context) -> Value;
-    /// Fails: `not_found` with `VolumeNotFound`, anything else `Invalid`.
+    /// Fails: `not_found` with `VolumeNotFound`, `backend` with `Backend`
+    /// (which has a cause), anything else `Invalid`.
     async fn fail(&self, ctx: &Context, kind: String) -> Result<(), StorageError>;
     /// Returns `seconds` after sleeping that long.
     async fn slow(&self, ctx: &Context, seconds: f64) -> f64;
@@ -74,6 +82,7 @@ impl Storage for RustStorage {
     async fn fail(&self, _ctx: &Context, kind: String) -> Result<(), StorageError> {
         match kind.as_str() {
             "not_found" => Err(StorageError::VolumeNotFound { volume_id: 7 }),
+            "backend" => Err(StorageError::Backend(BackendError(5))),
             _ => Err(StorageError::Invalid(kind)),
         }
     }

@@ -38,6 +38,8 @@ mod no_prelude {
         }
     }
 
+    impl ::std::error::Error for VolumeError {}
+
     impl ::core::convert::From<::rpc_runtime::RpcError> for VolumeError {
         fn from(error: ::rpc_runtime::RpcError) -> Self {
             VolumeError::Rpc(error)

@@ -100,7 +100,7 @@ async fn a_python_caller_of_a_native_server_is_told_the_setting_at_once() {
         .await;
     let refused = outcome(&outcomes, 0);
     let value = refused["error"]["value"].as_str().unwrap_or_default();
-    assert!(value.contains("wire=oslo"), "{refused}");
+    assert!(value.contains("the receiver's `wire=oslo`"), "{refused}");
     assert!(seconds(refused) < 1.0, "{refused}");
     env.cleanup().await;
 }

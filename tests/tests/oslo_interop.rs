@@ -174,6 +174,7 @@ async fn remote_errors_arrive_as_the_callers_error_types() {
                 {"kind": "call", "method": "whoami", "prepare": {"version": "2.0"}},
                 {"kind": "call", "method": "whoami", "prepare": {"namespace": "other"}},
                 {"kind": "call", "method": "whoami", "prepare": {"version": "1.3"}},
+                {"kind": "call", "method": "fail", "args": {"kind": "backend"}},
             ]),
         )
         .await;
@@ -197,6 +198,30 @@ async fn remote_errors_arrive_as_the_callers_error_types() {
     assert_eq!(remote(&outcomes[3]).0, json!("UnsupportedVersion"));
     assert_eq!(remote(&outcomes[4]).0, json!("UnsupportedVersion"));
     assert_eq!(ok(&outcomes[5]), &json!("rs-1"), "1.3 is served");
+    // The traceback Python shows: the error, then its causes.
+    assert_eq!(
+        remote(&outcomes[6]),
+        (json!("Backend"), json!("the backend failed"))
+    );
+    let lines: Vec<&str> = outcomes[6]["error"]["traceback"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::trim_end)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        lines,
+        [
+            "rpc_tests.oslo.StorageError.Backend: the backend failed",
+            "Caused by: lvcreate exited with 5"
+        ],
+        "{}",
+        outcomes[6]
+    );
 
     // Python server, Rust caller: the typed variant when the error type has
     // one of that name, else a remote error with class, module and message.

@@ -34,7 +34,12 @@ async fn an_oslo_caller_of_a_native_server_is_told_which_setting_to_change() {
         matches!(&error, RpcError::WrongWire { received, served, .. } if received == "oslo" && served == "native"),
         "{error:?}"
     );
-    assert!(error.to_string().contains("wire=oslo"), "{error}");
+    let text = error.to_string();
+    assert!(
+        text.contains("the sender's transport `wire=native`"),
+        "{text}"
+    );
+    assert!(text.contains("the receiver's `wire=oslo`"), "{text}");
     assert!(took < Duration::from_secs(1), "{took:?}");
 }
 
@@ -45,6 +50,11 @@ async fn a_native_caller_of_an_oslo_server_is_told_which_setting_to_change() {
         matches!(&error, RpcError::WrongWire { received, served, .. } if received == "native" && served == "oslo"),
         "{error:?}"
     );
-    assert!(error.to_string().contains("wire=native"), "{error}");
+    let text = error.to_string();
+    assert!(
+        text.contains("the sender's transport `wire=oslo`"),
+        "{text}"
+    );
+    assert!(text.contains("the receiver's `wire=native`"), "{text}");
     assert!(took < Duration::from_secs(1), "{took:?}");
 }

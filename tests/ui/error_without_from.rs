@@ -12,6 +12,8 @@ impl std::fmt::Display for VolumeError {
     }
 }
 
+impl std::error::Error for VolumeError {}
+
 #[rpc_service(topic = "volume")]
 pub trait VolumeManager {
     async fn get_volume(&self, ctx: &Context, id: u64) -> Result<String, VolumeError>;

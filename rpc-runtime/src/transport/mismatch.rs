@@ -14,12 +14,13 @@ use crate::wire::{ReplyBody, Wire};
 
 /// The error for a message in `received` format at a `served` receiver.
 pub(crate) fn wrong_wire(received: Wire, served: Wire) -> RpcError {
+    // Said to both ends: the receiver logs it, the sender gets it back.
     let hint = match served {
         Wire::Native => {
-            "the sender speaks oslo.messaging's wire: give this side's transport `wire=oslo` (a `rabbit://` URL selects it), or the sender `wire=native`"
+            "give the sender's transport `wire=native` (an `amqp://` URL without `wire=oslo`), or the receiver's `wire=oslo` (a `rabbit://` URL selects it)"
         }
         Wire::Oslo => {
-            "the sender speaks the native wire: give this side's transport `wire=native` (an `amqp://` URL without `wire=oslo`), or the sender `wire=oslo`"
+            "give the sender's transport `wire=oslo` (a `rabbit://` URL selects it), or the receiver's `wire=native`"
         }
     };
     RpcError::WrongWire {

@@ -190,6 +190,10 @@ pub struct ErrorReply {
     /// The error type's Rust path (`std::any::type_name`), e.g.
     /// `cinder::VolumeError`. Empty when the wire did not carry it.
     pub type_name: String,
+    /// What each error of its `source()` chain says, outermost first (the
+    /// lines of an oslo.messaging traceback). Empty when the wire did not
+    /// carry them.
+    pub causes: Vec<String>,
 }
 
 impl ErrorReply {
@@ -199,6 +203,7 @@ impl ErrorReply {
             body,
             message: String::new(),
             type_name: String::new(),
+            causes: Vec::new(),
         }
     }
 }

@@ -35,8 +35,9 @@ struct FailureOut<'a> {
     class: &'a str,
     module: &'a str,
     message: &'a str,
-    /// One line per error of the chain, as Python's traceback lines end.
-    tb: [String; 1],
+    /// One line per error of the chain, ending as Python's traceback
+    /// lines end.
+    tb: Vec<String>,
     args: [&'a str; 1],
     kwargs: Box<RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,7 +92,14 @@ pub(super) fn from_error(error: &ErrorReply) -> String {
         class,
         module: &module,
         message: &error.message,
-        tb: [format!("{module}.{class}: {}\n", error.message)],
+        tb: std::iter::once(format!("{module}.{class}: {}\n", error.message))
+            .chain(
+                error
+                    .causes
+                    .iter()
+                    .map(|cause| format!("Caused by: {cause}\n")),
+            )
+            .collect(),
         args: [&error.message],
         kwargs: fields.unwrap_or_else(|| raw(&serde_json::Map::new())),
         rust_error: body.as_deref(),
@@ -132,7 +140,7 @@ pub(super) fn from_rpc_error(error: &RpcError) -> String {
         class,
         module,
         message: &message,
-        tb: [format!("{module}.{class}: {message}\n")],
+        tb: vec![format!("{module}.{class}: {message}\n")],
         args: [&message],
         kwargs: kwargs.unwrap_or_else(|| raw(&serde_json::Map::new())),
         rust_error: None,
@@ -164,6 +172,7 @@ pub(super) fn decode(failure: &str) -> ReplyBody {
             body: body.get().as_bytes().to_vec(),
             message,
             type_name: module.replace('.', "::"),
+            causes: Vec::new(),
         });
     }
     if let Some(error) = failure
@@ -198,6 +207,7 @@ mod tests {
             body: br#"{"NotFound":{"id":7}}"#.to_vec(),
             message: "volume 7 not found".into(),
             type_name: "cinder::errors::VolumeError".into(),
+            causes: Vec::new(),
         };
         let failure = from_error(&error);
         let f = fields(&failure);
@@ -207,6 +217,25 @@ mod tests {
         assert_eq!(f["kwargs"], serde_json::json!({"id": 7}));
         assert_eq!(f["args"], serde_json::json!(["volume 7 not found"]));
         assert_eq!(decode(&failure), ReplyBody::Error(error));
+    }
+
+    #[test]
+    fn the_traceback_has_a_line_per_error_of_the_chain() {
+        let error = ErrorReply {
+            body: br#""Backend""#.to_vec(),
+            message: "the backend failed".into(),
+            type_name: "cinder::VolumeError".into(),
+            causes: vec!["lvcreate exited with 5".into(), "disk full".into()],
+        };
+        let f = fields(&from_error(&error));
+        assert_eq!(
+            f["tb"],
+            serde_json::json!([
+                "cinder.VolumeError.Backend: the backend failed\n",
+                "Caused by: lvcreate exited with 5\n",
+                "Caused by: disk full\n",
+            ])
+        );
     }
 
     #[test]

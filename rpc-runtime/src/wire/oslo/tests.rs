@@ -91,6 +91,7 @@ fn replies_round_trip() {
         body: br#""NoSpace""#.to_vec(),
         message: "no space left".into(),
         type_name: "app::VolumeError".into(),
+        causes: Vec::new(),
     };
     for reply in [
         ReplyBody::Value(br#"{"id":1}"#.to_vec()),
