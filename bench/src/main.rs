@@ -8,6 +8,7 @@ mod compile;
 mod hand;
 mod measure;
 mod ours;
+mod processes;
 mod rss;
 mod tarpc_echo;
 
@@ -31,6 +32,13 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
     {
         rss::child(which, &url()).await;
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--serve") {
+        let (Some(which), Some(name)) = (args.get(i + 1), args.get(i + 2)) else {
+            panic!("usage: --serve ours|hand NAME");
+        };
+        processes::child(which, name).await;
         return;
     }
     if let Some(what) = args
@@ -94,13 +102,16 @@ async fn main() {
         "Each figure is from one run of `cargo xtask bench`{}; compare within a table, not across runs.\n",
         if quick { " --quick" } else { "" }
     );
-    // `--only calls|casts|memory|allocs|rss|compile`: one section, for iterating.
+    // `--only processes|calls|casts|memory|allocs|rss|compile`: one section, for iterating.
     let only = args
         .iter()
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .map(String::as_str);
     let runs = |section: &str| only.is_none_or(|o| o == section);
+    if runs("processes") {
+        processes::section(&mut report, duration).await;
+    }
     if runs("calls") {
         calls(&mut report, duration).await;
     }
@@ -127,7 +138,7 @@ async fn main() {
 }
 
 /// Echo calls through our client.
-fn ours_echo(client: &ours::EchoClient) -> Op {
+pub(crate) fn ours_echo(client: &ours::EchoClient) -> Op {
     let (client, text) = (client.clone(), "x".repeat(PAYLOAD));
     op(move || {
         let (client, text) = (client.clone(), text.clone());
@@ -138,13 +149,22 @@ fn ours_echo(client: &ours::EchoClient) -> Op {
 }
 
 /// Echo calls through a hand-written caller.
-fn hand_echo(caller: &hand::Caller) -> Op {
+pub(crate) fn hand_echo(caller: &hand::Caller) -> Op {
     let (caller, body) = (caller.clone(), vec![b'x'; PAYLOAD]);
     op(move || {
         let (caller, body) = (caller.clone(), body.clone());
         async move {
             caller.call(body).await;
         }
+    })
+}
+
+/// Confirmed casts through a hand-written publisher.
+pub(crate) fn hand_cast(publisher: hand::ConfirmedPublisher) -> Op {
+    let body = vec![b'x'; PAYLOAD];
+    op(move || {
+        let (publisher, body) = (publisher.clone(), body.clone());
+        async move { publisher.publish(body).await }
     })
 }
 
@@ -163,11 +183,11 @@ fn tarpc_echo(client: &tarpc_echo::WorldClient) -> Op {
 }
 
 /// How many turns each implementation gets in a section (see [`interleaved`]).
-fn rounds(duration: Duration) -> u32 {
+pub(crate) fn rounds(duration: Duration) -> u32 {
     duration.as_secs().max(1) as u32
 }
 
-fn url() -> String {
+pub(crate) fn url() -> String {
     std::env::var("RPC_BENCH_AMQP_URL")
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
@@ -198,11 +218,11 @@ fn machine() -> String {
     )
 }
 
-fn row(report: &mut String, cells: &[String]) {
+pub(crate) fn row(report: &mut String, cells: &[String]) {
     let _ = writeln!(report, "| {} |", cells.join(" | "));
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1000.0)
 }
 
@@ -298,13 +318,6 @@ async fn casts(report: &mut String, duration: Duration) {
     let queue = format!("bench-casts-{}", std::process::id());
     let received = hand::counting_consumer(&connection, &queue, 64).await;
     hand::bind_to_topic_exchange(&connection, &queue).await;
-    let hand_cast = |publisher: hand::ConfirmedPublisher| {
-        let body = vec![b'x'; PAYLOAD];
-        op(move || {
-            let (publisher, body) = (publisher.clone(), body.clone());
-            async move { publisher.publish(body).await }
-        })
-    };
     let plain = hand::ConfirmedPublisher::new(&connection, &queue, hand::Style::Plain).await;
     let same = hand::ConfirmedPublisher::new(&connection, &queue, hand::Style::SameTopology).await;
     let topic = format!("bench-casts-ours-{}", std::process::id());

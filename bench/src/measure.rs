@@ -33,8 +33,8 @@ where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let (latencies, elapsed) = run(workers, duration, op(f)).await;
-    summarise(latencies, elapsed)
+    let run = run(workers, duration, op(f), None).await;
+    summarise(run.latencies, run.elapsed)
 }
 
 /// Measures every op in turn, `rounds` times for `duration / rounds` each
@@ -46,28 +46,110 @@ pub async fn interleaved(
     rounds: u32,
     ops: &[Op],
 ) -> Vec<Stats> {
-    let slice = duration / rounds;
-    let mut runs: Vec<(Vec<Duration>, Duration)> = vec![(Vec::new(), Duration::ZERO); ops.len()];
-    for round in 0..rounds as usize {
-        for turn in 0..ops.len() {
-            let i = (round + turn) % ops.len();
-            let (latencies, elapsed) = run(workers, slice, Arc::clone(&ops[i])).await;
-            runs[i].0.extend(latencies);
-            runs[i].1 += elapsed;
-        }
-    }
-    runs.into_iter()
-        .map(|(latencies, elapsed)| summarise(latencies, elapsed))
+    let ops: Vec<(Op, Option<u32>)> = ops.iter().map(|op| (Arc::clone(op), None)).collect();
+    interleaved_cpu(workers, duration, rounds, &ops)
+        .await
+        .into_iter()
+        .map(|m| m.stats)
         .collect()
 }
 
-/// The closed loop itself: every latency, and how long it ran.
-async fn run(workers: usize, duration: Duration, op: Op) -> (Vec<Duration>, Duration) {
+/// What [`interleaved_cpu`] measured of one op.
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    pub stats: Stats,
+    /// Ops completed (warm-up not counted).
+    pub ops: usize,
+    /// CPU time this process spent on them.
+    pub client_cpu: Duration,
+    /// CPU time the op's server process spent on them.
+    pub server_cpu: Duration,
+}
+
+/// As [`interleaved`], each op with the pid of the process serving it,
+/// whose CPU time is measured too.
+pub async fn interleaved_cpu(
+    workers: usize,
+    duration: Duration,
+    rounds: u32,
+    ops: &[(Op, Option<u32>)],
+) -> Vec<Measured> {
+    let slice = duration / rounds;
+    let mut runs = vec![Run::default(); ops.len()];
+    for round in 0..rounds as usize {
+        for turn in 0..ops.len() {
+            let i = (round + turn) % ops.len();
+            let (op, server) = &ops[i];
+            let run = run(workers, slice, Arc::clone(op), *server).await;
+            runs[i].add(run);
+        }
+    }
+    runs.into_iter()
+        .map(|run| Measured {
+            ops: run.latencies.len(),
+            client_cpu: run.client_cpu,
+            server_cpu: run.server_cpu,
+            stats: summarise(run.latencies, run.elapsed),
+        })
+        .collect()
+}
+
+/// What a closed loop measured.
+#[derive(Debug, Clone, Default)]
+struct Run {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+    client_cpu: Duration,
+    server_cpu: Duration,
+}
+
+impl Run {
+    fn add(&mut self, other: Run) {
+        self.latencies.extend(other.latencies);
+        self.elapsed += other.elapsed;
+        self.client_cpu += other.client_cpu;
+        self.server_cpu += other.server_cpu;
+    }
+}
+
+/// CPU time (user and system, every thread) a process used so far: this
+/// one, or `pid`. Linux's `/proc/<pid>/stat`, in its 100 Hz ticks.
+pub fn cpu_time(pid: Option<u32>) -> Duration {
+    let path = pid.map_or_else(
+        || "/proc/self/stat".to_owned(),
+        |p| format!("/proc/{p}/stat"),
+    );
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    // After the command name (in parentheses, maybe with spaces), the
+    // fields start at the third: utime and stime are the 14th and 15th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// The closed loop itself: every latency, how long it ran, and the CPU
+/// time this process and `server` spent meanwhile.
+async fn run(workers: usize, duration: Duration, op: Op, server: Option<u32>) -> Run {
     // Warm up: a short run not counted.
     let warm = Instant::now() + duration / 10;
     while Instant::now() < warm {
         op().await;
     }
+    let cpu = || {
+        (
+            cpu_time(None),
+            server.map_or(Duration::ZERO, |p| cpu_time(Some(p))),
+        )
+    };
+    let (client_before, server_before) = cpu();
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
@@ -83,11 +165,18 @@ async fn run(workers: usize, duration: Duration, op: Op) -> (Vec<Duration>, Dura
             latencies
         }));
     }
-    let mut all = Vec::new();
+    let mut latencies = Vec::new();
     for task in tasks {
-        all.extend(task.await.expect("load task"));
+        latencies.extend(task.await.expect("load task"));
     }
-    (all, started.elapsed())
+    let elapsed = started.elapsed();
+    let (client_after, server_after) = cpu();
+    Run {
+        latencies,
+        elapsed,
+        client_cpu: client_after.saturating_sub(client_before),
+        server_cpu: server_after.saturating_sub(server_before),
+    }
 }
 
 /// Calls/s, p50 and p99 of a set of latencies over `elapsed`.

@@ -47,18 +47,72 @@ pub struct Deployment {
     transports: Vec<Transport>,
 }
 
+/// Connects to RabbitMQ on the benchmark's control exchange.
+async fn connect(url: &str) -> Transport {
+    AmqpConfig::from_url(url)
+        .expect("url")
+        .control_exchange("rpc-bench")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+/// Starts an echo server on `transport`.
+async fn serve(
+    transport: &Transport,
+    topic: &str,
+    concurrency: usize,
+) -> (Server, Arc<EchoManager>) {
+    let manager = Arc::new(EchoManager::default());
+    let server = Server::builder(transport, "bench-1")
+        .concurrency(concurrency)
+        .serve_on(topic, EchoService::from_arc(Arc::clone(&manager)))
+        .start()
+        .await
+        .expect("start");
+    (server, manager)
+}
+
+/// A client of `topic` on `transport`.
+fn client(transport: &Transport, topic: &str) -> EchoClient {
+    EchoClient::new(&transport.with_max_pending_calls(100_000))
+        .topic(topic)
+        .timeout(Duration::from_secs(60))
+}
+
+/// An echo server alone, over RabbitMQ (a server process of its own).
+pub struct ServerOnly {
+    pub manager: Arc<EchoManager>,
+    _server: Server,
+    transport: Transport,
+}
+
+impl ServerOnly {
+    pub async fn amqp(url: &str, topic: &str, concurrency: usize) -> Self {
+        let transport = connect(url).await;
+        let (server, manager) = serve(&transport, topic, concurrency).await;
+        Self {
+            manager,
+            _server: server,
+            transport,
+        }
+    }
+
+    pub async fn close(self) {
+        self.transport.close().await;
+    }
+}
+
+/// A client alone, over RabbitMQ, of a server in another process.
+pub async fn remote_client(url: &str, topic: &str) -> (EchoClient, Transport) {
+    let transport = connect(url).await;
+    (client(&transport, topic), transport)
+}
+
 impl Deployment {
     /// Over RabbitMQ: server and client on their own connections.
     pub async fn amqp(url: &str, topic: &str, concurrency: usize) -> Self {
-        let connect = || async {
-            AmqpConfig::from_url(url)
-                .expect("url")
-                .control_exchange("rpc-bench")
-                .connect()
-                .await
-                .expect("connect")
-        };
-        let (server_side, client_side) = (connect().await, connect().await);
+        let (server_side, client_side) = (connect(url).await, connect(url).await);
         Self::start(server_side, client_side, topic, concurrency).await
     }
 
@@ -74,18 +128,9 @@ impl Deployment {
         topic: &str,
         concurrency: usize,
     ) -> Self {
-        let manager = Arc::new(EchoManager::default());
-        let server = Server::builder(&server_side, "bench-1")
-            .concurrency(concurrency)
-            .serve_on(topic, EchoService::from_arc(Arc::clone(&manager)))
-            .start()
-            .await
-            .expect("start");
-        let client = EchoClient::new(&client_side.with_max_pending_calls(100_000))
-            .topic(topic)
-            .timeout(Duration::from_secs(60));
+        let (server, manager) = serve(&server_side, topic, concurrency).await;
         Self {
-            client,
+            client: client(&client_side, topic),
             manager,
             _server: server,
             transports: vec![server_side, client_side],
