@@ -58,6 +58,20 @@ pub enum RpcError {
         /// What the broker said.
         detail: String,
     },
+    /// The broker has no such virtual host, or does not let the user use it.
+    #[error(
+        "the broker at {broker} refused vhost `{vhost}` to `{user}` (missing, or no permission?): {detail}"
+    )]
+    VhostRefused {
+        /// The broker's host and port.
+        broker: String,
+        /// The virtual host asked for.
+        vhost: String,
+        /// The user name.
+        user: String,
+        /// What the broker said.
+        detail: String,
+    },
     /// A queue exists for the destination but cannot take messages now (the
     /// cluster node that holds it is down): unlike
     /// [`RpcError::Undeliverable`], a server does listen there.

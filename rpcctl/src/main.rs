@@ -5,14 +5,14 @@
 //! rpcctl --url amqp://guest:guest@127.0.0.1:5672/%2f ping volume
 //! rpcctl describe volume [--server host-1]
 //! rpcctl call volume list_volumes '{}' [--server host-1] [--timeout 5s]
-//! rpcctl cast volume refresh_capabilities '{}' [--server host-1 | --fanout]
+//! rpcctl cast volume refresh_capabilities '{}' [--server host-1 | --fanout] [--check]
 //! rpcctl topology volume
+//! rpcctl completions bash > /etc/bash_completion.d/rpcctl
 //! ```
 //!
-//! Exit codes: 0 success; 1 the method answered with an error; 2 a usage
-//! mistake (unknown method, bad argument names, not JSON); 3 the deployment
-//! could not be reached (no server on the topic, timeout, connection).
+//! Every command takes `--json`. Exit codes: see [`EXIT_CODES`].
 
+mod failure;
 mod output;
 mod request;
 mod topology;
@@ -20,107 +20,140 @@ mod topology;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use rpc_runtime::{AmqpConfig, RpcError, Transport};
+use clap::{CommandFactory, Parser, Subcommand};
+use rpc_runtime::{AmqpConfig, Transport};
+
+use crate::failure::Failure;
+use crate::output::Output;
+
+/// What each exit code means (also in `--help`).
+const EXIT_CODES: &str = "Exit codes:
+  0  success
+  1  the method answered with an error
+  2  a usage mistake: unknown method, wrong arguments, not JSON, a bad URL or duration
+  3  no answer: no server listens there, or none answered in time
+  4  the broker cannot be reached (down, refused the connection, unknown host)
+  5  the broker refused the user name or password
+  6  the broker has no such vhost, or the user may not use it
+  7  the servers speak the other wire format (`wire=oslo` / `wire=native`)";
 
 /// See and call a running deployment.
 #[derive(Debug, Parser)]
-#[command(name = "rpcctl", version, about)]
+#[command(name = "rpcctl", version, about, after_help = EXIT_CODES)]
 struct Cli {
-    /// The broker; also read from RPCCTL_URL.
+    /// The broker: `amqp://user:pass@host:5672/vhost`, `amqps://...`, or
+    /// oslo's `rabbit://...` (which speaks oslo's wire).
     #[arg(
         long,
         env = "RPCCTL_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        hide_env_values = true
     )]
     url: String,
-    /// The control exchange (oslo's control_exchange).
+    /// The control exchange the topics live on (oslo's `control_exchange`).
     #[arg(long, default_value = "openstack")]
     exchange: String,
+    /// Print JSON on stdout (one document), errors included.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Lists the live servers of a topic (a fanout ping).
+    /// Lists the live servers of a topic (a fanout ping their managers never see).
     Ping {
+        /// The topic, e.g. `volume`.
         topic: String,
-        /// How long to gather answers.
+        /// How long to gather answers (e.g. 500ms, 2s).
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
         window: Duration,
     },
-    /// Prints a topic's methods as signatures.
+    /// Prints a topic's methods as signatures, with their doc comments.
     Describe {
+        /// The topic, e.g. `volume`.
         topic: String,
+        /// Ask this server (`topic.server`) instead of any server of the topic.
         #[arg(long)]
         server: Option<String>,
+        /// How long to wait for the answer.
         #[arg(long, default_value = "5s", value_parser = parse_duration)]
         timeout: Duration,
     },
     /// Calls a method with JSON arguments and prints the JSON reply.
     Call {
+        /// The topic, e.g. `volume`.
         topic: String,
+        /// The method, e.g. `list_volumes`.
         method: String,
         /// The arguments as a JSON object, e.g. '{"name": "db", "size_gb": 10}'.
         #[arg(default_value = "{}")]
         args: String,
+        /// Call this server (`topic.server`) instead of any server of the topic.
         #[arg(long)]
         server: Option<String>,
+        /// How long to wait for the reply.
         #[arg(long, default_value = "5s", value_parser = parse_duration)]
         timeout: Duration,
     },
-    /// Casts a method with JSON arguments (confirmed by the broker).
+    /// Casts a method with JSON arguments; returns once the broker confirmed it.
+    ///
+    /// The cast is queued even when no server consumes right now. Without
+    /// `--check` nothing is asked of the servers first: the arguments go as
+    /// given, for version `--version`.
     Cast {
+        /// The topic, e.g. `volume`.
         topic: String,
+        /// The method, e.g. `delete_volume`.
         method: String,
+        /// The arguments as a JSON object, e.g. '{"volume_id": 7}'.
         #[arg(default_value = "{}")]
         args: String,
+        /// Cast to this server (`topic.server`) only.
         #[arg(long, conflicts_with = "fanout")]
         server: Option<String>,
-        /// To every server of the topic.
+        /// Cast to every server of the topic.
         #[arg(long)]
         fanout: bool,
+        /// Ask a server to describe the method first: checks the argument
+        /// names and sends the version the method needs.
+        #[arg(long)]
+        check: bool,
+        /// The API version the cast asks for (without `--check`).
+        #[arg(long, default_value = "1.0")]
+        version: String,
+        /// How long to wait for the broker's confirm (and, with `--check`,
+        /// for the description).
         #[arg(long, default_value = "5s", value_parser = parse_duration)]
         timeout: Duration,
     },
-    /// Shows the exchanges and queues of a topic, with message and consumer counts.
+    /// Shows a topic's exchanges and queues with message and consumer counts.
+    ///
+    /// Reads RabbitMQ's management API when it answers (every queue of the
+    /// topic, left-over server queues included), else passive declares
+    /// (the topic queue and the queues of servers that answer a ping).
     Topology {
+        /// The topic, e.g. `volume`.
         topic: String,
+        /// How long to gather ping answers.
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
         window: Duration,
+        /// The management API (default: the broker's host, port 15672,
+        /// the URL's credentials).
+        #[arg(long)]
+        management: Option<String>,
+    },
+    /// Prints a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
 }
 
-/// Why rpcctl failed, and with which exit code.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    /// The method answered with an error (exit 1).
-    Answered(String),
-    /// A usage mistake (exit 2).
-    Usage(String),
-    /// The deployment could not be reached (exit 3).
-    Unreachable(String),
-}
-
-impl From<RpcError> for Failure {
-    fn from(error: RpcError) -> Self {
-        match error {
-            RpcError::Undeliverable { .. }
-            | RpcError::Timeout { .. }
-            | RpcError::Connection(_)
-            | RpcError::Refused { .. }
-            | RpcError::Closed
-            | RpcError::Overloaded { .. }
-            | RpcError::Unresponsive { .. } => Failure::Unreachable(error.to_string()),
-            RpcError::Config(_)
-            | RpcError::Encode { .. }
-            | RpcError::VersionCap { .. }
-            | RpcError::WrongWire { .. } => Failure::Usage(error.to_string()),
-            other => Failure::Answered(other.to_string()),
-        }
-    }
-}
+/// The longest timeout or window accepted (Tokio's timers do not go far
+/// past this, and no deployment waits longer).
+const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = text
@@ -135,38 +168,41 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => value * 60.0,
         _ => return Err(format!("`{text}`: use ms, s or m")),
     };
-    Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
+    let duration = Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())?;
+    if duration < Duration::from_millis(1) || duration > MAX_DURATION {
+        return Err(format!("`{text}`: give between 1ms and 24h"));
+    }
+    Ok(duration)
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = run(cli).await;
-    match result {
+    let out = Output::new(cli.json);
+    match run(cli, out).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            let (code, message) = match failure {
-                Failure::Answered(m) => (1, m),
-                Failure::Usage(m) => (2, m),
-                Failure::Unreachable(m) => (3, m),
-            };
-            eprintln!("rpcctl: {message}");
-            ExitCode::from(code)
+            out.failure(&failure);
+            ExitCode::from(failure.code())
         }
     }
 }
 
-async fn run(cli: Cli) -> Result<(), Failure> {
+async fn run(cli: Cli, out: Output) -> Result<(), Failure> {
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "rpcctl", &mut std::io::stdout());
+        return Ok(());
+    }
     let config = AmqpConfig::from_url(&cli.url).map_err(|e| Failure::Usage(e.to_string()))?;
     let config = config.control_exchange(&cli.exchange);
     let transport: Transport = config.clone().connect().await?;
     let result = match cli.command {
-        Command::Ping { topic, window } => request::ping(&transport, &topic, window).await,
+        Command::Ping { topic, window } => request::ping(&transport, out, &topic, window).await,
         Command::Describe {
             topic,
             server,
             timeout,
-        } => request::describe(&transport, &topic, server.as_deref(), timeout).await,
+        } => request::describe(&transport, out, &topic, server.as_deref(), timeout).await,
         Command::Call {
             topic,
             method,
@@ -174,15 +210,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             server,
             timeout,
         } => {
-            request::call(
-                &transport,
-                &topic,
-                &method,
-                &args,
-                server.as_deref(),
-                timeout,
-            )
-            .await
+            let to = request::Target {
+                topic: &topic,
+                server: server.as_deref(),
+                fanout: false,
+            };
+            request::call(&transport, out, to, &method, &args, timeout).await
         }
         Command::Cast {
             topic,
@@ -190,17 +223,24 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             args,
             server,
             fanout,
+            check,
+            version,
             timeout,
         } => {
-            let target = request::Target {
+            let to = request::Target {
+                topic: &topic,
                 server: server.as_deref(),
                 fanout,
             };
-            request::cast(&transport, &topic, &method, &args, target, timeout).await
+            let version = (!check).then_some(version.as_str());
+            request::cast(&transport, out, to, &method, &args, version, timeout).await
         }
-        Command::Topology { topic, window } => {
-            topology::show(&config, &transport, &topic, window).await
-        }
+        Command::Topology {
+            topic,
+            window,
+            management,
+        } => topology::show(&config, &transport, out, &topic, window, management).await,
+        Command::Completions { .. } => Ok(()),
     };
     transport.close().await;
     result

@@ -1,12 +1,22 @@
-//! How rpcctl prints: tables and signatures for people, JSON pretty on a
-//! terminal and compact when piped, colour only on a terminal without
-//! `NO_COLOR`.
+//! How rpcctl prints: tables and signatures for people, or one JSON
+//! document on stdout with `--json` (failures included, as
+//! `{"error": ...}`); JSON pretty on a terminal and compact when piped;
+//! colour only on a terminal without `NO_COLOR`.
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use rpc_runtime::builtin::{PingReply, ServiceDescription};
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use crate::failure::Failure;
+use crate::request::Target;
+
+/// Where results go, and in which form.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Output {
+    json: bool,
+}
 
 fn terminal() -> bool {
     std::io::stdout().is_terminal()
@@ -20,8 +30,7 @@ fn bold(text: &str) -> String {
     }
 }
 
-/// A JSON value.
-pub(crate) fn json(value: &Value) {
+fn print_json(value: &Value) {
     let text = if terminal() {
         serde_json::to_string_pretty(value)
     } else {
@@ -30,34 +39,177 @@ pub(crate) fn json(value: &Value) {
     println!("{}", text.unwrap_or_else(|_| value.to_string()));
 }
 
-/// The live servers of a topic.
-pub(crate) fn ping_table(answers: &[(Duration, PingReply)]) {
-    let rows: Vec<[String; 7]> = answers
-        .iter()
-        .map(|(latency, p)| {
+fn millis(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+impl Output {
+    pub(crate) fn new(json: bool) -> Self {
+        Self { json }
+    }
+
+    /// Whether output is JSON (notes for people are then left out).
+    pub(crate) fn is_json(self) -> bool {
+        self.json
+    }
+
+    /// A method's reply (JSON either way).
+    pub(crate) fn value(self, value: &Value) {
+        print_json(value);
+    }
+
+    /// Why rpcctl failed: one line on stderr, or the JSON error on stdout.
+    pub(crate) fn failure(self, failure: &Failure) {
+        if self.json {
+            print_json(&failure.to_json());
+        } else {
+            eprintln!("rpcctl: {}", failure.message());
+        }
+    }
+
+    /// A confirmed cast.
+    pub(crate) fn cast_confirmed(self, method: &str, to: &Target<'_>) {
+        let to = to.describe();
+        if self.json {
+            print_json(&json!({"cast": method, "to": to, "confirmed": true}));
+        } else {
+            eprintln!("rpcctl: `{method}` cast to {to}, confirmed by the broker");
+        }
+    }
+
+    /// The live servers of a topic.
+    pub(crate) fn pings(self, answers: &[(Duration, PingReply)]) {
+        if self.json {
+            let servers: Vec<Value> = answers
+                .iter()
+                .map(|(latency, p)| {
+                    let mut value = serde_json::to_value(p).unwrap_or(Value::Null);
+                    if let Some(map) = value.as_object_mut() {
+                        map.insert("latency_ms".into(), json!(millis(*latency)));
+                    }
+                    value
+                })
+                .collect();
+            print_json(&Value::Array(servers));
+            return;
+        }
+        let rows: Vec<[String; 7]> = answers
+            .iter()
+            .map(|(latency, p)| {
+                [
+                    p.server.clone(),
+                    p.host.clone(),
+                    p.pid.to_string(),
+                    p.version.clone(),
+                    format!("{:.1}s", p.uptime_ms as f64 / 1000.0),
+                    p.in_flight.to_string(),
+                    format!("{:.1}ms", millis(*latency)),
+                ]
+            })
+            .collect();
+        table(
             [
-                p.server.clone(),
-                p.host.clone(),
-                p.pid.to_string(),
-                p.version.clone(),
-                format!("{:.1}s", p.uptime_ms as f64 / 1000.0),
-                p.in_flight.to_string(),
-                format!("{:.1}ms", latency.as_secs_f64() * 1000.0),
-            ]
-        })
-        .collect();
-    table(
-        [
-            "SERVER",
-            "HOST",
-            "PID",
-            "VERSION",
-            "UPTIME",
-            "IN-FLIGHT",
-            "LATENCY",
-        ],
-        &rows,
-    );
+                "SERVER",
+                "HOST",
+                "PID",
+                "VERSION",
+                "UPTIME",
+                "IN-FLIGHT",
+                "LATENCY",
+            ],
+            &rows,
+        );
+    }
+
+    /// A service's methods as signatures, with their whole doc comments.
+    pub(crate) fn description(self, service: &ServiceDescription) {
+        if self.json {
+            print_json(&serde_json::to_value(service).unwrap_or(Value::Null));
+            return;
+        }
+        println!(
+            "{} (topic {}, version {})",
+            bold(&service.name),
+            service.topic,
+            service.version
+        );
+        for line in service.docs.lines() {
+            println!("  {line}");
+        }
+        for method in &service.methods {
+            let args: Vec<String> = method
+                .args
+                .iter()
+                .map(|(n, t)| format!("{n}: {t}"))
+                .collect();
+            let returns = match (&method.error, method.returns.as_str()) {
+                (Some(error), ok) => format!(" -> Result<{ok}, {error}>"),
+                (None, "()") => String::new(),
+                (None, ok) => format!(" -> {ok}"),
+            };
+            let since = method
+                .since
+                .as_ref()
+                .map(|s| format!("  (since {s})"))
+                .unwrap_or_default();
+            println!(
+                "  {} {}({}){returns}{since}",
+                method.kind,
+                method.name,
+                args.join(", ")
+            );
+            for line in method.docs.lines() {
+                println!("       {line}");
+            }
+        }
+    }
+
+    /// Exchanges and queues with their counts, and what to notice.
+    pub(crate) fn topology(self, rows: &[TopologyRow]) {
+        if self.json {
+            print_json(&serde_json::to_value(rows).unwrap_or(Value::Null));
+            return;
+        }
+        let cells: Vec<[String; 7]> = rows
+            .iter()
+            .map(|r| {
+                let count = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+                [
+                    r.kind.to_owned(),
+                    r.name.clone(),
+                    r.r#type.clone().unwrap_or_else(|| "-".into()),
+                    if r.exists { "yes" } else { "no" }.to_owned(),
+                    count(r.messages),
+                    count(r.consumers),
+                    r.note.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        table(
+            [
+                "KIND",
+                "NAME",
+                "TYPE",
+                "EXISTS",
+                "MESSAGES",
+                "CONSUMERS",
+                "NOTE",
+            ],
+            &cells,
+        );
+    }
+}
+
+/// One row of `rpcctl topology`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct TopologyRow {
+    pub(crate) kind: &'static str,
+    pub(crate) name: String,
+    pub(crate) r#type: Option<String>,
+    pub(crate) exists: bool,
+    pub(crate) messages: Option<u64>,
+    pub(crate) consumers: Option<u64>,
+    pub(crate) note: Option<String>,
 }
 
 fn table<const N: usize>(headers: [&str; N], rows: &[[String; N]]) {
@@ -82,51 +234,4 @@ fn table<const N: usize>(headers: [&str; N], rows: &[[String; N]]) {
     for row in rows {
         println!("{}", line(row.to_vec()));
     }
-}
-
-/// A service's methods as signatures.
-pub(crate) fn description(service: &ServiceDescription) {
-    println!(
-        "{} (topic {}, version {})",
-        bold(&service.name),
-        service.topic,
-        service.version
-    );
-    if !service.docs.is_empty() {
-        println!("  {}", service.docs.replace('\n', "\n  "));
-    }
-    for method in &service.methods {
-        let args: Vec<String> = method
-            .args
-            .iter()
-            .map(|(n, t)| format!("{n}: {t}"))
-            .collect();
-        let returns = match (&method.error, method.returns.as_str()) {
-            (Some(error), ok) => format!(" -> Result<{ok}, {error}>"),
-            (None, "()") => String::new(),
-            (None, ok) => format!(" -> {ok}"),
-        };
-        let since = method
-            .since
-            .as_ref()
-            .map(|s| format!("  (since {s})"))
-            .unwrap_or_default();
-        println!(
-            "  {} {}({}){returns}{since}",
-            method.kind,
-            method.name,
-            args.join(", ")
-        );
-        if let Some(first) = method.docs.lines().next() {
-            println!("       {first}");
-        }
-    }
-}
-
-/// Exchanges and queues with their counts.
-pub(crate) fn topology_table(rows: &[[String; 6]]) {
-    table(
-        ["KIND", "NAME", "TYPE", "EXISTS", "MESSAGES", "CONSUMERS"],
-        rows,
-    );
 }

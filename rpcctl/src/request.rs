@@ -8,11 +8,11 @@ use rpc_runtime::builtin::{self, MethodDescription, PingReply, ServiceDescriptio
 use rpc_runtime::codec::{AnyCodec, Codec, Json};
 use rpc_runtime::message::Message;
 use rpc_runtime::wire::{NativeWire, OsloWire, OutgoingRequest, ReplyBody, Wire, WireFormat};
-use rpc_runtime::{Context, Destination, RpcError, Transport};
+use rpc_runtime::{Context, Destination, RpcError, Transport, topology};
 use serde_json::{Map, Value};
 
-use crate::Failure;
-use crate::output;
+use crate::failure::Failure;
+use crate::output::Output;
 
 /// The transport's wire format, with JSON bodies.
 fn wire(transport: &Transport) -> Box<dyn WireFormat> {
@@ -43,15 +43,66 @@ fn request(
     })
 }
 
-fn destination(topic: &str, server: Option<&str>) -> Destination {
-    match server {
-        Some(server) => Destination::Server {
-            topic: topic.to_owned(),
-            server: server.to_owned(),
-        },
-        None => Destination::Topic {
-            topic: topic.to_owned(),
-        },
+/// Where a request goes: a topic, one of its servers, or all of them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) server: Option<&'a str>,
+    pub(crate) fanout: bool,
+}
+
+impl Target<'_> {
+    fn destination(&self) -> Destination {
+        let topic = self.topic.to_owned();
+        match (self.fanout, self.server) {
+            (true, _) => Destination::Fanout { topic },
+            (false, Some(server)) => Destination::Server {
+                topic,
+                server: server.to_owned(),
+            },
+            (false, None) => Destination::Topic { topic },
+        }
+    }
+
+    /// The destination in words, with the queue or exchange it names.
+    pub(crate) fn describe(&self) -> String {
+        match (self.fanout, self.server) {
+            (true, _) => format!(
+                "every server of `{}` (exchange `{}`)",
+                self.topic,
+                topology::fanout_exchange(self.topic)
+            ),
+            (false, Some(server)) => format!(
+                "server `{server}` of `{}` (queue `{}`)",
+                self.topic,
+                topology::server_queue(self.topic, server)
+            ),
+            (false, None) => format!("topic `{}`", self.topic),
+        }
+    }
+
+    /// Why the broker could not route to this destination.
+    fn nobody(&self) -> String {
+        let topic = self.topic;
+        match (self.fanout, self.server) {
+            (true, _) => format!(
+                "no server of `{topic}` listens (exchange `{}` routes to no queue)",
+                topology::fanout_exchange(topic)
+            ),
+            (false, Some(server)) => format!(
+                "no server `{server}` listens on `{topic}` (queue `{}` does not exist)",
+                topology::server_queue(topic, server)
+            ),
+            (false, None) => format!("no server listens on topic `{topic}`"),
+        }
+    }
+
+    /// The failure for `error` on the way to this destination.
+    fn failed(&self, error: RpcError) -> Failure {
+        match error {
+            RpcError::Undeliverable { .. } => Failure::NoAnswer(self.nobody()),
+            other => Failure::from(other),
+        }
     }
 }
 
@@ -61,39 +112,37 @@ fn read_reply(transport: &Transport, reply: Message) -> Result<Value, Failure> {
     match wire(transport).decode_reply(reply)? {
         ReplyBody::Value(body) => json
             .decode(&body)
-            .map_err(|e| Failure::Answered(format!("undecodable reply: {e}"))),
+            .map_err(|e| Failure::Answered(format!("undecodable reply: {e}"), None)),
         ReplyBody::Error(error) => {
-            let error: Value = json
-                .decode(&error.body)
-                .map_err(|e| Failure::Answered(format!("undecodable error: {e}")))?;
-            Err(Failure::Answered(format!("the method failed: {error}")))
+            let value: Option<Value> = json.decode(&error.body).ok();
+            let message = if error.message.is_empty() {
+                value.as_ref().map_or_else(String::new, Value::to_string)
+            } else {
+                error.message
+            };
+            Err(Failure::Answered(
+                format!("the method failed: {message}"),
+                value,
+            ))
         }
         ReplyBody::Failure(error) => Err(Failure::from(error)),
-    }
-}
-
-fn nobody(topic: &str, error: RpcError) -> Failure {
-    match error {
-        RpcError::Undeliverable { .. } => {
-            Failure::Unreachable(format!("no server listens on topic `{topic}`"))
-        }
-        other => Failure::from(other),
     }
 }
 
 /// `rpcctl ping`.
 pub(crate) async fn ping(
     transport: &Transport,
+    out: Output,
     topic: &str,
     window: Duration,
 ) -> Result<(), Failure> {
     let answers = gather_pings(transport, topic, window).await?;
     if answers.is_empty() {
-        return Err(Failure::Unreachable(format!(
+        return Err(Failure::NoAnswer(format!(
             "no server of `{topic}` answered within {window:?}"
         )));
     }
-    output::ping_table(&answers);
+    out.pings(&answers);
     Ok(())
 }
 
@@ -111,29 +160,30 @@ pub(crate) async fn gather_pings(
         Some(window),
         b"{}".to_vec(),
     );
-    let fanout = Destination::Fanout {
-        topic: topic.to_owned(),
+    let to = Target {
+        topic,
+        server: None,
+        fanout: true,
     };
     let replies = transport
-        .gather(fanout, message, window)
+        .gather(to.destination(), message, window)
         .await
-        .map_err(|e| nobody(topic, e))?;
+        .map_err(|e| to.failed(e))?;
     let mut answers = Vec::new();
     for (latency, reply) in replies {
         let value = read_reply(transport, reply)?;
         let ping: PingReply = serde_json::from_value(value)
-            .map_err(|e| Failure::Answered(format!("undecodable ping reply: {e}")))?;
+            .map_err(|e| Failure::Answered(format!("undecodable ping reply: {e}"), None))?;
         answers.push((latency, ping));
     }
     answers.sort_by(|a, b| a.1.server.cmp(&b.1.server));
     Ok(answers)
 }
 
-/// What the servers of `topic` (or one of them) describe.
+/// What the servers of `to` describe.
 async fn fetch_description(
     transport: &Transport,
-    topic: &str,
-    server: Option<&str>,
+    to: Target<'_>,
     timeout: Duration,
 ) -> Result<ServiceDescription, Failure> {
     let message = request(
@@ -145,28 +195,33 @@ async fn fetch_description(
         b"{}".to_vec(),
     );
     let reply = transport
-        .call_raw(destination(topic, server), message, timeout)
+        .call_raw(to.destination(), message, timeout)
         .await
-        .map_err(|e| nobody(topic, e))?;
+        .map_err(|e| to.failed(e))?;
     serde_json::from_value(read_reply(transport, reply)?)
-        .map_err(|e| Failure::Answered(format!("undecodable description: {e}")))
+        .map_err(|e| Failure::Answered(format!("undecodable description: {e}"), None))
 }
 
 /// `rpcctl describe`.
 pub(crate) async fn describe(
     transport: &Transport,
+    out: Output,
     topic: &str,
     server: Option<&str>,
     timeout: Duration,
 ) -> Result<(), Failure> {
-    let description = fetch_description(transport, topic, server, timeout).await?;
-    output::description(&description);
+    let to = Target {
+        topic,
+        server,
+        fanout: false,
+    };
+    let description = fetch_description(transport, to, timeout).await?;
+    out.description(&description);
     Ok(())
 }
 
-/// Checks `args` (a JSON object) against the method's arguments and
-/// returns the body to send.
-fn check_args(method: &MethodDescription, args: &str) -> Result<Vec<u8>, Failure> {
+/// `args` as a JSON object.
+fn parse_args(args: &str) -> Result<Map<String, Value>, Failure> {
     let value: Value = serde_json::from_str(args)
         .map_err(|e| Failure::Usage(format!("the arguments are not JSON: {e}")))?;
     let Value::Object(given) = value else {
@@ -174,6 +229,13 @@ fn check_args(method: &MethodDescription, args: &str) -> Result<Vec<u8>, Failure
             "the arguments must be a JSON object of named arguments".into(),
         ));
     };
+    Ok(given)
+}
+
+/// Checks `args` (a JSON object) against the method's arguments and
+/// returns the body to send.
+fn check_args(method: &MethodDescription, args: &str) -> Result<Vec<u8>, Failure> {
+    let given = parse_args(args)?;
     let names: Vec<&str> = method.args.iter().map(|(name, _)| name.as_str()).collect();
     let takes = if names.is_empty() {
         "no arguments".to_owned()
@@ -236,13 +298,13 @@ fn required_version(service: &ServiceDescription, method: &MethodDescription) ->
 /// `rpcctl call`.
 pub(crate) async fn call(
     transport: &Transport,
-    topic: &str,
+    out: Output,
+    to: Target<'_>,
     method: &str,
     args: &str,
-    server: Option<&str>,
     timeout: Duration,
 ) -> Result<(), Failure> {
-    let service = fetch_description(transport, topic, server, timeout).await?;
+    let service = fetch_description(transport, to, timeout).await?;
     let described = find_method(&service, method, "call")?;
     let body = check_args(described, args)?;
     let message = request(
@@ -254,52 +316,59 @@ pub(crate) async fn call(
         body,
     );
     let reply = transport
-        .call_raw(destination(topic, server), message, timeout)
+        .call_raw(to.destination(), message, timeout)
         .await
-        .map_err(|e| nobody(topic, e))?;
-    output::json(&read_reply(transport, reply)?);
+        .map_err(|e| to.failed(e))?;
+    out.value(&read_reply(transport, reply)?);
     Ok(())
 }
 
-/// Where a cast goes.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Target<'a> {
-    pub(crate) server: Option<&'a str>,
-    pub(crate) fanout: bool,
-}
-
-/// `rpcctl cast`.
+/// `rpcctl cast`: with `version`, sent as given; without, checked against
+/// a server's description first.
 pub(crate) async fn cast(
     transport: &Transport,
-    topic: &str,
+    out: Output,
+    to: Target<'_>,
     method: &str,
     args: &str,
-    target: Target<'_>,
+    version: Option<&str>,
     timeout: Duration,
 ) -> Result<(), Failure> {
-    let service = fetch_description(transport, topic, target.server, timeout).await?;
-    let described = find_method(&service, method, "cast")?;
-    let body = check_args(described, args)?;
+    let (body, version, namespace) = match version {
+        Some(version) => {
+            let given = parse_args(args)?;
+            let body = serde_json::to_vec(&Value::Object(given))
+                .map_err(|e| Failure::Usage(e.to_string()))?;
+            (body, version.to_owned(), None)
+        }
+        None => {
+            let asked = Target {
+                fanout: false,
+                ..to
+            };
+            let service = fetch_description(transport, asked, timeout).await?;
+            let described = find_method(&service, method, "cast")?;
+            let body = check_args(described, args)?;
+            (
+                body,
+                required_version(&service, described),
+                service.namespace,
+            )
+        }
+    };
     let mut message = request(
         transport,
         method,
-        &required_version(&service, described),
-        service.namespace.as_deref(),
+        &version,
+        namespace.as_deref(),
         None,
         body,
     );
     message.persistent = true;
-    let to = if target.fanout {
-        Destination::Fanout {
-            topic: topic.to_owned(),
-        }
-    } else {
-        destination(topic, target.server)
-    };
     transport
-        .cast_raw(to, message, timeout)
+        .cast_raw(to.destination(), message, timeout)
         .await
-        .map_err(|e| nobody(topic, e))?;
-    eprintln!("rpcctl: `{method}` cast to `{topic}`, confirmed by the broker");
+        .map_err(|e| to.failed(e))?;
+    out.cast_confirmed(method, &to);
     Ok(())
 }

@@ -1,29 +1,157 @@
-//! `rpcctl topology`: a topic's exchanges and queues as the broker sees them,
-//! with message and consumer counts, read with passive declares (which need
-//! no management plugin). Server queues are found through a fanout ping;
-//! a server's exclusive fanout queue has a random name and is not listed.
+//! `rpcctl topology`: a topic's exchanges and queues as the broker sees
+//! them, with message and consumer counts. The names of the topic's queues
+//! come from RabbitMQ's management API when it answers (left-over server
+//! queues included), else from the topic and the servers that answer a
+//! ping; the counts come from passive declares, which are exact at once
+//! (the management API's lag its statistics interval). A server's
+//! exclusive fanout queue (`topic_fanout_<uuid>`) is listed only from the
+//! management API, without counts (another connection may not declare it).
 
 use std::time::Duration;
 
 use amqprs::channel::{ExchangeDeclareArguments, QueueDeclareArguments};
 use amqprs::connection::{Connection, OpenConnectionArguments};
-use rpc_runtime::{AmqpConfig, Transport};
+use base64::Engine as _;
+use rpc_runtime::{AmqpConfig, Transport, topology};
+use serde::Deserialize;
 
-use crate::Failure;
-use crate::output;
+use crate::failure::Failure;
+use crate::output::{Output, TopologyRow};
 use crate::request::gather_pings;
 
-/// Prints the topology of `topic`.
+/// How long the management API may take to answer.
+const MANAGEMENT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A queue as the management API lists it.
+#[derive(Debug, Deserialize)]
+struct Listed {
+    name: String,
+}
+
+/// A queue of the topic, with its counts when it exists.
+#[derive(Debug)]
+struct Found {
+    name: String,
+    exists: bool,
+    messages: Option<u64>,
+    consumers: Option<u64>,
+}
+
+/// Prints the topology of `topic`; fails when the broker has nothing of it.
 pub(crate) async fn show(
     config: &AmqpConfig,
     transport: &Transport,
+    out: Output,
     topic: &str,
     window: Duration,
+    management: Option<String>,
 ) -> Result<(), Failure> {
-    let servers: Vec<String> = match gather_pings(transport, topic, window).await {
+    let live: Vec<String> = match gather_pings(transport, topic, window).await {
         Ok(answers) => answers.into_iter().map(|(_, p)| p.server).collect(),
         Err(_) => Vec::new(),
     };
+    let connection = connect(config).await?;
+    let mut rows = Vec::new();
+    for (name, kind) in [
+        (config.exchange().to_owned(), "topic"),
+        (topology::fanout_exchange(topic), "fanout"),
+    ] {
+        let exists = exchange_exists(&connection, &name, kind).await;
+        rows.push(TopologyRow {
+            kind: "exchange",
+            name,
+            r#type: Some(kind.to_owned()),
+            exists,
+            messages: None,
+            consumers: None,
+            note: None,
+        });
+    }
+    let names: Vec<String> = match list_queues(config, management).await {
+        Ok(all) => all
+            .into_iter()
+            .map(|q| q.name)
+            .filter(|n| of_topic(topic, n))
+            .collect(),
+        Err(why) => {
+            if !out.is_json() {
+                eprintln!(
+                    "rpcctl: {why}; showing the topic queue and the queues of servers that answered a ping"
+                );
+            }
+            let mut names = vec![topology::topic_queue(topic)];
+            names.extend(live.iter().map(|s| topology::server_queue(topic, s)));
+            names
+        }
+    };
+    let mut queues = Vec::with_capacity(names.len());
+    for name in names {
+        // An exclusive queue of another connection answers a passive
+        // declare with an error: it exists, its counts are unknown.
+        let fanout = name.starts_with(&format!("{topic}_fanout_"));
+        let counts = queue_counts(&connection, &name).await;
+        queues.push(Found {
+            exists: counts.is_some() || fanout,
+            messages: counts.map(|c| c.0),
+            consumers: counts.map(|c| c.1),
+            name,
+        });
+    }
+    let _ = connection.close().await;
+    let mut any = rows[1].exists;
+    for queue in queues {
+        any |= queue.exists;
+        let note = note(topic, &queue, &live);
+        rows.push(TopologyRow {
+            kind: "queue",
+            r#type: None,
+            exists: queue.exists,
+            messages: queue.messages,
+            consumers: queue.consumers,
+            note,
+            name: queue.name,
+        });
+    }
+    if !any {
+        return Err(Failure::NoAnswer(format!(
+            "the broker has no topic `{topic}` on exchange `{}`: no queue and no fanout exchange of that name",
+            config.exchange()
+        )));
+    }
+    out.topology(&rows);
+    Ok(())
+}
+
+/// Whether `queue` belongs to `topic`: its topic queue, a server queue
+/// (`topic.server`) or a server's fanout queue (`topic_fanout_<uuid>`).
+fn of_topic(topic: &str, queue: &str) -> bool {
+    queue == topic
+        || queue
+            .strip_prefix(topic)
+            .is_some_and(|rest| rest.starts_with('.') || rest.starts_with("_fanout_"))
+}
+
+/// What an operator should notice about a queue.
+fn note(topic: &str, queue: &Found, live: &[String]) -> Option<String> {
+    let consumers = queue.consumers?;
+    let waiting = queue.messages.unwrap_or(0);
+    let server = queue.name.strip_prefix(&format!("{topic}."));
+    let mut notes = Vec::new();
+    if consumers == 0 {
+        notes.push(match server {
+            Some(server) if !live.iter().any(|s| s == server) => {
+                "left over: no consumer, its server is gone".to_owned()
+            }
+            _ => "no consumer".to_owned(),
+        });
+    }
+    if waiting > 0 {
+        notes.push(format!("backlog: {waiting} waiting"));
+    }
+    (!notes.is_empty()).then(|| notes.join("; "))
+}
+
+async fn connect(config: &AmqpConfig) -> Result<Connection, Failure> {
     let mut args = OpenConnectionArguments::new(
         config.host(),
         config.port(),
@@ -31,64 +159,57 @@ pub(crate) async fn show(
         config.password().expose(),
     );
     args.virtual_host(config.vhost());
-    let connection = Connection::open(&args)
+    Connection::open(&args)
         .await
-        .map_err(|e| Failure::Unreachable(format!("cannot connect to {config}: {e}")))?;
-    let mut rows = Vec::new();
-    for (name, kind) in [
-        (config.exchange().to_owned(), "topic"),
-        (format!("{topic}_fanout"), "fanout"),
-    ] {
-        let exists = exchange_exists(&connection, &name).await;
-        rows.push([
-            "exchange".to_owned(),
-            name,
-            kind.to_owned(),
-            yes_no(exists),
-            "-".into(),
-            "-".into(),
-        ]);
-    }
-    let mut queues = vec![topic.to_owned()];
-    queues.extend(servers.iter().map(|s| format!("{topic}.{s}")));
-    for name in queues {
-        let row = match queue_counts(&connection, &name).await {
-            Some((messages, consumers)) => [
-                "queue".into(),
-                name,
-                "-".into(),
-                "yes".into(),
-                messages.to_string(),
-                consumers.to_string(),
-            ],
-            None => [
-                "queue".into(),
-                name,
-                "-".into(),
-                "no".into(),
-                "-".into(),
-                "-".into(),
-            ],
-        };
-        rows.push(row);
-    }
-    let _ = connection.close().await;
-    output::topology_table(&rows);
-    if servers.is_empty() {
-        eprintln!("rpcctl: no server of `{topic}` answered a ping");
-    }
-    Ok(())
+        .map_err(|e| Failure::BrokerDown(format!("cannot connect to {config}: {e}")))
 }
 
-fn yes_no(value: bool) -> String {
-    if value { "yes" } else { "no" }.to_owned()
+/// Every queue of the vhost, from the management API.
+async fn list_queues(config: &AmqpConfig, base: Option<String>) -> Result<Vec<Listed>, String> {
+    let base = base.unwrap_or_else(|| format!("http://{}:15672", config.host()));
+    let url = format!(
+        "{}/api/queues/{}?columns=name",
+        base.trim_end_matches('/'),
+        percent_encode(config.vhost())
+    );
+    let credentials = format!("{}:{}", config.username(), config.password().expose());
+    let authorization = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(credentials)
+    );
+    let task = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(MANAGEMENT_TIMEOUT))
+            .build()
+            .into();
+        agent
+            .get(&url)
+            .header("Authorization", &authorization)
+            .call()
+            .and_then(|mut response| response.body_mut().read_json::<Vec<Listed>>())
+            .map_err(|e| format!("the management API at {base} did not list the queues ({e})"))
+    });
+    task.await.map_err(|e| e.to_string())?
 }
 
-async fn exchange_exists(connection: &Connection, name: &str) -> bool {
+/// A vhost as one path segment.
+fn percent_encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+async fn exchange_exists(connection: &Connection, name: &str, kind: &str) -> bool {
     let Ok(channel) = connection.open_channel(None).await else {
         return false;
     };
-    let args = ExchangeDeclareArguments::new(name, "topic")
+    let args = ExchangeDeclareArguments::new(name, kind)
         .passive(true)
         .finish();
     let exists = channel.exchange_declare(args).await.is_ok();
@@ -96,7 +217,7 @@ async fn exchange_exists(connection: &Connection, name: &str) -> bool {
     exists
 }
 
-async fn queue_counts(connection: &Connection, name: &str) -> Option<(u32, u32)> {
+async fn queue_counts(connection: &Connection, name: &str) -> Option<(u64, u64)> {
     let channel = connection.open_channel(None).await.ok()?;
     let args = QueueDeclareArguments::new(name).passive(true).finish();
     let counts = channel
@@ -104,7 +225,27 @@ async fn queue_counts(connection: &Connection, name: &str) -> Option<(u32, u32)>
         .await
         .ok()
         .flatten()
-        .map(|(_, m, c)| (m, c));
+        .map(|(_, m, c)| (u64::from(m), u64::from(c)));
     let _ = channel.close().await;
     counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_topics_queues_are_told_apart_from_its_neighbours() {
+        assert!(of_topic("volume", "volume"));
+        assert!(of_topic("volume", "volume.host-1"));
+        assert!(of_topic("volume", "volume_fanout_4f1c"));
+        assert!(!of_topic("volume", "volumes"));
+        assert!(!of_topic("volume", "volume-backup.host-1"));
+    }
+
+    #[test]
+    fn a_vhost_is_one_path_segment() {
+        assert_eq!(percent_encode("/"), "%2F");
+        assert_eq!(percent_encode("nova prod"), "nova%20prod");
+    }
 }

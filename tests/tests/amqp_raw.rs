@@ -139,3 +139,36 @@ async fn a_refused_login_is_an_authentication_error_at_once_without_the_password
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(shown.contains("guest"), "{shown}");
 }
+
+/// A vhost the broker does not have is named, not reported as a dropped
+/// connection.
+#[tokio::test]
+async fn a_missing_vhost_is_named_at_once() {
+    let Some(_env) = Env::new(Kind::Amqp).await else {
+        return;
+    };
+    let config = AmqpConfig::from_url(&amqp_url()).expect("url");
+    let url = format!(
+        "amqp://guest:guest@{}:{}/no-such-vhost",
+        config.host(),
+        config.port()
+    );
+    let started = std::time::Instant::now();
+    let error = AmqpConfig::from_url(&url)
+        .expect("url")
+        .connect()
+        .await
+        .expect_err("no such vhost");
+    assert!(
+        matches!(&error, RpcError::VhostRefused { vhost, .. } if vhost == "no-such-vhost"),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("refused vhost `no-such-vhost`"),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{error}"
+    );
+}

@@ -7,8 +7,8 @@
 //! connection fails, or is slow to open, this module runs the AMQP 0-9-1
 //! opening handshake itself, up to `connection.open`, asking to be told,
 //! then closes: a refused user or password becomes
-//! [`RpcError::Authentication`], a refused vhost a clear
-//! [`RpcError::Connection`]. Everything it reads is untrusted: frames are
+//! [`RpcError::Authentication`], a refused vhost
+//! [`RpcError::VhostRefused`]. Everything it reads is untrusted: frames are
 //! size-checked, and any surprise means "nothing to add".
 
 use std::time::Duration;
@@ -68,13 +68,12 @@ pub(super) async fn check(
             user: endpoint.username().to_owned(),
             detail,
         }),
-        Outcome::VhostRefused(detail) => Err(RpcError::Connection(format!(
-            "the broker at {}:{} refused vhost `{}` to `{}`: {detail}",
-            endpoint.host(),
-            endpoint.port(),
-            config.vhost(),
-            endpoint.username()
-        ))),
+        Outcome::VhostRefused(detail) => Err(RpcError::VhostRefused {
+            broker: format!("{}:{}", endpoint.host(), endpoint.port()),
+            vhost: config.vhost().to_owned(),
+            user: endpoint.username().to_owned(),
+            detail,
+        }),
         Outcome::Accepted | Outcome::Unclear => Ok(()),
     }
 }

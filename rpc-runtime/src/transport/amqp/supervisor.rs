@@ -55,8 +55,10 @@ pub(super) async fn connect_any(
         let index = (next + offset) % endpoints.len();
         match Session::open(config, &endpoints[index]).await {
             Ok(session) => return Ok((session, index + 1)),
-            // A refused login is refused by every node of a cluster.
-            Err(error @ RpcError::Authentication { .. }) => return Err(error),
+            // A refused login or vhost is refused by every node of a cluster.
+            Err(error @ (RpcError::Authentication { .. } | RpcError::VhostRefused { .. })) => {
+                return Err(error);
+            }
             Err(error) => {
                 tracing::warn!(%error, "broker unreachable");
                 last_error = Some(error);

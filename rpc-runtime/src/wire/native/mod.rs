@@ -10,6 +10,10 @@
 //! | request | `type` = method, `content_type` = the arguments' codec, `correlation_id` + `reply_to` (calls), `expiration` = the call's timeout | `2`, then the preamble (bincode): API version, namespace, timeout budget in ms from receipt (relative: clock skew between hosts does not matter), call-monitor ms, context (request id, user, project, roles, auth token, values, JSON values, W3C `traceparent`), then the arguments |
 //! | reply | `type` = `ok` (value), `error` (manager's error), `failure` (framework error) or `heartbeat`, `content_type`, `correlation_id` | the value or error |
 //!
+//! An `error` reply (not on the common path) also carries the error's
+//! `Display` and type in the headers `x-error-message` and `x-error-type`,
+//! for tools and logs that cannot decode the error's type.
+//!
 //! A request or reply of the first native format (routing facts in
 //! `x-rpc-*` headers) is refused with an error naming the format.
 //!
@@ -58,6 +62,10 @@ const PRIORITY: &str = "x-priority";
 const MESSAGE_ID: &str = "x-message-id";
 const TIMESTAMP: &str = "x-timestamp";
 const HEARTBEAT: &str = "heartbeat";
+const ERROR_MESSAGE: &str = "x-error-message";
+const ERROR_TYPE: &str = "x-error-type";
+/// The longest `x-error-message` sent, in bytes.
+const MAX_ERROR_MESSAGE: usize = 1024;
 
 /// The header names this format writes, so that a transport reading them
 /// off the network can keep the static name instead of allocating a copy.
@@ -167,12 +175,23 @@ impl WireFormat for NativeWire {
     }
 
     fn encode_reply(&self, reply: ReplyBody, codec: &AnyCodec) -> Message {
+        let mut headers = Headers::new();
         let (status, body) = match reply {
             ReplyBody::Value(body) => (OK, body),
-            ReplyBody::Error(error) => (ERROR, error.body),
+            ReplyBody::Error(error) => {
+                if !error.message.is_empty() {
+                    headers.insert(ERROR_MESSAGE, truncated(&error.message, MAX_ERROR_MESSAGE));
+                }
+                if !error.type_name.is_empty() {
+                    headers.insert(ERROR_TYPE, truncated(&error.type_name, MAX_ERROR_MESSAGE));
+                }
+                (ERROR, error.body)
+            }
             ReplyBody::Failure(error) => (FAILURE, codec.encode(&error).unwrap_or_default()),
         };
-        self.status_message(status, body, codec)
+        let mut message = self.status_message(status, body, codec);
+        message.headers = headers;
+        message
     }
 
     fn decode_reply(&self, message: Message) -> Result<ReplyBody, RpcError> {
@@ -183,7 +202,15 @@ impl WireFormat for NativeWire {
         let codec = self.codec_of(&message).map_err(decode_error)?;
         match message.kind.as_deref() {
             Some(OK) => Ok(ReplyBody::Value(message.body)),
-            Some(ERROR) => Ok(ReplyBody::Error(ErrorReply::encoded(message.body))),
+            Some(ERROR) => {
+                let header = |name: &str| message.headers.get(name).map(str::to_owned);
+                Ok(ReplyBody::Error(ErrorReply {
+                    message: header(ERROR_MESSAGE).unwrap_or_default(),
+                    type_name: header(ERROR_TYPE).unwrap_or_default(),
+                    causes: Vec::new(),
+                    body: message.body,
+                }))
+            }
             Some(FAILURE) => codec
                 .decode::<RpcError>(&message.body)
                 .map(ReplyBody::Failure)
@@ -273,6 +300,15 @@ impl NativeWire {
 const OK: &str = "ok";
 const ERROR: &str = "error";
 const FAILURE: &str = "failure";
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn truncated(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)

@@ -108,3 +108,27 @@ fn failures_round_trip() {
     let message = wire.encode_reply(failure.clone(), &AnyCodec::default());
     assert_eq!(wire.decode_reply(message).unwrap(), failure);
 }
+
+#[test]
+fn an_error_reply_carries_its_message_and_type_and_only_it_has_headers() {
+    let wire = NativeWire::default();
+    let error = ErrorReply {
+        body: vec![1, 2, 3],
+        message: "é".repeat(600),
+        type_name: "cinder::VolumeError".into(),
+        causes: Vec::new(),
+    };
+    let message = wire.encode_reply(ReplyBody::Error(error), &AnyCodec::default());
+    let Ok(ReplyBody::Error(back)) = wire.decode_reply(message) else {
+        panic!("an error reply");
+    };
+    assert_eq!(back.body, [1, 2, 3]);
+    assert_eq!(back.type_name, "cinder::VolumeError");
+    assert_eq!(
+        back.message,
+        "é".repeat(512),
+        "cut at 1 KiB, on a char boundary"
+    );
+    let ok = wire.encode_reply(ReplyBody::Value(vec![1]), &AnyCodec::default());
+    assert!(ok.headers.is_empty(), "a value reply has no header table");
+}

@@ -1,0 +1,99 @@
+//! Why rpcctl failed: one line for people, a JSON object under `--json`,
+//! and the exit code (listed in `--help`).
+
+use rpc_runtime::RpcError;
+use serde_json::{Value, json};
+
+/// Why rpcctl failed, and with which exit code.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The method answered with an error: its message, and the error as
+    /// JSON when it could be read (exit 1).
+    Answered(String, Option<Value>),
+    /// A usage mistake (exit 2).
+    Usage(String),
+    /// No server answered: none listens there, or not in time (exit 3).
+    NoAnswer(String),
+    /// The broker cannot be reached (exit 4).
+    BrokerDown(String),
+    /// The broker refused the login (exit 5).
+    LoginRefused(String),
+    /// The broker refused the vhost (exit 6).
+    VhostRefused(String),
+    /// The servers speak the other wire format (exit 7).
+    WrongWire(String),
+}
+
+impl Failure {
+    /// The process's exit code.
+    pub(crate) fn code(&self) -> u8 {
+        match self {
+            Failure::Answered(..) => 1,
+            Failure::Usage(_) => 2,
+            Failure::NoAnswer(_) => 3,
+            Failure::BrokerDown(_) => 4,
+            Failure::LoginRefused(_) => 5,
+            Failure::VhostRefused(_) => 6,
+            Failure::WrongWire(_) => 7,
+        }
+    }
+
+    /// The one line for people.
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            Failure::Answered(m, _)
+            | Failure::Usage(m)
+            | Failure::NoAnswer(m)
+            | Failure::BrokerDown(m)
+            | Failure::LoginRefused(m)
+            | Failure::VhostRefused(m)
+            | Failure::WrongWire(m) => m,
+        }
+    }
+
+    /// The `--json` form: `{"error": {"kind", "message", "exit", "value"?}}`.
+    pub(crate) fn to_json(&self) -> Value {
+        let kind = match self {
+            Failure::Answered(..) => "method_error",
+            Failure::Usage(_) => "usage",
+            Failure::NoAnswer(_) => "no_answer",
+            Failure::BrokerDown(_) => "broker_unreachable",
+            Failure::LoginRefused(_) => "login_refused",
+            Failure::VhostRefused(_) => "vhost_refused",
+            Failure::WrongWire(_) => "wrong_wire",
+        };
+        let mut error = json!({"kind": kind, "message": self.message(), "exit": self.code()});
+        if let (Failure::Answered(_, Some(value)), Some(map)) = (self, error.as_object_mut()) {
+            map.insert("value".into(), value.clone());
+        }
+        json!({ "error": error })
+    }
+}
+
+impl From<RpcError> for Failure {
+    fn from(error: RpcError) -> Self {
+        let text = error.to_string();
+        match error {
+            RpcError::Undeliverable { .. }
+            | RpcError::Timeout { .. }
+            | RpcError::Unresponsive { .. }
+            | RpcError::Unavailable { .. }
+            | RpcError::Overloaded { .. } => Failure::NoAnswer(text),
+            RpcError::Connection(_) | RpcError::Refused { .. } | RpcError::Closed => {
+                Failure::BrokerDown(text)
+            }
+            RpcError::Authentication { .. } => Failure::LoginRefused(text),
+            RpcError::VhostRefused { .. } => Failure::VhostRefused(text),
+            RpcError::WrongWire { .. } => Failure::WrongWire(text),
+            // The server refused the request as sent.
+            RpcError::BadRequest { .. }
+            | RpcError::UnknownMethod { .. }
+            | RpcError::VersionNotSupported { .. }
+            | RpcError::WrongNamespace { .. }
+            | RpcError::Config(_)
+            | RpcError::Encode { .. }
+            | RpcError::VersionCap { .. } => Failure::Usage(text),
+            _ => Failure::Answered(text, None),
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! What an operator meets with rpcctl, run as a process on RabbitMQ: each
+//! broker refusal its own line and exit code, casts that queue without
+//! asking the servers first, left-over queues shown, JSON everywhere, and
+//! no panic on any timeout.
+
+use std::sync::Arc;
+
+use amqprs::channel::QueueDeclareArguments;
+use rpc_runtime::AmqpConfig;
+use rpc_tests::env::{amqp_url, raw_connection};
+use rpc_tests::volume::Log;
+use rpc_tests::{Env, Kind};
+use serde_json::Value;
+use support::{json, rpcctl, rpcctl_at, stderr, stdout};
+
+mod support;
+
+/// The test broker's URL with `user:password`, host, port and vhost replaced.
+fn url_with(password: &str, port: Option<u16>, vhost: &str) -> String {
+    let config = AmqpConfig::from_url(&amqp_url()).expect("url");
+    format!(
+        "amqp://{}:{password}@{}:{}/{vhost}",
+        config.username(),
+        config.host(),
+        port.unwrap_or(config.port())
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_broker_refusal_has_its_own_line_and_exit_code() {
+    let Some(env) = Env::new(Kind::Amqp).await else {
+        return;
+    };
+    let config = AmqpConfig::from_url(&amqp_url()).expect("url");
+    let password = config.password().expose().to_owned();
+    // A port nothing listens on: bind one, note it, let it go.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let cases = [
+        (
+            url_with("not-the-password", None, "%2f"),
+            5,
+            "refused the login",
+        ),
+        (
+            url_with(&password, None, "no-such-vhost"),
+            6,
+            "refused vhost `no-such-vhost`",
+        ),
+        (
+            url_with(&password, Some(free), "%2f"),
+            4,
+            "Connection refused",
+        ),
+    ];
+    for (url, code, words) in cases {
+        let out = rpcctl_at(&url, &env.exchange, &["ping", &env.topic]).await;
+        let text = stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains(words), "{text}");
+        assert!(!text.contains("not-the-password"), "{text}");
+        let as_json = rpcctl_at(&url, &env.exchange, &["--json", "ping", &env.topic]).await;
+        assert_eq!(
+            json(&as_json)["error"]["exit"],
+            code,
+            "{}",
+            stdout(&as_json)
+        );
+    }
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cast_queues_while_no_server_consumes_and_topology_shows_it() {
+    let Some(env) = Env::new(Kind::Amqp).await else {
+        return;
+    };
+    let log = Arc::new(Log::default());
+    let server = env.server("host-1", &log).await;
+    server.shutdown().await;
+    // The topic queue stays without a consumer: the cast waits in it.
+    let cast = rpcctl(&env, &["cast", &env.topic, "delete_volume", r#"{"id": 7}"#]).await;
+    assert!(cast.status.success(), "{}", stderr(&cast));
+    assert!(
+        stderr(&cast).contains(&format!("cast to topic `{}`", env.topic)),
+        "{}",
+        stderr(&cast)
+    );
+    let cast = rpcctl(
+        &env,
+        &[
+            "cast",
+            &env.topic,
+            "delete_volume",
+            "{}",
+            "--server",
+            "host-9",
+        ],
+    )
+    .await;
+    assert_eq!(cast.status.code(), Some(3), "{}", stderr(&cast));
+    assert!(
+        stderr(&cast).contains(&format!(
+            "no server `host-9` listens on `{}` (queue `{}.host-9` does not exist)",
+            env.topic, env.topic
+        )),
+        "{}",
+        stderr(&cast)
+    );
+
+    let topology = rpcctl(&env, &["--json", "topology", &env.topic]).await;
+    assert!(topology.status.success(), "{}", stderr(&topology));
+    let rows = json(&topology);
+    let topic = row(&rows, &env.topic);
+    assert_eq!(topic["messages"], 1, "{topic}");
+    assert_eq!(topic["consumers"], 0, "{topic}");
+    let note = topic["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("no consumer") && note.contains("backlog"),
+        "{topic}"
+    );
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topology_shows_a_left_over_server_queue() {
+    let Some(env) = Env::new(Kind::Amqp).await else {
+        return;
+    };
+    let log = Arc::new(Log::default());
+    let _server = env.server("host-1", &log).await;
+    // What a server killed with `kill -9` leaves: its queue, no consumer.
+    let orphan = format!("{}.host-9", env.topic);
+    env.track_server("host-9");
+    let connection = raw_connection().await.expect("connect");
+    let channel = connection.open_channel(None).await.expect("channel");
+    channel
+        .queue_declare(QueueDeclareArguments::new(&orphan))
+        .await
+        .expect("declare");
+    let _ = connection.close().await;
+
+    let topology = rpcctl(&env, &["topology", &env.topic]).await;
+    let table = stdout(&topology);
+    assert!(topology.status.success(), "{}", stderr(&topology));
+    let line = table
+        .lines()
+        .find(|l| l.contains(&orphan))
+        .unwrap_or_else(|| panic!("`{orphan}` not listed: {table}{}", stderr(&topology)));
+    assert!(line.contains("left over"), "{line}");
+    let live = table
+        .lines()
+        .find(|l| l.contains(&format!("{}.host-1", env.topic)))
+        .unwrap_or_else(|| panic!("the live server's queue is not listed: {table}"));
+    assert!(!live.contains("left over"), "{live}");
+
+    let unknown = rpcctl(&env, &["topology", &format!("{}-nothing", env.topic)]).await;
+    assert_eq!(unknown.status.code(), Some(3), "{}", stderr(&unknown));
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_speaks_json() {
+    let Some(env) = Env::new(Kind::Amqp).await else {
+        return;
+    };
+    let log = Arc::new(Log::default());
+    let _server = env.server("host-1", &log).await;
+    let topic = env.topic.as_str();
+    let ping = json(&rpcctl(&env, &["--json", "ping", topic]).await);
+    assert_eq!(ping[0]["server"], "host-1", "{ping}");
+    let describe = json(&rpcctl(&env, &["--json", "describe", topic]).await);
+    assert!(
+        describe["methods"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty()),
+        "{describe}"
+    );
+    let call = json(&rpcctl(&env, &["--json", "call", topic, "whoami"]).await);
+    assert_eq!(call, "host-1");
+    let cast = json(
+        &rpcctl(
+            &env,
+            &["--json", "cast", topic, "delete_volume", r#"{"id": 1}"#],
+        )
+        .await,
+    );
+    assert_eq!(cast["confirmed"], true, "{cast}");
+    let topology = json(&rpcctl(&env, &["--json", "topology", topic]).await);
+    assert!(
+        topology.as_array().is_some_and(|rows| rows.len() >= 3),
+        "{topology}"
+    );
+    let unknown = rpcctl(&env, &["--json", "call", topic, "no_such_method"]).await;
+    assert_eq!(unknown.status.code(), Some(2));
+    assert_eq!(json(&unknown)["error"]["kind"], "usage");
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_timeout_value_panics() {
+    let Some(env) = Env::new(Kind::Amqp).await else {
+        return;
+    };
+    let log = Arc::new(Log::default());
+    let _server = env.server("host-1", &log).await;
+    for (timeout, code) in [
+        ("0s", 2),
+        ("0.0001s", 2),
+        ("1e30s", 2),
+        ("1ms", 3),
+        ("2ms", 3),
+    ] {
+        let out = rpcctl(&env, &["call", &env.topic, "whoami", "--timeout", timeout]).await;
+        let text = stderr(&out);
+        assert!(!text.contains("panicked"), "{timeout}: {text}");
+        // 1 ms may be enough on a quiet machine: then the call succeeds.
+        assert!(
+            out.status.code() == Some(code) || (code == 3 && out.status.success()),
+            "{timeout}: {:?} {text}",
+            out.status
+        );
+    }
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = rpcctl_at("amqp://x@127.0.0.1:1/%2f", "x", &["completions", shell]).await;
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        assert!(stdout(&out).contains("topology"), "{shell}");
+    }
+}
+
+/// The `--json topology` row of queue `name`.
+fn row<'a>(rows: &'a Value, name: &str) -> &'a Value {
+    rows.as_array()
+        .and_then(|rows| {
+            rows.iter()
+                .find(|r| r["name"] == name && r["kind"] == "queue")
+        })
+        .unwrap_or_else(|| panic!("no queue `{name}`: {rows}"))
+}
