@@ -36,6 +36,10 @@ struct Args {
     /// The volume host's capacity in GB (with --role volume).
     #[arg(long, default_value_t = 100)]
     capacity_gb: u32,
+    /// Which logs to print, e.g. `debug` or `rpc_runtime=debug` (default:
+    /// `RUST_LOG`, else warnings).
+    #[arg(long)]
+    log: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -49,6 +53,7 @@ enum Role {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    examples::logging::init(args.log.as_deref());
     if args.role.is_some() && args.amqp.is_none() {
         return Err(
             "--role needs --amqp: in memory, roles can only meet inside one process".into(),

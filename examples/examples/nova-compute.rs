@@ -75,11 +75,16 @@ struct Args {
     /// The control exchange (`nova` in a nova deployment).
     #[arg(long, default_value = "nova")]
     exchange: String,
+    /// Which logs to print, e.g. `debug` or `rpc_runtime=debug` (default:
+    /// `RUST_LOG`, else warnings).
+    #[arg(long)]
+    log: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    examples::logging::init(args.log.as_deref());
     let transport = match &args.amqp {
         Some(url) => {
             AmqpConfig::from_url(url)?

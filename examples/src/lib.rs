@@ -2,6 +2,7 @@
 //! volume hosts) built on `rpc-runtime`. `cargo run --example mini-cloud`
 //! runs it; the services and managers live here so tests can reuse them.
 
+pub mod logging;
 pub mod managers;
 pub mod services;
 pub mod trace;
