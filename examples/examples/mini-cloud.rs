@@ -36,6 +36,9 @@ struct Args {
     /// The volume host's capacity in GB (with --role volume).
     #[arg(long, default_value_t = 100)]
     capacity_gb: u32,
+    /// How many volume hosts the api waits for (with --role api).
+    #[arg(long, default_value_t = 2)]
+    hosts: usize,
     /// Which logs to print, e.g. `debug` or `rpc_runtime=debug` (default:
     /// `RUST_LOG`, else warnings).
     #[arg(long)]
@@ -84,7 +87,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Some(Role::Api) => {
-            api(&transport, 1).await?;
+            api(&transport, args.hosts).await?;
         }
         Some(Role::Billing) => {
             let _billing = billing_listener(&transport, &Billing::default()).await?;
@@ -141,7 +144,37 @@ async fn serve_forever(server: Server) {
     server.shutdown().await;
 }
 
-/// The api: learn the hosts, place four volumes, list; returns how many
+/// How long the api waits for the effect of a cast.
+const EFFECT: Duration = Duration::from_secs(10);
+
+/// Polls `check` until it holds, for at most [`EFFECT`].
+async fn wait_until<F, Fut>(what: &str, mut check: F) -> Result<(), Box<dyn std::error::Error>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, RpcError>>,
+{
+    let deadline = Instant::now() + EFFECT;
+    while !check().await? {
+        if Instant::now() > deadline {
+            return Err(format!("{what} did not happen within {EFFECT:?}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// The free space the scheduler knows, per host.
+async fn free_space(
+    scheduler: &SchedulerManagerClient,
+    ctx: &Context,
+) -> Result<Vec<(String, u32)>, RpcError> {
+    let hosts = scheduler.hosts(ctx).await?;
+    Ok(hosts.into_iter().map(|h| (h.host, h.free_gb)).collect())
+}
+
+/// The api: learn the hosts, place four volumes (waiting for each to
+/// exist), list them, delete them and wait for the hosts to report their
+/// space back, so that every run prints the same. Returns how many
 /// volumes it created.
 async fn api(
     transport: &Transport,
@@ -162,15 +195,13 @@ async fn api(
             ms(started.elapsed())
         ),
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while scheduler.hosts(&ctx).await?.len() < expect_hosts {
-        if Instant::now() > deadline {
-            return Err("the volume hosts did not report to the scheduler within 10 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("the volume hosts' reports to the scheduler", || async {
+        Ok(free_space(&scheduler, &ctx).await?.len() >= expect_hosts)
+    })
+    .await?;
+    let before = free_space(&scheduler, &ctx).await?;
 
-    let mut created = 0;
+    let mut created = Vec::new();
     for (id, (name, size_gb)) in [("db", 40), ("logs", 30), ("backup", 50), ("huge", 500)]
         .into_iter()
         .enumerate()
@@ -194,9 +225,10 @@ async fn api(
             ),
         );
         let started = Instant::now();
-        volume
-            .to_server(host.as_str())
-            .create_volume(&ctx, id as u64 + 1, name.into(), size_gb)
+        let volume_id = id as u64 + 1;
+        let on_host = volume.to_server(host.as_str());
+        on_host
+            .create_volume(&ctx, volume_id, name.into(), size_gb)
             .await?;
         line(
             "api",
@@ -205,26 +237,54 @@ async fn api(
                 ms(started.elapsed())
             ),
         );
-        created += 1;
+        wait_until("a volume's creation", || async {
+            let volumes = on_host.list_volumes(&ctx).await?;
+            Ok(volumes.iter().any(|v| v.id == volume_id))
+        })
+        .await?;
+        created.push((host, volume_id));
     }
 
-    for state in scheduler.hosts(&ctx).await? {
-        let volumes = volume
-            .to_server(state.host.as_str())
-            .list_volumes(&ctx)
-            .await?;
+    for (host, _) in &before {
+        let volumes = volume.to_server(host.as_str()).list_volumes(&ctx).await?;
         let names: Vec<_> = volumes
             .iter()
             .map(|v| format!("{} ({} GB)", v.name, v.size_gb))
             .collect();
         line(
             "api",
-            format!(
-                "-> volume.{} list_volumes = [{}]",
-                state.host,
-                names.join(", ")
-            ),
+            format!("-> volume.{host} list_volumes = [{}]", names.join(", ")),
         );
     }
-    Ok(created)
+
+    for (host, volume_id) in &created {
+        let on_host = volume.to_server(host.as_str());
+        on_host.delete_volume(&ctx, *volume_id).await?;
+        line(
+            "api",
+            format!("-> volume.{host} delete_volume #{volume_id}"),
+        );
+        wait_until("a volume's deletion", || async {
+            let volumes = on_host.list_volumes(&ctx).await?;
+            Ok(!volumes.iter().any(|v| v.id == *volume_id))
+        })
+        .await?;
+    }
+    volume.fanout().refresh_capabilities(&ctx).await?;
+    wait_until("the hosts' reports of their space", || async {
+        Ok(free_space(&scheduler, &ctx).await? == before)
+    })
+    .await?;
+    let free: Vec<String> = before
+        .iter()
+        .map(|(host, free_gb)| format!("{host} {free_gb} GB"))
+        .collect();
+    line(
+        "api",
+        format!(
+            "-> volume (fanout) refresh_capabilities = {}",
+            free.join(", ")
+        ),
+    );
+    Ok(created.len())
 }

@@ -13,7 +13,9 @@ use crate::services::{
 };
 use crate::trace;
 
-/// The scheduler: a table of free space per host.
+/// The scheduler: a table of free space per host, which the hosts' reports
+/// set and each placement reserves from (as nova's and cinder's schedulers
+/// consume from their host states between periodic reports).
 #[derive(Debug, Default)]
 pub struct Scheduler {
     free: Mutex<BTreeMap<String, u32>>,
@@ -54,7 +56,8 @@ impl SchedulerManager for Scheduler {
     }
 }
 
-/// A volume host with a fixed capacity.
+/// A volume host with a fixed capacity; it reports its free space when
+/// asked (`refresh_capabilities`).
 #[derive(Debug)]
 pub struct VolumeHost {
     host: String,
@@ -130,7 +133,14 @@ impl VolumeManager for VolumeHost {
                 host: self.host.clone(),
             });
         self.emit(ctx, "volume.create.end", &usage).await;
-        self.report(ctx).await;
+    }
+
+    async fn delete_volume(&self, _ctx: &Context, volume_id: u64) {
+        trace::line(&self.host, format!("<- delete_volume #{volume_id}"));
+        self.volumes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|v| v.id != volume_id);
     }
 
     async fn refresh_capabilities(&self, ctx: &Context) {

@@ -57,6 +57,9 @@ pub trait VolumeManager {
     /// Creates a volume on this host (sent to `volume.<host>`).
     #[rpc(cast)]
     async fn create_volume(&self, ctx: &Context, volume_id: u64, name: String, size_gb: u32);
+    /// Deletes a volume from this host.
+    #[rpc(cast)]
+    async fn delete_volume(&self, ctx: &Context, volume_id: u64);
     /// Reports this host's free space to the scheduler (sent to every host).
     #[rpc(cast)]
     async fn refresh_capabilities(&self, ctx: &Context);

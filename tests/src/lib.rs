@@ -7,6 +7,7 @@ pub mod conformance;
 pub mod env;
 pub mod faults;
 pub mod oslo;
+pub mod process;
 pub mod python;
 pub mod volume;
 

@@ -3,72 +3,30 @@
 //! answered, its own queue removed); after `kill -9` its queue is left to
 //! the broker, which deletes it once the queue's expiry has passed.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use amqprs::channel::QueueDeclareArguments;
 use rpc_runtime::{Context, RpcError};
 use rpc_tests::env::{amqp_url, raw_connection};
+use rpc_tests::process::{Process, WAIT};
 use rpc_tests::{Env, Kind};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::Command;
 
-const WAIT: Duration = Duration::from_secs(20);
-
-/// A `volume-server` process and the lines it prints.
-struct ServerProcess {
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl ServerProcess {
-    /// Starts server `name` on `env`'s topic; returns once it serves.
-    async fn start(env: &Env, name: &str, expiry: Duration) -> Self {
-        env.track_server(name);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_volume-server"))
-            .args([
-                amqp_url(),
-                env.exchange.clone(),
-                env.topic.clone(),
-                name.to_owned(),
-                expiry.as_millis().to_string(),
-            ])
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start volume-server");
-        let stdout = child.stdout.take().expect("its stdout");
-        let mut server = Self {
-            child,
-            lines: BufReader::new(stdout).lines(),
-        };
-        server.wait_for_line("ready").await;
-        server
-    }
-
-    /// Waits until the process prints `line`.
-    async fn wait_for_line(&mut self, line: &str) {
-        let reading = async {
-            while let Some(next) = self.lines.next_line().await.expect("read its stdout") {
-                if next == line {
-                    return;
-                }
-            }
-            panic!("volume-server exited before printing `{line}`");
-        };
-        tokio::time::timeout(WAIT, reading)
-            .await
-            .unwrap_or_else(|_| panic!("volume-server did not print `{line}` within {WAIT:?}"));
-    }
-
-    fn terminate(&self) {
-        let pid = self.child.id().expect("still running").to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM {pid}");
-    }
+/// Starts a `volume-server` process as server `name` on `env`'s topic;
+/// returns once it serves.
+async fn start(env: &Env, name: &str, expiry: Duration) -> Process {
+    env.track_server(name);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_volume-server"));
+    command.args([
+        amqp_url(),
+        env.exchange.clone(),
+        env.topic.clone(),
+        name.to_owned(),
+        expiry.as_millis().to_string(),
+    ]);
+    let mut server = Process::start("volume-server", command);
+    server.wait_for("`ready`", |l| l == "ready").await;
+    server
 }
 
 /// Whether `queue` exists on the broker (a passive declare).
@@ -99,7 +57,7 @@ async fn sigterm_answers_the_request_in_flight_and_removes_the_queue() {
     let Some(env) = Env::new(Kind::Amqp).await else {
         return;
     };
-    let mut server = ServerProcess::start(&env, "host-t", Duration::from_secs(600)).await;
+    let mut server = start(&env, "host-t", Duration::from_secs(600)).await;
     let client = env
         .client(&env.transport().await)
         .timeout(Duration::from_secs(30));
@@ -109,16 +67,15 @@ async fn sigterm_answers_the_request_in_flight_and_removes_the_queue() {
             .slow_echo(&Context::new(), 7, 1000)
             .await
     });
-    server.wait_for_line("event Echoing { n: 7 }").await;
+    let echoing = "event Echoing { n: 7 }";
+    server.wait_for(echoing, |l| l == echoing).await;
 
     server.terminate();
     assert_eq!(call.await.expect("task"), Ok(7));
-    server.wait_for_line("stopped true").await;
-    let status = tokio::time::timeout(WAIT, server.child.wait())
-        .await
-        .expect("it exits")
-        .expect("wait for it");
-    assert!(status.success(), "volume-server exited with {status}");
+    server
+        .wait_for("`stopped true`", |l| l == "stopped true")
+        .await;
+    assert!(server.exited_ok().await, "volume-server exits with success");
 
     assert!(!queue_exists(&format!("{}.host-t", env.topic)).await);
     refused_at_once(&env, "host-t").await;
@@ -130,7 +87,7 @@ async fn a_killed_servers_queue_expires() {
     let Some(env) = Env::new(Kind::Amqp).await else {
         return;
     };
-    let mut server = ServerProcess::start(&env, "host-k", Duration::from_millis(1500)).await;
+    let mut server = start(&env, "host-k", Duration::from_millis(1500)).await;
     let client = env.client(&env.transport().await);
     let ctx = Context::new();
     assert_eq!(
@@ -138,7 +95,7 @@ async fn a_killed_servers_queue_expires() {
         Ok("host-k".to_owned())
     );
 
-    server.child.kill().await.expect("kill -9");
+    server.kill().await;
     // Casts to it wait in its queue until the broker deletes the queue;
     // then they are refused. (Publishing does not renew a queue's lease;
     // a declaration, even a passive one, would.)
