@@ -59,3 +59,16 @@ fn the_servers_own_methods_are_reserved() {
         );
     }
 }
+
+#[test]
+fn the_readme_lists_every_reserved_name() {
+    let readme = include_str!("../../README.md");
+    let list = readme
+        .split_once("**Reserved names**")
+        .and_then(|(_, rest)| rest.split_once("\n- "))
+        .map(|(list, _)| list)
+        .expect("the README's reserved names");
+    for name in rpc_model::RESERVED_METHOD_NAMES {
+        assert!(list.contains(&format!("`{name}`")), "`{name}` is not listed");
+    }
+}
