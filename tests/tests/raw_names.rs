@@ -69,6 +69,9 @@ fn the_readme_lists_every_reserved_name() {
         .map(|(list, _)| list)
         .expect("the README's reserved names");
     for name in rpc_model::RESERVED_METHOD_NAMES {
-        assert!(list.contains(&format!("`{name}`")), "`{name}` is not listed");
+        assert!(
+            list.contains(&format!("`{name}`")),
+            "`{name}` is not listed"
+        );
     }
 }
