@@ -22,7 +22,9 @@ pub(crate) const OUT_DIR: &str = "docs/rpc";
 /// Generates the docs under `root`, or with `check`, compares them with
 /// what is committed.
 pub(crate) fn gen_docs(root: &Path, check: bool) -> Result<(), String> {
+    eprintln!("reading the #[rpc_service] traits under {}", root.display());
     let services = find::services(root)?;
+    eprintln!("found {} service traits", services.len());
     if services.is_empty() {
         return Err(format!(
             "no #[rpc_service] trait found under {}",
