@@ -10,7 +10,6 @@ use rpc_runtime::builtin::{PingReply, ServiceDescription};
 use serde_json::{Value, json};
 
 use crate::failure::Failure;
-use crate::request::Target;
 
 /// Where results go, and in which form.
 #[derive(Debug, Clone, Copy)]
@@ -67,9 +66,8 @@ impl Output {
         }
     }
 
-    /// A confirmed cast.
-    pub(crate) fn cast_confirmed(self, method: &str, to: &Target<'_>) {
-        let to = to.describe();
+    /// A confirmed cast to `to` (the destination in words).
+    pub(crate) fn cast_confirmed(self, method: &str, to: &str) {
         if self.json {
             print_json(&json!({"cast": method, "to": to, "confirmed": true}));
         } else {

@@ -369,6 +369,6 @@ pub(crate) async fn cast(
         .cast_raw(to.destination(), message, timeout)
         .await
         .map_err(|e| to.failed(e))?;
-    out.cast_confirmed(method, &to);
+    out.cast_confirmed(method, &to.describe());
     Ok(())
 }
