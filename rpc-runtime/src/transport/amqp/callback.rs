@@ -48,20 +48,49 @@ pub(super) fn close_reason(events: &mut mpsc::UnboundedReceiver<ChannelEvent>) -
     reason
 }
 
+/// Handles a channel's events at once, on amqprs's dispatcher task (so it
+/// must not wait); returns those it leaves to the channel's owner.
+pub(super) type Inline = Arc<dyn Fn(ChannelEvent) -> Option<ChannelEvent> + Send + Sync>;
+
+/// Where a channel's events go.
+#[derive(Clone)]
+pub(super) struct EventSink {
+    /// Handled first, if set (a publisher settles its confirms there
+    /// without waking a task per confirm).
+    pub(super) inline: Option<Inline>,
+    /// The channel's owner.
+    pub(super) owner: mpsc::UnboundedSender<ChannelEvent>,
+}
+
+impl From<mpsc::UnboundedSender<ChannelEvent>> for EventSink {
+    fn from(owner: mpsc::UnboundedSender<ChannelEvent>) -> Self {
+        Self {
+            inline: None,
+            owner,
+        }
+    }
+}
+
 /// The callback registered on every channel we open.
 pub(super) struct Forward {
-    events: mpsc::UnboundedSender<ChannelEvent>,
+    sink: EventSink,
     health: Arc<Health>,
 }
 
 impl Forward {
-    pub(super) fn new(events: mpsc::UnboundedSender<ChannelEvent>, health: Arc<Health>) -> Self {
-        Self { events, health }
+    pub(super) fn new(sink: EventSink, health: Arc<Health>) -> Self {
+        Self { sink, health }
     }
 
     fn send(&self, event: ChannelEvent) {
-        // The owner may be gone (shutting down); nothing is waiting then.
-        let _ = self.events.send(event);
+        let event = match &self.sink.inline {
+            Some(inline) => inline(event),
+            None => Some(event),
+        };
+        if let Some(event) = event {
+            // The owner may be gone (shutting down); nothing is waiting then.
+            let _ = self.sink.owner.send(event);
+        }
     }
 }
 

@@ -6,13 +6,13 @@
 //! under one async lock, so tags follow the order on the wire. A cast then
 //! waits for its confirm on a oneshot (as long as its deadline allows); a
 //! call does not wait, but a refused request fails its call at once through
-//! the pending table instead of letting it wait for its timeout. A task
-//! settles the publishes as `basic.ack` / `basic.nack` arrive (honouring
-//! `multiple`), and reports each to the session's [`Health`]: a long run of
-//! refusals condemns the session. A mandatory message the broker could not
-//! route comes back as `basic.return` *before* its ack; the task finds it by
-//! the message id stamped on it (the tag) and fails it with
-//! [`RpcError::Undeliverable`].
+//! the pending table instead of letting it wait for its timeout. The
+//! channel's callback settles the publishes as `basic.ack` / `basic.nack`
+//! arrive (honouring `multiple`; no task is woken per confirm), and reports
+//! each to the session's [`Health`]: a long run of refusals condemns the
+//! session. A mandatory message the broker could not route comes back as
+//! `basic.return` *before* its ack; it is found by the message id stamped
+//! on it (the tag) and failed with [`RpcError::Undeliverable`].
 //!
 //! When the broker closes the channel (a publish to a vanished exchange, a
 //! refused message), what was unconfirmed fails and publishing carries on
@@ -27,8 +27,9 @@ use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::admin::Admin;
-use super::callback::ChannelEvent;
+use super::callback::{ChannelEvent, EventSink, Inline};
 use super::confirms::{Notify, Unconfirmed, settle};
+use super::health::Health;
 use super::props::{short, to_properties};
 use super::shield::{Chan, Link};
 use crate::error::RpcError;
@@ -51,7 +52,10 @@ struct Confirms {
 struct Shared {
     line: tokio::sync::Mutex<Line>,
     admin: Option<Arc<Admin>>,
-    confirms: Mutex<Confirms>,
+    confirms: Arc<Mutex<Confirms>>,
+    /// Where the channel's events go (acks, nacks and returns are settled
+    /// in the callback; a close goes to the settling task).
+    sink: EventSink,
     events: mpsc::UnboundedSender<ChannelEvent>,
     /// Stops the settling task when the last handle goes.
     _stop: DropGuard,
@@ -61,6 +65,24 @@ impl Shared {
     fn confirms(&self) -> std::sync::MutexGuard<'_, Confirms> {
         self.confirms.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Settles acks, nacks and returns as amqprs reports them (in the order the
+/// broker sent them, no task woken per confirm); leaves a close to the
+/// settling task, which opens a new channel.
+fn settle_inline(
+    confirms: Arc<Mutex<Confirms>>,
+    health: Arc<Health>,
+    admin: Option<Arc<Admin>>,
+) -> Inline {
+    Arc::new(move |event| match event {
+        ChannelEvent::Closed { .. } => Some(event),
+        other => {
+            let mut confirms = confirms.lock().unwrap_or_else(PoisonError::into_inner);
+            settle(&mut confirms.unconfirmed, other, &health, admin.as_ref());
+            None
+        }
+    })
 }
 
 /// The handle callers publish through.
@@ -80,7 +102,16 @@ impl Publisher {
     /// confirms.
     pub(super) async fn open(link: &Link, admin: Option<Arc<Admin>>) -> Result<Self, RpcError> {
         let (events, events_rx) = mpsc::unbounded_channel();
-        let channel = open_confirm_channel(link, &events).await?;
+        let confirms = Arc::new(Mutex::new(Confirms::default()));
+        let sink = EventSink {
+            inline: Some(settle_inline(
+                Arc::clone(&confirms),
+                Arc::clone(link.health()),
+                admin.clone(),
+            )),
+            owner: events.clone(),
+        };
+        let channel = open_confirm_channel(link, &sink).await?;
         let stop = CancellationToken::new();
         let shared = Arc::new(Shared {
             line: tokio::sync::Mutex::new(Line {
@@ -88,7 +119,8 @@ impl Publisher {
                 next_tag: 1,
             }),
             admin,
-            confirms: Mutex::default(),
+            confirms,
+            sink,
             events,
             _stop: stop.clone().drop_guard(),
         });
@@ -196,12 +228,9 @@ impl Drop for Numbered<'_> {
     }
 }
 
-/// Opens a channel in confirm mode whose callback events go to `events`.
-async fn open_confirm_channel(
-    link: &Link,
-    events: &mpsc::UnboundedSender<ChannelEvent>,
-) -> Result<Chan, RpcError> {
-    let channel = link.channel_to(events.clone()).await?;
+/// Opens a channel in confirm mode whose callback events go to `sink`.
+async fn open_confirm_channel(link: &Link, sink: &EventSink) -> Result<Chan, RpcError> {
+    let channel = link.channel_to(sink.clone()).await?;
     channel.confirm_select().await?;
     Ok(channel)
 }
@@ -246,7 +275,7 @@ async fn settle_events(
         // ...) leaves the connection usable: start over on a new channel.
         if channel_only {
             let mut line = shared.line.lock().await;
-            if let Ok(channel) = open_confirm_channel(&link, &shared.events).await {
+            if let Ok(channel) = open_confirm_channel(&link, &shared.sink).await {
                 *line = Line {
                     channel,
                     next_tag: 1,

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::chan::Chan;
 use super::shielded;
 use crate::error::RpcError;
-use crate::transport::amqp::callback::{ChannelEvent, ConnectionEvents, Forward};
+use crate::transport::amqp::callback::{ChannelEvent, ConnectionEvents, EventSink, Forward};
 use crate::transport::amqp::health::Health;
 
 /// A broker connection and the health of the session on it.
@@ -107,12 +107,9 @@ impl Link {
     }
 
     /// Opens a channel whose broker events go to `events`.
-    pub(crate) async fn channel_to(
-        &self,
-        events: mpsc::UnboundedSender<ChannelEvent>,
-    ) -> Result<Chan, RpcError> {
+    pub(crate) async fn channel_to(&self, events: impl Into<EventSink>) -> Result<Chan, RpcError> {
         let connection = self.connection.clone();
-        let forward = Forward::new(events, Arc::clone(&self.health));
+        let forward = Forward::new(events.into(), Arc::clone(&self.health));
         let open = async move {
             let channel = connection.open_channel(None).await?;
             channel.register_callback(forward).await?;
