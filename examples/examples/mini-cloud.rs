@@ -127,8 +127,9 @@ async fn billing_listener(
     billing: &Billing,
 ) -> Result<NotificationListener, RpcError> {
     let billing = billing.clone();
+    // No pool: billing consumes the default queue the notifiers declare
+    // (`notifications.info`), so nothing piles up there.
     NotificationListener::builder(transport)
-        .pool("billing")
         .event_types(["volume.create.*"])
         .concurrency(1)
         .start(move |notification| {
@@ -195,8 +196,11 @@ async fn api(
             ms(started.elapsed())
         ),
     );
+    // The hosts report with this request's context: wait for those reports
+    // (the scheduler may still know the hosts from an earlier run).
+    let asked = ctx.request_id().to_owned();
     wait_until("the volume hosts' reports to the scheduler", || async {
-        Ok(free_space(&scheduler, &ctx).await?.len() >= expect_hosts)
+        Ok(scheduler.reported(&ctx, asked.clone()).await?.len() >= expect_hosts)
     })
     .await?;
     let before = free_space(&scheduler, &ctx).await?;

@@ -19,6 +19,8 @@ use crate::trace;
 #[derive(Debug, Default)]
 pub struct Scheduler {
     free: Mutex<BTreeMap<String, u32>>,
+    /// Host -> the request its latest report answered.
+    reported_for: Mutex<BTreeMap<String, String>>,
 }
 
 impl SchedulerManager for Scheduler {
@@ -47,12 +49,24 @@ impl SchedulerManager for Scheduler {
             .collect()
     }
 
-    async fn update_capabilities(&self, _ctx: &Context, host: String, free_gb: u32) {
+    async fn reported(&self, _ctx: &Context, request_id: String) -> Vec<String> {
+        let reported_for = self.reported_for.lock().unwrap_or_else(|p| p.into_inner());
+        reported_for
+            .iter()
+            .filter(|(_, request)| **request == request_id)
+            .map(|(host, _)| host.clone())
+            .collect()
+    }
+
+    async fn update_capabilities(&self, ctx: &Context, host: String, free_gb: u32) {
         trace::line("scheduler", format!("<- {host} reports {free_gb} GB free"));
-        self.free
+        // Both tables under one lock order: free, then reported_for.
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        free.insert(host.clone(), free_gb);
+        self.reported_for
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(host, free_gb);
+            .insert(host, ctx.request_id().to_owned());
     }
 }
 
@@ -155,7 +169,8 @@ impl VolumeManager for VolumeHost {
     }
 }
 
-/// Billing: counts the volume events it hears (a listener in pool `billing`).
+/// Billing: counts the volume events it hears (a listener of the default
+/// queue, `notifications.info`).
 #[derive(Debug, Clone)]
 pub struct Billing {
     events: std::sync::Arc<watch::Sender<usize>>,

@@ -46,6 +46,9 @@ pub trait SchedulerManager {
     async fn select_host(&self, ctx: &Context, size_gb: u32) -> Result<String, SchedulerError>;
     /// The hosts known so far, with their free space.
     async fn hosts(&self, ctx: &Context) -> Vec<HostState>;
+    /// The hosts whose latest report answered request `request_id` (a host
+    /// reports with the context it was asked with).
+    async fn reported(&self, ctx: &Context, request_id: String) -> Vec<String>;
     /// A volume host reports its free space.
     #[rpc(cast)]
     async fn update_capabilities(&self, ctx: &Context, host: String, free_gb: u32);

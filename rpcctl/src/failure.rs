@@ -12,7 +12,8 @@ pub(crate) enum Failure {
     Answered(String, Option<Value>),
     /// A usage mistake (exit 2).
     Usage(String),
-    /// No server answered: none listens there, or not in time (exit 3).
+    /// No answer: nobody listens there, the broker refused the message, or
+    /// nobody answered in time (exit 3).
     NoAnswer(String),
     /// The broker cannot be reached (exit 4).
     BrokerDown(String),
@@ -75,13 +76,12 @@ impl From<RpcError> for Failure {
         let text = error.to_string();
         match error {
             RpcError::Undeliverable { .. }
+            | RpcError::Refused { .. }
             | RpcError::Timeout { .. }
             | RpcError::Unresponsive { .. }
             | RpcError::Unavailable { .. }
             | RpcError::Overloaded { .. } => Failure::NoAnswer(text),
-            RpcError::Connection(_) | RpcError::Refused { .. } | RpcError::Closed => {
-                Failure::BrokerDown(text)
-            }
+            RpcError::Connection(_) | RpcError::Closed => Failure::BrokerDown(text),
             RpcError::Authentication { .. } => Failure::LoginRefused(text),
             RpcError::VhostRefused { .. } => Failure::VhostRefused(text),
             RpcError::WrongWire { .. } => Failure::WrongWire(text),

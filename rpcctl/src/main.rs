@@ -31,7 +31,7 @@ const EXIT_CODES: &str = "Exit codes:
   0  success
   1  the method answered with an error
   2  a usage mistake: unknown method, wrong arguments, not JSON, a bad URL or duration
-  3  no answer: no server listens there, or none answered in time
+  3  no answer: no server listens there, the broker refused the message, or none answered in time
   4  the broker cannot be reached (down, refused the connection, unknown host)
   5  the broker refused the user name or password
   6  the broker has no such vhost, or the user may not use it
@@ -123,6 +123,10 @@ enum Command {
         /// The API version the cast asks for (without `--check`).
         #[arg(long, default_value = "1.0")]
         version: String,
+        /// The namespace the cast names (without `--check`), for services
+        /// declared with one.
+        #[arg(long)]
+        namespace: Option<String>,
         /// How long to wait for the broker's confirm (and, with `--check`,
         /// for the description).
         #[arg(long, default_value = "5s", value_parser = parse_duration)]
@@ -166,7 +170,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "s" => value,
         "m" => value * 60.0,
-        _ => return Err(format!("`{text}`: use ms, s or m")),
+        "h" => value * 3600.0,
+        _ => return Err(format!("`{text}`: use ms, s, m or h")),
     };
     let duration = Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())?;
     if duration < Duration::from_millis(1) || duration > MAX_DURATION {
@@ -177,7 +182,20 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Under `--json` a usage mistake is JSON too; help and version print as usual.
+        Err(error) if error.use_stderr() && std::env::args().any(|a| a == "--json") => {
+            let message = error.kind().to_string();
+            let detail = error.to_string();
+            let first = detail.lines().next().unwrap_or(&message);
+            let first = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+            let failure = Failure::Usage(first);
+            Output::new(true).failure(&failure);
+            return ExitCode::from(failure.code());
+        }
+        Err(error) => error.exit(),
+    };
     let out = Output::new(cli.json);
     match run(cli, out).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -225,6 +243,7 @@ async fn run(cli: Cli, out: Output) -> Result<(), Failure> {
             fanout,
             check,
             version,
+            namespace,
             timeout,
         } => {
             let to = request::Target {
@@ -232,8 +251,11 @@ async fn run(cli: Cli, out: Output) -> Result<(), Failure> {
                 server: server.as_deref(),
                 fanout,
             };
-            let version = (!check).then_some(version.as_str());
-            request::cast(&transport, out, to, &method, &args, version, timeout).await
+            let unchecked = (!check).then(|| request::Unchecked {
+                version: &version,
+                namespace: namespace.as_deref(),
+            });
+            request::cast(&transport, out, to, &method, &args, unchecked, timeout).await
         }
         Command::Topology {
             topic,

@@ -323,23 +323,34 @@ pub(crate) async fn call(
     Ok(())
 }
 
-/// `rpcctl cast`: with `version`, sent as given; without, checked against
-/// a server's description first.
+/// What an unchecked cast names, as the user gave it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Unchecked<'a> {
+    pub(crate) version: &'a str,
+    pub(crate) namespace: Option<&'a str>,
+}
+
+/// `rpcctl cast`: `unchecked`, sent as given; else checked against a
+/// server's description first.
 pub(crate) async fn cast(
     transport: &Transport,
     out: Output,
     to: Target<'_>,
     method: &str,
     args: &str,
-    version: Option<&str>,
+    unchecked: Option<Unchecked<'_>>,
     timeout: Duration,
 ) -> Result<(), Failure> {
-    let (body, version, namespace) = match version {
-        Some(version) => {
-            let given = parse_args(args)?;
-            let body = serde_json::to_vec(&Value::Object(given))
+    let (body, version, namespace) = match unchecked {
+        Some(given) => {
+            let args = parse_args(args)?;
+            let body = serde_json::to_vec(&Value::Object(args))
                 .map_err(|e| Failure::Usage(e.to_string()))?;
-            (body, version.to_owned(), None)
+            (
+                body,
+                given.version.to_owned(),
+                given.namespace.map(str::to_owned),
+            )
         }
         None => {
             let asked = Target {

@@ -151,17 +151,40 @@ fn note(topic: &str, queue: &Found, live: &[String]) -> Option<String> {
     (!notes.is_empty()).then(|| notes.join("; "))
 }
 
+/// A plain AMQP connection to the first broker of the URL that answers.
 async fn connect(config: &AmqpConfig) -> Result<Connection, Failure> {
-    let mut args = OpenConnectionArguments::new(
-        config.host(),
-        config.port(),
-        config.username(),
-        config.password().expose(),
-    );
-    args.virtual_host(config.vhost());
-    Connection::open(&args)
-        .await
-        .map_err(|e| Failure::BrokerDown(format!("cannot connect to {config}: {e}")))
+    if config.tls_options().is_some() {
+        return Err(Failure::Usage(
+            "`rpcctl topology` reads the broker over plain AMQP and cannot use an amqps:// URL yet (the other commands can)".into(),
+        ));
+    }
+    let mut last = String::new();
+    for endpoint in config.endpoints() {
+        let mut args = OpenConnectionArguments::new(
+            endpoint.host(),
+            endpoint.port(),
+            endpoint.username(),
+            endpoint.password().expose(),
+        );
+        args.virtual_host(config.vhost());
+        match Connection::open(&args).await {
+            Ok(connection) => return Ok(connection),
+            Err(e) => last = format!("{}:{}: {e}", endpoint.host(), endpoint.port()),
+        }
+    }
+    Err(Failure::BrokerDown(format!("cannot connect to {last}")))
+}
+
+/// `url` without the user name and password it may carry.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://***@{host}{path}"),
+        None => url.to_owned(),
+    }
 }
 
 /// Every queue of the vhost, from the management API.
@@ -187,7 +210,10 @@ async fn list_queues(config: &AmqpConfig, base: Option<String>) -> Result<Vec<Li
             .header("Authorization", &authorization)
             .call()
             .and_then(|mut response| response.body_mut().read_json::<Vec<Listed>>())
-            .map_err(|e| format!("the management API at {base} did not list the queues ({e})"))
+            .map_err(|e| {
+                let base = redacted(&base);
+                format!("the management API at {base} did not list the queues ({e})")
+            })
     });
     task.await.map_err(|e| e.to_string())?
 }
@@ -241,6 +267,16 @@ mod tests {
         assert!(of_topic("volume", "volume_fanout_4f1c"));
         assert!(!of_topic("volume", "volumes"));
         assert!(!of_topic("volume", "volume-backup.host-1"));
+    }
+
+    #[test]
+    fn a_management_url_is_shown_without_credentials() {
+        assert_eq!(
+            redacted("http://admin:pw@ctl1:15672"),
+            "http://***@ctl1:15672"
+        );
+        assert_eq!(redacted("http://ctl1:15672/x@y"), "http://ctl1:15672/x@y");
+        assert_eq!(redacted("http://ctl1:15672"), "http://ctl1:15672");
     }
 
     #[test]

@@ -69,6 +69,7 @@ async fn each_broker_refusal_has_its_own_line_and_exit_code() {
             "{}",
             stdout(&as_json)
         );
+        assert!(!stdout(&as_json).contains("not-the-password"));
     }
     env.cleanup().await;
 }
@@ -146,6 +147,14 @@ async fn topology_shows_a_left_over_server_queue() {
     let topology = rpcctl(&env, &["topology", &env.topic]).await;
     let table = stdout(&topology);
     assert!(topology.status.success(), "{}", stderr(&topology));
+    // Only the management API lists a queue nobody knows the name of.
+    if stderr(&topology).contains("management API") && !rpc_tests::env::in_ci() {
+        eprintln!(
+            "skipped: RabbitMQ's management API does not answer (`rabbitmq-plugins enable rabbitmq_management`)"
+        );
+        env.cleanup().await;
+        return;
+    }
     let line = table
         .lines()
         .find(|l| l.contains(&orphan))
@@ -197,6 +206,14 @@ async fn every_command_speaks_json() {
     let unknown = rpcctl(&env, &["--json", "call", topic, "no_such_method"]).await;
     assert_eq!(unknown.status.code(), Some(2));
     assert_eq!(json(&unknown)["error"]["kind"], "usage");
+    // A mistake clap finds is JSON too.
+    let bad = rpcctl(
+        &env,
+        &["--json", "call", topic, "whoami", "--timeout", "0s"],
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert_eq!(json(&bad)["error"]["kind"], "usage");
     env.cleanup().await;
 }
 
@@ -210,7 +227,8 @@ async fn no_timeout_value_panics() {
     for (timeout, code) in [
         ("0s", 2),
         ("0.0001s", 2),
-        ("1e30s", 2),
+        ("99999999999999999999999s", 2),
+        ("25h", 2),
         ("1ms", 3),
         ("2ms", 3),
     ] {
