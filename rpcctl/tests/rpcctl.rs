@@ -3,7 +3,9 @@
 use examples::managers::{Scheduler, VolumeHost};
 use examples::services::{SchedulerManagerService, VolumeManagerService};
 use rpc_runtime::wire::Wire;
-use rpc_tests::oslo::{RustStorage, StorageService};
+use std::sync::Arc;
+
+use rpc_tests::oslo::{RustStorage, serve_storage};
 use rpc_tests::{Env, Kind};
 use support::{rpcctl, rpcctl_on, stderr, stdout};
 
@@ -123,13 +125,7 @@ async fn rpcctl_speaks_the_oslo_wire() {
     let Some(env) = Env::speaking(Kind::Amqp, Wire::Oslo).await else {
         return;
     };
-    let _server = env
-        .builder("rs-1")
-        .await
-        .serve_on(&env.topic, StorageService::new(RustStorage::new("rs-1")))
-        .start()
-        .await
-        .expect("start");
+    let _server = serve_storage(&env, "rs-1", Arc::new(RustStorage::new("rs-1"))).await;
     let ping = rpcctl(&env, &["ping", &env.topic]).await;
     assert!(ping.status.success(), "{}", stderr(&ping));
     assert!(stdout(&ping).contains("rs-1"), "{}", stdout(&ping));
@@ -155,13 +151,7 @@ async fn rpcctl_on_the_other_wire_says_which_setting_to_change() {
     let Some(env) = Env::speaking(Kind::Amqp, Wire::Oslo).await else {
         return;
     };
-    let _server = env
-        .builder("rs-1")
-        .await
-        .serve_on(&env.topic, StorageService::new(RustStorage::new("rs-1")))
-        .start()
-        .await
-        .expect("start");
+    let _server = serve_storage(&env, "rs-1", Arc::new(RustStorage::new("rs-1"))).await;
     for args in [
         vec!["ping", env.topic.as_str()],
         vec!["call", env.topic.as_str(), "add", r#"{"a": 2, "b": 40}"#],

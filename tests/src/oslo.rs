@@ -2,10 +2,12 @@
 //! serves the same methods from Python, so either side can be the server
 //! of a topic, or both at once.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rpc_runtime::{Context, RpcError, Transport, rpc_service};
+use rpc_runtime::{Context, RpcError, Server, Transport, rpc_service};
+
+use crate::env::Env;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -167,4 +169,14 @@ impl Storage for Relay {
     async fn notes(&self, _ctx: &Context) -> Vec<String> {
         Vec::new()
     }
+}
+
+/// Starts server `name` serving `storage` on `env`'s topic.
+pub async fn serve_storage(env: &Env, name: &str, storage: Arc<RustStorage>) -> Server {
+    env.builder(name)
+        .await
+        .serve_on(&env.topic, StorageService::from_arc(storage))
+        .start()
+        .await
+        .expect("start the Rust server")
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rpc_runtime::wire::Wire;
 use rpc_runtime::{AmqpConfig, Context, Server};
-use rpc_tests::oslo::{RustStorage, Storage, StorageClient, StorageService};
+use rpc_tests::oslo::{RustStorage, Storage, StorageClient, StorageService, serve_storage};
 use rpc_tests::python::Python;
 use rpc_tests::{Env, Kind};
 use serde_json::{Value, json};
@@ -83,14 +83,7 @@ async fn a_python_caller_of_a_native_server_is_told_the_setting_at_once() {
     let Some(python) = Python::find() else {
         return;
     };
-    let storage = Arc::new(RustStorage::new("rs-1"));
-    let _server = env
-        .builder("rs-1")
-        .await
-        .serve_on(&env.topic, StorageService::from_arc(storage))
-        .start()
-        .await
-        .expect("start");
+    let _server = serve_storage(&env, "rs-1", Arc::new(RustStorage::new("rs-1"))).await;
     let outcomes = python
         .client(
             &env.exchange,
@@ -114,13 +107,7 @@ async fn python_callers_get_oslo_semantics() {
         return;
     };
     let storage = Arc::new(RustStorage::new("rs-1"));
-    let _server = env
-        .builder("rs-1")
-        .await
-        .serve_on(&env.topic, StorageService::from_arc(Arc::clone(&storage)))
-        .start()
-        .await
-        .expect("start");
+    let _server = serve_storage(&env, "rs-1", Arc::clone(&storage)).await;
     let outcomes = python
         .client(
             &env.exchange,

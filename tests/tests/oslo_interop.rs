@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rpc_runtime::wire::Wire;
-use rpc_runtime::{Context, RpcError, Server};
-use rpc_tests::oslo::{Relay, RustStorage, Storage, StorageClient, StorageError, StorageService};
+use rpc_runtime::{Context, RpcError};
+use rpc_tests::oslo::{
+    Relay, RustStorage, Storage, StorageClient, StorageError, StorageService, serve_storage,
+};
 use rpc_tests::python::Python;
 use rpc_tests::{Env, Kind};
 use serde_json::{Value, json};
@@ -22,15 +24,6 @@ async fn setup() -> Option<(Env, Python)> {
     let env = Env::speaking(Kind::Amqp, Wire::Oslo).await?;
     let python = Python::find()?;
     Some((env, python))
-}
-
-async fn rust_server(env: &Env, name: &str, storage: Arc<RustStorage>) -> Server {
-    env.builder(name)
-        .await
-        .serve_on(&env.topic, StorageService::from_arc(storage))
-        .start()
-        .await
-        .expect("start the Rust server")
 }
 
 fn client(env: &Env, transport: &rpc_runtime::Transport) -> StorageClient {
@@ -68,8 +61,8 @@ async fn a_python_client_calls_casts_and_fans_out_to_rust_servers() {
     };
     let first = Arc::new(RustStorage::new("rs-1"));
     let second = Arc::new(RustStorage::new("rs-2"));
-    let _s1 = rust_server(&env, "rs-1", Arc::clone(&first)).await;
-    let _s2 = rust_server(&env, "rs-2", Arc::clone(&second)).await;
+    let _s1 = serve_storage(&env, "rs-1", Arc::clone(&first)).await;
+    let _s2 = serve_storage(&env, "rs-2", Arc::clone(&second)).await;
     let outcomes = python
         .client(
             &env.exchange,
@@ -133,7 +126,7 @@ async fn python_and_rust_servers_share_a_topic() {
     };
     env.track_server("py-1");
     let _python = python.server(&env.exchange, &env.topic, "py-1").await;
-    let _rust = rust_server(&env, "rs-1", Arc::new(RustStorage::new("rs-1"))).await;
+    let _rust = serve_storage(&env, "rs-1", Arc::new(RustStorage::new("rs-1"))).await;
     let transport = env.transport().await;
     let client = client(&env, &transport);
     let mut from_rust = BTreeSet::new();
@@ -162,7 +155,7 @@ async fn remote_errors_arrive_as_the_callers_error_types() {
         return;
     };
     // Rust server, Python caller: RemoteError with the variant as class.
-    let _rust = rust_server(&env, "rs-1", Arc::new(RustStorage::new("rs-1"))).await;
+    let _rust = serve_storage(&env, "rs-1", Arc::new(RustStorage::new("rs-1"))).await;
     let outcomes = python
         .client(
             &env.exchange,
@@ -258,7 +251,7 @@ async fn long_calls_live_on_call_monitor_heartbeats_both_ways() {
         return;
     };
     // A Python caller giving up after 1 s of silence waits 3 s for a Rust server.
-    let _rust = rust_server(&env, "rs-1", Arc::new(RustStorage::new("rs-1"))).await;
+    let _rust = serve_storage(&env, "rs-1", Arc::new(RustStorage::new("rs-1"))).await;
     let outcomes = python
         .client(
             &env.exchange,
