@@ -14,9 +14,15 @@ use amqprs::connection::{Connection, OpenConnectionArguments};
 use amqprs::{Ack, BasicProperties, Cancel, CloseChannel, Nack, Return};
 use tokio::sync::oneshot;
 
-/// Opens a connection to the local broker.
-pub async fn connect(host: &str, port: u16, user: &str, password: &str) -> Connection {
-    let args = OpenConnectionArguments::new(host, port, user, password);
+/// Opens a connection to the broker of the AMQP `url`.
+pub async fn connect(url: &str) -> Connection {
+    let config = rpc_runtime::AmqpConfig::from_url(url).expect("url");
+    let args = OpenConnectionArguments::new(
+        config.host(),
+        config.port(),
+        config.username(),
+        config.password().expose(),
+    );
     let connection = Connection::open(&args).await.expect("connect");
     connection
         .register_callback(DefaultConnectionCallback)

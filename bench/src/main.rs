@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use measure::{Op, Stats, closed_loop, interleaved, op};
-use rpc_runtime::{AmqpConfig, Context};
+use rpc_runtime::Context;
 
 const PAYLOAD: usize = 100;
 
@@ -239,24 +239,11 @@ fn stats_cells(label: &str, workers: usize, s: Stats, base: Stats) -> Vec<String
 }
 
 async fn calls(report: &mut String, duration: Duration) {
-    let config = AmqpConfig::from_url(&url()).expect("url");
-    let connection = hand::connect(
-        config.host(),
-        config.port(),
-        config.username(),
-        config.password().expose(),
-    )
-    .await;
+    let connection = hand::connect(&url()).await;
     let topic = format!("bench-calls-{}", std::process::id());
     let queue = format!("bench-hand-{}", std::process::id());
     let _server = hand::echo_server(&connection, &queue, 64, 0).await;
-    let client_connection = hand::connect(
-        config.host(),
-        config.port(),
-        config.username(),
-        config.password().expose(),
-    )
-    .await;
+    let client_connection = hand::connect(&url()).await;
     hand::bind_to_topic_exchange(&connection, &queue).await;
     let reply_queue = hand::Caller::new(&client_connection, &queue, hand::Style::Plain).await;
     let direct = hand::Caller::new(&client_connection, &queue, hand::Style::DirectReplyTo).await;
@@ -307,14 +294,7 @@ async fn calls(report: &mut String, duration: Duration) {
 }
 
 async fn casts(report: &mut String, duration: Duration) {
-    let config = AmqpConfig::from_url(&url()).expect("url");
-    let connection = hand::connect(
-        config.host(),
-        config.port(),
-        config.username(),
-        config.password().expose(),
-    )
-    .await;
+    let connection = hand::connect(&url()).await;
     let queue = format!("bench-casts-{}", std::process::id());
     let received = hand::counting_consumer(&connection, &queue, 64).await;
     hand::bind_to_topic_exchange(&connection, &queue).await;
@@ -418,16 +398,8 @@ async fn count_allocs(report: &mut String) {
     let deployment = ours::Deployment::memory("bench-allocs", 64).await;
     let ours_op = ours_echo(&deployment.client);
     let tarpc_op = tarpc_echo(&tarpc_echo::client());
-    let config = AmqpConfig::from_url(&url()).expect("url");
-    let connect = || {
-        hand::connect(
-            config.host(),
-            config.port(),
-            config.username(),
-            config.password().expose(),
-        )
-    };
-    let (server_side, client_side) = (connect().await, connect().await);
+    let broker = url();
+    let (server_side, client_side) = (hand::connect(&broker).await, hand::connect(&broker).await);
     let queue = format!("bench-allocs-{}", std::process::id());
     let _server = hand::echo_server(&server_side, &queue, 64, 0).await;
     hand::bind_to_topic_exchange(&server_side, &queue).await;

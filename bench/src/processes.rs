@@ -9,7 +9,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use rpc_runtime::{AmqpConfig, Context};
+use rpc_runtime::Context;
 
 use crate::measure::{Measured, Op, interleaved_cpu, op};
 use crate::{hand, ms, ours, rounds, row, url};
@@ -25,7 +25,7 @@ pub async fn child(which: &str, name: &str) {
             server.close().await;
         }
         _ => {
-            let connection = hand_connection().await;
+            let connection = hand::connect(&url()).await;
             let _server = hand::echo_server(&connection, name, 64, 0).await;
             let casts = hand::counting_consumer(&connection, &casts_queue(name), 64).await;
             ready_then_wait().await;
@@ -44,17 +44,6 @@ async fn ready_then_wait() {
 
 fn casts_queue(name: &str) -> String {
     format!("{name}-casts")
-}
-
-async fn hand_connection() -> amqprs::connection::Connection {
-    let config = AmqpConfig::from_url(&url()).expect("url");
-    hand::connect(
-        config.host(),
-        config.port(),
-        config.username(),
-        config.password().expose(),
-    )
-    .await
 }
 
 /// A server process; it stops when its stdin closes.
@@ -139,7 +128,7 @@ pub async fn section(report: &mut String, duration: Duration) {
     let ours_server = ServerProcess::spawn("ours", ours_name.clone()).await;
     let hand_server = ServerProcess::spawn("hand", hand_name.clone()).await;
     let (client, transport) = ours::remote_client(&url(), &ours_name).await;
-    let connection = hand_connection().await;
+    let connection = hand::connect(&url()).await;
     let caller = hand::Caller::new(&connection, &hand_name, hand::Style::Plain).await;
     let _ = writeln!(
         report,

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use rpc_runtime::{AmqpConfig, Context};
+use rpc_runtime::Context;
 
 use crate::{hand, ours};
 
@@ -46,17 +46,10 @@ pub async fn child(which: &str, url: &str) {
             println!("{} {ok}", peak_rss_kib());
         }
         _ => {
-            let config = AmqpConfig::from_url(url).expect("url");
-            let (host, port, user, password) = (
-                config.host(),
-                config.port(),
-                config.username(),
-                config.password().expose(),
-            );
-            let server_connection = hand::connect(host, port, user, password).await;
+            let server_connection = hand::connect(url).await;
             let queue = format!("bench-rss-hand-{}", std::process::id());
             let _server = hand::echo_server(&server_connection, &queue, u16::MAX, HOLD_MS).await;
-            let client_connection = hand::connect(host, port, user, password).await;
+            let client_connection = hand::connect(url).await;
             let caller = hand::Caller::new(&client_connection, &queue, hand::Style::Plain).await;
             for _ in 0..IN_FLIGHT {
                 let (caller, body) = (caller.clone(), payload.clone().into_bytes());

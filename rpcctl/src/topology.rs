@@ -12,6 +12,7 @@ use std::time::Duration;
 use amqprs::channel::{ExchangeDeclareArguments, QueueDeclareArguments};
 use amqprs::connection::{Connection, OpenConnectionArguments};
 use base64::Engine as _;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use rpc_runtime::{AmqpConfig, Transport, topology};
 use serde::Deserialize;
 
@@ -218,17 +219,14 @@ async fn list_queues(config: &AmqpConfig, base: Option<String>) -> Result<Vec<Li
     task.await.map_err(|e| e.to_string())?
 }
 
-/// A vhost as one path segment.
+/// A vhost as one path segment (`/` is `%2F`).
 fn percent_encode(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    utf8_percent_encode(segment, SEGMENT).to_string()
 }
 
 async fn exchange_exists(connection: &Connection, name: &str, kind: &str) -> bool {
