@@ -7,6 +7,9 @@
 //! cargo run --example nova-compute -- --amqp amqp://guest:guest@127.0.0.1:5672/%2f
 //! ```
 //!
+//! After each `refresh_instance_security_rules` it emits the notification
+//! `compute.security_rules.refreshed` (oslo's format, `notifications.info`).
+//!
 //! With `--amqp` it serves until Ctrl-C or SIGTERM. A Python caller, as nova's
 //! `ComputeAPI.get_host_uptime` makes it:
 //!
@@ -21,23 +24,17 @@
 //! ```
 
 use clap::Parser;
+use examples::compute::{
+    ComputeManager, ComputeManagerClient, ComputeManagerService, RulesRefreshed,
+};
+use rpc_runtime::notify::Notifier;
 use rpc_runtime::transport::MemoryBroker;
 use rpc_runtime::wire::Wire;
-use rpc_runtime::{AmqpConfig, Context, Server, rpc_service};
+use rpc_runtime::{AmqpConfig, Context, Server};
 
-/// The part of nova's compute RPC API this service answers.
-#[rpc_service(topic = "compute", version = "6.2")]
-pub trait ComputeManager {
-    /// `ComputeAPI.get_host_uptime(ctxt, host)`: a call to `compute.<host>`.
-    async fn get_host_uptime(&self, ctx: &Context) -> String;
-    /// `ComputeAPI.refresh_instance_security_rules(ctxt, instance, host)`: a
-    /// cast; `instance` is a versioned object's primitive, plain JSON here.
-    #[rpc(cast)]
-    async fn refresh_instance_security_rules(&self, ctx: &Context, instance: serde_json::Value);
-}
-
-#[derive(Default)]
 struct Compute {
+    host: String,
+    notifier: Notifier,
     /// Signalled after each cast, so the in-memory run can wait for one.
     cast_done: std::sync::Arc<tokio::sync::Notify>,
 }
@@ -54,11 +51,19 @@ impl ComputeManager for Compute {
     }
 
     async fn refresh_instance_security_rules(&self, ctx: &Context, instance: serde_json::Value) {
+        let uuid = &instance["nova_object.data"]["uuid"];
         println!(
-            "compute  <- refresh_instance_security_rules for {} (request {})",
-            instance["nova_object.data"]["uuid"],
+            "compute  <- refresh_instance_security_rules for {uuid} (request {})",
             ctx.request_id()
         );
+        let refreshed = RulesRefreshed {
+            instance_uuid: uuid.as_str().unwrap_or_default().to_owned(),
+            host: self.host.clone(),
+        };
+        let event = "compute.security_rules.refreshed";
+        if let Err(error) = self.notifier.info(ctx, event, &refreshed).await {
+            eprintln!("compute  could not emit {event}: {error}");
+        }
         self.cast_done.notify_one();
     }
 }
@@ -95,7 +100,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => MemoryBroker::new().connect_with_wire(&args.exchange, Wire::Oslo),
     };
-    let compute = Compute::default();
+    let compute = Compute {
+        host: args.host.clone(),
+        notifier: Notifier::new(&transport, format!("compute.{}", args.host)),
+        cast_done: std::sync::Arc::default(),
+    };
     let cast_done = std::sync::Arc::clone(&compute.cast_done);
     let server = Server::builder(&transport, &args.host)
         .serve(ComputeManagerService::new(compute))

@@ -1,4 +1,5 @@
-//! `cargo xtask gen-docs --check` notices a changed trait.
+//! `cargo xtask gen-docs --check` notices a changed trait; a service
+//! without a deployment entry is refused with a message naming it.
 
 use std::fs;
 use std::path::Path;
@@ -20,6 +21,7 @@ fn check_fails_after_a_signature_changes() {
     let copy = scratch.path().join("examples/src/services.rs");
     fs::create_dir_all(copy.parent().expect("parent")).expect("mkdir");
     fs::copy(&source, &copy).expect("copy the example services");
+    write_deployments(scratch.path(), true);
 
     assert!(
         xtask(scratch.path(), false).status.success(),
@@ -54,4 +56,53 @@ fn check_fails_after_a_signature_changes() {
         stderr.contains("SchedulerManager.asyncapi.yaml"),
         "{stderr}"
     );
+}
+
+fn write_deployments(root: &Path, with_volume: bool) {
+    let mut text =
+        String::from("[SchedulerManager]\nwire = \"native\"\nexchange = \"openstack\"\n");
+    if with_volume {
+        text.push_str("[VolumeManager]\nwire = \"oslo\"\nexchange = \"cinder\"\n");
+    }
+    fs::create_dir_all(root.join("docs")).expect("mkdir docs");
+    fs::write(root.join("docs/deployments.toml"), text).expect("write deployments");
+}
+
+#[test]
+fn the_deployment_is_read_not_assumed() {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/src/services.rs");
+    let copy = scratch.path().join("examples/src/services.rs");
+    fs::create_dir_all(copy.parent().expect("parent")).expect("mkdir");
+    fs::copy(&source, &copy).expect("copy the example services");
+
+    write_deployments(scratch.path(), false);
+    let missing = xtask(scratch.path(), false);
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains(
+            "docs/deployments.toml: `VolumeManager` (examples/src/services.rs) has no entry"
+        ),
+        "{stderr}"
+    );
+
+    write_deployments(scratch.path(), true);
+    let written = xtask(scratch.path(), false);
+    assert!(
+        written.status.success(),
+        "{}",
+        String::from_utf8_lossy(&written.stderr)
+    );
+    let doc = fs::read_to_string(scratch.path().join("docs/rpc/VolumeManager.asyncapi.yaml"))
+        .expect("the document");
+    assert!(
+        doc.contains("defaultContentType: \"application/json\""),
+        "oslo wire: JSON"
+    );
+    assert!(
+        doc.contains("name: \"cinder\""),
+        "the deployment's exchange"
+    );
+    assert!(!doc.contains("name: \"openstack\""), "no assumed exchange");
 }

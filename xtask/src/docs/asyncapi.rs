@@ -1,25 +1,31 @@
 //! One AsyncAPI 3.0 document per service, with AMQP 0-9-1 bindings (binding
-//! version 0.3.0, the one the 3.0 schema knows).
+//! version 0.3.0, the one the 3.0 schema knows), for the wire and control
+//! exchange the service is deployed with (`deploy.rs`).
 //!
 //! Channels: `requests` (routing key `<topic>`: any server), `server_requests`
 //! (`<topic>.{server}`: one server), `fanout` (the `<topic>_fanout`
-//! exchange: every server, casts only) and `replies` (the caller's
-//! `reply_<uuid>` queue, reached through `reply_to` + `correlation_id`).
-//! Each method is a `receive` operation of the servers; a call's operation
-//! has a `reply`.
+//! exchange: every server, casts only), `replies` (the caller's
+//! `reply_<uuid>` queue, reached through `reply_to` + `correlation_id`) and
+//! one per notification routing key (`notifications.info`). Each method is a
+//! `receive` operation of the servers (a call's has a `reply`); each
+//! notification a `send` operation. Message shapes: `messages.rs`.
 
-use rpc_model::{Method, MethodKind, Output, Service};
+use rpc_model::{Method, MethodKind, Output};
 use serde_json::{Map, Value, json};
 
-use super::schema::{Named, schema};
+use super::deploy::{Deployment, WireKind};
+use super::find::Found;
+use super::messages::{self, BINCODE, BINDING_VERSION, JSON, Kind, Shape};
+use super::schema::Schemas;
+use super::types::TypeDefs;
 use super::yaml::to_yaml;
 
-const BINDING_VERSION: &str = "0.3.0";
-const CONTENT_TYPE: &str = "application/x-bincode";
-
-/// The YAML document of `service`.
-pub(crate) fn document(service: &Service) -> String {
-    let mut named = Named::new();
+/// The YAML document of `found`, deployed as `deployment`.
+pub(crate) fn document(found: &Found, deployment: &Deployment, defs: &TypeDefs) -> String {
+    let service = &found.service;
+    let wire = deployment.wire;
+    let exchange = deployment.exchange.as_str();
+    let mut schemas = Schemas::new(defs);
     let mut component_messages = Map::new();
     let mut request_refs = Map::new();
     let mut cast_refs = Map::new();
@@ -27,26 +33,35 @@ pub(crate) fn document(service: &Service) -> String {
     for method in &service.methods {
         let name = method.name();
         let request = format!("{name}.request");
-        component_messages.insert(
-            request.clone(),
-            request_message(service, method, &mut named),
-        );
+        let args = args_schema(method, &found.file, &mut schemas);
+        let shape = Shape {
+            name: name.clone(),
+            title: format!("{name} request"),
+            summary: method.docs.first().map(String::as_str),
+            kind: Kind::Request {
+                method: &name,
+                args,
+                call: method.kind == MethodKind::Call,
+            },
+        };
+        component_messages.insert(request.clone(), messages::message(wire, shape));
         request_refs.insert(request.clone(), component_ref(&request));
         if method.is_cast() {
             cast_refs.insert(request.clone(), component_ref(&request));
         } else {
             let reply = format!("{name}.reply");
-            component_messages.insert(reply.clone(), reply_message(method, &mut named));
+            let shape = Shape {
+                name: reply.clone(),
+                title: format!("{name} reply"),
+                summary: None,
+                kind: Kind::Reply {
+                    outcomes: outcomes(method, wire, &found.file, &mut schemas),
+                },
+            };
+            component_messages.insert(reply.clone(), messages::message(wire, shape));
             reply_refs.insert(reply.clone(), component_ref(&reply));
         }
     }
-    named.insert(
-        "RpcError".to_owned(),
-        json!({
-            "title": "rpc_runtime::RpcError",
-            "description": "A framework failure: unknown method, undecodable request, unsupported version, a panic in the manager, ...",
-        }),
-    );
 
     let topic = &service.topic;
     let mut channels = Map::new();
@@ -56,7 +71,7 @@ pub(crate) fn document(service: &Service) -> String {
             "address": topic,
             "description": format!("Calls and casts to any server of `{topic}`: the servers compete for the `{topic}` queue."),
             "messages": request_refs,
-            "bindings": {"amqp": routing_key_binding("openstack", "topic", false)},
+            "bindings": {"amqp": routing_key_binding(exchange, "topic", false)},
         }),
     );
     channels.insert(
@@ -66,7 +81,7 @@ pub(crate) fn document(service: &Service) -> String {
             "description": format!("Calls and casts to one named server: its `{topic}.<server>` queue."),
             "parameters": {"server": {"description": "The server's name (oslo's Target.server), e.g. host-1."}},
             "messages": request_refs,
-            "bindings": {"amqp": routing_key_binding("openstack", "topic", false)},
+            "bindings": {"amqp": routing_key_binding(exchange, "topic", false)},
         }),
     );
     if !cast_refs.is_empty() {
@@ -85,7 +100,7 @@ pub(crate) fn document(service: &Service) -> String {
             "replies".into(),
             json!({
                 "address": null,
-                "description": "The caller's exclusive `reply_<uuid>` queue, named in the request's `reply_to`; replies carry the request's `correlation_id`.",
+                "description": "The caller's exclusive `reply_<uuid>` queue, named in the request's `reply_to`, reached through the default exchange.",
                 "messages": reply_refs,
                 "bindings": {"amqp": {
                     "is": "queue",
@@ -111,26 +126,146 @@ pub(crate) fn document(service: &Service) -> String {
             );
         }
     }
+    notifications(
+        found,
+        deployment,
+        &mut schemas,
+        &mut channels,
+        &mut operations,
+        &mut component_messages,
+    );
 
+    let mut named = schemas.named;
+    if wire == WireKind::Native {
+        for (name, schema) in messages::native_schemas() {
+            named.insert(name.to_owned(), schema);
+        }
+    }
     let mut info = Map::new();
     info.insert("title".into(), json!(service.ident.to_string()));
     info.insert("version".into(), json!(service.version.to_string()));
-    if !service.docs.is_empty() {
-        info.insert("description".into(), json!(service.docs.join("\n").trim()));
+    let mut description = service.docs.join("\n").trim().to_owned();
+    if !description.is_empty() {
+        description.push_str("\n\n");
     }
+    description.push_str(&format!(
+        "Deployed on the {} wire, control exchange `{exchange}` (from `{}`).",
+        wire_name(wire),
+        super::deploy::FILE
+    ));
+    info.insert("description".into(), json!(description));
+    let content_type = match wire {
+        WireKind::Native => BINCODE,
+        WireKind::Oslo => JSON,
+    };
     let document = json!({
         "asyncapi": "3.0.0",
         "info": info,
-        "defaultContentType": CONTENT_TYPE,
+        "defaultContentType": content_type,
         "channels": channels,
         "operations": operations,
         "components": {"messages": component_messages, "schemas": named},
     });
     format!(
-        "# Generated by `cargo xtask gen-docs` from the `{}` trait; do not edit.\n{}",
+        "# Generated by `cargo xtask gen-docs` from the `{}` trait and {}; do not edit.\n{}",
         service.ident,
+        super::deploy::FILE,
         to_yaml(&document)
     )
+}
+
+/// `native` or `oslo.messaging`.
+pub(crate) fn wire_name(wire: WireKind) -> &'static str {
+    match wire {
+        WireKind::Native => "native",
+        WireKind::Oslo => "oslo.messaging",
+    }
+}
+
+/// The notification channels, operations and messages of a deployment.
+fn notifications(
+    found: &Found,
+    deployment: &Deployment,
+    schemas: &mut Schemas<'_>,
+    channels: &mut Map<String, Value>,
+    operations: &mut Map<String, Value>,
+    component_messages: &mut Map<String, Value>,
+) {
+    for n in &deployment.notifications {
+        let key = format!("{}.{}", n.topic, n.priority);
+        let name = format!("notification.{}", n.event_type);
+        let payload = match syn::parse_str::<syn::Type>(&n.payload) {
+            Ok(ty) => schemas.schema(&ty, &found.file),
+            Err(_) => json!({"description": format!("`{}`", n.payload)}),
+        };
+        let shape = Shape {
+            name: name.clone(),
+            title: format!("{} notification", n.event_type),
+            summary: None,
+            kind: Kind::Notification {
+                event_type: &n.event_type,
+                publisher_id: &n.publisher_id,
+                priority: n.priority.to_ascii_uppercase(),
+                payload,
+            },
+        };
+        component_messages.insert(name.clone(), messages::message(deployment.wire, shape));
+        let channel = format!("notifications_{}", n.priority);
+        let entry = channels.entry(channel.clone()).or_insert_with(|| {
+            json!({
+                "address": key,
+                "description": format!("Notifications at priority {}: oslo's notifier publishes to `{key}` on the control exchange; a listener without a pool reads the durable `{key}` queue, a pool its own `{key}.<pool>`-style queue.", n.priority),
+                "messages": {},
+                "bindings": {"amqp": routing_key_binding(&deployment.exchange, "topic", false)},
+            })
+        });
+        entry["messages"][&name] = component_ref(&name);
+        operations.insert(
+            name.clone(),
+            json!({
+                "action": "send",
+                "channel": {"$ref": format!("#/channels/{channel}")},
+                "summary": format!("`{}` emitted by `{}`.", n.event_type, n.publisher_id),
+                "messages": [{"$ref": format!("#/channels/{channel}/messages/{name}")}],
+            }),
+        );
+    }
+}
+
+fn args_schema(method: &Method, file: &str, schemas: &mut Schemas<'_>) -> Value {
+    let mut properties = Map::new();
+    for arg in &method.args {
+        properties.insert(arg.name(), schemas.schema(&arg.ty, file));
+    }
+    let required: Vec<String> = method.args.iter().map(|a| a.name()).collect();
+    json!({
+        "type": "object",
+        "description": "The arguments by name.",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    })
+}
+
+/// A reply's outcomes: the value, and on the native wire the manager's
+/// error and the framework's (on the oslo wire both are oslo's failure
+/// string).
+fn outcomes(method: &Method, wire: WireKind, file: &str, schemas: &mut Schemas<'_>) -> Vec<Value> {
+    let mut outcomes = Vec::new();
+    match &method.output {
+        Output::Unit => outcomes.push(json!({"title": "ok", "type": "null"})),
+        Output::Value(ty) | Output::Fallible { ok: ty, .. } => {
+            outcomes.push(with_title("ok", schemas.schema(ty, file)));
+        }
+    }
+    if wire == WireKind::Native {
+        if let Output::Fallible { err, .. } = &method.output {
+            outcomes.push(with_title("error", schemas.schema(err, file)));
+        }
+        let failure: syn::Type = syn::parse_quote!(RpcError);
+        outcomes.push(with_title("failure", schemas.schema(&failure, file)));
+    }
+    outcomes
 }
 
 fn component_ref(name: &str) -> Value {
@@ -179,70 +314,6 @@ fn operation(method: &Method, channel: &str, reach: &str) -> Value {
         json!({"amqp": {"ack": true, "bindingVersion": BINDING_VERSION}}),
     );
     Value::Object(op)
-}
-
-fn request_message(service: &Service, method: &Method, named: &mut Named) -> Value {
-    let name = method.name();
-    let mut properties = Map::new();
-    for arg in &method.args {
-        properties.insert(arg.name(), schema(&arg.ty, named));
-    }
-    let required: Vec<String> = method.args.iter().map(|a| a.name()).collect();
-    let version = method
-        .since
-        .map_or_else(|| format!("{}.0", service.version.major), |v| v.to_string());
-    let mut message = Map::new();
-    message.insert("name".into(), json!(name));
-    message.insert("title".into(), json!(format!("{name} request")));
-    if let Some(summary) = method.docs.first() {
-        message.insert("summary".into(), json!(summary));
-    }
-    let layout = format!(
-        "The body is the byte 2 (native wire v2), a bincode preamble (API version `{version}`, namespace, the caller's timeout in ms from receipt, call-monitor ms, context: request id, user, project, roles, auth token, values, W3C traceparent), then the arguments, in this order (bincode encodes them positionally). The method is the AMQP `type` property."
-    );
-    message.insert(
-        "payload".into(),
-        json!({
-            "type": "object",
-            "description": layout,
-            "properties": properties,
-            "required": required,
-        }),
-    );
-    if method.kind == MethodKind::Call {
-        message.insert(
-            "correlationId".into(),
-            json!({"location": "$message.header#/correlation_id"}),
-        );
-    }
-    message.insert(
-        "bindings".into(),
-        json!({"amqp": {"messageType": name, "bindingVersion": BINDING_VERSION}}),
-    );
-    Value::Object(message)
-}
-
-fn reply_message(method: &Method, named: &mut Named) -> Value {
-    let name = method.name();
-    let mut outcomes = Vec::new();
-    match &method.output {
-        Output::Unit => outcomes.push(json!({"title": "ok", "type": "null"})),
-        Output::Value(ty) => outcomes.push(with_title("ok", schema(ty, named))),
-        Output::Fallible { ok, err } => {
-            outcomes.push(with_title("ok", schema(ok, named)));
-            outcomes.push(with_title("error", schema(err, named)));
-        }
-    }
-    outcomes.push(json!({"title": "failure", "$ref": "#/components/schemas/RpcError"}));
-    json!({
-        "name": format!("{name}.reply"),
-        "title": format!("{name} reply"),
-        "payload": {
-            "description": "Selected by the AMQP `type` property: `ok` the value, `error` the manager's error, `failure` a framework error; `heartbeat` has no body.",
-            "oneOf": outcomes,
-        },
-        "correlationId": {"location": "$message.header#/correlation_id"},
-    })
 }
 
 fn with_title(title: &str, schema: Value) -> Value {

@@ -3,12 +3,14 @@
 //! Every `.rs` file is read except under `target/`, hidden folders,
 //! `tests/` (test fixtures and the compile-fail cases, which are broken on
 //! purpose), `bench/` and `fuzz/` (tooling). A trait the parser refuses is an error: the build would refuse
-//! it too.
+//! it too. The same walk collects the serde types the services use.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use rpc_model::Service;
+
+use super::types::TypeDefs;
 
 /// A service and the file it was found in.
 #[derive(Debug)]
@@ -18,15 +20,18 @@ pub(crate) struct Found {
     pub(crate) file: String,
 }
 
-/// Every service under `root`, sorted by trait name.
-pub(crate) fn services(root: &Path) -> Result<Vec<Found>, String> {
+/// Every service under `root`, sorted by trait name, and the serde types
+/// defined there.
+pub(crate) fn services(root: &Path) -> Result<(Vec<Found>, TypeDefs), String> {
     let mut files = Vec::new();
     walk(root, root, &mut files)?;
     files.sort();
     let mut found = Vec::new();
+    let mut defs = TypeDefs::default();
     for path in files {
         let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        if !text.contains("rpc_service") {
+        let has_service = text.contains("rpc_service");
+        if !has_service && !text.contains("Serialize") && !text.contains("Deserialize") {
             continue;
         }
         let file = path
@@ -36,7 +41,15 @@ pub(crate) fn services(root: &Path) -> Result<Vec<Found>, String> {
             .map(|c| c.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()
             .join("/");
-        let parsed = syn::parse_file(&text).map_err(|e| format!("{file}: {e}"))?;
+        let parsed = match syn::parse_file(&text) {
+            Ok(parsed) => parsed,
+            Err(e) if has_service => return Err(format!("{file}: {e}")),
+            Err(_) => continue,
+        };
+        defs.add_file(&file, &parsed);
+        if !has_service {
+            continue;
+        }
         for service in rpc_model::services_in_file(&parsed) {
             let service = service.map_err(|e| format!("{file}: {e}"))?;
             found.push(Found {
@@ -54,7 +67,7 @@ pub(crate) fn services(root: &Path) -> Result<Vec<Found>, String> {
             ));
         }
     }
-    Ok(found)
+    Ok((found, defs))
 }
 
 fn walk(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {

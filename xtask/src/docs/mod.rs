@@ -1,15 +1,21 @@
 //! `cargo xtask gen-docs`: documentation generated from the service traits,
 //! read with the same parser the macro uses (`rpc-model`).
 //!
-//! For each `#[rpc_service]` trait it writes `docs/rpc/<Trait>.md` (methods
-//! and a Mermaid topology diagram) and `docs/rpc/<Trait>.asyncapi.yaml`
-//! (AsyncAPI 3.0 with AMQP bindings), plus `docs/rpc/README.md`, the index.
+//! For each `#[rpc_service]` trait it writes `docs/rpc/<Trait>.md` (methods,
+//! types, notifications and a Mermaid topology diagram) and
+//! `docs/rpc/<Trait>.asyncapi.yaml` (AsyncAPI 3.0 with AMQP bindings), plus
+//! `docs/rpc/README.md`, the index. How each service is deployed (wire,
+//! exchange, notifications) comes from `docs/deployments.toml`.
 
 mod asyncapi;
+mod deploy;
 mod find;
 mod markdown;
 mod mermaid;
+mod messages;
 mod schema;
+mod serde_attrs;
+mod types;
 mod yaml;
 
 use std::collections::BTreeMap;
@@ -23,7 +29,7 @@ pub(crate) const OUT_DIR: &str = "docs/rpc";
 /// what is committed.
 pub(crate) fn gen_docs(root: &Path, check: bool) -> Result<(), String> {
     eprintln!("reading the #[rpc_service] traits under {}", root.display());
-    let services = find::services(root)?;
+    let (services, defs) = find::services(root)?;
     eprintln!("found {} service traits", services.len());
     if services.is_empty() {
         return Err(format!(
@@ -31,16 +37,36 @@ pub(crate) fn gen_docs(root: &Path, check: bool) -> Result<(), String> {
             root.display()
         ));
     }
+    let deployments = deploy::read(root)?;
+    for name in deployments.keys() {
+        if !services.iter().any(|f| f.service.ident == name) {
+            return Err(format!(
+                "{}: [{name}] names no #[rpc_service] trait",
+                deploy::FILE
+            ));
+        }
+    }
     let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
     for found in &services {
         let name = found.service.ident.to_string();
-        files.insert(format!("{name}.md").into(), markdown::page(found));
+        let Some(deployment) = deployments.get(&name) else {
+            return Err(format!(
+                "{}: `{name}` ({}) has no entry; add `[{name}]` with its `wire` and `exchange`",
+                deploy::FILE,
+                found.file
+            ));
+        };
+        eprintln!("documenting {name} ({})", found.file);
+        files.insert(
+            format!("{name}.md").into(),
+            markdown::page(found, deployment, &defs),
+        );
         files.insert(
             format!("{name}.asyncapi.yaml").into(),
-            asyncapi::document(&found.service),
+            asyncapi::document(found, deployment, &defs),
         );
     }
-    files.insert("README.md".into(), markdown::index(&services));
+    files.insert("README.md".into(), markdown::index(&services, &deployments));
 
     let out = root.join(OUT_DIR);
     if check {

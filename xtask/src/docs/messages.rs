@@ -1,0 +1,409 @@
+//! What a request, a reply and a notification look like on each wire, as
+//! AsyncAPI message objects: `headers` (the AMQP header table),
+//! `x-amqp-properties` (the AMQP basic properties set, by their AMQP names)
+//! and `payload` (the body: on the native wire, decoded per its layout).
+//! Both describe what the runtime sends, strictly (`additionalProperties:
+//! false`): a test publishes real messages and validates them here.
+
+use serde_json::{Map, Value, json};
+
+use super::deploy::WireKind;
+
+pub(crate) const BINCODE: &str = "application/x-bincode";
+pub(crate) const JSON: &str = "application/json";
+pub(crate) const BINDING_VERSION: &str = "0.3.0";
+
+/// What one message is, wire apart.
+#[derive(Debug)]
+pub(crate) struct Shape<'a> {
+    /// The component's name.
+    pub(crate) name: String,
+    pub(crate) title: String,
+    pub(crate) summary: Option<&'a str>,
+    pub(crate) kind: Kind<'a>,
+}
+
+/// The kinds of message.
+#[derive(Debug)]
+pub(crate) enum Kind<'a> {
+    /// A request for `method`, its arguments' object schema; `call` when
+    /// it wants a reply.
+    Request {
+        method: &'a str,
+        args: Value,
+        call: bool,
+    },
+    /// A call's reply, the schemas of its outcomes.
+    Reply { outcomes: Vec<Value> },
+    /// A notification.
+    Notification {
+        event_type: &'a str,
+        publisher_id: &'a str,
+        priority: String,
+        payload: Value,
+    },
+}
+
+/// The message object of `shape` on `wire`.
+pub(crate) fn message(wire: WireKind, shape: Shape<'_>) -> Value {
+    let (headers, properties, payload, binding) = match wire {
+        WireKind::Native => native(&shape.kind),
+        WireKind::Oslo => oslo(&shape.kind),
+    };
+    let mut message = Map::new();
+    message.insert("name".into(), json!(shape.name));
+    message.insert("title".into(), json!(shape.title));
+    if let Some(summary) = shape.summary {
+        message.insert("summary".into(), json!(summary));
+    }
+    let content_type = match wire {
+        WireKind::Native => BINCODE,
+        WireKind::Oslo => JSON,
+    };
+    message.insert("contentType".into(), json!(content_type));
+    message.insert("headers".into(), headers);
+    message.insert("x-amqp-properties".into(), properties);
+    message.insert("payload".into(), payload);
+    let correlated = matches!(
+        shape.kind,
+        Kind::Request { call: true, .. } | Kind::Reply { .. }
+    );
+    if correlated {
+        let location = match wire {
+            WireKind::Native => "$message.header#/correlation_id",
+            WireKind::Oslo => "$message.payload#/oslo.message/_msg_id",
+        };
+        message.insert("correlationId".into(), json!({"location": location}));
+    }
+    let mut amqp = binding;
+    amqp.insert("bindingVersion".into(), json!(BINDING_VERSION));
+    message.insert("bindings".into(), json!({"amqp": amqp}));
+    Value::Object(message)
+}
+
+type Parts = (Value, Value, Value, Map<String, Value>);
+
+fn native(kind: &Kind<'_>) -> Parts {
+    let mut binding = Map::new();
+    match kind {
+        Kind::Request { method, args, call } => {
+            binding.insert("messageType".into(), json!(method));
+            let mut props = vec![
+                (
+                    "type",
+                    json!({"const": method, "description": "The method."}),
+                    true,
+                ),
+                ("content_type", json!({"const": BINCODE}), true),
+                message_id(),
+                persistent(false),
+            ];
+            if *call {
+                props.extend(call_properties());
+            }
+            let payload = json!({
+                "type": "object",
+                "description": "The body, decoded: the byte 2 (native wire v2), then the preamble and the arguments, bincode-encoded (standard configuration: variable-length integers) one after the other; the arguments in declaration order, without their names.",
+                "properties": {
+                    "format": {"const": 2},
+                    "preamble": {"$ref": "#/components/schemas/NativePreamble"},
+                    "args": args,
+                },
+                "required": ["format", "preamble", "args"],
+                "additionalProperties": false,
+            });
+            (no_headers(), properties(props), payload, binding)
+        }
+        Kind::Reply { outcomes } => {
+            let props = vec![
+                (
+                    "type",
+                    json!({"enum": ["ok", "error", "failure", "heartbeat"], "description": "`ok`: the body is the value; `error`: the manager's error; `failure`: a framework error (RpcError); `heartbeat`: the server still works on it (empty body)."}),
+                    true,
+                ),
+                ("content_type", json!({"enum": [BINCODE, JSON]}), true),
+                ("correlation_id", json!({"type": "string"}), true),
+                message_id(),
+            ];
+            let headers = json!({
+                "type": "object",
+                "description": "Only on an `error` reply: the error's Display and Rust type, at most 1024 bytes each, for tools that cannot decode the type.",
+                "properties": {
+                    "x-error-message": {"type": "string", "maxLength": 1024},
+                    "x-error-type": {"type": "string", "maxLength": 1024},
+                },
+                "additionalProperties": false,
+            });
+            let payload = json!({
+                "description": "Selected by the AMQP `type`, bincode-encoded.",
+                "oneOf": outcomes,
+            });
+            (headers, properties(props), payload, binding)
+        }
+        Kind::Notification {
+            event_type,
+            publisher_id,
+            priority,
+            payload,
+        } => {
+            let props = vec![
+                ("content_type", json!({"const": BINCODE}), true),
+                persistent(true),
+                message_id(),
+            ];
+            let headers = json!({
+                "type": "object",
+                "properties": {
+                    "x-event-type": {"const": event_type},
+                    "x-publisher-id": {"type": "string", "description": format!("The publisher, e.g. `{publisher_id}`.")},
+                    "x-priority": {"const": priority},
+                    "x-message-id": {"type": "string", "format": "uuid"},
+                    "x-timestamp": {"type": "string", "pattern": "^[0-9]+$", "description": "Unix time in ms."},
+                    "x-request-id": {"type": "string"},
+                    "x-user-id": {"type": "string"},
+                    "x-project-id": {"type": "string"},
+                    "x-roles": {"type": "string", "description": "Comma separated."},
+                    "x-auth-token": {"type": "string"},
+                    "traceparent": traceparent(),
+                },
+                "patternProperties": {
+                    "^x-ctx-": {"type": "string", "description": "A context value."},
+                    "^x-ctxj-": {"type": "string", "contentMediaType": JSON, "description": "A context value that is not a string, as JSON."},
+                },
+                "required": ["x-event-type", "x-publisher-id", "x-priority", "x-message-id", "x-timestamp", "x-request-id"],
+                "additionalProperties": false,
+            });
+            (headers, properties(props), payload.clone(), binding)
+        }
+    }
+}
+
+fn oslo(kind: &Kind<'_>) -> Parts {
+    let mut binding = Map::new();
+    binding.insert("contentEncoding".into(), json!("utf-8"));
+    let mut props = vec![
+        ("content_type", json!({"const": JSON}), true),
+        ("content_encoding", json!({"const": "utf-8"}), true),
+        message_id(),
+    ];
+    let inner = match kind {
+        Kind::Request { method, args, call } => {
+            props.push(persistent(false));
+            let mut fields = vec![
+                ("method", json!({"const": method}), true),
+                ("args", args.clone(), true),
+                (
+                    "version",
+                    json!({"type": "string", "pattern": "^[0-9]+\\.[0-9]+$", "description": "The API version the request needs."}),
+                    true,
+                ),
+                ("namespace", json!({"type": "string"}), false),
+                unique_id(),
+            ];
+            if *call {
+                props.extend(call_properties());
+                fields.extend([
+                    ("_msg_id", json!({"type": "string"}), true),
+                    ("_reply_q", json!({"type": "string", "pattern": "^reply_"}), true),
+                    ("_timeout", json!({"oneOf": [{"type": "integer", "minimum": 1}, {"type": "null"}], "description": "The call monitor in whole seconds (heartbeats wanted), or null."}), true),
+                ]);
+            }
+            object(fields, true)
+        }
+        Kind::Reply { outcomes } => {
+            props.push(("correlation_id", json!({"type": "string"}), false));
+            let result = json!({"oneOf": outcomes.iter().filter(|o| o["title"] == "ok").cloned().collect::<Vec<_>>()});
+            object(
+                vec![
+                    ("result", json!({"oneOf": [result, {"type": "null"}]}), true),
+                    (
+                        "failure",
+                        json!({"oneOf": [{"type": "null"}, {"type": "string", "contentMediaType": JSON, "description": "oslo's serialized exception: class, module, message, tb, args, kwargs."}]}),
+                        true,
+                    ),
+                    (
+                        "ending",
+                        json!({"type": "boolean", "description": "false: a heartbeat, the reply follows."}),
+                        true,
+                    ),
+                    ("_msg_id", json!({"type": "string"}), true),
+                    unique_id(),
+                ],
+                false,
+            )
+        }
+        Kind::Notification {
+            event_type,
+            publisher_id,
+            priority,
+            payload,
+        } => {
+            props.push(persistent(true));
+            object(
+                vec![
+                    (
+                        "message_id",
+                        json!({"type": "string", "format": "uuid"}),
+                        true,
+                    ),
+                    (
+                        "publisher_id",
+                        json!({"type": "string", "description": format!("The publisher, e.g. `{publisher_id}`.")}),
+                        true,
+                    ),
+                    ("event_type", json!({"const": event_type}), true),
+                    ("priority", json!({"const": priority}), true),
+                    ("payload", payload.clone(), true),
+                    (
+                        "timestamp",
+                        json!({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}$", "description": "UTC."}),
+                        true,
+                    ),
+                    unique_id(),
+                ],
+                true,
+            )
+        }
+    };
+    let payload = json!({
+        "type": "object",
+        "description": "oslo.messaging's envelope 2.0: the message is a JSON document inside the string `oslo.message`.",
+        "properties": {
+            "oslo.version": {"const": "2.0"},
+            "oslo.message": {"type": "string", "contentMediaType": JSON, "contentSchema": inner},
+        },
+        "required": ["oslo.version", "oslo.message"],
+        "additionalProperties": false,
+    });
+    (no_headers(), properties(props), payload, binding)
+}
+
+type Field = (&'static str, Value, bool);
+
+/// An object schema of `fields`; with `context`, oslo's `_context_<key>`
+/// fields too.
+fn object(fields: Vec<Field>, context: bool) -> Value {
+    let mut schema = properties(fields);
+    if context {
+        schema["properties"]["_context_request_id"] = json!({"type": "string"});
+        schema["properties"]["_context_roles"] =
+            json!({"type": "array", "items": {"type": "string"}});
+        schema["properties"]["_context_traceparent"] = traceparent();
+        schema["patternProperties"] = json!({"^_context_": {"description": "One key of the caller's context (oslo's RequestContext.to_dict())."}});
+        if let Some(required) = schema["required"].as_array_mut() {
+            required.push(json!("_context_request_id"));
+        }
+    }
+    schema
+}
+
+/// A strict object schema of named properties.
+fn properties(fields: Vec<Field>) -> Value {
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for (name, schema, needed) in fields {
+        properties.insert(name.to_owned(), schema);
+        if needed {
+            required.push(json!(name));
+        }
+    }
+    json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})
+}
+
+fn no_headers() -> Value {
+    json!({"type": "object", "maxProperties": 0, "description": "No header table."})
+}
+
+fn message_id() -> Field {
+    (
+        "message_id",
+        json!({"type": "string", "pattern": "^[0-9]+$", "description": "The publisher's sequence number on its channel (matches a returned message to its publish)."}),
+        true,
+    )
+}
+
+fn persistent(always: bool) -> Field {
+    let description = if always {
+        "Persistent: notifications go to durable queues."
+    } else {
+        "Persistent, when the transport uses durable queues (`amqp_durable_queues`)."
+    };
+    (
+        "delivery_mode",
+        json!({"const": 2, "description": description}),
+        always,
+    )
+}
+
+fn call_properties() -> [Field; 3] {
+    [
+        ("correlation_id", json!({"type": "string"}), true),
+        (
+            "reply_to",
+            json!({"type": "string", "pattern": "^reply_", "description": "The caller's reply queue."}),
+            true,
+        ),
+        (
+            "expiration",
+            json!({"type": "string", "pattern": "^[0-9]+$", "description": "The call's timeout in ms: the broker drops the request after it."}),
+            true,
+        ),
+    ]
+}
+
+fn unique_id() -> Field {
+    (
+        "_unique_id",
+        json!({"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "A fresh id per message: a server drops repeated ones."}),
+        true,
+    )
+}
+
+fn traceparent() -> Value {
+    json!({"type": "string", "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$", "description": "W3C trace context."})
+}
+
+/// The schemas the native messages refer to.
+pub(crate) fn native_schemas() -> Vec<(&'static str, Value)> {
+    let optional = |schema: Value| json!({"oneOf": [schema, {"type": "null"}]});
+    let pairs = json!({"type": "array", "items": {"type": "array", "items": [{"type": "string"}, {"type": "string"}], "minItems": 2, "maxItems": 2}});
+    vec![
+        (
+            "NativePreamble",
+            json!({
+                "title": "NativePreamble",
+                "description": "The facts of a native request that have no AMQP property, in this order.",
+                "type": "object",
+                "properties": {
+                    "version": {"type": "string", "pattern": "^[0-9]+\\.[0-9]+$", "description": "The API version the request needs."},
+                    "namespace": optional(json!({"type": "string"})),
+                    "timeout_ms": optional(json!({"type": "integer", "minimum": 0, "description": "How long the caller waits, in ms from receipt."})),
+                    "call_monitor_ms": optional(json!({"type": "integer", "minimum": 0, "description": "Heartbeats wanted: the caller gives up after this many ms without one."})),
+                    "context": {"$ref": "#/components/schemas/NativeContext"},
+                },
+                "required": ["version", "namespace", "timeout_ms", "call_monitor_ms", "context"],
+                "additionalProperties": false,
+            }),
+        ),
+        (
+            "NativeContext",
+            json!({
+                "title": "NativeContext",
+                "description": "The caller's context, in this order.",
+                "type": "object",
+                "properties": {
+                    "request_id": {"type": "string"},
+                    "user_id": optional(json!({"type": "string"})),
+                    "project_id": optional(json!({"type": "string"})),
+                    "roles": {"type": "array", "items": {"type": "string"}},
+                    "auth_token": optional(json!({"type": "string"})),
+                    "values": pairs,
+                    "raw_values": {"description": "Values that are not strings, as JSON text (from oslo.messaging callers).", "allOf": [pairs]},
+                    "trace": optional(traceparent()),
+                },
+                "required": ["request_id", "user_id", "project_id", "roles", "auth_token", "values", "raw_values", "trace"],
+                "additionalProperties": false,
+            }),
+        ),
+    ]
+}
