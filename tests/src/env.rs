@@ -274,7 +274,12 @@ pub fn rabbitmqctl(args: &[&str]) -> Option<String> {
 /// A plain amqprs connection to the test broker, for doing what the runtime
 /// never would (publishing garbage, passive declares, cleaning up).
 pub async fn raw_connection() -> Result<Connection, amqprs::error::Error> {
-    let config = AmqpConfig::from_url(&amqp_url()).expect("the test broker URL parses");
+    raw_connection_to(&amqp_url()).await
+}
+
+/// A plain amqprs connection to `url`.
+pub async fn raw_connection_to(url: &str) -> Result<Connection, amqprs::error::Error> {
+    let config = AmqpConfig::from_url(url).expect("the test broker URL parses");
     let args = OpenConnectionArguments::new(
         config.host(),
         config.port(),
@@ -284,6 +289,41 @@ pub async fn raw_connection() -> Result<Connection, amqprs::error::Error> {
     .virtual_host(config.vhost())
     .finish();
     Connection::open(&args).await
+}
+
+/// A vhost of the test broker for one test, for tests whose names are fixed
+/// (`volume`, `notifications.info`): `None` (after printing why) when
+/// rabbitmqctl fails outside CI. Deleted on drop.
+#[derive(Debug)]
+pub struct OwnVhost {
+    pub name: String,
+    /// The test broker's URL with this vhost.
+    pub url: String,
+}
+
+impl OwnVhost {
+    pub fn new(prefix: &str) -> Option<Self> {
+        let name = format!("{prefix}-{}", std::process::id());
+        let config = AmqpConfig::from_url(&amqp_url()).expect("url");
+        let user = config.username().to_owned();
+        rabbitmqctl(&["add_vhost", &name])?;
+        rabbitmqctl(&["set_permissions", "-p", &name, &user, ".*", ".*", ".*"])?;
+        let url = format!(
+            "amqp://{user}:{}@{}:{}/{name}",
+            config.password().expose(),
+            config.host(),
+            config.port()
+        );
+        Some(Self { name, url })
+    }
+}
+
+impl Drop for OwnVhost {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rabbitmqctl")
+            .args(["delete_vhost", &self.name])
+            .output();
+    }
 }
 
 fn redacted(url: &str) -> String {

@@ -2,8 +2,7 @@
 //! per role, run as a newcomer would (in a vhost of its own): the api's
 //! output is the README's transcript, and a second run prints the same.
 
-use rpc_runtime::AmqpConfig;
-use rpc_tests::env::{amqp_url, rabbitmqctl};
+use rpc_tests::env::OwnVhost;
 use rpc_tests::process::Process;
 use tokio::process::Command;
 
@@ -61,19 +60,10 @@ fn role(url: &str, args: &[&str]) -> Command {
 async fn the_readme_walkthrough_reproduces() {
     // A vhost of its own: the walkthrough's names (`volume`, `scheduler`,
     // `notifications.info`) are fixed.
-    let vhost = format!("walkthrough-{}", std::process::id());
-    let config = AmqpConfig::from_url(&amqp_url()).expect("url");
-    let user = config.username().to_owned();
-    if rabbitmqctl(&["add_vhost", &vhost]).is_none() {
+    let Some(vhost) = OwnVhost::new("walkthrough") else {
         return;
-    }
-    rabbitmqctl(&["set_permissions", "-p", &vhost, &user, ".*", ".*", ".*"]);
-    let url = format!(
-        "amqp://{user}:{}@{}:{}/{vhost}",
-        config.password().expose(),
-        config.host(),
-        config.port()
-    );
+    };
+    let url = vhost.url.clone();
 
     let mut services = Vec::new();
     for args in [
@@ -110,7 +100,7 @@ async fn the_readme_walkthrough_reproduces() {
     for service in &mut services {
         assert!(service.exited_ok().await, "a service stops on SIGTERM");
     }
-    rabbitmqctl(&["delete_vhost", &vhost]);
+    drop(vhost);
 }
 
 #[test]
