@@ -6,11 +6,11 @@
 //! (the management API's lag its statistics interval). A server's
 //! exclusive fanout queue (`topic_fanout_<uuid>`) is listed only from the
 //! management API, without counts (another connection may not declare it).
+//! The passive declares go through the command's own transport, so they
+//! speak TLS and fail over between brokers as every other command does.
 
 use std::time::Duration;
 
-use amqprs::channel::{ExchangeDeclareArguments, QueueDeclareArguments};
-use amqprs::connection::{Connection, OpenConnectionArguments};
 use base64::Engine as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use rpc_runtime::{AmqpConfig, Transport, topology};
@@ -51,13 +51,15 @@ pub(crate) async fn show(
         Ok(answers) => answers.into_iter().map(|(_, p)| p.server).collect(),
         Err(_) => Vec::new(),
     };
-    let connection = connect(config).await?;
     let mut rows = Vec::new();
     for (name, kind) in [
         (config.exchange().to_owned(), "topic"),
         (topology::fanout_exchange(topic), "fanout"),
     ] {
-        let exists = exchange_exists(&connection, &name, kind).await;
+        let exists = transport
+            .exchange_exists(&name)
+            .await
+            .map_err(Failure::from)?;
         rows.push(TopologyRow {
             kind: "exchange",
             name,
@@ -90,15 +92,14 @@ pub(crate) async fn show(
         // An exclusive queue of another connection answers a passive
         // declare with an error: it exists, its counts are unknown.
         let fanout = name.starts_with(&format!("{topic}_fanout_"));
-        let counts = queue_counts(&connection, &name).await;
+        let counts = transport.queue_status(&name).await.ok().flatten();
         queues.push(Found {
             exists: counts.is_some() || fanout,
-            messages: counts.map(|c| c.0),
-            consumers: counts.map(|c| c.1),
+            messages: counts.map(|c| c.messages),
+            consumers: counts.map(|c| c.consumers),
             name,
         });
     }
-    let _ = connection.close().await;
     let mut any = rows[1].exists;
     for queue in queues {
         any |= queue.exists;
@@ -152,30 +153,6 @@ fn note(topic: &str, queue: &Found, live: &[String]) -> Option<String> {
     (!notes.is_empty()).then(|| notes.join("; "))
 }
 
-/// A plain AMQP connection to the first broker of the URL that answers.
-async fn connect(config: &AmqpConfig) -> Result<Connection, Failure> {
-    if config.tls_options().is_some() {
-        return Err(Failure::Usage(
-            "`rpcctl topology` reads the broker over plain AMQP and cannot use an amqps:// URL yet (the other commands can)".into(),
-        ));
-    }
-    let mut last = String::new();
-    for endpoint in config.endpoints() {
-        let mut args = OpenConnectionArguments::new(
-            endpoint.host(),
-            endpoint.port(),
-            endpoint.username(),
-            endpoint.password().expose(),
-        );
-        args.virtual_host(config.vhost());
-        match Connection::open(&args).await {
-            Ok(connection) => return Ok(connection),
-            Err(e) => last = format!("{}:{}: {e}", endpoint.host(), endpoint.port()),
-        }
-    }
-    Err(Failure::BrokerDown(format!("cannot connect to {last}")))
-}
-
 /// `url` without the user name and password it may carry.
 fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -227,31 +204,6 @@ fn percent_encode(segment: &str) -> String {
         .remove(b'.')
         .remove(b'~');
     utf8_percent_encode(segment, SEGMENT).to_string()
-}
-
-async fn exchange_exists(connection: &Connection, name: &str, kind: &str) -> bool {
-    let Ok(channel) = connection.open_channel(None).await else {
-        return false;
-    };
-    let args = ExchangeDeclareArguments::new(name, kind)
-        .passive(true)
-        .finish();
-    let exists = channel.exchange_declare(args).await.is_ok();
-    let _ = channel.close().await;
-    exists
-}
-
-async fn queue_counts(connection: &Connection, name: &str) -> Option<(u64, u64)> {
-    let channel = connection.open_channel(None).await.ok()?;
-    let args = QueueDeclareArguments::new(name).passive(true).finish();
-    let counts = channel
-        .queue_declare(args)
-        .await
-        .ok()
-        .flatten()
-        .map(|(_, m, c)| (u64::from(m), u64::from(c)));
-    let _ = channel.close().await;
-    counts
 }
 
 #[cfg(test)]

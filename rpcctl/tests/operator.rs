@@ -263,3 +263,63 @@ fn row<'a>(rows: &'a Value, name: &str) -> &'a Value {
         })
         .unwrap_or_else(|| panic!("no queue `{name}`: {rows}"))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topology_reads_the_broker_over_tls() {
+    let Some(cluster) = rpc_tests::cluster::Cluster::get().await else {
+        return;
+    };
+    // A topic queue with two messages waiting, made over plain AMQP on node 1.
+    let topic = format!("tls-topology-{}", std::process::id());
+    let connection = rpc_tests::env::raw_connection_to(&cluster.url([1, 2, 3]))
+        .await
+        .expect("connect to node 1");
+    let channel = connection.open_channel(None).await.expect("channel");
+    channel
+        .queue_declare(QueueDeclareArguments::new(&topic))
+        .await
+        .expect("declare");
+    for _ in 0..2 {
+        channel
+            .basic_publish(
+                amqprs::BasicProperties::default(),
+                b"x".to_vec(),
+                amqprs::channel::BasicPublishArguments::new("", &topic),
+            )
+            .await
+            .expect("publish");
+    }
+    // Both are in the queue before rpcctl counts them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let counted = channel
+            .queue_declare(QueueDeclareArguments::new(&topic).passive(true).finish())
+            .await
+            .expect("passive declare")
+            .map(|(_, messages, _)| messages);
+        if counted == Some(2) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "counted {counted:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let out = rpcctl_at(
+        &cluster.tls_url(1),
+        "openstack",
+        &["--json", "topology", &topic],
+    )
+    .await;
+    let rows = json(&out);
+    let row = rows
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["name"] == topic.as_str()))
+        .unwrap_or_else(|| panic!("no row for `{topic}`: {rows}"));
+    assert_eq!(row["exists"], true, "{row}");
+    assert_eq!(row["consumers"], 0, "{row}");
+    assert_eq!(row["messages"], 2, "passive declares over TLS count: {row}");
+    let _ = channel
+        .queue_delete(amqprs::channel::QueueDeleteArguments::new(&topic))
+        .await;
+    let _ = connection.close().await;
+}

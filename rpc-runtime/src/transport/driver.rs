@@ -53,6 +53,30 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
 
     /// Closes the connection; nothing is received afterwards.
     fn close(&self) -> BoxFuture<'_, ()>;
+
+    /// What the broker holds for queue `name`, without creating or changing
+    /// it: `None` when it does not exist. A driver that cannot tell
+    /// answers [`RpcError::Config`] (the default).
+    fn queue_status(&self, name: &str) -> BoxFuture<'_, Result<Option<QueueStatus>, RpcError>> {
+        let _ = name;
+        Box::pin(async { Err(RpcError::config("this transport cannot inspect queues")) })
+    }
+
+    /// Whether exchange `name` exists, without creating it. A driver that
+    /// cannot tell answers [`RpcError::Config`] (the default).
+    fn exchange_exists(&self, name: &str) -> BoxFuture<'_, Result<bool, RpcError>> {
+        let _ = name;
+        Box::pin(async { Err(RpcError::config("this transport cannot inspect exchanges")) })
+    }
+}
+
+/// A queue's state as the broker reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStatus {
+    /// Messages ready to be delivered (not those delivered and unacked).
+    pub messages: u64,
+    /// Consumers reading it.
+    pub consumers: u64,
 }
 
 /// What the sender of a message waits for, and until when.

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 pub(crate) use core::times_back;
 pub use destination::Destination;
-pub use driver::{Driver, Events};
+pub use driver::{Driver, Events, QueueStatus};
 pub use memory::MemoryBroker;
 
 use self::events::Hub;
@@ -176,6 +176,26 @@ impl Transport {
     /// was dropped leaves nothing behind.
     pub fn pending_calls(&self) -> usize {
         self.hub.pending.len()
+    }
+
+    /// What the broker holds for queue `name` (messages ready, consumers),
+    /// without creating or changing it; `None` when it does not exist. For
+    /// operators' tools: `rpcctl topology` reads a topic's queues with it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), rpc_runtime::RpcError> {
+    /// let transport = rpc_runtime::Transport::memory();
+    /// assert_eq!(transport.queue_status("volume").await?, None);
+    /// # Ok(()) }
+    /// ```
+    pub async fn queue_status(&self, name: &str) -> Result<Option<QueueStatus>, RpcError> {
+        self.driver.queue_status(name).await
+    }
+
+    /// Whether exchange `name` exists, without creating it.
+    pub async fn exchange_exists(&self, name: &str) -> Result<bool, RpcError> {
+        self.driver.exchange_exists(name).await
     }
 
     /// Closes the transport's connections. Calls still waiting fail with

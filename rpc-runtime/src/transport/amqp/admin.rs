@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use super::callback::{ChannelEvent, close_reason};
 use super::shield::{Chan, Link};
 use crate::error::RpcError;
+use crate::transport::driver::QueueStatus;
 
 /// How long an answer about a queue is reused.
 const VERDICT_TTL: Duration = Duration::from_secs(2);
@@ -92,6 +93,31 @@ impl Admin {
                 Ok(false)
             }
             Err((error, _)) => Err(error),
+        }
+    }
+
+    /// A queue's counts (a passive declare); `None` when it does not exist.
+    pub(super) async fn queue_status(&self, queue: &str) -> Result<Option<QueueStatus>, RpcError> {
+        let args = QueueDeclareArguments::new(queue).passive(true).finish();
+        let name = queue.to_owned();
+        match self
+            .run(|c| async move { c.queue_declare(&name, args).await })
+            .await
+        {
+            Ok((messages, consumers)) => Ok(Some(QueueStatus {
+                messages: u64::from(messages),
+                consumers: u64::from(consumers),
+            })),
+            Err((_, Some(reason)))
+                if reason.starts_with("404") && !reason.contains("down or inaccessible") =>
+            {
+                Ok(None)
+            }
+            Err((_, Some(reason))) => Err(RpcError::Unavailable {
+                queue: queue.to_owned(),
+                detail: reason,
+            }),
+            Err((error, None)) => Err(error),
         }
     }
 

@@ -48,7 +48,9 @@ use crate::error::RpcError;
 use crate::future::BoxFuture;
 use crate::message::Message;
 use crate::topology;
-use crate::transport::driver::{Confirm, Driver, Events, Listener, Publish, Settle, Subscribe};
+use crate::transport::driver::{
+    Confirm, Driver, Events, Listener, Publish, QueueStatus, Settle, Subscribe,
+};
 use crate::transport::{Destination, Transport};
 
 /// The AMQP implementation of [`Driver`].
@@ -137,6 +139,16 @@ impl AmqpDriver {
                 Ok(Err(_)) => return Err(RpcError::Closed),
                 Err(_) => return Err(RpcError::Connection(down)),
             }
+        }
+    }
+
+    /// How a declaration or a question to the broker waits: not for a
+    /// reconnect.
+    fn question(&self) -> Publish {
+        Publish {
+            deadline: tokio::time::Instant::now() + self.config.connect_timeout(),
+            wait_for_connection: None,
+            settle: Settle::None,
         }
     }
 
@@ -230,12 +242,7 @@ impl Driver for AmqpDriver {
 
     fn declare(&self, spec: Subscribe) -> BoxFuture<'_, Result<(), RpcError>> {
         Box::pin(async move {
-            let how = Publish {
-                deadline: tokio::time::Instant::now() + self.config.connect_timeout(),
-                wait_for_connection: None,
-                settle: Settle::None,
-            };
-            let session = self.session(how).await?;
+            let session = self.session(self.question()).await?;
             let control = self.config.control();
             session
                 .admin
@@ -250,6 +257,22 @@ impl Driver for AmqpDriver {
         Box::pin(async move {
             let session = self.session(how).await?;
             Ok(session.reply_queue(&self.events).await?.name().to_owned())
+        })
+    }
+
+    fn queue_status(&self, name: &str) -> BoxFuture<'_, Result<Option<QueueStatus>, RpcError>> {
+        let name = name.to_owned();
+        Box::pin(async move {
+            let session = self.session(self.question()).await?;
+            session.admin.queue_status(&name).await
+        })
+    }
+
+    fn exchange_exists(&self, name: &str) -> BoxFuture<'_, Result<bool, RpcError>> {
+        let name = name.to_owned();
+        Box::pin(async move {
+            let session = self.session(self.question()).await?;
+            session.admin.exchange_exists(&name).await
         })
     }
 

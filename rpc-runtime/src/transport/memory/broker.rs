@@ -88,6 +88,20 @@ impl MemoryBroker {
         self.lock().queues.get(queue).map(|q| q.waiting.len())
     }
 
+    /// How many messages wait in `queue` and how many consumers read it,
+    /// if it exists.
+    pub(super) fn status(&self, queue: &str) -> Option<(usize, usize)> {
+        self.lock()
+            .queues
+            .get(queue)
+            .map(|q| (q.waiting.len(), q.consumers.len()))
+    }
+
+    /// Whether exchange `name` exists.
+    pub(super) fn has_exchange(&self, name: &str) -> bool {
+        self.lock().exchanges.contains_key(name)
+    }
+
     /// The names of the queues that exist, sorted.
     pub fn queues(&self) -> Vec<String> {
         let mut names: Vec<String> = self.lock().queues.keys().cloned().collect();

@@ -19,7 +19,7 @@ use crate::future::BoxFuture;
 use crate::message::Message;
 use crate::topology;
 use crate::transport::driver::{
-    Confirm, Delivery, Driver, Events, Listener, Publish, Settled, Source, Subscribe,
+    Confirm, Delivery, Driver, Events, Listener, Publish, QueueStatus, Settled, Source, Subscribe,
 };
 use crate::transport::{Destination, Transport};
 use crate::wire::Wire;
@@ -161,6 +161,22 @@ impl Driver for MemoryDriver {
             }
             Ok(self.reply_queue().to_owned())
         })
+    }
+
+    fn queue_status(&self, name: &str) -> BoxFuture<'_, Result<Option<QueueStatus>, RpcError>> {
+        let status = self
+            .broker
+            .status(name)
+            .map(|(messages, consumers)| QueueStatus {
+                messages: messages as u64,
+                consumers: consumers as u64,
+            });
+        Box::pin(async move { Ok(status) })
+    }
+
+    fn exchange_exists(&self, name: &str) -> BoxFuture<'_, Result<bool, RpcError>> {
+        let exists = self.broker.has_exchange(name);
+        Box::pin(async move { Ok(exists) })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
