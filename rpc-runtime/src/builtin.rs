@@ -3,7 +3,7 @@
 //! service's methods). A trait method cannot take these names. Tools such as
 //! `rpcctl` call them with JSON bodies.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +33,89 @@ pub struct PingReply {
     pub version: String,
     /// Requests being handled right now.
     pub in_flight: usize,
+    /// Each method that ran since the server started: how often, how often
+    /// it failed, how long it took.
+    pub methods: Vec<MethodStats>,
+}
+
+/// How many latency buckets [`MethodStats`] has.
+pub const LATENCY_BUCKETS: usize = 96;
+/// The upper bound of the first latency bucket.
+const FIRST_BUCKET: Duration = Duration::from_micros(10);
+/// Each bucket's upper bound is this many times the previous one's.
+const BUCKET_GROWTH: f64 = 1.2;
+
+/// One method's statistics on one server, since it started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MethodStats {
+    /// The method.
+    pub method: String,
+    /// Requests handled (whatever their outcome).
+    pub handled: u64,
+    /// Of those, the ones that ended with an error.
+    pub errors: u64,
+    /// Latencies as `(bucket, count)`, empty buckets left out: bucket `i`
+    /// holds the requests that took up to 10 µs × 1.2^i (the last one, any
+    /// longer).
+    pub latency: Vec<(u16, u64)>,
+}
+
+impl MethodStats {
+    /// The bucket a request that took `took` falls in.
+    pub fn bucket_of(took: Duration) -> usize {
+        let ratio = took.as_secs_f64() / FIRST_BUCKET.as_secs_f64();
+        if ratio <= 1.0 {
+            return 0;
+        }
+        let index = ratio.log(BUCKET_GROWTH).ceil();
+        (index as usize).min(LATENCY_BUCKETS - 1)
+    }
+
+    /// The upper bound of bucket `index`.
+    pub fn bucket_bound(index: usize) -> Duration {
+        FIRST_BUCKET.mul_f64(BUCKET_GROWTH.powi(index as i32))
+    }
+
+    /// The latency under which a fraction `q` (0.5: the median) of the
+    /// requests finished, within one bucket (20 %); `None` without requests.
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        let total: u64 = self.latency.iter().map(|(_, n)| n).sum();
+        if total == 0 {
+            return None;
+        }
+        let wanted = ((total as f64) * q.clamp(0.0, 1.0)).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (index, count) in &self.latency {
+            seen += count;
+            if seen >= wanted {
+                return Some(Self::bucket_bound(usize::from(*index)));
+            }
+        }
+        None
+    }
+
+    /// What happened between `earlier` (a previous answer of the same
+    /// server) and this one.
+    pub fn since(&self, earlier: &MethodStats) -> MethodStats {
+        let before = |index: u16| {
+            earlier
+                .latency
+                .iter()
+                .find(|(i, _)| *i == index)
+                .map_or(0, |(_, n)| *n)
+        };
+        MethodStats {
+            method: self.method.clone(),
+            handled: self.handled.saturating_sub(earlier.handled),
+            errors: self.errors.saturating_sub(earlier.errors),
+            latency: self
+                .latency
+                .iter()
+                .map(|(i, n)| (*i, n.saturating_sub(before(*i))))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+        }
+    }
 }
 
 /// What a server answers to `describe`: its service's descriptor, owned.
@@ -111,6 +194,7 @@ pub(crate) struct ServerFacts {
     pub(crate) name: String,
     pub(crate) started: Instant,
     pub(crate) in_flight: usize,
+    pub(crate) methods: Vec<MethodStats>,
 }
 
 impl ServerFacts {
@@ -124,6 +208,7 @@ impl ServerFacts {
             service: service.name.to_owned(),
             version: service.version.to_owned(),
             in_flight: self.in_flight,
+            methods: self.methods.clone(),
         }
     }
 }
@@ -136,4 +221,48 @@ fn host_name() -> String {
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_give_quantiles_within_a_bucket() {
+        let mut stats = MethodStats {
+            method: "m".into(),
+            handled: 0,
+            errors: 0,
+            latency: Vec::new(),
+        };
+        let mut buckets = std::collections::BTreeMap::new();
+        for ms in 1..=100u64 {
+            *buckets
+                .entry(MethodStats::bucket_of(Duration::from_millis(ms)) as u16)
+                .or_insert(0) += 1;
+        }
+        stats.latency = buckets.into_iter().collect();
+        let p50 = stats.quantile(0.5).unwrap();
+        let p99 = stats.quantile(0.99).unwrap();
+        assert!(
+            p50 >= Duration::from_millis(50) && p50 <= Duration::from_millis(60),
+            "{p50:?}"
+        );
+        assert!(
+            p99 >= Duration::from_millis(99) && p99 <= Duration::from_millis(119),
+            "{p99:?}"
+        );
+        assert_eq!(MethodStats::bucket_of(Duration::ZERO), 0);
+        assert_eq!(
+            MethodStats::bucket_of(Duration::from_secs(3600)),
+            LATENCY_BUCKETS - 1
+        );
+
+        let earlier = stats.clone();
+        stats.latency.push((LATENCY_BUCKETS as u16 - 1, 2));
+        stats.handled = 102;
+        let delta = stats.since(&earlier);
+        assert_eq!(delta.latency, vec![(LATENCY_BUCKETS as u16 - 1, 2)]);
+        assert_eq!(delta.handled, 102);
+    }
 }

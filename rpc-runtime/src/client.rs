@@ -8,11 +8,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::{Instrument, Span};
+
 use crate::context::Context;
 use crate::descriptor::{MethodDescriptor, ServiceDescriptor};
 use crate::error::RpcError;
 use crate::message::Message;
-use crate::topology::{check_name, check_server_names};
+use crate::telemetry::{self, spans};
+use crate::topology::{check_name, check_server_names, fanout_exchange};
 use crate::transport::{Destination, Transport};
 use crate::typed::MethodTypes;
 use crate::version;
@@ -154,20 +157,40 @@ impl ClientCore {
         })
     }
 
+    /// The request message; records in `span` where it goes.
     fn request(
         &self,
-        method: &MethodDescriptor,
+        span: &Span,
+        (method, destination): (&MethodDescriptor, &Destination),
         context: &Context,
         body: Vec<u8>,
         timeout: Option<Duration>,
         call_monitor: Option<Duration>,
     ) -> Result<Message, RpcError> {
         let version = self.required_version(method)?;
+        if !span.is_disabled() {
+            let peer = self.transport.peer();
+            let (exchange, routing_key) = match destination {
+                Destination::Fanout { topic } => (Some(fanout_exchange(topic)), String::new()),
+                other => (peer.exchange, other.to_string()),
+            };
+            spans::sent_to(
+                span,
+                &spans::Target {
+                    exchange: exchange.as_deref(),
+                    routing_key: &routing_key,
+                    broker: peer.broker,
+                    messaging: peer.system.unwrap_or("unknown"),
+                    body_size: body.len(),
+                },
+            );
+        }
         Ok(self.transport.wire().encode_request(OutgoingRequest {
             method: method.name,
             version: &version,
             namespace: self.service.namespace,
             context,
+            trace: spans::outgoing_trace(span),
             timeout,
             call_monitor,
             body,
@@ -194,7 +217,21 @@ impl ClientCore {
         context: &Context,
         args: A,
     ) -> C {
-        match self.try_call(method, types, context, args).await {
+        let span = spans::client(self.service, method, self.transport.speaks(), false);
+        let started = std::time::Instant::now();
+        let reply = self
+            .try_call(&span, method, types, context, args)
+            .instrument(span.clone())
+            .await;
+        let outcome = match &reply {
+            Ok(reply) => telemetry::outcome(Some(reply)),
+            Err(error) => error.kind(),
+        };
+        if outcome != "ok" {
+            spans::failed(&span, outcome);
+        }
+        telemetry::call_done(self.service.name, method.name, outcome, started.elapsed());
+        match reply {
             Ok(reply) => (types.decode_reply)(self.transport.wire().codec(), reply),
             Err(error) => (types.fail)(error),
         }
@@ -202,6 +239,7 @@ impl ClientCore {
 
     async fn try_call<A, O, C>(
         &self,
+        span: &Span,
         method: &'static MethodDescriptor,
         types: &MethodTypes<A, O, C>,
         context: &Context,
@@ -214,7 +252,14 @@ impl ClientCore {
         let timeout = context
             .remaining()
             .map_or(self.timeout, |left| left.min(self.timeout));
-        let message = self.request(method, context, body, Some(timeout), self.call_monitor)?;
+        let message = self.request(
+            span,
+            (method, &destination),
+            context,
+            body,
+            Some(timeout),
+            self.call_monitor,
+        )?;
         let reply = self
             .transport
             .call_monitored(
@@ -238,10 +283,12 @@ impl ClientCore {
         args: A,
         fanout: bool,
     ) -> C {
+        let span = spans::client(self.service, method, self.transport.speaks(), true);
         let sent = async {
             let destination = self.destination(fanout)?;
             let body = self.encode(method, types, &args)?;
-            let mut message = self.request(method, context, body, None, None)?;
+            let mut message =
+                self.request(&span, (method, &destination), context, body, None, None)?;
             // Persistent: a cast waiting in a durable queue survives a broker restart.
             message.persistent = true;
             // Waits for the confirm no longer than a call would for its reply.
@@ -252,7 +299,12 @@ impl ClientCore {
                 .cast_named(method.name, destination, message, timeout)
                 .await
         };
-        match sent.await {
+        let sent = sent.instrument(span.clone()).await;
+        if let Err(error) = &sent {
+            spans::failed(&span, error.kind());
+        }
+        telemetry::cast_done(self.service.name, method.name, sent.as_ref().map(|_| ()));
+        match sent {
             Ok(()) => {
                 (types.decode_reply)(self.transport.wire().codec(), ReplyBody::Value(Vec::new()))
             }

@@ -234,6 +234,35 @@ impl RpcError {
         )
     }
 
+    /// The variant's name in snake case (`timeout`, `unresponsive`,
+    /// `connection`, ...): the `error.type` of spans and the `outcome`
+    /// label of metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RpcError::Timeout { .. } => "timeout",
+            RpcError::Unresponsive { .. } => "unresponsive",
+            RpcError::Connection(_) => "connection",
+            RpcError::Authentication { .. } => "authentication",
+            RpcError::VhostRefused { .. } => "vhost_refused",
+            RpcError::Unavailable { .. } => "unavailable",
+            RpcError::Undeliverable { .. } => "undeliverable",
+            RpcError::Refused { .. } => "refused",
+            RpcError::Encode { .. } => "encode",
+            RpcError::Decode { .. } => "decode",
+            RpcError::BadRequest { .. } => "bad_request",
+            RpcError::UnknownMethod { .. } => "unknown_method",
+            RpcError::VersionNotSupported { .. } => "version_not_supported",
+            RpcError::WrongNamespace { .. } => "wrong_namespace",
+            RpcError::Remote { .. } => "remote",
+            RpcError::VersionCap { .. } => "version_cap",
+            RpcError::Internal { .. } => "internal",
+            RpcError::Overloaded { .. } => "overloaded",
+            RpcError::WrongWire { .. } => "wrong_wire",
+            RpcError::Config(_) => "config",
+            RpcError::Closed => "closed",
+        }
+    }
+
     pub(crate) fn connection(detail: impl std::fmt::Display) -> Self {
         RpcError::Connection(detail.to_string())
     }

@@ -67,6 +67,7 @@ mod secret;
 pub mod server;
 mod service;
 mod signal;
+pub mod telemetry;
 pub mod testing;
 pub mod topology;
 pub mod trace;

@@ -74,6 +74,21 @@ impl TraceParent {
         (Hex32(self.trace_id), Hex16(self.parent_id))
     }
 
+    /// The ids as numbers: trace id, span id, flags (to bridge another
+    /// tracing system).
+    pub fn raw(&self) -> (u128, u64, u8) {
+        (self.trace_id, self.parent_id, self.flags)
+    }
+
+    /// A trace parent from its ids; `None` when either is zero.
+    pub fn from_raw(trace_id: u128, parent_id: u64, flags: u8) -> Option<Self> {
+        (trace_id != 0 && parent_id != 0).then_some(Self {
+            trace_id,
+            parent_id,
+            flags,
+        })
+    }
+
     /// The 16-hex-digit id of the span that sent the request.
     pub fn parent_id(&self) -> String {
         format!("{:016x}", self.parent_id)

@@ -7,6 +7,7 @@
 //! rpcctl call volume list_volumes '{}' [--server host-1] [--timeout 5s]
 //! rpcctl cast volume refresh_capabilities '{}' [--server host-1 | --fanout] [--check]
 //! rpcctl topology volume
+//! rpcctl top volume
 //! rpcctl completions bash > /etc/bash_completion.d/rpcctl
 //! ```
 //!
@@ -15,6 +16,7 @@
 mod failure;
 mod output;
 mod request;
+mod top;
 mod topology;
 
 use std::process::ExitCode;
@@ -148,6 +150,21 @@ enum Command {
         #[arg(long)]
         management: Option<String>,
     },
+    /// A live view of a topic's servers: per method, requests and errors per
+    /// second, p50 and p99 over the last interval, and requests in flight.
+    ///
+    /// From ping answers, so nothing else must run; Ctrl-C stops. With
+    /// `--json`, one JSON document per refresh.
+    Top {
+        /// The topic, e.g. `volume`.
+        topic: String,
+        /// How often to refresh.
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        interval: Duration,
+        /// Stop after this many refreshes (default: until Ctrl-C).
+        #[arg(long)]
+        count: Option<u32>,
+    },
     /// Prints a shell completion script.
     Completions {
         /// The shell.
@@ -262,6 +279,11 @@ async fn run(cli: Cli, out: Output) -> Result<(), Failure> {
             window,
             management,
         } => topology::show(&config, &transport, out, &topic, window, management).await,
+        Command::Top {
+            topic,
+            interval,
+            count,
+        } => top::show(&transport, out, &topic, interval, count).await,
         Command::Completions { .. } => Ok(()),
     };
     transport.close().await;

@@ -33,6 +33,7 @@ fn request(
 ) -> Message {
     let context = Context::new().with_value("client", "rpcctl");
     wire(transport).encode_request(OutgoingRequest {
+        trace: None,
         method,
         version,
         namespace,

@@ -323,3 +323,72 @@ async fn topology_reads_the_broker_over_tls() {
         .await;
     let _ = connection.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_shows_each_method_of_each_server() {
+    let Some(env) = Env::new(Kind::Amqp).await else {
+        return;
+    };
+    let log = Arc::new(Log::default());
+    let _one = env.server("host-1", &log).await;
+    let _two = env.server("host-2", &log).await;
+    let client = env.client(&env.transport().await).to_server("host-1");
+    let ctx = rpc_runtime::Context::new();
+    for _ in 0..20 {
+        client.whoami(&ctx).await.expect("call");
+    }
+
+    let out = rpcctl(
+        &env,
+        &[
+            "--json",
+            "top",
+            &env.topic,
+            "--interval",
+            "200ms",
+            "--count",
+            "2",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let refreshes: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON document per refresh"))
+        .collect();
+    assert_eq!(refreshes.len(), 2, "{}", stdout(&out));
+    let first = &refreshes[0];
+    assert_eq!(first["servers"], 2, "{first}");
+    let rows = first["rows"].as_array().expect("rows");
+    let whoami = rows
+        .iter()
+        .find(|r| r["server"] == "host-1" && r["method"] == "whoami")
+        .unwrap_or_else(|| panic!("no whoami row for host-1: {first}"));
+    assert_eq!(whoami["total"], 20, "{whoami}");
+    assert!(
+        whoami["p50_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{whoami}"
+    );
+    assert!(
+        whoami["p99_ms"].as_f64() >= whoami["p50_ms"].as_f64(),
+        "{whoami}"
+    );
+    // host-2 handled nothing: one row without a method.
+    assert!(
+        rows.iter()
+            .any(|r| r["server"] == "host-2" && r["method"] == "-"),
+        "{first}"
+    );
+    // The second refresh counts the interval only: nothing happened in it.
+    let again = refreshes[1]["rows"]
+        .as_array()
+        .and_then(|rows| {
+            rows.iter()
+                .find(|r| r["server"] == "host-1" && r["method"] == "whoami")
+                .cloned()
+        })
+        .expect("whoami again");
+    assert_eq!(again["rate"], 0.0, "{again}");
+    assert_eq!(again["total"], 20, "{again}");
+    env.cleanup().await;
+}

@@ -128,7 +128,7 @@ impl Load {
                     let failed = match client.add(&ctx, n, 1).await {
                         Ok(sum) if sum == n + 1 => None,
                         Ok(_) => Some("wrong answer"),
-                        Err(error) => Some(kind(&error)),
+                        Err(error) => Some(error.kind()),
                     };
                     sent.push(Sent {
                         started,
@@ -152,7 +152,7 @@ impl Load {
                     let note = format!("n{n}");
                     let started = Instant::now();
                     let failed = client.record(&ctx, note.clone()).await.err();
-                    let failed = failed.as_ref().map(kind);
+                    let failed = failed.as_ref().map(RpcError::kind);
                     sent.push(Sent {
                         started,
                         took: started.elapsed(),
@@ -182,21 +182,6 @@ impl Load {
 async fn pause_after(failed: Option<&'static str>) {
     let pause = if failed.is_some() { 50 } else { 1 };
     tokio::time::sleep(Duration::from_millis(pause)).await;
-}
-
-/// The kind of an error, as the table counts them.
-pub fn kind(error: &RpcError) -> &'static str {
-    match error {
-        RpcError::Timeout { .. } => "Timeout",
-        RpcError::Connection(_) => "Connection",
-        RpcError::Undeliverable { .. } => "Undeliverable",
-        RpcError::Unavailable { .. } => "Unavailable",
-        RpcError::Refused { .. } => "Refused",
-        RpcError::Overloaded { .. } => "Overloaded",
-        RpcError::Unresponsive { .. } => "Unresponsive",
-        RpcError::Closed => "Closed",
-        _ => "other",
-    }
 }
 
 /// What one case of the matrix saw.

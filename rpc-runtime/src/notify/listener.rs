@@ -269,6 +269,7 @@ impl Consuming {
             Err(error) => {
                 tracing::error!(%queue, %error, "dropped an undecodable notification");
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                crate::telemetry::notification("dropped");
                 None
             }
             Ok(incoming) if !self.wanted(&incoming.event_type) => {
@@ -293,6 +294,7 @@ impl Consuming {
                 match handled {
                     Ok(Ok(())) => {
                         self.counters.handled.fetch_add(1, Ordering::Relaxed);
+                        crate::telemetry::notification("handled");
                         None
                     }
                     Ok(Err(error)) => Some((event_type, error)),
@@ -306,6 +308,7 @@ impl Consuming {
                 // Counted before sending: the copy may be handled before the
                 // broker's confirm reaches us.
                 self.counters.retried.fetch_add(1, Ordering::Relaxed);
+                crate::telemetry::notification("retried");
                 let destination = Destination::Queue {
                     name: queue.to_string(),
                 };
@@ -330,6 +333,7 @@ impl Consuming {
             Some((event_type, error)) => {
                 tracing::error!(%event_type, %error, attempts = retries + 1, "notification handler keeps failing; dropping it");
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                crate::telemetry::notification("dropped");
             }
         }
         if let Err(error) = acker.ack().await {

@@ -117,6 +117,7 @@ impl Serving {
                     if let Some(id) = wire.unique_id(&message) {
                         if !self.seen.first_time(id) {
                             tracing::warn!(%topic, unique_id = id, "dropped a request delivered twice");
+                            crate::telemetry::dropped("duplicate");
                             continue;
                         }
                     }
@@ -152,8 +153,10 @@ impl Serving {
         let topic = &self.handler.topic;
         let transport = &self.handler.transport;
         let count = crate::transport::times_back(&message, REDELIVERIES) + 1;
+        crate::telemetry::redelivered();
         if count > max_redeliveries {
             tracing::error!(%topic, %queue, count, "dropping a cast redelivered too often (a poison message?)");
+            crate::telemetry::dropped("redelivered_too_often");
         } else {
             let destination = Destination::Queue {
                 name: queue.to_string(),

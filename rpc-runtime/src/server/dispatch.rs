@@ -17,20 +17,24 @@ use crate::descriptor::MethodKind;
 use crate::error::RpcError;
 use crate::message::Message;
 use crate::service::{Request, Response, Service};
+use crate::telemetry;
+use crate::telemetry::spans;
 use crate::trace::TraceParent;
 use crate::transport::Transport;
 use crate::version;
-use crate::wire::{IncomingRequest, ReplyBody, WireFormat};
+use crate::wire::{IncomingRequest, ReplyBody, Wire, WireFormat};
 
 /// What every service of one server shares about it.
 #[derive(Debug)]
-pub(super) struct ServerState {
+pub(crate) struct ServerState {
     name: String,
     started: std::time::Instant,
     /// Requests being handled, the asking one included.
     in_flight: AtomicUsize,
     /// Callers see a manager's panic message (development only).
     show_panics: bool,
+    /// Per-method counts and latencies, for `ping`.
+    stats: super::stats::Stats,
 }
 
 impl ServerState {
@@ -40,15 +44,18 @@ impl ServerState {
             started: std::time::Instant::now(),
             in_flight: AtomicUsize::new(0),
             show_panics,
+            stats: super::stats::Stats::default(),
         }
     }
 
-    /// The facts `ping` reports, not counting the ping itself.
-    fn facts(&self) -> ServerFacts {
+    /// The facts `ping` reports about `service`, not counting the ping
+    /// itself.
+    fn facts(&self, service: &str) -> ServerFacts {
         ServerFacts {
             name: self.name.clone(),
             started: self.started,
             in_flight: self.in_flight.load(Ordering::Relaxed).saturating_sub(1),
+            methods: self.stats.of(service),
         }
     }
 }
@@ -99,16 +106,16 @@ impl Handler {
                     }
                     _ => None,
                 };
-                let facts = || self.server.facts();
                 let codec = request.codec;
                 let show_panics = self.server.show_panics;
                 let service = &*self.service;
                 let wants_reply = reply_to.is_some();
                 let reply = run(
                     service,
+                    wire.kind(),
                     &self.topic,
                     request,
-                    Some(&facts),
+                    Some(&self.server),
                     show_panics,
                     wants_reply,
                 )
@@ -188,7 +195,7 @@ pub(crate) async fn respond(
     wire: &dyn WireFormat,
     topic: &str,
     message: Message,
-    server: Option<&(dyn Fn() -> ServerFacts + Sync)>,
+    server: Option<&ServerState>,
     show_panics: bool,
 ) -> Answer {
     let request = match wire.decode_request(message) {
@@ -201,7 +208,16 @@ pub(crate) async fn respond(
         }
     };
     let codec = request.codec;
-    let reply = run(service, topic, request, server, show_panics, true).await;
+    let reply = run(
+        service,
+        wire.kind(),
+        topic,
+        request,
+        server,
+        show_panics,
+        true,
+    )
+    .await;
     Answer { reply, codec }
 }
 
@@ -210,17 +226,20 @@ pub(crate) async fn respond(
 /// oslo.messaging does; a failure is logged with the method and request id.
 async fn run(
     service: &dyn Service,
+    wire: Wire,
     topic: &str,
     mut request: IncomingRequest,
-    server: Option<&(dyn Fn() -> ServerFacts + Sync)>,
+    server: Option<&ServerState>,
     show_panics: bool,
     wants_reply: bool,
 ) -> Option<ReplyBody> {
     let descriptor = service.descriptor();
     let builtin = match (request.method.as_str(), server) {
-        (builtin::PING, Some(server)) => {
-            Some(request.codec.encode(&server().ping(topic, descriptor)))
-        }
+        (builtin::PING, Some(server)) => Some(
+            request
+                .codec
+                .encode(&server.facts(descriptor.name).ping(topic, descriptor)),
+        ),
         (builtin::DESCRIBE, _) => Some(request.codec.encode(&ServiceDescription::from(descriptor))),
         _ => None,
     };
@@ -271,18 +290,30 @@ async fn run(
     // onward calls made with this context continue it.
     let received = request.context.trace().copied();
     let trace = received.unwrap_or_else(TraceParent::new_trace);
-    request.context.set_trace(Some(trace));
-    let (trace_id, parent_span_id) = trace.ids();
-    let span = tracing::info_span!(
-        "rpc",
-        topic = %topic,
-        method = method.name,
-        request_id = request.context.request_id(),
-        trace_id = %trace_id,
-        parent_span_id = received.is_some().then_some(tracing::field::display(parent_span_id)),
+    let span = spans::server(
+        descriptor,
+        method,
+        wire,
+        topic,
+        &request,
+        &trace,
+        received.is_some(),
     );
+    // Onward calls continue the server span's trace (when OpenTelemetry
+    // records it), else the received one.
+    request
+        .context
+        .set_trace(Some(spans::outgoing_trace(&span).unwrap_or(trace)));
+    let started = std::time::Instant::now();
+    let _in_flight = telemetry::InFlight::start(descriptor.name);
     if let Err(error) = super::kwargs::check(method, &request) {
         tracing::warn!(%topic, method = method.name, request_id = request.context.request_id(), %error, "request refused");
+        telemetry::request_done(
+            descriptor.name,
+            method.name,
+            error.kind(),
+            started.elapsed(),
+        );
         return Some(ReplyBody::Failure(error));
     }
     let dispatch = service.dispatch(Request {
@@ -293,7 +324,7 @@ async fn run(
     });
     let response = match AssertUnwindSafe(dispatch)
         .catch_unwind()
-        .instrument(span)
+        .instrument(span.clone())
         .await
     {
         Ok(Response(reply)) => reply,
@@ -313,6 +344,17 @@ async fn run(
     };
     if let Some(ReplyBody::Failure(error)) = &response {
         tracing::warn!(%topic, method = method.name, request_id = request.context.request_id(), %error, "request failed");
+    }
+    let outcome = telemetry::outcome(response.as_ref());
+    if outcome != "ok" {
+        spans::failed(&span, outcome);
+    }
+    let took = started.elapsed();
+    telemetry::request_done(descriptor.name, method.name, outcome, took);
+    if let Some(server) = server {
+        server
+            .stats
+            .record(descriptor.name, method.name, outcome == "ok", took);
     }
     match method.kind {
         MethodKind::Call => response,

@@ -19,6 +19,7 @@ mod consumer;
 pub(crate) mod dispatch;
 mod kwargs;
 mod running;
+mod stats;
 
 pub use builder::{DEFAULT_CONCURRENCY, DEFAULT_SERVER_QUEUE_EXPIRY, ServerBuilder};
 pub use consumer::AckMode;

@@ -54,6 +54,12 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     /// Closes the connection; nothing is received afterwards.
     fn close(&self) -> BoxFuture<'_, ()>;
 
+    /// Where this driver publishes now, for the spans of calls and casts.
+    /// Default: nothing known.
+    fn peer(&self) -> Peer {
+        Peer::default()
+    }
+
     /// What the broker holds for queue `name`, without creating or changing
     /// it: `None` when it does not exist. A driver that cannot tell
     /// answers [`RpcError::Config`] (the default).
@@ -68,6 +74,17 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
         let _ = name;
         Box::pin(async { Err(RpcError::config("this transport cannot inspect exchanges")) })
     }
+}
+
+/// Where a driver publishes (see [`Driver::peer`]).
+#[derive(Debug, Clone, Default)]
+pub struct Peer {
+    /// The messaging system (`rabbitmq`), for `messaging.system`.
+    pub system: Option<&'static str>,
+    /// The exchange requests go to.
+    pub exchange: Option<String>,
+    /// The broker connected to now, `host:port`.
+    pub broker: Option<String>,
 }
 
 /// A queue's state as the broker reports it.

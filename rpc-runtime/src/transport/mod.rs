@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 pub(crate) use core::times_back;
 pub use destination::Destination;
-pub use driver::{Driver, Events, QueueStatus};
+pub use driver::{Driver, Events, Peer, QueueStatus};
 pub use memory::MemoryBroker;
 
 use self::events::Hub;
@@ -191,6 +191,11 @@ impl Transport {
     /// ```
     pub async fn queue_status(&self, name: &str) -> Result<Option<QueueStatus>, RpcError> {
         self.driver.queue_status(name).await
+    }
+
+    /// Where this transport publishes now (see [`Driver::peer`]).
+    pub fn peer(&self) -> Peer {
+        self.driver.peer()
     }
 
     /// Whether exchange `name` exists, without creating it.

@@ -88,6 +88,7 @@ impl PendingCalls {
                 break id;
             }
         };
+        crate::telemetry::pending_calls(1.0);
         PendingCall {
             id,
             table: Arc::clone(self),
@@ -175,6 +176,7 @@ impl PendingCall {
 
 impl Drop for PendingCall {
     fn drop(&mut self) {
+        crate::telemetry::pending_calls(-1.0);
         self.table.lock().remove(&self.id);
     }
 }

@@ -25,6 +25,7 @@ use crate::context::Context;
 use crate::error::RpcError;
 use crate::message::Message;
 use crate::notify::Priority;
+use crate::trace::TraceParent;
 
 /// Which wire format a transport speaks. Every client and server of a topic
 /// must speak the same one.
@@ -100,6 +101,10 @@ pub struct OutgoingRequest<'a> {
     pub namespace: Option<&'a str>,
     /// The caller's context.
     pub context: &'a Context,
+    /// The `traceparent` to send: the caller's span, when a tracing layer
+    /// gives it one. `None` sends the context's trace, if any, one hop
+    /// further (a new span id).
+    pub trace: Option<TraceParent>,
     /// How long the caller waits (calls only).
     pub timeout: Option<Duration>,
     /// Heartbeats wanted: the caller gives up after this long without one.

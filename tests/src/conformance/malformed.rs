@@ -34,6 +34,7 @@ fn broken(wire: Wire, what: Broken) -> Message {
             // A well-formed head, then whatever body.
             let with_method = |method: &str, body: Vec<u8>| {
                 wire.format(HUGE * 2).encode_request(OutgoingRequest {
+                    trace: None,
                     method,
                     version: "1.0",
                     namespace: None,

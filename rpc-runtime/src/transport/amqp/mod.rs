@@ -49,7 +49,7 @@ use crate::future::BoxFuture;
 use crate::message::Message;
 use crate::topology;
 use crate::transport::driver::{
-    Confirm, Driver, Events, Listener, Publish, QueueStatus, Settle, Subscribe,
+    Confirm, Driver, Events, Listener, Peer, Publish, QueueStatus, Settle, Subscribe,
 };
 use crate::transport::{Destination, Transport};
 
@@ -258,6 +258,22 @@ impl Driver for AmqpDriver {
             let session = self.session(how).await?;
             Ok(session.reply_queue(&self.events).await?.name().to_owned())
         })
+    }
+
+    fn peer(&self) -> Peer {
+        let broker = match &*self.state.borrow() {
+            State::Up(session) => Some(format!(
+                "{}:{}",
+                session.endpoint.host(),
+                session.endpoint.port()
+            )),
+            State::Down { .. } => None,
+        };
+        Peer {
+            system: Some("rabbitmq"),
+            exchange: Some(self.config.exchange().to_owned()),
+            broker,
+        }
     }
 
     fn queue_status(&self, name: &str) -> BoxFuture<'_, Result<Option<QueueStatus>, RpcError>> {

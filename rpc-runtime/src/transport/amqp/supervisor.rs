@@ -99,6 +99,7 @@ pub(super) async fn run(
             match connect_any(&config, next).await {
                 Ok((session, index)) => {
                     tracing::info!(broker = %session.endpoint, "reconnected");
+                    crate::telemetry::reconnected();
                     current = Arc::new(session);
                     next = index;
                     state.send_replace(State::Up(Arc::clone(&current)));

@@ -19,7 +19,8 @@ use crate::future::BoxFuture;
 use crate::message::Message;
 use crate::topology;
 use crate::transport::driver::{
-    Confirm, Delivery, Driver, Events, Listener, Publish, QueueStatus, Settled, Source, Subscribe,
+    Confirm, Delivery, Driver, Events, Listener, Peer, Publish, QueueStatus, Settled, Source,
+    Subscribe,
 };
 use crate::transport::{Destination, Transport};
 use crate::wire::Wire;
@@ -161,6 +162,14 @@ impl Driver for MemoryDriver {
             }
             Ok(self.reply_queue().to_owned())
         })
+    }
+
+    fn peer(&self) -> Peer {
+        Peer {
+            system: Some("memory"),
+            exchange: Some(self.exchange.clone()),
+            broker: None,
+        }
     }
 
     fn queue_status(&self, name: &str) -> BoxFuture<'_, Result<Option<QueueStatus>, RpcError>> {

@@ -56,8 +56,9 @@ pub(super) struct ContextHead<'a> {
 }
 
 impl<'a> ContextHead<'a> {
-    /// What `context` sends: its trace continued with a new span.
-    pub(super) fn of(context: &'a Context) -> Self {
+    /// What `context` sends: `trace`, else its trace continued with a new
+    /// span.
+    pub(super) fn of(context: &'a Context, trace: Option<TraceParent>) -> Self {
         let borrowed = |pairs: &'a std::collections::BTreeMap<String, String>| {
             pairs
                 .iter()
@@ -77,7 +78,9 @@ impl<'a> ContextHead<'a> {
             values: borrowed(context.values()),
             raw_values: borrowed(context.raw_values()),
             // No trace at the caller: the server starts one (see `trace`).
-            trace: context.trace().map(|t| Cow::Owned(t.child().to_string())),
+            trace: trace
+                .or_else(|| context.trace().map(TraceParent::child))
+                .map(|t| Cow::Owned(t.to_string())),
         }
     }
 

@@ -120,7 +120,7 @@ impl WireFormat for NativeWire {
             namespace: request.namespace.map(Cow::Borrowed),
             timeout_ms: request.timeout.map(millis),
             call_monitor_ms: request.call_monitor.map(millis),
-            context: ContextHead::of(request.context),
+            context: ContextHead::of(request.context, request.trace),
         };
         Message {
             kind: Some(request.method.to_owned()),

@@ -15,8 +15,8 @@ use crate::trace::TraceParent;
 
 const PREFIX: &str = "_context_";
 
-/// Adds the context's fields.
-pub(super) fn encode(context: &Context, fields: &mut Fields) {
+/// Adds the context's fields; `trace` as in [`OutgoingRequest::trace`](crate::wire::OutgoingRequest::trace).
+pub(super) fn encode(context: &Context, trace: Option<TraceParent>, fields: &mut Fields) {
     let mut put = |key: &str, value| {
         fields.insert(format!("{PREFIX}{key}"), value);
     };
@@ -33,8 +33,8 @@ pub(super) fn encode(context: &Context, fields: &mut Fields) {
     if let Some(token) = context.auth_token() {
         put("auth_token", raw(token.expose()));
     }
-    if let Some(trace) = context.trace() {
-        put("traceparent", raw(&trace.child().to_string()));
+    if let Some(trace) = trace.or_else(|| context.trace().map(TraceParent::child)) {
+        put("traceparent", raw(&trace.to_string()));
     }
     for (key, value) in context.values() {
         put(key, raw(value));
@@ -105,7 +105,7 @@ mod tests {
         assert!(context.value("method").is_none());
 
         let mut out = Fields::new();
-        encode(&context, &mut out);
+        encode(&context, None, &mut out);
         let out = serde_json::to_value(&out).unwrap();
         assert_eq!(out["_context_request_id"], "req-1");
         assert_eq!(out["_context_is_admin"], true);

@@ -108,7 +108,7 @@ impl WireFormat for OsloWire {
         if let Some(namespace) = request.namespace {
             fields.insert("namespace".into(), raw(namespace));
         }
-        context::encode(request.context, &mut fields);
+        context::encode(request.context, request.trace, &mut fields);
         let mut message = self.message(&fields);
         if let Some(monitor) = request.call_monitor {
             message
@@ -205,7 +205,7 @@ impl WireFormat for OsloWire {
         fields.insert("priority".into(), raw(notification.priority.name()));
         fields.insert("payload".into(), raw_body(notification.payload));
         fields.insert("timestamp".into(), raw(&timestamp(notification.timestamp)));
-        context::encode(notification.context, &mut fields);
+        context::encode(notification.context, None, &mut fields);
         let mut message = self.message(&fields);
         message.persistent = true;
         message

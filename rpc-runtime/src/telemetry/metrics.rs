@@ -1,0 +1,162 @@
+//! Metrics, through the [`metrics`](::metrics) facade: the runtime records them, the
+//! application chooses where they go by installing a recorder (e.g.
+//! `metrics-exporter-prometheus`). Without one, recording is a no-op.
+//!
+//! The facade and not OpenTelemetry's metrics API: it costs nothing
+//! without a recorder, has a Prometheus exporter that serves `/metrics`
+//! itself, and an application using OpenTelemetry can still bridge it.
+//!
+//! | metric | kind | labels | what |
+//! |---|---|---|---|
+//! | `rpc_client_duration_seconds` | histogram | `rpc_service`, `rpc_method`, `outcome` | a call, from send to reply |
+//! | `rpc_client_casts_total` | counter | `rpc_service`, `rpc_method`, `outcome` | casts: `confirmed` or why not |
+//! | `rpc_client_pending_calls` | gauge | | calls waiting for their reply |
+//! | `rpc_client_heartbeats_missed_total` | counter | `rpc_method` | calls whose server fell silent (call monitor) |
+//! | `rpc_server_duration_seconds` | histogram | `rpc_service`, `rpc_method`, `outcome` | a request, from decode to reply |
+//! | `rpc_server_requests_in_flight` | gauge | `rpc_service` | requests being handled |
+//! | `rpc_server_messages_redelivered_total` | counter | | requests the broker delivered again |
+//! | `rpc_server_messages_dropped_total` | counter | `reason` | requests dropped unhandled |
+//! | `rpc_reconnects_total` | counter | | AMQP connections replaced |
+//! | `rpc_notifications_total` | counter | `outcome` | notifications `handled`, `retried` or `dropped` |
+//!
+//! `outcome` is `ok`, `error` (the manager's own error), or the
+//! [`RpcError::kind`](crate::RpcError::kind) of a failure (`timeout`,
+//! `connection`, ...).
+
+use std::time::Duration;
+
+use ::metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
+
+use crate::error::RpcError;
+use crate::wire::ReplyBody;
+
+const CLIENT_DURATION: &str = "rpc_client_duration_seconds";
+const CLIENT_CASTS: &str = "rpc_client_casts_total";
+const PENDING_CALLS: &str = "rpc_client_pending_calls";
+const HEARTBEATS_MISSED: &str = "rpc_client_heartbeats_missed_total";
+const SERVER_DURATION: &str = "rpc_server_duration_seconds";
+const IN_FLIGHT: &str = "rpc_server_requests_in_flight";
+const REDELIVERED: &str = "rpc_server_messages_redelivered_total";
+const DROPPED: &str = "rpc_server_messages_dropped_total";
+const RECONNECTS: &str = "rpc_reconnects_total";
+const NOTIFICATIONS: &str = "rpc_notifications_total";
+
+/// Gives the installed recorder each metric's unit and description. Call
+/// it once, after installing the recorder.
+pub fn describe_metrics() {
+    describe_histogram!(
+        CLIENT_DURATION,
+        Unit::Seconds,
+        "A call, from send to reply."
+    );
+    describe_counter!(
+        CLIENT_CASTS,
+        "Casts sent: confirmed by the broker, or why not."
+    );
+    describe_gauge!(PENDING_CALLS, "Calls waiting for their reply.");
+    describe_counter!(
+        HEARTBEATS_MISSED,
+        "Calls whose server sent no heartbeat within the call monitor."
+    );
+    describe_histogram!(
+        SERVER_DURATION,
+        Unit::Seconds,
+        "A request, from decode to reply."
+    );
+    describe_gauge!(IN_FLIGHT, "Requests being handled.");
+    describe_counter!(REDELIVERED, "Requests the broker delivered again.");
+    describe_counter!(DROPPED, "Requests dropped without being handled.");
+    describe_counter!(RECONNECTS, "AMQP connections replaced after a loss.");
+    describe_counter!(
+        NOTIFICATIONS,
+        "Notifications handled, retried or dropped by listeners."
+    );
+}
+
+/// The outcome label of a reply.
+pub(crate) fn outcome(reply: Option<&ReplyBody>) -> &'static str {
+    match reply {
+        None | Some(ReplyBody::Value(_)) => "ok",
+        Some(ReplyBody::Error(_)) => "error",
+        Some(ReplyBody::Failure(error)) => error.kind(),
+    }
+}
+
+/// A call ended.
+pub(crate) fn call_done(
+    service: &'static str,
+    method: &'static str,
+    outcome: &'static str,
+    took: Duration,
+) {
+    histogram!(CLIENT_DURATION, "rpc_service" => service, "rpc_method" => method, "outcome" => outcome)
+        .record(took.as_secs_f64());
+    if outcome == "unresponsive" {
+        counter!(HEARTBEATS_MISSED, "rpc_method" => method).increment(1);
+    }
+}
+
+/// A cast was confirmed, or failed.
+pub(crate) fn cast_done(
+    service: &'static str,
+    method: &'static str,
+    result: Result<(), &RpcError>,
+) {
+    let outcome = result.map_or_else(RpcError::kind, |()| "confirmed");
+    counter!(CLIENT_CASTS, "rpc_service" => service, "rpc_method" => method, "outcome" => outcome)
+        .increment(1);
+}
+
+/// A request was handled.
+pub(crate) fn request_done(
+    service: &'static str,
+    method: &'static str,
+    outcome: &'static str,
+    took: Duration,
+) {
+    histogram!(SERVER_DURATION, "rpc_service" => service, "rpc_method" => method, "outcome" => outcome)
+        .record(took.as_secs_f64());
+}
+
+/// Counts a request of `service` as in flight while it lives.
+pub(crate) struct InFlight(&'static str);
+
+impl InFlight {
+    pub(crate) fn start(service: &'static str) -> Self {
+        gauge!(IN_FLIGHT, "rpc_service" => service).increment(1.0);
+        Self(service)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        gauge!(IN_FLIGHT, "rpc_service" => self.0).decrement(1.0);
+    }
+}
+
+/// A call started (`1.0`) or ended (`-1.0`) waiting for its reply.
+pub(crate) fn pending_calls(delta: f64) {
+    gauge!(PENDING_CALLS).increment(delta);
+}
+
+/// A request arrived again.
+pub(crate) fn redelivered() {
+    counter!(REDELIVERED).increment(1);
+}
+
+/// A request was dropped unhandled, for `reason`.
+pub(crate) fn dropped(reason: &'static str) {
+    counter!(DROPPED, "reason" => reason).increment(1);
+}
+
+/// A connection was replaced.
+pub(crate) fn reconnected() {
+    counter!(RECONNECTS).increment(1);
+}
+
+/// A listener handled, retried or dropped a notification.
+pub(crate) fn notification(outcome: &'static str) {
+    counter!(NOTIFICATIONS, "outcome" => outcome).increment(1);
+}
