@@ -8,11 +8,17 @@
 //! cargo run --example mini-cloud                       # everything in one process, in memory
 //! cargo run --example mini-cloud -- --amqp amqp://guest:guest@127.0.0.1:5672/%2f
 //! cargo run --example mini-cloud -- --amqp URL --role volume --host host-2   # one role per process
+//! cargo run --example mini-cloud -- --metrics 127.0.0.1:9464   # then scrape http://127.0.0.1:9464/metrics
+//! cargo run --example mini-cloud -- --otlp http://127.0.0.1:4318/v1/traces   # spans to Jaeger/Tempo
 //! ```
+//!
+//! With `--metrics`, the example keeps serving after its scenario until
+//! Ctrl-C, so the endpoint can be scraped.
 
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use examples::logging::Options;
 use examples::managers::{Billing, Scheduler, VolumeHost};
 use examples::services::{
     SchedulerManagerClient, SchedulerManagerService, VolumeManagerClient, VolumeManagerService,
@@ -43,6 +49,14 @@ struct Args {
     /// `RUST_LOG`, else warnings).
     #[arg(long)]
     log: Option<String>,
+    /// Serve Prometheus metrics on this address (`/metrics`), and keep
+    /// serving after the scenario until Ctrl-C.
+    #[arg(long)]
+    metrics: Option<std::net::SocketAddr>,
+    /// Send the runtime's spans to this OTLP/HTTP traces endpoint, e.g.
+    /// `http://127.0.0.1:4318/v1/traces`.
+    #[arg(long)]
+    otlp: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -56,7 +70,19 @@ enum Role {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    examples::logging::init(args.log.as_deref());
+    let service = match args.role {
+        None => "mini-cloud".to_owned(),
+        Some(role) => format!("mini-cloud-{role:?}").to_lowercase(),
+    };
+    let telemetry = examples::logging::start(Options {
+        log: args.log.as_deref(),
+        metrics: args.metrics,
+        otlp: args.otlp.as_deref(),
+        service: &service,
+    })?;
+    if let Some(addr) = args.metrics {
+        line("metrics", format!("http://{addr}/metrics"));
+    }
     if args.role.is_some() && args.amqp.is_none() {
         return Err(
             "--role needs --amqp: in memory, roles can only meet inside one process".into(),
@@ -85,9 +111,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             if billed.await.is_err() {
                 line("billing", "did not hear every event within 5 s");
             }
+            keep_serving_for_scrapes(args.metrics).await;
         }
         Some(Role::Api) => {
             api(&transport, args.hosts).await?;
+            keep_serving_for_scrapes(args.metrics).await;
         }
         Some(Role::Billing) => {
             let _billing = billing_listener(&transport, &Billing::default()).await?;
@@ -100,7 +128,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     transport.close().await;
+    telemetry.shutdown();
     Ok(())
+}
+
+/// With `--metrics`, waits for Ctrl-C or SIGTERM so the endpoint can be
+/// scraped after the scenario.
+async fn keep_serving_for_scrapes(metrics: Option<std::net::SocketAddr>) {
+    if metrics.is_some() {
+        line("metrics", "scenario done; serving until Ctrl-C or SIGTERM");
+        rpc_runtime::shutdown_signal().cancelled().await;
+    }
 }
 
 async fn scheduler(transport: &Transport) -> Result<Server, RpcError> {

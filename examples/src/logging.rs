@@ -1,8 +1,51 @@
-//! The examples' logs: the runtime's `tracing` events on stderr, filtered
-//! by `--log` or else `RUST_LOG` (e.g. `rpc_runtime=debug`), warnings and
-//! errors by default.
+//! The examples' logs, metrics and traces.
+//!
+//! Logs: the runtime's `tracing` events on stderr, filtered by `--log` or
+//! else `RUST_LOG` (e.g. `rpc_runtime=debug`), warnings and errors by
+//! default. Metrics (`--metrics ADDR`): a Prometheus exporter serving
+//! `http://ADDR/metrics`. Traces (`--otlp URL`): the runtime's spans sent
+//! to an OpenTelemetry collector over OTLP/HTTP (e.g.
+//! `http://127.0.0.1:4318/v1/traces`, Jaeger's and Tempo's default).
 
-use tracing_subscriber::EnvFilter;
+use std::net::SocketAddr;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
+
+/// What an example reports besides its output.
+#[derive(Debug, Default)]
+pub struct Options<'a> {
+    /// Log filter directives (`--log`); else `RUST_LOG`, else `warn`.
+    pub log: Option<&'a str>,
+    /// Where to serve Prometheus metrics.
+    pub metrics: Option<SocketAddr>,
+    /// Where to send traces (an OTLP/HTTP traces URL).
+    pub otlp: Option<&'a str>,
+    /// The service name traces carry.
+    pub service: &'a str,
+}
+
+/// Keeps the trace exporter alive; [`Telemetry::shutdown`] flushes it.
+#[derive(Debug)]
+pub struct Telemetry {
+    tracer: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Sends the spans still buffered.
+    pub fn shutdown(self) {
+        if let Some(provider) = self.tracer {
+            if let Err(error) = provider.shutdown() {
+                eprintln!("could not flush the traces: {error}");
+            }
+        }
+    }
+}
 
 /// Starts printing logs; `filter` (from `--log`) wins over `RUST_LOG`.
 ///
@@ -11,13 +54,59 @@ use tracing_subscriber::EnvFilter;
 /// tracing::debug!("shown");
 /// ```
 pub fn init(filter: Option<&str>) {
-    let filter = match filter {
+    let _ = start(Options {
+        log: filter,
+        ..Options::default()
+    });
+}
+
+/// Starts logs, and metrics and traces as `options` ask.
+pub fn start(options: Options<'_>) -> Result<Telemetry, String> {
+    let filter = match options.log {
         Some(directives) => EnvFilter::new(directives),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
     };
-    // A second call (tests, doctests) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_filter(filter);
+    let (traces, tracer) = match options.otlp {
+        Some(endpoint) => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_endpoint(endpoint)
+                .build()
+                .map_err(|e| format!("--otlp {endpoint}: {e}"))?;
+            let provider = SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(
+                    Resource::builder()
+                        .with_service_name(options.service.to_owned())
+                        .build(),
+                )
+                .build();
+            let layer = tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("rpc-runtime"))
+                .with_filter(EnvFilter::new("rpc_runtime=info"));
+            (Some(layer), Some(provider))
+        }
+        None => (None, None),
+    };
+    // A second call (tests, doctests) keeps the first subscriber.
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(traces)
         .try_init();
+    if let Some(addr) = options.metrics {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .set_buckets(&[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ])
+            .map_err(|e| format!("--metrics: {e}"))?
+            .install()
+            .map_err(|e| format!("--metrics {addr}: {e}"))?;
+        rpc_runtime::telemetry::describe_metrics();
+    }
+    Ok(Telemetry { tracer })
 }

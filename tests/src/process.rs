@@ -90,3 +90,20 @@ impl Process {
             .is_some_and(|status| status.success())
     }
 }
+
+/// An example's binary (`mini-cloud`), built by `cargo test --workspace`
+/// next to the test's.
+pub fn example(name: &str) -> std::path::PathBuf {
+    let me = std::env::current_exe().expect("the test's path");
+    let debug = me
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/<profile>");
+    let binary = debug.join("examples").join(name);
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo test --workspace`, which builds the examples",
+        binary.display()
+    );
+    binary
+}

@@ -3,7 +3,7 @@
 //! output is the README's transcript, and a second run prints the same.
 
 use rpc_tests::env::OwnVhost;
-use rpc_tests::process::Process;
+use rpc_tests::process::{Process, example};
 use tokio::process::Command;
 
 /// The README's transcript of the api, with its times.
@@ -33,25 +33,8 @@ fn without_times(line: &str) -> String {
     out.join(" ")
 }
 
-/// The mini-cloud example's binary, built by `cargo test --workspace`
-/// next to this test's.
-fn mini_cloud() -> std::path::PathBuf {
-    let me = std::env::current_exe().expect("the test's path");
-    let debug = me
-        .parent()
-        .and_then(std::path::Path::parent)
-        .expect("target/<profile>");
-    let binary = debug.join("examples").join("mini-cloud");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo test --workspace`, which builds the examples",
-        binary.display()
-    );
-    binary
-}
-
 fn role(url: &str, args: &[&str]) -> Command {
-    let mut command = Command::new(mini_cloud());
+    let mut command = Command::new(example("mini-cloud"));
     command.args(["--amqp", url, "--role"]).args(args);
     command
 }

@@ -254,6 +254,9 @@ async fn settle_events(
         let Some(shared) = shared.upgrade() else {
             return;
         };
+        // Code 0: the session ended on our side (closed, or replaced after
+        // a loss the supervisor already reported).
+        let ours = matches!(event, ChannelEvent::Closed { code: 0, .. });
         let outcome = {
             let mut confirms = shared.confirms();
             let outcome = settle(
@@ -270,7 +273,11 @@ async fn settle_events(
         let Some((error, channel_only)) = outcome else {
             continue;
         };
-        tracing::warn!(%error, "publishing channel closed");
+        if ours {
+            tracing::debug!(%error, "publishing channel closed");
+        } else {
+            tracing::warn!(%error, "publishing channel closed");
+        }
         // A channel error (404 on a vanished exchange, a refused message,
         // ...) leaves the connection usable: start over on a new channel.
         if channel_only {

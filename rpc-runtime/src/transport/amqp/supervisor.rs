@@ -82,6 +82,10 @@ pub(super) async fn run(
         let Some(reason) = watch(&current, &stop).await else {
             return;
         };
+        // Closed on purpose: the session ended with it, nothing to replace.
+        if stop.is_cancelled() {
+            return;
+        }
         tracing::warn!(broker = %config, %reason, "session lost; reconnecting");
         state.send_replace(State::Down {
             since: Instant::now(),
