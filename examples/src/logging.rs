@@ -39,10 +39,8 @@ pub struct Telemetry {
 impl Telemetry {
     /// Sends the spans still buffered.
     pub fn shutdown(self) {
-        if let Some(provider) = self.tracer {
-            if let Err(error) = provider.shutdown() {
-                eprintln!("could not flush the traces: {error}");
-            }
+        if let Some(Err(error)) = self.tracer.map(|provider| provider.shutdown()) {
+            eprintln!("could not flush the traces: {error}");
         }
     }
 }
