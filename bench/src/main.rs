@@ -7,6 +7,7 @@ mod allocs;
 mod compile;
 mod hand;
 mod measure;
+mod metrics_cost;
 mod ours;
 mod processes;
 mod rss;
@@ -102,7 +103,7 @@ async fn main() {
         "Each figure is from one run of `cargo xtask bench`{}; compare within a table, not across runs.\n",
         if quick { " --quick" } else { "" }
     );
-    // `--only processes|calls|casts|memory|allocs|rss|compile`: one section, for iterating.
+    // `--only processes|calls|metrics|casts|memory|allocs|rss|compile`: one section, for iterating.
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -114,6 +115,9 @@ async fn main() {
     }
     if runs("calls") {
         calls(&mut report, duration).await;
+    }
+    if runs("metrics") {
+        metrics_cost::section(&mut report, duration).await;
     }
     if runs("casts") {
         casts(&mut report, duration).await;

@@ -1,8 +1,9 @@
 //! `rpcctl topology`: a topic's exchanges and queues as the broker sees
-//! them, with message and consumer counts. The names of the topic's queues
-//! come from RabbitMQ's management API when it answers (left-over server
-//! queues included), else from the topic and the servers that answer a
-//! ping; the counts come from passive declares, which are exact at once
+//! them, with message and consumer counts. The queues shown are the topic
+//! queue, the queues of the servers that answer a ping, and every other
+//! queue of the topic RabbitMQ's management API lists when it answers
+//! (left-over server queues); the counts come from passive declares, which
+//! are exact at once
 //! (the management API's lag its statistics interval). A server's
 //! exclusive fanout queue (`topic_fanout_<uuid>`) is listed only from the
 //! management API, without counts (another connection may not declare it).
@@ -70,23 +71,26 @@ pub(crate) async fn show(
             note: None,
         });
     }
-    let names: Vec<String> = match list_queues(config, management).await {
-        Ok(all) => all
-            .into_iter()
-            .map(|q| q.name)
-            .filter(|n| of_topic(topic, n))
-            .collect(),
+    // The topic queue and the live servers' queues always; the management
+    // API adds the others (it may lag, or be another broker's).
+    let mut names = vec![topology::topic_queue(topic)];
+    names.extend(live.iter().map(|s| topology::server_queue(topic, s)));
+    match list_queues(config, management).await {
+        Ok(all) => names.extend(
+            all.into_iter()
+                .map(|q| q.name)
+                .filter(|n| of_topic(topic, n)),
+        ),
         Err(why) => {
             if !out.is_json() {
                 eprintln!(
                     "rpcctl: {why}; showing the topic queue and the queues of servers that answered a ping"
                 );
             }
-            let mut names = vec![topology::topic_queue(topic)];
-            names.extend(live.iter().map(|s| topology::server_queue(topic, s)));
-            names
         }
-    };
+    }
+    names.sort();
+    names.dedup();
     let mut queues = Vec::with_capacity(names.len());
     for name in names {
         // An exclusive queue of another connection answers a passive

@@ -96,10 +96,11 @@ fn native(kind: &Kind<'_>) -> Parts {
                 ),
                 ("content_type", json!({"const": BINCODE}), true),
                 message_id(),
-                persistent(false),
             ];
             if *call {
                 props.extend(call_properties());
+            } else {
+                props.push(persistent(CAST_PERSISTENT));
             }
             let payload = json!({
                 "type": "object",
@@ -148,7 +149,7 @@ fn native(kind: &Kind<'_>) -> Parts {
         } => {
             let props = vec![
                 ("content_type", json!({"const": BINCODE}), true),
-                persistent(true),
+                persistent(NOTIFICATION_PERSISTENT),
                 message_id(),
             ];
             let headers = json!({
@@ -188,7 +189,9 @@ fn oslo(kind: &Kind<'_>) -> Parts {
     ];
     let inner = match kind {
         Kind::Request { method, args, call } => {
-            props.push(persistent(false));
+            if !*call {
+                props.push(persistent(CAST_PERSISTENT));
+            }
             let mut fields = vec![
                 ("method", json!({"const": method}), true),
                 ("args", args.clone(), true),
@@ -238,7 +241,7 @@ fn oslo(kind: &Kind<'_>) -> Parts {
             priority,
             payload,
         } => {
-            props.push(persistent(true));
+            props.push(persistent(NOTIFICATION_PERSISTENT));
             object(
                 vec![
                     (
@@ -322,16 +325,16 @@ fn message_id() -> Field {
     )
 }
 
-fn persistent(always: bool) -> Field {
-    let description = if always {
-        "Persistent: notifications go to durable queues."
-    } else {
-        "Persistent, when the transport uses durable queues (`amqp_durable_queues`)."
-    };
+const CAST_PERSISTENT: &str =
+    "Persistent: a cast waiting in a durable queue survives a broker restart.";
+const NOTIFICATION_PERSISTENT: &str = "Persistent: notifications go to durable queues.";
+
+/// `delivery_mode` 2 (persistent), for the reason given.
+fn persistent(why: &'static str) -> Field {
     (
         "delivery_mode",
-        json!({"const": 2, "description": description}),
-        always,
+        json!({"const": 2, "description": why}),
+        true,
     )
 }
 
