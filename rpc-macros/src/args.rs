@@ -66,7 +66,14 @@ fn method_items(method: &Method) -> TokenStream {
                 quote!(#result<#ok, #err>, #result<#ok, #err>),
                 quote!(#ok, #err),
             ),
-            (MethodKind::Call, output) => {
+            (MethodKind::Stream, Output::Stream { item, err }) => (
+                quote!(R: #wire, E: #private::ServiceError),
+                quote!(R, E),
+                quote!(#private::stream::<#args<#(#params),*>, R, E>()),
+                quote!(#item, #err),
+                quote!(#item, #err),
+            ),
+            (_, output) => {
                 let ty = match output {
                     Output::Value(ty) => quote!(#ty),
                     _ => quote!(()),
@@ -80,6 +87,10 @@ fn method_items(method: &Method) -> TokenStream {
                 )
             }
         };
+    let table = match method.kind {
+        MethodKind::Stream => quote!(#private::StreamTypes),
+        _ => quote!(#private::MethodTypes),
+    };
     quote! {
         #[derive(::rpc_runtime::serde::Serialize, ::rpc_runtime::serde::Deserialize)]
         #[serde(crate = "::rpc_runtime::serde")]
@@ -87,12 +98,12 @@ fn method_items(method: &Method) -> TokenStream {
         struct #args<#(#params),*> { #(#names: #params),* }
 
         #[allow(non_snake_case)]
-        const fn #builder<#(#params: #wire,)* #extra>() -> #private::MethodTypes<#args<#(#params),*>, #generic_oc> {
+        const fn #builder<#(#params: #wire,)* #extra>() -> #table<#args<#(#params),*>, #generic_oc> {
             #constructor
         }
 
         #[allow(non_upper_case_globals)]
-        static #types: #private::MethodTypes<#args<#(#arg_types),*>, #concrete_oc> =
+        static #types: #table<#args<#(#arg_types),*>, #concrete_oc> =
             #builder::<#(#arg_types,)* #concrete_extra>();
     }
 }

@@ -158,6 +158,9 @@ fn client_method(index: usize, method: &Method, fanout: bool, bodies: Bodies) ->
             quote!(::core::result::Result<#ok, #err>)
         }
         (MethodKind::Call, Output::Value(ty)) => quote!(::core::result::Result<#ty, #rpc_error>),
+        (MethodKind::Stream, Output::Stream { item, err }) => {
+            quote!(::rpc_runtime::RpcStream<#item, #err>)
+        }
         _ => quote!(::core::result::Result<(), #rpc_error>),
     };
     let send = match method.kind {
@@ -165,6 +168,9 @@ fn client_method(index: usize, method: &Method, fanout: bool, bodies: Bodies) ->
             quote!(self.core.cast(&__RPC_METHODS[#index], &#types, #ctx, #args, #fanout))
         }
         MethodKind::Call => quote!(self.core.call(&__RPC_METHODS[#index], &#types, #ctx, #args)),
+        MethodKind::Stream => {
+            quote!(self.core.stream(&__RPC_METHODS[#index], &#types, #ctx, #args))
+        }
     };
     let names = method.args.iter().map(|arg| &arg.ident);
     let body = match bodies {

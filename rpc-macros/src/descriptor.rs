@@ -23,6 +23,7 @@ pub(crate) fn statics(service: &Service) -> TokenStream {
         let kind = match method.kind {
             MethodKind::Call => quote!(::rpc_runtime::MethodKind::Call),
             MethodKind::Cast => quote!(::rpc_runtime::MethodKind::Cast),
+            MethodKind::Stream => quote!(::rpc_runtime::MethodKind::Stream),
         };
         let since = match method.since {
             Some(since) => {
@@ -39,6 +40,13 @@ pub(crate) fn statics(service: &Service) -> TokenStream {
         let (returns, error) = match &method.output {
             Output::Unit => ("()".to_owned(), quote!(::core::option::Option::None)),
             Output::Value(ty) => (type_to_string(ty), quote!(::core::option::Option::None)),
+            Output::Stream { item, err } => {
+                let err = type_to_string(err);
+                (
+                    format!("RpcStream<{}>", type_to_string(item)),
+                    quote!(::core::option::Option::Some(#err)),
+                )
+            }
             Output::Fallible { ok, err } => {
                 let err = type_to_string(err);
                 (

@@ -7,7 +7,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use rpc_model::reserved::{self, DESCRIPTOR, FROM_ARC, MANAGER, NEW};
-use rpc_model::{Method, Service};
+use rpc_model::{Method, MethodKind, Service};
 
 use crate::bodies::Bodies;
 
@@ -119,15 +119,25 @@ fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
             __rpc_ctx
         }
     };
+    let (decode, respond) = match method.kind {
+        MethodKind::Stream => (
+            quote!(decode_stream_args),
+            quote!(request.respond_stream(&#types, __rpc_out)),
+        ),
+        _ => (
+            quote!(decode_args),
+            quote!(request.respond(&#types, &__rpc_out)),
+        ),
+    };
     quote! {
         #name => {
-            let #args_struct { #(#fields: #locals),* } = match request.decode_args(&#types) {
+            let #args_struct { #(#fields: #locals),* } = match request.#decode(&#types) {
                 ::core::result::Result::Ok(args) => args,
                 ::core::result::Result::Err(response) => return response,
             };
             #[allow(clippy::let_unit_value)]
             let __rpc_out = <M as #trait_ident>::#ident(&*self.manager, #ctx, #(#locals),*).await;
-            request.respond(&#types, &__rpc_out)
+            #respond
         }
     }
 }

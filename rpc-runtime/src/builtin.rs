@@ -171,6 +171,7 @@ impl From<&ServiceDescriptor> for ServiceDescription {
                     kind: match m.kind {
                         MethodKind::Call => "call",
                         MethodKind::Cast => "cast",
+                        MethodKind::Stream => "stream",
                     }
                     .to_owned(),
                     since: m.since.map(str::to_owned),

@@ -14,10 +14,11 @@ use crate::context::Context;
 use crate::descriptor::{MethodDescriptor, ServiceDescriptor};
 use crate::error::RpcError;
 use crate::message::Message;
+use crate::stream::RpcStream;
 use crate::telemetry::{self, spans};
 use crate::topology::{check_name, check_server_names, fanout_exchange};
 use crate::transport::{Destination, Transport};
-use crate::typed::MethodTypes;
+use crate::typed::{MethodTypes, StreamTypes};
 use crate::version;
 use crate::wire::{OutgoingRequest, ReplyBody};
 
@@ -309,6 +310,70 @@ impl ClientCore {
                 (types.decode_reply)(self.transport.wire().codec(), ReplyBody::Value(Vec::new()))
             }
             Err(error) => (types.fail)(error),
+        }
+    }
+}
+
+impl ClientCore {
+    /// Sends a streaming call; the items arrive through the returned
+    /// stream (a failure to send is its only item).
+    pub async fn stream<A, T, E>(
+        &self,
+        method: &'static MethodDescriptor,
+        types: &'static StreamTypes<A, T, E>,
+        context: &Context,
+        args: A,
+    ) -> RpcStream<T, E>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let span = spans::client(self.service, method, self.transport.speaks(), false);
+        let opened = async {
+            let destination = self.destination(false)?;
+            let body = (types.encode_args)(self.transport.wire().codec(), &args).map_err(|e| {
+                RpcError::Encode {
+                    what: format!("the arguments of `{}`", method.name),
+                    detail: e.to_string(),
+                }
+            })?;
+            drop(args);
+            let timeout = context
+                .remaining()
+                .map_or(self.timeout, |left| left.min(self.timeout));
+            let message = self.request(
+                &span,
+                (method, &destination),
+                context,
+                body,
+                Some(timeout),
+                self.call_monitor,
+            )?;
+            let call = self
+                .transport
+                .open_call(method.name, destination, message, timeout)
+                .await?;
+            Ok::<_, RpcError>((call, timeout))
+        }
+        .instrument(span.clone())
+        .await;
+        match opened {
+            Ok((call, timeout)) => crate::stream::open(crate::stream::Opened {
+                transport: self.transport.clone(),
+                call,
+                method: method.name,
+                topic: self.topic.to_string(),
+                namespace: self.service.namespace,
+                timeout,
+                monitor: self.call_monitor,
+                decode_item: types.decode_item,
+                decode_end: types.decode_end,
+                fail: types.fail,
+            }),
+            Err(error) => {
+                spans::failed(&span, error.kind());
+                RpcStream::failed((types.fail)(error))
+            }
         }
     }
 }

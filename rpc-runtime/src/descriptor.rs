@@ -36,6 +36,8 @@ pub enum MethodKind {
     Call,
     /// One-way; confirmed by the broker, not by the server.
     Cast,
+    /// The caller reads a stream of items (see [`crate::stream`]).
+    Stream,
 }
 
 /// One method of a service.

@@ -6,7 +6,7 @@
 pub use crate::client::ClientCore;
 pub use crate::future::BoxFuture;
 pub use crate::service::{Request, Response};
-pub use crate::typed::{MethodTypes, cast, fallible, value};
+pub use crate::typed::{MethodTypes, StreamTypes, cast, fallible, stream, value};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -12,7 +12,9 @@ use crate::codec::AnyCodec;
 use crate::context::Context;
 use crate::descriptor::{MethodDescriptor, ServiceDescriptor};
 use crate::error::RpcError;
-use crate::typed::MethodTypes;
+use crate::server::streams::Frames;
+use crate::stream::RpcStream;
+use crate::typed::{MethodTypes, StreamTypes};
 use crate::wire::ReplyBody;
 
 use crate::future::BoxFuture;
@@ -56,10 +58,30 @@ impl<'a> Request<'a> {
         })
     }
 
+    /// Decodes a streaming method's arguments; on failure, the response
+    /// to send instead.
+    pub fn decode_stream_args<A, T, E>(&self, types: &StreamTypes<A, T, E>) -> Result<A, Response> {
+        (types.decode_args)(self.codec, self.body).map_err(|e| {
+            Response::failure(RpcError::BadRequest {
+                method: self.method.name.to_owned(),
+                detail: format!("undecodable arguments: {e}"),
+            })
+        })
+    }
+
+    /// The response streaming what the manager's stream yields.
+    pub fn respond_stream<A, T, E>(
+        &self,
+        types: &StreamTypes<A, T, E>,
+        items: RpcStream<T, E>,
+    ) -> Response {
+        Response(Outcome::Stream((types.encode_stream)(*self.codec, items)))
+    }
+
     /// The response carrying what the manager returned.
     pub fn respond<A, O, C>(&self, types: &MethodTypes<A, O, C>, output: &O) -> Response {
         match (types.encode_output)(self.codec, output) {
-            Ok(reply) => Response(reply),
+            Ok(reply) => Response(Outcome::Reply(reply)),
             Err(error) => Response::failure(RpcError::Internal {
                 method: self.method.name.to_owned(),
                 detail: format!("the server could not encode the reply: {error}"),
@@ -78,18 +100,35 @@ impl fmt::Debug for Request<'_> {
     }
 }
 
-/// What a service produced for a request: a reply body, or nothing (casts).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response(pub(crate) Option<ReplyBody>);
+/// What a service produced for a request: a reply body, nothing (casts),
+/// or a stream of items.
+pub struct Response(pub(crate) Outcome);
+
+/// What [`Response`] holds.
+pub(crate) enum Outcome {
+    /// One reply, or none.
+    Reply(Option<ReplyBody>),
+    /// Items, sent as the caller grants credit.
+    Stream(Frames),
+}
 
 impl Response {
     /// No reply (a cast).
     pub fn none() -> Self {
-        Response(None)
+        Response(Outcome::Reply(None))
     }
 
     /// A framework failure reply.
     pub fn failure(error: RpcError) -> Self {
-        Response(Some(ReplyBody::Failure(error)))
+        Response(Outcome::Reply(Some(ReplyBody::Failure(error))))
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Outcome::Reply(reply) => f.debug_tuple("Response").field(reply).finish(),
+            Outcome::Stream(_) => f.write_str("Response(stream)"),
+        }
     }
 }

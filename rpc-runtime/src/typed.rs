@@ -16,6 +16,9 @@ use serde::de::DeserializeOwned;
 use crate::codec::{AnyCodec, Codec, CodecError};
 use crate::error::RpcError;
 use crate::private::{NoError, ServiceError, WireType};
+use crate::server::streams::Frames;
+use crate::stream::RpcStream;
+use crate::stream::frames::Frame;
 use crate::wire::{ErrorReply, ReplyBody};
 
 /// How one method's arguments `A`, manager output `O` and client result `C`
@@ -173,5 +176,79 @@ fn decode_reply<R: DeserializeOwned, E: DeserializeOwned>(
 impl<A, O, C> fmt::Debug for MethodTypes<A, O, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("MethodTypes")
+    }
+}
+
+/// How a streaming method's arguments `A` and items `T` (or error `E`) are
+/// encoded and decoded.
+pub struct StreamTypes<A, T, E> {
+    pub(crate) encode_args: fn(&AnyCodec, &A) -> Result<Vec<u8>, CodecError>,
+    pub(crate) decode_args: fn(&AnyCodec, &[u8]) -> Result<A, CodecError>,
+    pub(crate) encode_stream: fn(AnyCodec, RpcStream<T, E>) -> Frames,
+    pub(crate) decode_item: fn(&AnyCodec, &[u8]) -> Result<T, E>,
+    pub(crate) decode_end: fn(&AnyCodec, ReplyBody) -> E,
+    pub(crate) fail: fn(RpcError) -> E,
+}
+
+/// A method returning `RpcStream<T, E>`.
+pub const fn stream<A: Serialize + DeserializeOwned, T: WireType, E: ServiceError>()
+-> StreamTypes<A, T, E> {
+    StreamTypes {
+        encode_args: encode::<A>,
+        decode_args: decode::<A>,
+        encode_stream: encode_stream::<T, E>,
+        decode_item: decode_item::<T, E>,
+        decode_end: decode_failure::<E>,
+        fail: E::from,
+    }
+}
+
+fn encode_stream<T: WireType, E: ServiceError>(codec: AnyCodec, items: RpcStream<T, E>) -> Frames {
+    use futures_util::StreamExt as _;
+    Box::pin(items.map(move |item| match item {
+        Ok(value) => match codec.encode(&value) {
+            Ok(body) => Frame::Item(body),
+            Err(error) => Frame::Failed(ReplyBody::Failure(RpcError::Internal {
+                method: String::from("(stream item)"),
+                detail: format!("the server could not encode an item: {error}"),
+            })),
+        },
+        Err(error) => match result_output::<(), E>(&codec, &Err(error)) {
+            Ok(Some(reply)) => Frame::Failed(reply),
+            Ok(None) => Frame::End,
+            Err(e) => Frame::Failed(ReplyBody::Failure(RpcError::Internal {
+                method: String::from("(stream error)"),
+                detail: format!("the server could not encode an error: {e}"),
+            })),
+        },
+    }))
+}
+
+fn decode_item<T: DeserializeOwned, E: From<RpcError>>(
+    codec: &AnyCodec,
+    body: &[u8],
+) -> Result<T, E> {
+    codec.decode(body).map_err(|e| {
+        E::from(RpcError::Decode {
+            what: "a stream item".to_owned(),
+            detail: e.to_string(),
+        })
+    })
+}
+
+fn decode_failure<E: DeserializeOwned + From<RpcError>>(codec: &AnyCodec, reply: ReplyBody) -> E {
+    match decode_reply::<(), E>(codec, reply) {
+        Ok(Err(error)) => error,
+        Ok(Ok(())) => E::from(RpcError::Decode {
+            what: "a stream's end".to_owned(),
+            detail: "an error reply without an error".to_owned(),
+        }),
+        Err(error) => remote_as_variant(codec, &error).unwrap_or_else(|| E::from(error)),
+    }
+}
+
+impl<A, T, E> fmt::Debug for StreamTypes<A, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StreamTypes")
     }
 }

@@ -19,6 +19,7 @@ use rpc_tests::env::Network;
 use tokio::sync::{mpsc, oneshot};
 
 rpc_tests::conformance_suite!(rpc_tests::Kind::Custom(|| Arc::new(Net::default())));
+rpc_tests::streaming_suite!(rpc_tests::Kind::Custom(|| Arc::new(Net::default())));
 
 /// One network: its queues by name.
 #[derive(Debug, Default, Clone)]

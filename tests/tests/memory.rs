@@ -8,6 +8,7 @@ use rpc_tests::{Env, Kind};
 use tokio::task::JoinSet;
 
 rpc_tests::conformance_suite!(rpc_tests::Kind::Memory);
+rpc_tests::streaming_suite!(rpc_tests::Kind::Memory);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundred_thousand_calls_from_64_tasks() {

@@ -52,7 +52,12 @@ async fn raw_identifiers_work_end_to_end_on_both_wires() {
 
 #[test]
 fn the_servers_own_methods_are_reserved() {
-    for builtin in [rpc_runtime::builtin::PING, rpc_runtime::builtin::DESCRIBE] {
+    for builtin in [
+        rpc_runtime::builtin::PING,
+        rpc_runtime::builtin::DESCRIBE,
+        rpc_runtime::stream::STREAM_CREDIT,
+        rpc_runtime::stream::STREAM_CANCEL,
+    ] {
         assert!(
             rpc_model::RESERVED_METHOD_NAMES.contains(&builtin),
             "{builtin}"

@@ -63,6 +63,8 @@ pub enum MethodKind {
     Call,
     /// One-way: returns once the broker confirmed the message.
     Cast,
+    /// The caller reads a stream of items: `-> RpcStream<T, E>`.
+    Stream,
 }
 
 impl MethodKind {
@@ -71,6 +73,7 @@ impl MethodKind {
         match self {
             MethodKind::Call => "call",
             MethodKind::Cast => "cast",
+            MethodKind::Stream => "stream",
         }
     }
 }
@@ -142,6 +145,13 @@ pub enum Output {
     Fallible {
         /// The success type `T`.
         ok: Type,
+        /// The error type `E`.
+        err: Type,
+    },
+    /// `-> RpcStream<T, E>`: items `T`, ending with `E` on failure.
+    Stream {
+        /// The item type `T`.
+        item: Type,
         /// The error type `E`.
         err: Type,
     },

@@ -122,10 +122,10 @@ fn parse_method(function: &mut TraitItemFn, errors: &mut Errors) -> Option<Metho
     }
     let inputs = parse_inputs(sig, &mut local);
     let output = parse_output(&sig.output, &mut local);
-    let kind = if method_attrs.cast {
-        MethodKind::Cast
-    } else {
-        MethodKind::Call
+    let kind = match (&output, method_attrs.cast) {
+        (_, true) => MethodKind::Cast,
+        (Some(Output::Stream { .. }), false) => MethodKind::Stream,
+        _ => MethodKind::Call,
     };
     if let (MethodKind::Cast, Some(output)) = (kind, &output) {
         if !matches!(output, Output::Unit) {
@@ -322,21 +322,24 @@ fn parse_output(output: &ReturnType, errors: &mut Errors) -> Option<Output> {
             );
             None
         }
-        _ => Some(match result_parts(ty) {
-            Some((ok, err)) => Output::Fallible { ok, err },
-            None => Output::Value(ty.clone()),
-        }),
+        _ => Some(
+            match (result_parts(ty, "Result"), result_parts(ty, "RpcStream")) {
+                (Some((ok, err)), _) => Output::Fallible { ok, err },
+                (_, Some((item, err))) => Output::Stream { item, err },
+                _ => Output::Value(ty.clone()),
+            },
+        ),
     }
 }
 
-/// `Result<T, E>` (any path ending in `Result` with two type arguments).
-fn result_parts(ty: &Type) -> Option<(Type, Type)> {
+/// `Result<T, E>` (any path ending in `name` with two type arguments).
+fn result_parts(ty: &Type, name: &str) -> Option<(Type, Type)> {
     let Type::Path(path) = ty else { return None };
     if path.qself.is_some() {
         return None;
     }
     let last = path.path.segments.last()?;
-    if last.ident != "Result" {
+    if last.ident != name {
         return None;
     }
     let PathArguments::AngleBracketed(args) = &last.arguments else {

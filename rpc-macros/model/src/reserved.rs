@@ -30,6 +30,10 @@ pub const MANAGER: &str = "manager";
 pub const PING: &str = "ping";
 /// The method every server answers with its service's description.
 pub const DESCRIBE: &str = "describe";
+/// The method granting a stream more items (`rpc_runtime::stream`).
+pub const STREAM_CREDIT: &str = "_stream_credit";
+/// The method stopping a stream (`rpc_runtime::stream`).
+pub const STREAM_CANCEL: &str = "_stream_cancel";
 
 /// Every reserved name.
 pub const RESERVED_METHOD_NAMES: &[&str] = &[
@@ -46,6 +50,8 @@ pub const RESERVED_METHOD_NAMES: &[&str] = &[
     MANAGER,
     PING,
     DESCRIBE,
+    STREAM_CREDIT,
+    STREAM_CANCEL,
 ];
 
 /// An identifier for a reserved name, for the code generator.

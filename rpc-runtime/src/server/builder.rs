@@ -153,6 +153,21 @@ impl ServerBuilder {
                 "the server hosts no service; call `serve` first",
             ));
         }
+        if self.transport.speaks() == Wire::Oslo {
+            for (_, service) in &self.services {
+                let descriptor = service.descriptor();
+                if let Some(method) = descriptor
+                    .methods
+                    .iter()
+                    .find(|m| m.kind == crate::descriptor::MethodKind::Stream)
+                {
+                    return Err(RpcError::config(format!(
+                        "`{}::{}` streams its reply, which oslo.messaging's wire cannot carry: serve `{}` on a transport speaking the native wire",
+                        descriptor.name, method.name, descriptor.topic
+                    )));
+                }
+            }
+        }
         let prefetch = u16::try_from(self.concurrency).unwrap_or(u16::MAX);
         let permits = Arc::new(Semaphore::new(self.concurrency));
         let stop = self

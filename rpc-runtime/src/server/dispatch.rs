@@ -16,7 +16,10 @@ use crate::codec::{AnyCodec, Codec};
 use crate::descriptor::MethodKind;
 use crate::error::RpcError;
 use crate::message::Message;
-use crate::service::{Request, Response, Service};
+use crate::service::{Outcome, Request, Response, Service};
+use crate::stream;
+
+use super::streams;
 use crate::telemetry;
 use crate::telemetry::spans;
 use crate::trace::TraceParent;
@@ -35,6 +38,8 @@ pub(crate) struct ServerState {
     show_panics: bool,
     /// Per-method counts and latencies, for `ping`.
     stats: super::stats::Stats,
+    /// The streams being sent.
+    streams: Arc<streams::Streams>,
 }
 
 impl ServerState {
@@ -45,6 +50,7 @@ impl ServerState {
             in_flight: AtomicUsize::new(0),
             show_panics,
             stats: super::stats::Stats::default(),
+            streams: Arc::default(),
         }
     }
 
@@ -107,10 +113,11 @@ impl Handler {
                     _ => None,
                 };
                 let codec = request.codec;
+                let deadline = request.context.deadline();
                 let show_panics = self.server.show_panics;
                 let service = &*self.service;
                 let wants_reply = reply_to.is_some();
-                let reply = run(
+                let outcome = run(
                     service,
                     wire.kind(),
                     &self.topic,
@@ -120,6 +127,33 @@ impl Handler {
                     wants_reply,
                 )
                 .await;
+                let reply = match outcome {
+                    Outcome::Reply(reply) => reply,
+                    Outcome::Stream(frames) => {
+                        let (Some(reply_to), Some(correlation_id)) = (reply_to, correlation_id)
+                        else {
+                            return;
+                        };
+                        let to = streams::Destination {
+                            reply_to,
+                            correlation_id,
+                            server: self.server.name.clone(),
+                            codec,
+                            deadline,
+                        };
+                        let transport = self.transport.clone();
+                        let active = Arc::clone(&self.server.streams);
+                        // Its own task: a stream waiting for credit holds no
+                        // slot of the server's concurrency.
+                        tokio::spawn(async move {
+                            streams::pump(transport, active, frames, to).await;
+                            if let Some(heartbeats) = heartbeats {
+                                heartbeats.abort();
+                            }
+                        });
+                        return;
+                    }
+                };
                 if let Some(heartbeats) = heartbeats {
                     heartbeats.abort();
                 }
@@ -208,7 +242,8 @@ pub(crate) async fn respond(
         }
     };
     let codec = request.codec;
-    let reply = run(
+    let method = request.method.clone();
+    let reply = match run(
         service,
         wire.kind(),
         topic,
@@ -217,7 +252,13 @@ pub(crate) async fn respond(
         show_panics,
         true,
     )
-    .await;
+    .await
+    {
+        Outcome::Reply(reply) => reply,
+        Outcome::Stream(_) => Some(ReplyBody::Failure(RpcError::config(format!(
+            "`{method}` streams its reply: serve it on a transport (memory or AMQP)"
+        )))),
+    };
     Answer { reply, codec }
 }
 
@@ -228,13 +269,25 @@ async fn run(
     service: &dyn Service,
     wire: Wire,
     topic: &str,
-    mut request: IncomingRequest,
+    request: IncomingRequest,
     server: Option<&ServerState>,
     show_panics: bool,
     wants_reply: bool,
-) -> Option<ReplyBody> {
+) -> Outcome {
     let descriptor = service.descriptor();
     let builtin = match (request.method.as_str(), server) {
+        (stream::STREAM_CREDIT, Some(server)) => {
+            if let Ok((id, n)) = request.codec.decode::<(String, u32)>(&request.body) {
+                server.streams.grant(&id, n);
+            }
+            return Outcome::Reply(None);
+        }
+        (stream::STREAM_CANCEL, Some(server)) => {
+            if let Ok((id,)) = request.codec.decode::<(String,)>(&request.body) {
+                server.streams.cancel(&id);
+            }
+            return Outcome::Reply(None);
+        }
         (builtin::PING, Some(server)) => Some(
             request
                 .codec
@@ -244,36 +297,60 @@ async fn run(
         _ => None,
     };
     if let Some(encoded) = builtin {
-        return Some(match encoded {
+        return Outcome::Reply(Some(match encoded {
             Ok(body) => ReplyBody::Value(body),
             Err(error) => ReplyBody::Failure(RpcError::Internal {
                 method: request.method,
                 detail: error.to_string(),
             }),
-        });
+        }));
     }
+    checked_run(
+        service,
+        wire,
+        topic,
+        request,
+        server,
+        show_panics,
+        wants_reply,
+    )
+    .await
+}
+
+/// Runs a request for one of the service's methods, after checking its
+/// version, namespace and deadline.
+async fn checked_run(
+    service: &dyn Service,
+    wire: Wire,
+    topic: &str,
+    mut request: IncomingRequest,
+    server: Option<&ServerState>,
+    show_panics: bool,
+    wants_reply: bool,
+) -> Outcome {
+    let descriptor = service.descriptor();
     if let Some(requested) = &request.version {
         if !version::is_compatible(descriptor.version, requested) {
-            return Some(ReplyBody::Failure(version::unsupported(
+            return Outcome::Reply(Some(ReplyBody::Failure(version::unsupported(
                 topic,
                 descriptor.version,
                 requested,
-            )));
+            ))));
         }
     }
     if request.namespace.as_deref() != descriptor.namespace {
-        return Some(ReplyBody::Failure(RpcError::WrongNamespace {
+        return Outcome::Reply(Some(ReplyBody::Failure(RpcError::WrongNamespace {
             topic: topic.to_owned(),
             requested: request.namespace,
             served: descriptor.namespace.map(str::to_owned),
-        }));
+        })));
     }
     // As oslo's dispatcher: a compatible version first, then the method.
     let Some(method) = descriptor.method(&request.method) else {
-        return Some(ReplyBody::Failure(RpcError::UnknownMethod {
+        return Outcome::Reply(Some(ReplyBody::Failure(RpcError::UnknownMethod {
             topic: topic.to_owned(),
             method: request.method,
-        }));
+        })));
     };
     if request
         .context
@@ -284,7 +361,7 @@ async fn run(
             method = method.name,
             "skipped a request whose caller stopped waiting"
         );
-        return None;
+        return Outcome::Reply(None);
     }
     // A caller without a trace sends none: the trace starts here, and
     // onward calls made with this context continue it.
@@ -314,7 +391,7 @@ async fn run(
             error.kind(),
             started.elapsed(),
         );
-        return Some(ReplyBody::Failure(error));
+        return Outcome::Reply(Some(ReplyBody::Failure(error)));
     }
     let dispatch = service.dispatch(Request {
         method,
@@ -327,7 +404,11 @@ async fn run(
         .instrument(span.clone())
         .await
     {
-        Ok(Response(reply)) => reply,
+        Ok(Response(Outcome::Reply(reply))) => reply,
+        Ok(Response(Outcome::Stream(frames))) => {
+            telemetry::request_done(descriptor.name, method.name, "ok", started.elapsed());
+            return Outcome::Stream(frames);
+        }
         Err(panic) => {
             let text = panic_message(&*panic);
             tracing::error!(%topic, method = method.name, panic = %text, "the manager panicked");
@@ -356,14 +437,14 @@ async fn run(
             .stats
             .record(descriptor.name, method.name, outcome == "ok", took);
     }
-    match method.kind {
-        MethodKind::Call => response,
+    Outcome::Reply(match method.kind {
+        MethodKind::Call | MethodKind::Stream => response,
         MethodKind::Cast => match response {
             Some(ReplyBody::Failure(error)) => Some(ReplyBody::Failure(error)),
             _ if wants_reply => request.codec.encode(&()).ok().map(ReplyBody::Value),
             _ => None,
         },
-    }
+    })
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

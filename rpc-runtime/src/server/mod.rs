@@ -20,6 +20,7 @@ pub(crate) mod dispatch;
 mod kwargs;
 mod running;
 mod stats;
+pub(crate) mod streams;
 
 pub use builder::{DEFAULT_CONCURRENCY, DEFAULT_SERVER_QUEUE_EXPIRY, ServerBuilder};
 pub use consumer::AckMode;

@@ -108,29 +108,15 @@ impl Transport {
         &self,
         method: &str,
         destination: Destination,
-        mut message: Message,
+        message: Message,
         timeout: Duration,
         monitor: Option<Duration>,
     ) -> Result<Message, RpcError> {
-        if let Destination::Fanout { .. } = destination {
-            return Err(RpcError::config(
-                "a call cannot be sent to a fanout: nobody would know whose reply to wait for",
-            ));
-        }
-        self.check_size(&message)?;
-        // A call waiting for a reconnect counts as pending too.
-        if self.pending_calls() >= self.max_pending_calls {
-            return Err(RpcError::Overloaded {
-                limit: self.max_pending_calls,
-            });
-        }
-        message.expiration_ms = Some(expiration(timeout));
         let deadline = deadline_after(timeout);
         let timed_out = || timed_out(method, &destination, timeout, Awaited::Reply);
-        let sent = self.send_call(destination.clone(), message, deadline);
-        let mut call = tokio::time::timeout_at(deadline + FENCE, sent)
-            .await
-            .map_err(|_| timed_out())??;
+        let mut call = self
+            .open_call(method, destination.clone(), message, timeout)
+            .await?;
         let mut silent_until = monitor.map(|m| Instant::now() + m);
         loop {
             let wake = silent_until.map_or(deadline, |s| s.min(deadline));
@@ -151,6 +137,35 @@ impl Transport {
                 }
             }
         }
+    }
+
+    /// Sends a call's request (within `timeout`) and returns the call, whose
+    /// replies (one, or a stream's items) arrive through it.
+    pub(crate) async fn open_call(
+        &self,
+        method: &str,
+        destination: Destination,
+        mut message: Message,
+        timeout: Duration,
+    ) -> Result<super::pending::PendingCall, RpcError> {
+        if let Destination::Fanout { .. } = destination {
+            return Err(RpcError::config(
+                "a call cannot be sent to a fanout: nobody would know whose reply to wait for",
+            ));
+        }
+        self.check_size(&message)?;
+        // A call waiting for a reconnect counts as pending too.
+        if self.pending_calls() >= self.max_pending_calls {
+            return Err(RpcError::Overloaded {
+                limit: self.max_pending_calls,
+            });
+        }
+        message.expiration_ms = Some(expiration(timeout));
+        let deadline = deadline_after(timeout);
+        let sent = self.send_call(destination.clone(), message, deadline);
+        tokio::time::timeout_at(deadline + FENCE, sent)
+            .await
+            .map_err(|_| timed_out(method, &destination, timeout, Awaited::Reply))?
     }
 
     /// Registers a call, addresses, seals and publishes its request.

@@ -6,10 +6,12 @@
 mod lifecycle;
 mod malformed;
 mod notify;
+mod streams;
 
 pub use lifecycle::*;
 pub use malformed::*;
 pub use notify::*;
+pub use streams::*;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -41,7 +41,7 @@ pub(crate) fn document(found: &Found, deployment: &Deployment, defs: &TypeDefs) 
             kind: Kind::Request {
                 method: &name,
                 args,
-                call: method.kind == MethodKind::Call,
+                call: method.kind != MethodKind::Cast,
             },
         };
         component_messages.insert(request.clone(), messages::message(wire, shape));
@@ -257,9 +257,13 @@ fn outcomes(method: &Method, wire: WireKind, file: &str, schemas: &mut Schemas<'
         Output::Value(ty) | Output::Fallible { ok: ty, .. } => {
             outcomes.push(with_title("ok", schemas.schema(ty, file)));
         }
+        Output::Stream { item, .. } => {
+            outcomes.push(with_title("item", schemas.schema(item, file)));
+            outcomes.push(json!({"title": "end", "type": "null"}));
+        }
     }
     if wire == WireKind::Native {
-        if let Output::Fallible { err, .. } = &method.output {
+        if let Output::Fallible { err, .. } | Output::Stream { err, .. } = &method.output {
             outcomes.push(with_title("error", schemas.schema(err, file)));
         }
         let failure: syn::Type = syn::parse_quote!(RpcError);
@@ -299,7 +303,7 @@ fn operation(method: &Method, channel: &str, reach: &str) -> Value {
         "messages".into(),
         json!([{"$ref": format!("#/channels/{channel}/messages/{name}.request")}]),
     );
-    if method.kind == MethodKind::Call {
+    if method.kind != MethodKind::Cast {
         op.insert(
             "reply".into(),
             json!({

@@ -111,6 +111,11 @@ fn method_section(service: &Service, method: &Method) -> String {
     let output = match &method.output {
         Output::Unit => String::new(),
         Output::Value(ty) => format!(" -> {}", type_to_string(ty)),
+        Output::Stream { item, err } => format!(
+            " -> RpcStream<{}, {}>",
+            type_to_string(item),
+            type_to_string(err)
+        ),
         Output::Fallible { ok, err } => {
             format!(
                 " -> Result<{}, {}>",
@@ -129,6 +134,9 @@ fn method_section(service: &Service, method: &Method) -> String {
     }
     let kind = match method.kind {
         MethodKind::Call => "call: the caller waits for the reply",
+        MethodKind::Stream => {
+            "stream: the caller reads the items as they come, granting credit as it goes"
+        }
         MethodKind::Cast => {
             "cast: one-way, confirmed by the broker; may be fanned out to every server"
         }
@@ -150,7 +158,7 @@ fn method_section(service: &Service, method: &Method) -> String {
         }
     }
     out.push_str(&format!("- returns: {}\n", returns(method)));
-    if let Output::Fallible { err, .. } = &method.output {
+    if let Output::Fallible { err, .. } | Output::Stream { err, .. } = &method.output {
         out.push_str(&format!(
             "- errors: `{}`, or a framework error through it\n",
             type_to_string(err)
@@ -171,7 +179,7 @@ fn types_section(found: &Found, deployment: &Deployment, defs: &TypeDefs) -> Str
             Output::Value(ty) => {
                 schemas.schema(ty, &found.file);
             }
-            Output::Fallible { ok, err } => {
+            Output::Fallible { ok, err } | Output::Stream { item: ok, err } => {
                 schemas.schema(ok, &found.file);
                 schemas.schema(err, &found.file);
             }
@@ -284,6 +292,11 @@ fn returns(method: &Method) -> String {
         (MethodKind::Cast, _) => "nothing (cast)".to_owned(),
         (_, Output::Unit) => "`()`".to_owned(),
         (_, Output::Value(ty)) => format!("`{}`", type_to_string(ty)),
+        (_, Output::Stream { item, err }) => format!(
+            "a stream of `{}`, ending early with `{}`",
+            type_to_string(item),
+            type_to_string(err)
+        ),
         (_, Output::Fallible { ok, err }) => {
             format!("`{}` or `{}`", type_to_string(ok), type_to_string(err))
         }

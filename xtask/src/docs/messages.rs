@@ -119,11 +119,16 @@ fn native(kind: &Kind<'_>) -> Parts {
             let props = vec![
                 (
                     "type",
-                    json!({"enum": ["ok", "error", "failure", "heartbeat"], "description": "`ok`: the body is the value; `error`: the manager's error; `failure`: a framework error (RpcError); `heartbeat`: the server still works on it (empty body)."}),
+                    json!({"enum": ["ok", "item", "end", "error", "failure", "heartbeat"], "description": "`ok`: the body is the value; `error`: the manager's error; `failure`: a framework error (RpcError); `heartbeat`: the server still works on it (empty body). A streaming method's replies are `item`s then `end` (or a final `error`/`failure`), each body but a heartbeat's starting with its 8-byte little-endian sequence number, and name the server in `reply_to`."}),
                     true,
                 ),
                 ("content_type", json!({"enum": [BINCODE, JSON]}), true),
                 ("correlation_id", json!({"type": "string"}), true),
+                (
+                    "reply_to",
+                    json!({"type": "string", "description": "On a stream's replies: the server sending it (credit and cancel go to its `topic.server` queue)."}),
+                    false,
+                ),
                 message_id(),
             ];
             let headers = json!({
