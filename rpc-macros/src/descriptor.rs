@@ -43,7 +43,7 @@ pub(crate) fn statics(service: &Service) -> TokenStream {
             Output::Stream { item, err } => {
                 let err = type_to_string(err);
                 (
-                    format!("RpcStream<{}>", type_to_string(item)),
+                    type_to_string(item),
                     quote!(::core::option::Option::Some(#err)),
                 )
             }

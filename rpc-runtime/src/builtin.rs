@@ -147,7 +147,7 @@ pub struct MethodDescription {
     pub since: Option<String>,
     /// `(name, type)` of each argument after the context.
     pub args: Vec<(String, String)>,
-    /// The success type.
+    /// The success type (a stream's item type).
     pub returns: String,
     /// The manager's error type, if any.
     pub error: Option<String>,

@@ -361,7 +361,7 @@ impl ClientCore {
             Ok((call, timeout)) => crate::stream::open(crate::stream::Opened {
                 transport: self.transport.clone(),
                 call,
-                method: method.name,
+                method: method.name.to_owned(),
                 topic: self.topic.to_string(),
                 namespace: self.service.namespace,
                 timeout,

@@ -51,7 +51,8 @@ pub struct MethodDescriptor {
     pub since: Option<&'static str>,
     /// The arguments after the context.
     pub args: &'static [ArgDescriptor],
-    /// The success type as written (`()` for casts and unit calls).
+    /// The success type as written (`()` for casts and unit calls; a
+    /// stream's item type).
     pub returns: &'static str,
     /// The manager's error type, for `Result<T, E>` methods.
     pub error: Option<&'static str>,

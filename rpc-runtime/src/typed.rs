@@ -186,7 +186,7 @@ pub struct StreamTypes<A, T, E> {
     pub(crate) decode_args: fn(&AnyCodec, &[u8]) -> Result<A, CodecError>,
     pub(crate) encode_stream: fn(AnyCodec, RpcStream<T, E>) -> Frames,
     pub(crate) decode_item: fn(&AnyCodec, &[u8]) -> Result<T, E>,
-    pub(crate) decode_end: fn(&AnyCodec, ReplyBody) -> E,
+    pub(crate) decode_end: fn(&AnyCodec, ReplyBody) -> Result<T, E>,
     pub(crate) fail: fn(RpcError) -> E,
 }
 
@@ -198,7 +198,7 @@ pub const fn stream<A: Serialize + DeserializeOwned, T: WireType, E: ServiceErro
         decode_args: decode::<A>,
         encode_stream: encode_stream::<T, E>,
         decode_item: decode_item::<T, E>,
-        decode_end: decode_failure::<E>,
+        decode_end: decode_failure::<T, E>,
         fail: E::from,
     }
 }
@@ -236,15 +236,18 @@ fn decode_item<T: DeserializeOwned, E: From<RpcError>>(
     })
 }
 
-fn decode_failure<E: DeserializeOwned + From<RpcError>>(codec: &AnyCodec, reply: ReplyBody) -> E {
-    match decode_reply::<(), E>(codec, reply) {
+fn decode_failure<T, E: DeserializeOwned + From<RpcError>>(
+    codec: &AnyCodec,
+    reply: ReplyBody,
+) -> Result<T, E> {
+    Err(match decode_reply::<(), E>(codec, reply) {
         Ok(Err(error)) => error,
         Ok(Ok(())) => E::from(RpcError::Decode {
             what: "a stream's end".to_owned(),
             detail: "an error reply without an error".to_owned(),
         }),
         Err(error) => remote_as_variant(codec, &error).unwrap_or_else(|| E::from(error)),
-    }
+    })
 }
 
 impl<A, T, E> fmt::Debug for StreamTypes<A, T, E> {

@@ -141,6 +141,9 @@ impl Output {
                 .map(|(n, t)| format!("{n}: {t}"))
                 .collect();
             let returns = match (&method.error, method.returns.as_str()) {
+                (Some(error), item) if method.kind == "stream" => {
+                    format!(" -> RpcStream<{item}, {error}>")
+                }
                 (Some(error), ok) => format!(" -> Result<{ok}, {error}>"),
                 (None, "()") => String::new(),
                 (None, ok) => format!(" -> {ok}"),

@@ -109,11 +109,19 @@ impl Target<'_> {
 
 /// Reads a reply: the JSON value, or the failure.
 fn read_reply(transport: &Transport, reply: Message) -> Result<Value, Failure> {
-    let json = Json::default();
     match wire(transport).decode_reply(reply)? {
-        ReplyBody::Value(body) => json
+        ReplyBody::Value(body) => Json::default()
             .decode(&body)
             .map_err(|e| Failure::Answered(format!("undecodable reply: {e}"), None)),
+        failed => Err(answered_error(failed)),
+    }
+}
+
+/// The failure of a method that answered with its error or a framework's.
+fn answered_error(reply: ReplyBody) -> Failure {
+    let json = Json::default();
+    match reply {
+        ReplyBody::Value(_) => Failure::Answered("the method answered".to_owned(), None),
         ReplyBody::Error(error) => {
             let value: Option<Value> = json.decode(&error.body).ok();
             let message = if error.message.is_empty() {
@@ -121,12 +129,9 @@ fn read_reply(transport: &Transport, reply: Message) -> Result<Value, Failure> {
             } else {
                 error.message
             };
-            Err(Failure::Answered(
-                format!("the method failed: {message}"),
-                value,
-            ))
+            Failure::Answered(format!("the method failed: {message}"), value)
         }
-        ReplyBody::Failure(error) => Err(Failure::from(error)),
+        ReplyBody::Failure(error) => Failure::from(error),
     }
 }
 
@@ -306,7 +311,11 @@ pub(crate) async fn call(
     timeout: Duration,
 ) -> Result<(), Failure> {
     let service = fetch_description(transport, to, timeout).await?;
-    let described = find_method(&service, method, "call")?;
+    let streams = service
+        .methods
+        .iter()
+        .any(|m| m.name == method && m.kind == "stream");
+    let described = find_method(&service, method, if streams { "stream" } else { "call" })?;
     let body = check_args(described, args)?;
     let message = request(
         transport,
@@ -316,11 +325,38 @@ pub(crate) async fn call(
         Some(timeout),
         body,
     );
+    if streams {
+        return print_stream(transport, to, message, timeout).await;
+    }
     let reply = transport
         .call_raw(to.destination(), message, timeout)
         .await
         .map_err(|e| to.failed(e))?;
     out.value(&read_reply(transport, reply)?);
+    Ok(())
+}
+
+/// A streaming method's items, one JSON document per line, as they come;
+/// the stream's error, if it ends with one, as a call's.
+async fn print_stream(
+    transport: &Transport,
+    to: Target<'_>,
+    message: Message,
+    timeout: Duration,
+) -> Result<(), Failure> {
+    let json = Json::default();
+    let mut items = transport
+        .stream_raw(to.destination(), message, timeout)
+        .await;
+    while let Some(item) = items.next().await {
+        let value = match item.map_err(|e| to.failed(e))? {
+            ReplyBody::Value(body) => json
+                .decode::<Value>(&body)
+                .map_err(|e| Failure::Answered(format!("undecodable item: {e}"), None))?,
+            failed => return Err(answered_error(failed)),
+        };
+        println!("{value}");
+    }
     Ok(())
 }
 

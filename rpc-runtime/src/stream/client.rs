@@ -21,13 +21,14 @@ use crate::wire::{OutgoingRequest, ReplyBody};
 pub(crate) struct Opened<T, E> {
     pub(crate) transport: Transport,
     pub(crate) call: PendingCall,
-    pub(crate) method: &'static str,
+    pub(crate) method: String,
     pub(crate) topic: String,
     pub(crate) namespace: Option<&'static str>,
     pub(crate) timeout: Duration,
     pub(crate) monitor: Option<Duration>,
     pub(crate) decode_item: fn(&AnyCodec, &[u8]) -> Result<T, E>,
-    pub(crate) decode_end: fn(&AnyCodec, ReplyBody) -> E,
+    /// The last item, from an `error` or `failure` frame (typed: `Err`).
+    pub(crate) decode_end: fn(&AnyCodec, ReplyBody) -> Result<T, E>,
     pub(crate) fail: fn(RpcError) -> E,
 }
 
@@ -117,13 +118,13 @@ impl<T, E> Receiving<T, E> {
         match tokio::time::timeout_at(wake, self.opened.call.next()).await {
             Ok(message) => message,
             Err(_) if Instant::now() >= self.deadline => Err(RpcError::Timeout {
-                method: self.opened.method.to_owned(),
+                method: self.opened.method.clone(),
                 destination: self.opened.topic.clone(),
                 timeout: self.opened.timeout,
                 awaited: Awaited::Reply,
             }),
             Err(_) => Err(RpcError::Unresponsive {
-                method: self.opened.method.to_owned(),
+                method: self.opened.method.clone(),
                 silence: self.opened.monitor.unwrap_or_default(),
             }),
         }
@@ -149,8 +150,8 @@ impl<T, E> Receiving<T, E> {
             }
             Frame::End => self.finish(None),
             Frame::Failed(reply) => {
-                let error = (self.opened.decode_end)(codec, reply);
-                self.finish(Some(Err(error)))
+                let last = (self.opened.decode_end)(codec, reply);
+                self.finish(Some(last))
             }
         }
     }

@@ -16,7 +16,8 @@ use super::driver::{CallId, Delivery, Listener, Publish, Settle, Subscribe};
 use super::{Destination, Transport};
 use crate::error::{Awaited, RpcError};
 use crate::message::Message;
-use crate::wire::Wire;
+use crate::stream::RpcStream;
+use crate::wire::{ReplyBody, Wire};
 
 /// How far past its deadline a driver may take to give up on a send, before
 /// the transport stops waiting for it anyway.
@@ -93,6 +94,39 @@ impl Transport {
         let method = self.method_of(&message);
         self.call_monitored(&method, destination, message, timeout, None)
             .await
+    }
+
+    /// Sends an already built message as a streaming call (see
+    /// [`crate::stream`]): its items as they come, each an encoded value
+    /// (`ReplyBody::Value`), the last one the manager's error or a
+    /// framework failure if the stream failed. For tools such as a
+    /// command-line client.
+    pub async fn stream_raw(
+        &self,
+        destination: Destination,
+        message: Message,
+        timeout: Duration,
+    ) -> RpcStream<ReplyBody, RpcError> {
+        let method = self.method_of(&message);
+        let topic = match &destination {
+            Destination::Topic { topic } | Destination::Server { topic, .. } => topic.clone(),
+            other => other.to_string(),
+        };
+        match self.open_call(&method, destination, message, timeout).await {
+            Ok(call) => crate::stream::open(crate::stream::Opened {
+                transport: self.clone(),
+                call,
+                method,
+                topic,
+                namespace: None,
+                timeout,
+                monitor: None,
+                decode_item: |_, body| Ok(ReplyBody::Value(body.to_vec())),
+                decode_end: |_, reply| Ok(reply),
+                fail: std::convert::identity,
+            }),
+            Err(error) => RpcStream::failed(error),
+        }
     }
 
     /// The method a built request names, for errors about it.
