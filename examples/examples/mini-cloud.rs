@@ -1,7 +1,8 @@
 //! A small OpenStack-like deployment: an api asks the scheduler (a call to
 //! any scheduler) where a volume should go, then casts `create_volume` to
 //! that volume host (`volume.<host>`), and fans `refresh_capabilities` out to
-//! every volume host. Volume hosts emit `volume.create.start/.end`
+//! every volume host, and streams each host's volumes back (`stream_volumes`).
+//! Volume hosts emit `volume.create.start/.end`
 //! notifications, which a billing listener prints.
 //!
 //! ```text
@@ -287,15 +288,17 @@ async fn api(
         created.push((host, volume_id));
     }
 
+    // Each host streams its volumes: no reply grows with their number.
     for (host, _) in &before {
-        let volumes = volume.to_server(host.as_str()).list_volumes(&ctx).await?;
-        let names: Vec<_> = volumes
-            .iter()
-            .map(|v| format!("{} ({} GB)", v.name, v.size_gb))
-            .collect();
+        let mut volumes = volume.to_server(host.as_str()).stream_volumes(&ctx).await;
+        let mut names = Vec::new();
+        while let Some(volume) = volumes.next().await {
+            let volume = volume?;
+            names.push(format!("{} ({} GB)", volume.name, volume.size_gb));
+        }
         line(
             "api",
-            format!("-> volume.{host} list_volumes = [{}]", names.join(", ")),
+            format!("-> volume.{host} stream_volumes = [{}]", names.join(", ")),
         );
     }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use rpc_runtime::notify::{Notification, Notifier};
-use rpc_runtime::{Context, Transport};
+use rpc_runtime::{Context, RpcError, RpcStream, Transport};
 use tokio::sync::watch;
 
 use crate::services::{
@@ -166,6 +166,10 @@ impl VolumeManager for VolumeHost {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    async fn stream_volumes(&self, ctx: &Context) -> RpcStream<Volume, RpcError> {
+        RpcStream::iter(self.list_volumes(ctx).await.into_iter().map(Ok))
     }
 }
 

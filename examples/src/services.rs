@@ -1,7 +1,7 @@
 //! The mini-cloud's RPC APIs: what oslo.messaging users keep in `rpcapi.py`
 //! and `manager.py`, here one trait per service.
 
-use rpc_runtime::{Context, RpcError, rpc_service};
+use rpc_runtime::{Context, RpcError, RpcStream, rpc_service};
 use serde::{Deserialize, Serialize};
 
 /// A volume as a volume host keeps it.
@@ -68,4 +68,7 @@ pub trait VolumeManager {
     async fn refresh_capabilities(&self, ctx: &Context);
     /// The volumes on this host.
     async fn list_volumes(&self, ctx: &Context) -> Vec<Volume>;
+    /// The volumes on this host, streamed one by one (however many there
+    /// are, no reply grows with them).
+    async fn stream_volumes(&self, ctx: &Context) -> RpcStream<Volume, RpcError>;
 }
