@@ -11,6 +11,7 @@ mod metrics_cost;
 mod ours;
 mod processes;
 mod rss;
+mod streams;
 mod tarpc_echo;
 
 use std::fmt::Write as _;
@@ -103,7 +104,7 @@ async fn main() {
         "Each figure is from one run of `cargo xtask bench`{}; compare within a table, not across runs.\n",
         if quick { " --quick" } else { "" }
     );
-    // `--only processes|calls|metrics|casts|memory|allocs|rss|compile`: one section, for iterating.
+    // `--only processes|calls|streams|metrics|casts|memory|allocs|rss|compile`: one section, for iterating.
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -115,6 +116,9 @@ async fn main() {
     }
     if runs("calls") {
         calls(&mut report, duration).await;
+    }
+    if runs("streams") {
+        streams::section(&mut report, duration, quick).await;
     }
     if runs("metrics") {
         metrics_cost::section(&mut report, duration).await;

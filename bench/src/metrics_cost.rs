@@ -75,7 +75,10 @@ pub(crate) async fn section(report: &mut String, duration: Duration) {
         report,
         "## Metrics recorder (64 callers over RabbitMQ)\n\nOur calls with no recorder recording, and with a Prometheus recorder (`metrics-exporter-prometheus`) recording every metric, taking turns.\n"
     );
-    row(report, &["recorder", "calls/s", "p50", "ratio"].map(String::from));
+    row(
+        report,
+        &["recorder", "calls/s", "p50", "ratio"].map(String::from),
+    );
     row(report, &["---"; 4].map(String::from));
     for (label, s) in ["none", "Prometheus"].into_iter().zip(&stats) {
         row(

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rpc_runtime::{AmqpConfig, Context, Server, Transport, rpc_service};
+use rpc_runtime::{AmqpConfig, Context, RpcError, RpcStream, Server, Transport, rpc_service};
 
 /// The benchmark service.
 #[rpc_service(topic = "bench")]
@@ -16,6 +16,8 @@ pub trait Echo {
     /// Counts it.
     #[rpc(cast)]
     async fn sink(&self, ctx: &Context, payload: String);
+    /// `n` items of `size` bytes, streamed.
+    async fn items(&self, ctx: &Context, n: u64, size: u64) -> RpcStream<String, RpcError>;
 }
 
 /// The manager: echoes, counts casts.
@@ -36,6 +38,11 @@ impl Echo for EchoManager {
 
     async fn sink(&self, _ctx: &Context, _payload: String) {
         self.received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn items(&self, _ctx: &Context, n: u64, size: u64) -> RpcStream<String, RpcError> {
+        let item = "x".repeat(size as usize);
+        RpcStream::iter((0..n).map(move |_| Ok(item.clone())))
     }
 }
 

@@ -47,13 +47,13 @@ fn casts_queue(name: &str) -> String {
 }
 
 /// A server process; it stops when its stdin closes.
-struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
     stdout: BufReader<ChildStdout>,
 }
 
 impl ServerProcess {
-    async fn spawn(which: &'static str, name: String) -> Self {
+    pub(crate) async fn spawn(which: &'static str, name: String) -> Self {
         tokio::task::spawn_blocking(move || {
             let exe = std::env::current_exe().expect("the bench's own path");
             let mut child = Command::new(exe)
@@ -72,12 +72,12 @@ impl ServerProcess {
         .expect("spawn task")
     }
 
-    fn pid(&self) -> Option<u32> {
+    pub(crate) fn pid(&self) -> Option<u32> {
         Some(self.child.id())
     }
 
     /// Stops it; returns how many casts it received.
-    async fn stop(mut self) -> u64 {
+    pub(crate) async fn stop(mut self) -> u64 {
         drop(self.child.stdin.take());
         tokio::task::spawn_blocking(move || {
             let mut line = String::new();
