@@ -1,6 +1,6 @@
 //! The README's Rust snippets compile: each ```rust block becomes the body
-//! of an async function (with the types it leaves out declared around it)
-//! and trybuild builds it.
+//! of an async function in a module of its own (with the types it leaves
+//! out declared around it), and trybuild builds them all as one program.
 
 use std::fmt::Write as _;
 
@@ -30,7 +30,7 @@ impl VolumeManager for MyManager {
 
 /// The ```rust blocks of the README, in order.
 fn snippets() -> Vec<String> {
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../../../README.md");
     readme
         .split("```rust\n")
         .skip(1)
@@ -44,25 +44,29 @@ fn readme_snippets_compile() {
     assert!(snippets.len() >= 3, "{} snippets", snippets.len());
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("readme-snippets");
     std::fs::create_dir_all(&dir).expect("a scratch directory");
-    let cases = trybuild::TestCases::new();
+    // One file, one module per snippet: one build and one link for all.
+    let mut file = String::from(
+        "#![allow(dead_code, unused_imports, unused_variables, private_interfaces)]\n",
+    );
     for (n, code) in snippets.iter().enumerate() {
         let defines_the_trait = code.contains("pub trait VolumeManager");
-        let mut file = String::from(
-            "#![allow(dead_code, unused_imports, unused_variables)]\n\
+        let _ = writeln!(
+            file,
+            "\n/// The README's snippet number {n}.\nmod readme_{n} {{\n\
              use std::time::Duration;\n\
-             use rpc_runtime::{Context, rpc_service};\n",
+             use rpc_runtime::{{Context, rpc_service}};\n{TYPES}"
         );
-        file.push_str(TYPES);
         if !defines_the_trait && code.contains("VolumeManager") {
             // The README's first snippet declares the service these use.
             let _ = writeln!(file, "{}\n{MANAGER}", snippets[0]);
         }
-        let _ = write!(
+        let _ = writeln!(
             file,
-            "\nasync fn snippet() -> Result<(), Box<dyn std::error::Error>> {{\n{code}\nOk(())\n}}\n\nfn main() {{}}\n"
+            "async fn snippet() -> Result<(), Box<dyn std::error::Error>> {{\n{code}\nOk(())\n}}\n}}"
         );
-        let path = dir.join(format!("readme_{n}.rs"));
-        std::fs::write(&path, file).expect("write the snippet");
-        cases.pass(&path);
     }
+    file.push_str("\nfn main() {}\n");
+    let path = dir.join("readme.rs");
+    std::fs::write(&path, file).expect("write the snippets");
+    trybuild::TestCases::new().pass(&path);
 }

@@ -1,0 +1,1 @@
+//! Compile tests only: see `tests/`.
