@@ -51,7 +51,10 @@
 //! `_stream_credit` cast to the server's `topic.server` queue) each time it
 //! has taken that many. A slow reader thus never fills RabbitMQ or either
 //! process's memory. **Cancellation**: dropping the caller's stream sends
-//! `_stream_cancel`; the server drops the manager's stream. **Deadlines**:
+//! `_stream_cancel`; the server drops the manager's stream. A stream dropped
+//! before its first item cannot say so (the caller does not know yet which
+//! server took it): that server stops after its first credit and gives up
+//! at the call's deadline. **Deadlines**:
 //! the call's timeout bounds the whole stream, and its call monitor too
 //! (the server sends heartbeats while the stream is idle); a server that
 //! dies mid-stream ends the caller's stream with `Unresponsive` (call
