@@ -6,22 +6,7 @@
 //! without a recorder, has a Prometheus exporter that serves `/metrics`
 //! itself, and an application using OpenTelemetry can still bridge it.
 //!
-//! | metric | kind | labels | what |
-//! |---|---|---|---|
-//! | `rpc_client_duration_seconds` | histogram | `rpc_service`, `rpc_method`, `outcome` | a call, from send to reply |
-//! | `rpc_client_casts_total` | counter | `rpc_service`, `rpc_method`, `outcome` | casts: `confirmed` or why not |
-//! | `rpc_client_pending_calls` | gauge | | calls waiting for their reply |
-//! | `rpc_client_heartbeats_missed_total` | counter | `rpc_method` | calls whose server fell silent (call monitor) |
-//! | `rpc_server_duration_seconds` | histogram | `rpc_service`, `rpc_method`, `outcome` | a request, from decode to reply |
-//! | `rpc_server_requests_in_flight` | gauge | `rpc_service` | requests being handled |
-//! | `rpc_server_messages_redelivered_total` | counter | | requests the broker delivered again |
-//! | `rpc_server_messages_dropped_total` | counter | `reason` | requests dropped unhandled |
-//! | `rpc_reconnects_total` | counter | | AMQP connections replaced |
-//! | `rpc_notifications_total` | counter | `outcome` | notifications `handled`, `retried` or `dropped` |
-//!
-//! `outcome` is `ok`, `error` (the manager's own error), or the
-//! [`RpcError::kind`](crate::RpcError::kind) of a failure (`timeout`,
-//! `connection`, ...).
+//! The table of metrics is in the parent module's docs.
 
 use std::time::Duration;
 
