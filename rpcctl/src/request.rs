@@ -268,10 +268,12 @@ fn check_args(method: &MethodDescription, args: &str) -> Result<Vec<u8>, Failure
 }
 
 /// The method `name` of `service`, of the expected kind.
+/// The method `name`, if it is one of `kinds` (`rpcctl call` takes calls
+/// and streams, `rpcctl cast` casts).
 fn find_method<'a>(
     service: &'a ServiceDescription,
     name: &str,
-    kind: &str,
+    kinds: &[&str],
 ) -> Result<&'a MethodDescription, Failure> {
     let method = service
         .methods
@@ -285,10 +287,15 @@ fn find_method<'a>(
                 known.join(", ")
             ))
         })?;
-    if method.kind != kind {
+    if !kinds.contains(&method.kind.as_str()) {
+        let command = if method.kind == "cast" {
+            "cast"
+        } else {
+            "call"
+        };
         return Err(Failure::Usage(format!(
-            "`{name}` is a {}; use `rpcctl {}`",
-            method.kind, method.kind
+            "`{name}` is a {}; use `rpcctl {command}`",
+            method.kind
         )));
     }
     Ok(method)
@@ -311,11 +318,8 @@ pub(crate) async fn call(
     timeout: Duration,
 ) -> Result<(), Failure> {
     let service = fetch_description(transport, to, timeout).await?;
-    let streams = service
-        .methods
-        .iter()
-        .any(|m| m.name == method && m.kind == "stream");
-    let described = find_method(&service, method, if streams { "stream" } else { "call" })?;
+    let described = find_method(&service, method, &["call", "stream"])?;
+    let streams = described.kind == "stream";
     let body = check_args(described, args)?;
     let message = request(
         transport,
@@ -395,7 +399,7 @@ pub(crate) async fn cast(
                 ..to
             };
             let service = fetch_description(transport, asked, timeout).await?;
-            let described = find_method(&service, method, "cast")?;
+            let described = find_method(&service, method, &["cast"])?;
             let body = check_args(described, args)?;
             (
                 body,

@@ -49,5 +49,17 @@ async fn call_prints_a_streams_items_line_by_line() {
         "{}",
         stderr(&failed)
     );
+    // A stream is read with `call`, and the mistake says so.
+    let cast = rpcctl(
+        &env,
+        &["cast", "--check", &env.topic, "count", r#"{"n": 1}"#],
+    )
+    .await;
+    assert_eq!(cast.status.code(), Some(2), "{}", stderr(&cast));
+    assert!(
+        stderr(&cast).contains("`count` is a stream; use `rpcctl call`"),
+        "{}",
+        stderr(&cast)
+    );
     env.cleanup().await;
 }
