@@ -11,16 +11,26 @@ use crate::{hand, ours};
 const IN_FLIGHT: usize = 10_000;
 const HOLD_MS: u64 = 2_000;
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// A memory figure of `/proc/<pid>/status` in KiB (`VmHWM:` the peak RSS,
+/// `VmRSS:` the current one), of this process or `pid`; 0 if unreadable.
+pub(crate) fn status_kib(pid: Option<u32>, field: &str) -> u64 {
+    let path = pid.map_or_else(
+        || "/proc/self/status".to_owned(),
+        |p| format!("/proc/{p}/status"),
+    );
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|n| n.parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn peak_rss_kib() -> u64 {
+    status_kib(None, "VmHWM:")
 }
 
 /// In the child: run one implementation and print its peak RSS in KiB.

@@ -10,26 +10,14 @@ use rpc_runtime::Context;
 
 use crate::measure::closed_loop;
 use crate::processes::ServerProcess;
+use crate::rss::status_kib;
 use crate::{ours, row, url};
 
 const ITEM: u64 = 100;
 
 /// Resident memory of `pid` (this process when `None`), in KiB.
 fn rss_kib(pid: Option<u32>) -> u64 {
-    let path = pid.map_or_else(
-        || "/proc/self/status".to_owned(),
-        |p| format!("/proc/{p}/status"),
-    );
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse().ok())
-        })
-        .unwrap_or(0)
+    status_kib(pid, "VmRSS:")
 }
 
 pub(crate) async fn section(report: &mut String, duration: Duration, quick: bool) {

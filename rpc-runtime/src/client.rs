@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tracing::{Instrument, Span};
 
+use crate::codec::{AnyCodec, CodecError};
 use crate::context::Context;
 use crate::descriptor::{MethodDescriptor, ServiceDescriptor};
 use crate::error::RpcError;
@@ -198,16 +199,26 @@ impl ClientCore {
         }))
     }
 
-    fn encode<A, O, C>(
+    /// Encodes `args` with a method's `encode_args` (from its type table).
+    fn encode<A>(
         &self,
         method: &MethodDescriptor,
-        types: &MethodTypes<A, O, C>,
+        encode_args: fn(&AnyCodec, &A) -> Result<Vec<u8>, CodecError>,
         args: &A,
     ) -> Result<Vec<u8>, RpcError> {
-        (types.encode_args)(self.transport.wire().codec(), args).map_err(|e| RpcError::Encode {
+        encode_args(self.transport.wire().codec(), args).map_err(|e| RpcError::Encode {
             what: format!("the arguments of `{}`", method.name),
             detail: e.to_string(),
         })
+    }
+
+    /// How long a request made with `context` may wait: the client's
+    /// timeout, or less when the context's deadline is nearer (a call made
+    /// while handling another never outlives the caller's deadline).
+    fn timeout_for(&self, context: &Context) -> Duration {
+        context
+            .remaining()
+            .map_or(self.timeout, |left| left.min(self.timeout))
     }
 
     /// Sends a call and waits for its reply, read through `types`.
@@ -247,12 +258,9 @@ impl ClientCore {
         args: A,
     ) -> Result<ReplyBody, RpcError> {
         let destination = self.destination(false)?;
-        let body = self.encode(method, types, &args)?;
+        let body = self.encode(method, types.encode_args, &args)?;
         drop(args);
-        // A call made while handling another never outlives the caller's deadline.
-        let timeout = context
-            .remaining()
-            .map_or(self.timeout, |left| left.min(self.timeout));
+        let timeout = self.timeout_for(context);
         let message = self.request(
             span,
             (method, &destination),
@@ -287,15 +295,13 @@ impl ClientCore {
         let span = spans::client(self.service, method, self.transport.speaks(), true);
         let sent = async {
             let destination = self.destination(fanout)?;
-            let body = self.encode(method, types, &args)?;
+            let body = self.encode(method, types.encode_args, &args)?;
             let mut message =
                 self.request(&span, (method, &destination), context, body, None, None)?;
             // Persistent: a cast waiting in a durable queue survives a broker restart.
             message.persistent = true;
             // Waits for the confirm no longer than a call would for its reply.
-            let timeout = context
-                .remaining()
-                .map_or(self.timeout, |left| left.min(self.timeout));
+            let timeout = self.timeout_for(context);
             self.transport
                 .cast_named(method.name, destination, message, timeout)
                 .await
@@ -331,16 +337,9 @@ impl ClientCore {
         let span = spans::client(self.service, method, self.transport.speaks(), false);
         let opened = async {
             let destination = self.destination(false)?;
-            let body = (types.encode_args)(self.transport.wire().codec(), &args).map_err(|e| {
-                RpcError::Encode {
-                    what: format!("the arguments of `{}`", method.name),
-                    detail: e.to_string(),
-                }
-            })?;
+            let body = self.encode(method, types.encode_args, &args)?;
             drop(args);
-            let timeout = context
-                .remaining()
-                .map_or(self.timeout, |left| left.min(self.timeout));
+            let timeout = self.timeout_for(context);
             let message = self.request(
                 &span,
                 (method, &destination),

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::codec::AnyCodec;
+use crate::codec::{AnyCodec, CodecError};
 use crate::context::Context;
 use crate::descriptor::{MethodDescriptor, ServiceDescriptor};
 use crate::error::RpcError;
@@ -50,7 +50,14 @@ impl<'a> Request<'a> {
 
     /// Decodes the arguments; on failure, the response to send instead.
     pub fn decode_args<A, O, C>(&self, types: &MethodTypes<A, O, C>) -> Result<A, Response> {
-        (types.decode_args)(self.codec, self.body).map_err(|e| {
+        self.decode_with(types.decode_args)
+    }
+
+    fn decode_with<A>(
+        &self,
+        decode_args: fn(&AnyCodec, &[u8]) -> Result<A, CodecError>,
+    ) -> Result<A, Response> {
+        decode_args(self.codec, self.body).map_err(|e| {
             Response::failure(RpcError::BadRequest {
                 method: self.method.name.to_owned(),
                 detail: format!("undecodable arguments: {e}"),
@@ -61,12 +68,7 @@ impl<'a> Request<'a> {
     /// Decodes a streaming method's arguments; on failure, the response
     /// to send instead.
     pub fn decode_stream_args<A, T, E>(&self, types: &StreamTypes<A, T, E>) -> Result<A, Response> {
-        (types.decode_args)(self.codec, self.body).map_err(|e| {
-            Response::failure(RpcError::BadRequest {
-                method: self.method.name.to_owned(),
-                detail: format!("undecodable arguments: {e}"),
-            })
-        })
+        self.decode_with(types.decode_args)
     }
 
     /// The response streaming what the manager's stream yields.

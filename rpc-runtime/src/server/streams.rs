@@ -82,19 +82,21 @@ pub(crate) async fn pump(
         .active()
         .insert(to.correlation_id.clone(), Arc::clone(&control));
     let _registered = Unregister(&streams, &to.correlation_id);
-    let left = || {
-        to.deadline
-            .map_or(Duration::from_secs(u64::from(u32::MAX)), |d| {
-                d.duration_since(SystemTime::now()).unwrap_or_default()
-            })
-    };
+    // One timer for the whole stream: the caller's deadline.
+    let left = to
+        .deadline
+        .map_or(Duration::from_secs(u64::from(u32::MAX)), |d| {
+            d.duration_since(SystemTime::now()).unwrap_or_default()
+        });
+    let expiry = tokio::time::sleep(left);
+    tokio::pin!(expiry);
     let mut seq = 0u64;
     loop {
         // An item is pulled from the manager only once the caller can take it.
         let permit = tokio::select! {
             permit = control.credit.acquire() => permit,
             () = control.cancel.cancelled() => return,
-            () = tokio::time::sleep(left()) => return,
+            () = &mut expiry => return,
         };
         if let Ok(permit) = permit {
             permit.forget();
@@ -102,7 +104,7 @@ pub(crate) async fn pump(
         let frame = tokio::select! {
             frame = frames.next() => frame.unwrap_or(Frame::End),
             () = control.cancel.cancelled() => return,
-            () = tokio::time::sleep(left()) => return,
+            () = &mut expiry => return,
         };
         let mut last = !matches!(frame, Frame::Item(_));
         let mut message = frames::encode(transport.wire(), &to.codec, seq, frame);
