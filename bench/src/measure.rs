@@ -64,6 +64,8 @@ pub struct Measured {
     pub client_cpu: Duration,
     /// CPU time the op's server process spent on them.
     pub server_cpu: Duration,
+    /// CPU time the broker (RabbitMQ's `beam.smp`) spent meanwhile.
+    pub broker_cpu: Duration,
 }
 
 /// As [`interleaved`], each op with the pid of the process serving it,
@@ -89,6 +91,7 @@ pub async fn interleaved_cpu(
             ops: run.latencies.len(),
             client_cpu: run.client_cpu,
             server_cpu: run.server_cpu,
+            broker_cpu: run.broker_cpu,
             stats: summarise(run.latencies, run.elapsed),
         })
         .collect()
@@ -101,6 +104,7 @@ struct Run {
     elapsed: Duration,
     client_cpu: Duration,
     server_cpu: Duration,
+    broker_cpu: Duration,
 }
 
 impl Run {
@@ -109,6 +113,7 @@ impl Run {
         self.elapsed += other.elapsed;
         self.client_cpu += other.client_cpu;
         self.server_cpu += other.server_cpu;
+        self.broker_cpu += other.broker_cpu;
     }
 }
 
@@ -135,6 +140,32 @@ pub fn cpu_time(pid: Option<u32>) -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
+/// The pid of the local broker's Erlang VM: the oldest `beam.smp` that is
+/// not one of the test cluster's nodes (under `target/rabbit-cluster`), or
+/// `BENCH_BROKER_PID`.
+pub fn broker_pid() -> Option<u32> {
+    static PID: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *PID.get_or_init(|| {
+        if let Some(pid) = std::env::var("BENCH_BROKER_PID")
+            .ok()
+            .and_then(|p| p.parse().ok())
+        {
+            return Some(pid);
+        }
+        let mut found: Vec<u32> = std::fs::read_dir("/proc")
+            .ok()?
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+            .filter(|pid: &u32| {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let cmdline = String::from_utf8_lossy(&cmdline);
+                cmdline.contains("beam.smp") && !cmdline.contains("rabbit-cluster")
+            })
+            .collect();
+        found.sort_unstable();
+        found.first().copied()
+    })
+}
+
 /// The closed loop itself: every latency, how long it ran, and the CPU
 /// time this process and `server` spent meanwhile.
 async fn run(workers: usize, duration: Duration, op: Op, server: Option<u32>) -> Run {
@@ -143,13 +174,15 @@ async fn run(workers: usize, duration: Duration, op: Op, server: Option<u32>) ->
     while Instant::now() < warm {
         op().await;
     }
+    let broker = broker_pid();
     let cpu = || {
         (
             cpu_time(None),
             server.map_or(Duration::ZERO, |p| cpu_time(Some(p))),
+            broker.map_or(Duration::ZERO, |p| cpu_time(Some(p))),
         )
     };
-    let (client_before, server_before) = cpu();
+    let (client_before, server_before, broker_before) = cpu();
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
@@ -170,12 +203,13 @@ async fn run(workers: usize, duration: Duration, op: Op, server: Option<u32>) ->
         latencies.extend(task.await.expect("load task"));
     }
     let elapsed = started.elapsed();
-    let (client_after, server_after) = cpu();
+    let (client_after, server_after, broker_after) = cpu();
     Run {
         latencies,
         elapsed,
         client_cpu: client_after.saturating_sub(client_before),
         server_cpu: server_after.saturating_sub(server_before),
+        broker_cpu: broker_after.saturating_sub(broker_before),
     }
 }
 

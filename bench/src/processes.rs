@@ -108,10 +108,11 @@ fn cells(label: &str, m: &Measured, base: &Measured) -> Vec<String> {
         ),
         per_10k(m.client_cpu, m.ops),
         per_10k(m.server_cpu, m.ops),
+        per_10k(m.broker_cpu, m.ops),
     ]
 }
 
-const HEADER: [&str; 8] = [
+const HEADER: [&str; 9] = [
     "implementation",
     "per s",
     "p50",
@@ -120,6 +121,7 @@ const HEADER: [&str; 8] = [
     "p50 ratio",
     "client CPU s/10k",
     "server CPU s/10k",
+    "broker CPU s/10k",
 ];
 
 pub async fn section(report: &mut String, duration: Duration) {
@@ -136,13 +138,13 @@ pub async fn section(report: &mut String, duration: Duration) {
     );
     let _ = writeln!(
         report,
-        "Each server runs in a process of its own; the callers run in the bench's. Ratios are against hand-written amqprs in the same shape (a server process acking on receipt, a client with a reply queue); CPU is user + system time of each process per 10,000 calls or casts (lower is better).\n"
+        "Each server runs in a process of its own; the callers run in the bench's. Ratios are against hand-written amqprs in the same shape (a server process acking on receipt, a client with a reply queue); CPU is user + system time of each process (client, server, and the broker's Erlang VM) per 10,000 calls or casts (lower is better).\n"
     );
     let labels = ["amqprs by hand", "rpc-runtime"];
     for workers in [1, 8, 64] {
         let _ = writeln!(report, "Calls, {workers} in flight:\n");
         row(report, &HEADER.map(String::from));
-        row(report, &["---"; 8].map(String::from));
+        row(report, &["---"; 9].map(String::from));
         let ops = [
             (crate::hand_echo(&caller), hand_server.pid()),
             (crate::ours_echo(&client), ours_server.pid()),
@@ -163,7 +165,7 @@ pub async fn section(report: &mut String, duration: Duration) {
     let measured = interleaved_cpu(64, duration, rounds(duration), &ops).await;
     let _ = writeln!(report, "Confirmed casts, 64 senders:\n");
     row(report, &HEADER.map(String::from));
-    row(report, &["---"; 8].map(String::from));
+    row(report, &["---"; 9].map(String::from));
     for (label, m) in labels.into_iter().zip(&measured) {
         row(report, &cells(label, m, &measured[0]));
     }
