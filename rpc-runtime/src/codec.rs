@@ -68,6 +68,9 @@ impl Bincode {
     /// The content type we send and accept for bincode bodies.
     pub const CONTENT_TYPE: &'static str = "application/x-bincode";
 
+    /// The capacity an encoding starts with (it grows past it as needed).
+    const FIRST_CAPACITY: usize = 128;
+
     /// A codec refusing bodies above `max_size` bytes.
     pub fn with_max_size(max_size: usize) -> Self {
         Self { max_size }
@@ -91,8 +94,12 @@ impl Codec for Bincode {
     }
 
     fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>, CodecError> {
-        bincode::serde::encode_to_vec(value, bincode::config::standard())
-            .map_err(|e| CodecError::Invalid(e.to_string()))
+        // Room for a typical message up front: growing from empty would
+        // reallocate several times per encoding.
+        let mut bytes = Vec::with_capacity(Self::FIRST_CAPACITY);
+        bincode::serde::encode_into_std_write(value, &mut bytes, bincode::config::standard())
+            .map_err(|e| CodecError::Invalid(e.to_string()))?;
+        Ok(bytes)
     }
 
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {

@@ -222,5 +222,11 @@ impl fmt::Debug for Context {
 
 /// `req-` followed by a random UUID, the form oslo.context uses.
 pub(crate) fn new_request_id() -> String {
-    format!("req-{}", uuid::Uuid::new_v4())
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let uuid = uuid::Uuid::new_v4().hyphenated();
+    let text = uuid.encode_lower(&mut buffer);
+    let mut id = String::with_capacity(4 + text.len());
+    id.push_str("req-");
+    id.push_str(text);
+    id
 }

@@ -1,8 +1,12 @@
 //! One service served on one topic: the loop that takes deliveries
 //! (bounded by the server's permits), acks them as the [`AckMode`] says,
-//! and hands each to the [`Handler`] in a task of its own.
+//! and runs each with the [`Handler`]: on the loop itself while it needs no
+//! waiting, in a task of its own from its first wait on.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures_util::FutureExt;
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -61,6 +65,26 @@ impl RecentIds {
     }
 }
 
+/// Polls `request` once here, on the serving loop, and spawns it only if
+/// it waits for something: most requests finish in that first poll (the
+/// manager answers without waiting and the reply is handed to the
+/// transport), and then cost neither a task nor a wake-up of another
+/// worker thread. A panic in that poll is caught and logged, as a spawned
+/// task's would be, and the loop serves on.
+async fn run_or_spawn(request: impl Future<Output = ()> + Send + 'static) {
+    let mut request = Box::pin(AssertUnwindSafe(request).catch_unwind());
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(request.as_mut().poll(cx)));
+    match first.await {
+        std::task::Poll::Ready(Ok(())) => {}
+        std::task::Poll::Ready(Err(_)) => {
+            tracing::error!("serving a request panicked outside the manager");
+        }
+        std::task::Poll::Pending => {
+            tokio::spawn(request);
+        }
+    }
+}
+
 /// The header counting how often a cast was redelivered after a crash.
 const REDELIVERIES: &str = "x-redeliveries";
 
@@ -97,13 +121,14 @@ impl Serving {
                         continue;
                     };
                     let handler = Arc::clone(handler);
-                    tokio::spawn(async move {
+                    run_or_spawn(async move {
                         handler.handle(message).await;
                         if let Err(error) = acker.ack().await {
                             tracing::warn!(topic = %handler.topic, %error, "could not ack a handled cast; it will be redelivered");
                         }
                         drop(permit);
-                    });
+                    })
+                    .await;
                 }
                 _ => {
                     // Acked when taken, before running (oslo's at-most-once);
@@ -122,10 +147,11 @@ impl Serving {
                         }
                     }
                     let handler = Arc::clone(handler);
-                    tokio::spawn(async move {
+                    run_or_spawn(async move {
                         handler.handle(message).await;
                         drop(permit);
-                    });
+                    })
+                    .await;
                 }
             }
         }

@@ -241,7 +241,6 @@ pub enum Durability {
 }
 
 /// A running subscription: its deliveries, in arrival order.
-#[derive(Debug)]
 pub struct Listener {
     deliveries: Deliveries,
     /// Dropping the listener stops its receiving.
@@ -249,6 +248,20 @@ pub struct Listener {
     /// Ends once the driver let go of the subscription (see
     /// [`Listener::released_by`]).
     released: Option<oneshot::Receiver<()>>,
+    /// Run when the listener ends (see [`Listener::on_end`]).
+    on_end: Option<OnEnd>,
+}
+
+/// What a listener runs when it ends, with the deliveries it received and
+/// nobody took.
+type OnEnd = Box<dyn FnOnce(Vec<Delivery>) + Send>;
+
+impl fmt::Debug for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listener")
+            .field("deliveries", &self.deliveries)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -266,6 +279,7 @@ impl Listener {
             deliveries: Deliveries::Bounded(deliveries),
             _stop: Some(stop),
             released: None,
+            on_end: None,
         }
     }
 
@@ -277,6 +291,7 @@ impl Listener {
             deliveries: Deliveries::Unbounded(deliveries),
             _stop: None,
             released: None,
+            on_end: None,
         }
     }
 
@@ -291,17 +306,23 @@ impl Listener {
 
     /// Stops receiving, and waits until the driver let go of the
     /// subscription (at once unless the driver said it would tell).
-    pub async fn close(self) {
-        let Listener {
-            deliveries,
-            _stop,
-            released,
-        } = self;
-        drop(_stop);
-        drop(deliveries);
+    pub async fn close(mut self) {
+        drop(self._stop.take());
+        let released = self.released.take();
+        drop(self);
         if let Some(released) = released {
             let _ = released.await;
         }
+    }
+
+    /// Runs `end` when the listener ends (dropped or closed), with what it
+    /// received and nobody took: a driver that delivers straight into the
+    /// listener's channel gives those back to their queues there. The
+    /// channel is closed first, so nothing more arrives.
+    #[must_use]
+    pub fn on_end(mut self, end: impl FnOnce(Vec<Delivery>) + Send + 'static) -> Self {
+        self.on_end = Some(Box::new(end));
+        self
     }
 
     /// The next delivery; `None` once the subscription ended.
@@ -310,6 +331,30 @@ impl Listener {
             Deliveries::Bounded(deliveries) => deliveries.recv().await,
             Deliveries::Unbounded(deliveries) => deliveries.recv().await,
         }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let Some(end) = self.on_end.take() else {
+            return;
+        };
+        let mut left = Vec::new();
+        match &mut self.deliveries {
+            Deliveries::Bounded(deliveries) => {
+                deliveries.close();
+                while let Ok(delivery) = deliveries.try_recv() {
+                    left.push(delivery);
+                }
+            }
+            Deliveries::Unbounded(deliveries) => {
+                deliveries.close();
+                while let Ok(delivery) = deliveries.try_recv() {
+                    left.push(delivery);
+                }
+            }
+        }
+        end(left);
     }
 }
 

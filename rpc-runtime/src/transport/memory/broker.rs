@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::error::RpcError;
 use crate::message::Message;
+use crate::transport::driver::{Delivery, Settled};
 
 /// An in-memory broker; clones share it.
 ///
@@ -70,7 +71,34 @@ impl Queue {
     }
 }
 
-type ConsumerTx = mpsc::UnboundedSender<(Arc<str>, Message)>;
+/// Where a queue's consumer takes its messages.
+#[derive(Clone)]
+pub(super) enum ConsumerTx {
+    /// A listener's channel, as deliveries.
+    Listener(mpsc::UnboundedSender<Delivery>),
+    /// A function run at once (under the broker's lock: it must not call
+    /// back into the broker): a reply queue's, which hands each reply to
+    /// its pending call without a task in between.
+    Callback(Arc<dyn Fn(Message) + Send + Sync>),
+}
+
+impl ConsumerTx {
+    /// Hands `message` over; gives it back if the consumer is gone.
+    fn send(&self, queue: &Arc<str>, message: Message) -> Option<Message> {
+        match self {
+            ConsumerTx::Listener(tx) => {
+                let delivery = Delivery::new(Arc::clone(queue), false, message, Box::new(Settled));
+                tx.send(delivery)
+                    .err()
+                    .map(|mpsc::error::SendError(back)| back.into_message())
+            }
+            ConsumerTx::Callback(take) => {
+                take(message);
+                None
+            }
+        }
+    }
+}
 
 struct Consumer {
     id: u64,
@@ -257,12 +285,9 @@ fn deliver(queue: &mut Queue, message: Message, since: Instant) {
     while !queue.consumers.is_empty() {
         let index = queue.next % queue.consumers.len();
         queue.next = queue.next.wrapping_add(1);
-        match queue.consumers[index]
-            .tx
-            .send((Arc::clone(&queue.name), message))
-        {
-            Ok(()) => return,
-            Err(mpsc::error::SendError((_, back))) => {
+        match queue.consumers[index].tx.send(&queue.name, message) {
+            None => return,
+            Some(back) => {
                 queue.consumers.remove(index);
                 message = back;
             }

@@ -6,12 +6,14 @@
 
 mod broker;
 
+use std::borrow::Cow;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use broker::ConsumerTx;
 pub use broker::MemoryBroker;
 
 use crate::error::RpcError;
@@ -19,8 +21,7 @@ use crate::future::BoxFuture;
 use crate::message::Message;
 use crate::topology;
 use crate::transport::driver::{
-    Confirm, Delivery, Driver, Events, Listener, Peer, Publish, QueueStatus, Settled, Source,
-    Subscribe,
+    Confirm, Delivery, Driver, Events, Listener, Peer, Publish, QueueStatus, Source, Subscribe,
 };
 use crate::transport::{Destination, Transport};
 use crate::wire::Wire;
@@ -46,6 +47,7 @@ impl MemoryBroker {
             events,
             reply_queue: OnceLock::new(),
             closed: CancellationToken::new(),
+            held: Arc::default(),
         })
     }
 }
@@ -57,18 +59,26 @@ struct MemoryDriver {
     events: Events,
     reply_queue: OnceLock<String>,
     closed: CancellationToken,
+    /// What this connection's listeners hold, let go when it closes.
+    held: Arc<Mutex<Vec<Held>>>,
 }
 
 impl MemoryDriver {
-    fn route(&self, destination: &Destination) -> (String, String) {
+    /// The exchange and routing key `destination` is published with.
+    fn route<'a>(&'a self, destination: &'a Destination) -> (Cow<'a, str>, Cow<'a, str>) {
+        let control = Cow::Borrowed(self.exchange.as_str());
         match destination {
-            Destination::Topic { topic } => (self.exchange.clone(), topology::topic_queue(topic)),
+            // The topic queue is named (and bound) by the topic.
+            Destination::Topic { topic } => (control, Cow::Borrowed(topic.as_str())),
             Destination::Server { topic, server } => {
-                (self.exchange.clone(), topology::server_queue(topic, server))
+                (control, Cow::Owned(topology::server_queue(topic, server)))
             }
-            Destination::Fanout { topic } => (topology::fanout_exchange(topic), String::new()),
-            Destination::RoutingKey { key } => (self.exchange.clone(), key.clone()),
-            Destination::Queue { name } => (String::new(), name.clone()),
+            Destination::Fanout { topic } => (
+                Cow::Owned(topology::fanout_exchange(topic)),
+                Cow::Borrowed(""),
+            ),
+            Destination::RoutingKey { key } => (control, Cow::Borrowed(key.as_str())),
+            Destination::Queue { name } => (Cow::Borrowed(""), Cow::Borrowed(name.as_str())),
         }
     }
 
@@ -99,25 +109,15 @@ impl MemoryDriver {
     }
 
     /// The reply queue, declared and consumed on first use.
+    /// The connection's reply queue, declared on first use. Its replies
+    /// go straight to their pending calls, with no task in between.
     fn reply_queue(&self) -> &str {
         self.reply_queue.get_or_init(|| {
             let name = topology::reply_queue();
-            let (tx, mut rx) = mpsc::unbounded_channel::<(Arc<str>, Message)>();
-            self.broker.declare_queue(&name);
-            self.broker.subscribe(&name, &tx);
             let events = self.events.clone();
-            let closed = self.closed.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        () = closed.cancelled() => break,
-                        reply = rx.recv() => {
-                            let Some((_, message)) = reply else { break };
-                            events.reply(message);
-                        }
-                    }
-                }
-            });
+            let take = ConsumerTx::Callback(Arc::new(move |reply| events.reply(reply)));
+            self.broker.declare_queue(&name);
+            self.broker.subscribe(&name, &take);
             name
         })
     }
@@ -144,7 +144,7 @@ impl Driver for MemoryDriver {
         Box::pin(async move {
             let (queues, exclusive) = self.declare_source(&spec);
             let own = spec.source.own_queue();
-            Ok(self.consume(&queues, exclusive, own, spec.prefetch))
+            Ok(self.consume(&queues, exclusive, own))
         })
     }
 
@@ -194,43 +194,62 @@ impl Driver for MemoryDriver {
             if let Some(queue) = self.reply_queue.get() {
                 self.broker.delete_queue(queue);
             }
+            // Its listeners' consumers go (their deliveries end), and its
+            // exclusive queues with them.
+            let held = std::mem::take(&mut *lock(&self.held));
+            for held in held {
+                held.let_go(Vec::new());
+            }
         })
     }
 }
 
 impl MemoryDriver {
-    /// Consumes `queues`; `exclusive` is deleted when the consumer stops,
-    /// and `own` too if it is idle then.
+    /// Consumes `queues` straight into a listener's channel: the broker
+    /// hands each message to the server with no task in between (it has
+    /// no prefetch; the server's concurrency limit bounds what runs).
+    /// `exclusive` is deleted when the listener ends, and `own` too if it
+    /// is idle then.
     fn consume(
         &self,
         queues: &[String],
         exclusive: Option<String>,
         own: Option<String>,
-        prefetch: u16,
     ) -> Listener {
         let (tx, rx) = mpsc::unbounded_channel();
+        let tx = ConsumerTx::Listener(tx);
         let consumers: Vec<u64> = queues
             .iter()
             .map(|queue| self.broker.subscribe(queue, &tx))
             .collect();
         drop(tx);
-        let (to_server, deliveries) = mpsc::channel(usize::from(prefetch).max(1));
-        let stop = CancellationToken::new();
-        let held = Held {
+        let first = consumers.first().copied();
+        lock(&self.held).push(Held {
             broker: self.broker.clone(),
             consumers,
             exclusive_queue: exclusive,
             own_queue: own,
-        };
-        let (released, on_release) = oneshot::channel();
-        let closed = self.closed.clone();
-        let stopped = stop.clone();
-        tokio::spawn(async move {
-            pump(rx, to_server, stopped, closed, held).await;
-            drop(released);
         });
-        Listener::new(deliveries, stop.drop_guard()).released_by(on_release)
+        let held = Arc::clone(&self.held);
+        Listener::unbounded(rx).on_end(move |left| {
+            let mut all = lock(&held);
+            let Some(at) = all
+                .iter()
+                .position(|h| h.consumers.first().copied() == first)
+            else {
+                // The connection closed first and let go already.
+                return;
+            };
+            let mine = all.swap_remove(at);
+            drop(all);
+            mine.let_go(left);
+        })
     }
+}
+
+fn lock(held: &Mutex<Vec<Held>>) -> std::sync::MutexGuard<'_, Vec<Held>> {
+    held.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl fmt::Debug for MemoryDriver {
@@ -251,50 +270,29 @@ struct Held {
     own_queue: Option<String>,
 }
 
-async fn pump(
-    mut from_broker: mpsc::UnboundedReceiver<(Arc<str>, Message)>,
-    to_server: mpsc::Sender<Delivery>,
-    stop: CancellationToken,
-    closed: CancellationToken,
-    held: Held,
-) {
-    let mut unsent = None;
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => break,
-            () = closed.cancelled() => break,
-            next = from_broker.recv() => {
-                let Some((queue, message)) = next else { break };
-                let delivery = Delivery::new(queue.clone(), false, message, Box::new(Settled));
-                if let Err(mpsc::error::SendError(delivery)) = to_server.send(delivery).await {
-                    unsent = Some((queue, delivery.message));
-                    break;
-                }
+impl Held {
+    /// Lets go of the subscription, like a closed AMQP channel: its
+    /// consumers go, its exclusive queue is deleted, the deliveries it
+    /// received and nobody took (`left`) go back to their queues.
+    fn let_go(self, left: Vec<Delivery>) {
+        let Held {
+            broker,
+            consumers,
+            exclusive_queue,
+            own_queue,
+        } = self;
+        broker.unsubscribe(&consumers);
+        if let Some(queue) = &exclusive_queue {
+            broker.delete_queue(queue);
+        }
+        for delivery in left {
+            let queue = Arc::clone(&delivery.queue);
+            if exclusive_queue.as_deref() != Some(&*queue) {
+                let _ = broker.publish("", &queue, delivery.into_message(), false);
             }
         }
-    }
-    // Like a closed AMQP channel: unacked messages go back to their queues.
-    let Held {
-        broker,
-        consumers,
-        exclusive_queue,
-        own_queue,
-    } = held;
-    broker.unsubscribe(&consumers);
-    if let Some(queue) = &exclusive_queue {
-        broker.delete_queue(queue);
-    }
-    from_broker.close();
-    let mut requeue: Vec<(Arc<str>, Message)> = unsent.into_iter().collect();
-    while let Ok(item) = from_broker.try_recv() {
-        requeue.push(item);
-    }
-    for (queue, message) in requeue {
-        if exclusive_queue.as_deref() != Some(&*queue) {
-            let _ = broker.publish("", &queue, message, false);
+        if let Some(queue) = &own_queue {
+            broker.delete_idle_queue(queue);
         }
-    }
-    if let Some(queue) = &own_queue {
-        broker.delete_idle_queue(queue);
     }
 }

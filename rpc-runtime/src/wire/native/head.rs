@@ -112,11 +112,14 @@ impl<'a> ContextHead<'a> {
 impl RequestHead<'_> {
     /// The version byte and the encoded head, ready for the arguments.
     pub(super) fn encode(&self, args: &[u8]) -> Vec<u8> {
-        let head =
-            bincode::serde::encode_to_vec(self, bincode::config::standard()).unwrap_or_default();
-        let mut body = Vec::with_capacity(1 + head.len() + args.len());
+        // One allocation: room for a head without a trace, written in place.
+        let mut body = Vec::with_capacity(1 + 96 + args.len());
         body.push(V2);
-        body.extend_from_slice(&head);
+        if bincode::serde::encode_into_std_write(self, &mut body, bincode::config::standard())
+            .is_err()
+        {
+            body.truncate(1);
+        }
         body.extend_from_slice(args);
         body
     }
