@@ -1,7 +1,7 @@
 //! The client (oslo's rpcapi) and its cast-only fanout handle.
 //!
 //! Both wrap the runtime's `ClientCore`. Each trait method becomes a typed
-//! async method that builds the argument struct and calls or casts through
+//! async method that builds the argument list and calls or casts through
 //! the method's `MethodTypes` table (see [`crate::args`]).
 
 use proc_macro2::TokenStream;

@@ -106,12 +106,11 @@ pub(crate) fn impls(service: &Service, bodies: Bodies) -> TokenStream {
 fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
     let ident = &method.ident;
     let name = method.name();
-    let args_struct = crate::args::struct_ident(method);
     let types = crate::args::types_ident(method);
-    let fields: Vec<_> = method.args.iter().map(|arg| &arg.ident).collect();
     let locals: Vec<_> = (0..method.args.len())
         .map(|i| quote::format_ident!("__rpc_arg{}", i))
         .collect();
+    let pattern = crate::args::list(&locals);
     let ctx_ty = &method.ctx_ty;
     let ctx = quote_spanned! {ctx_ty.span()=>
         {
@@ -131,7 +130,7 @@ fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
     };
     quote! {
         #name => {
-            let #args_struct { #(#fields: #locals),* } = match request.#decode(&#types) {
+            let #pattern = match request.#decode(&#types) {
                 ::core::result::Result::Ok(args) => args,
                 ::core::result::Result::Err(response) => return response,
             };

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tracing::{Instrument, Span};
 
-use crate::codec::{AnyCodec, CodecError};
+use crate::args::ArgNames;
 use crate::context::Context;
 use crate::descriptor::{MethodDescriptor, ServiceDescriptor};
 use crate::error::RpcError;
@@ -19,7 +19,7 @@ use crate::stream::RpcStream;
 use crate::telemetry::{self, spans};
 use crate::topology::{check_name, check_server_names, fanout_exchange};
 use crate::transport::{Destination, Transport};
-use crate::typed::{MethodTypes, StreamTypes};
+use crate::typed::{EncodeArgs, MethodTypes, StreamTypes};
 use crate::version;
 use crate::wire::{OutgoingRequest, ReplyBody};
 
@@ -203,10 +203,11 @@ impl ClientCore {
     fn encode<A>(
         &self,
         method: &MethodDescriptor,
-        encode_args: fn(&AnyCodec, &A) -> Result<Vec<u8>, CodecError>,
+        names: ArgNames,
+        encode_args: EncodeArgs<A>,
         args: &A,
     ) -> Result<Vec<u8>, RpcError> {
-        encode_args(self.transport.wire().codec(), args).map_err(|e| RpcError::Encode {
+        encode_args(self.transport.wire().codec(), names, args).map_err(|e| RpcError::Encode {
             what: format!("the arguments of `{}`", method.name),
             detail: e.to_string(),
         })
@@ -258,7 +259,7 @@ impl ClientCore {
         args: A,
     ) -> Result<ReplyBody, RpcError> {
         let destination = self.destination(false)?;
-        let body = self.encode(method, types.encode_args, &args)?;
+        let body = self.encode(method, types.names, types.encode_args, &args)?;
         drop(args);
         let timeout = self.timeout_for(context);
         let message = self.request(
@@ -295,7 +296,7 @@ impl ClientCore {
         let span = spans::client(self.service, method, self.transport.speaks(), true);
         let sent = async {
             let destination = self.destination(fanout)?;
-            let body = self.encode(method, types.encode_args, &args)?;
+            let body = self.encode(method, types.names, types.encode_args, &args)?;
             let mut message =
                 self.request(&span, (method, &destination), context, body, None, None)?;
             // Persistent: a cast waiting in a durable queue survives a broker restart.
@@ -337,7 +338,7 @@ impl ClientCore {
         let span = spans::client(self.service, method, self.transport.speaks(), false);
         let opened = async {
             let destination = self.destination(false)?;
-            let body = self.encode(method, types.encode_args, &args)?;
+            let body = self.encode(method, types.names, types.encode_args, &args)?;
             drop(args);
             let timeout = self.timeout_for(context);
             let message = self.request(

@@ -8,8 +8,10 @@
 //! bincode's own allocation budget stops a small body that announces a huge
 //! length from allocating it.
 
+use std::marker::PhantomData;
+
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed};
 
 /// The default largest body accepted by a decoder: 16 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
@@ -103,6 +105,17 @@ impl Codec for Bincode {
     }
 
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
+        self.decode_seed(PhantomData, bytes)
+    }
+}
+
+impl Bincode {
+    /// [`Codec::decode`] through a serde seed.
+    fn decode_seed<'de, S: DeserializeSeed<'de>>(
+        &self,
+        seed: S,
+        bytes: &'de [u8],
+    ) -> Result<S::Value, CodecError> {
         if bytes.len() > self.max_size {
             return Err(CodecError::TooLarge {
                 size: bytes.len(),
@@ -117,7 +130,7 @@ impl Codec for Bincode {
             .len()
             .saturating_mul(32)
             .min(self.max_size.saturating_mul(4));
-        let (value, read) = decode_with_budget::<T>(bytes, budget)?;
+        let (value, read) = decode_with_budget(seed, bytes, budget)?;
         if read != bytes.len() {
             return Err(CodecError::TrailingBytes {
                 extra: bytes.len() - read,
@@ -161,13 +174,28 @@ impl Codec for Json {
     }
 
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
+        self.decode_seed(PhantomData, bytes)
+    }
+}
+
+impl Json {
+    /// [`Codec::decode`] through a serde seed.
+    fn decode_seed<'de, S: DeserializeSeed<'de>>(
+        &self,
+        seed: S,
+        bytes: &'de [u8],
+    ) -> Result<S::Value, CodecError> {
         if bytes.len() > self.max_size {
             return Err(CodecError::TooLarge {
                 size: bytes.len(),
                 limit: self.max_size,
             });
         }
-        serde_json::from_slice(bytes).map_err(|e| CodecError::Invalid(e.to_string()))
+        let invalid = |e: serde_json::Error| CodecError::Invalid(e.to_string());
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let value = seed.deserialize(&mut deserializer).map_err(invalid)?;
+        deserializer.end().map_err(invalid)?;
+        Ok(value)
     }
 }
 
@@ -195,6 +223,20 @@ impl AnyCodec {
         match self {
             AnyCodec::Bincode(codec) => codec.max_size(),
             AnyCodec::Json(codec) => codec.max_size,
+        }
+    }
+
+    /// Decodes one whole value from untrusted `bytes` through a serde seed:
+    /// for a value whose shape is known at run time only (a method's
+    /// arguments, named by its descriptor).
+    pub(crate) fn decode_seed<'de, S: DeserializeSeed<'de>>(
+        &self,
+        seed: S,
+        bytes: &'de [u8],
+    ) -> Result<S::Value, CodecError> {
+        match self {
+            AnyCodec::Bincode(codec) => codec.decode_seed(seed, bytes),
+            AnyCodec::Json(codec) => codec.decode_seed(seed, bytes),
         }
     }
 
@@ -252,25 +294,26 @@ pub(crate) fn decode_head<'de, T: serde::Deserialize<'de>>(
         .map_err(|e| CodecError::Invalid(e.to_string()))
 }
 
-fn decode_with_budget<T: DeserializeOwned>(
-    bytes: &[u8],
+fn decode_with_budget<'de, S: DeserializeSeed<'de>>(
+    seed: S,
+    bytes: &'de [u8],
     budget: usize,
-) -> Result<(T, usize), CodecError> {
+) -> Result<(S::Value, usize), CodecError> {
     use bincode::config::standard;
-    use bincode::serde::decode_from_slice as decode;
+    use bincode::serde::seed_decode_from_slice as decode;
 
     const KIB: usize = 1024;
     const MIB: usize = 1024 * KIB;
     let result = if budget <= 64 * KIB {
-        decode(bytes, standard().with_limit::<{ 64 * KIB }>())
+        decode(seed, bytes, standard().with_limit::<{ 64 * KIB }>())
     } else if budget <= MIB {
-        decode(bytes, standard().with_limit::<{ MIB }>())
+        decode(seed, bytes, standard().with_limit::<{ MIB }>())
     } else if budget <= 16 * MIB {
-        decode(bytes, standard().with_limit::<{ 16 * MIB }>())
+        decode(seed, bytes, standard().with_limit::<{ 16 * MIB }>())
     } else if budget <= 256 * MIB {
-        decode(bytes, standard().with_limit::<{ 256 * MIB }>())
+        decode(seed, bytes, standard().with_limit::<{ 256 * MIB }>())
     } else {
-        decode(bytes, standard().with_limit::<{ 1024 * MIB }>())
+        decode(seed, bytes, standard().with_limit::<{ 1024 * MIB }>())
     };
     result.map_err(|e| CodecError::Invalid(e.to_string()))
 }

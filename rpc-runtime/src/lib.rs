@@ -54,6 +54,7 @@
 //! # Ok(()) }
 //! ```
 
+mod args;
 pub mod builtin;
 mod client;
 pub mod codec;

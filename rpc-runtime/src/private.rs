@@ -3,6 +3,7 @@
 //! The bounds on a user's types are `WireType` and `ServiceError`, checked
 //! once per method (see `typed.rs`) with the messages below.
 
+pub use crate::args::{ArgList, ArgNames};
 pub use crate::client::ClientCore;
 pub use crate::future::BoxFuture;
 pub use crate::service::{Request, Response};

@@ -8,13 +8,14 @@
 
 use std::fmt;
 
-use crate::codec::{AnyCodec, CodecError};
+use crate::args::ArgNames;
+use crate::codec::AnyCodec;
 use crate::context::Context;
 use crate::descriptor::{MethodDescriptor, ServiceDescriptor};
 use crate::error::RpcError;
 use crate::server::streams::Frames;
 use crate::stream::RpcStream;
-use crate::typed::{MethodTypes, StreamTypes};
+use crate::typed::{DecodeArgs, MethodTypes, StreamTypes};
 use crate::wire::ReplyBody;
 
 use crate::future::BoxFuture;
@@ -50,14 +51,11 @@ impl<'a> Request<'a> {
 
     /// Decodes the arguments; on failure, the response to send instead.
     pub fn decode_args<A, O, C>(&self, types: &MethodTypes<A, O, C>) -> Result<A, Response> {
-        self.decode_with(types.decode_args)
+        self.decode_with(types.names, types.decode_args)
     }
 
-    fn decode_with<A>(
-        &self,
-        decode_args: fn(&AnyCodec, &[u8]) -> Result<A, CodecError>,
-    ) -> Result<A, Response> {
-        decode_args(self.codec, self.body).map_err(|e| {
+    fn decode_with<A>(&self, names: ArgNames, decode_args: DecodeArgs<A>) -> Result<A, Response> {
+        decode_args(self.codec, names, self.body).map_err(|e| {
             Response::failure(RpcError::BadRequest {
                 method: self.method.name.to_owned(),
                 detail: format!("undecodable arguments: {e}"),
@@ -68,7 +66,7 @@ impl<'a> Request<'a> {
     /// Decodes a streaming method's arguments; on failure, the response
     /// to send instead.
     pub fn decode_stream_args<A, T, E>(&self, types: &StreamTypes<A, T, E>) -> Result<A, Response> {
-        self.decode_with(types.decode_args)
+        self.decode_with(types.names, types.decode_args)
     }
 
     /// The response streaming what the manager's stream yields.

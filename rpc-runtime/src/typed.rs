@@ -1,5 +1,9 @@
 //! The typed half of one method, as a table of function pointers.
 //!
+//! Its arguments are an [`ArgList`] named by the table's [`ArgNames`] (see
+//! [`crate::args`]), so the functions are shared by every method taking the
+//! same argument types.
+//!
 //! The macro builds one `static` [`MethodTypes`] per method by calling a
 //! generic function whose bounds (`WireType` on each argument and on the
 //! return type, `ServiceError` on the error type) are given the user's own
@@ -9,10 +13,12 @@
 //! bounds of their own.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::args::{ArgList, ArgNames, Named, NamedSeed};
 use crate::codec::{AnyCodec, Codec, CodecError};
 use crate::error::RpcError;
 use crate::private::{NoError, ServiceError, WireType};
@@ -21,19 +27,27 @@ use crate::stream::RpcStream;
 use crate::stream::frames::Frame;
 use crate::wire::{ErrorReply, ReplyBody};
 
+/// Encodes a method's arguments as the struct its names describe.
+pub(crate) type EncodeArgs<A> = fn(&AnyCodec, ArgNames, &A) -> Result<Vec<u8>, CodecError>;
+
+/// Decodes a method's arguments, named as given, from untrusted bytes.
+pub(crate) type DecodeArgs<A> = fn(&AnyCodec, ArgNames, &[u8]) -> Result<A, CodecError>;
+
 /// How one method's arguments `A`, manager output `O` and client result `C`
 /// are encoded and decoded.
 pub struct MethodTypes<A, O, C> {
-    pub(crate) encode_args: fn(&AnyCodec, &A) -> Result<Vec<u8>, CodecError>,
-    pub(crate) decode_args: fn(&AnyCodec, &[u8]) -> Result<A, CodecError>,
+    pub(crate) names: ArgNames,
+    pub(crate) encode_args: EncodeArgs<A>,
+    pub(crate) decode_args: DecodeArgs<A>,
     pub(crate) encode_output: fn(&AnyCodec, &O) -> Result<Option<ReplyBody>, CodecError>,
     pub(crate) decode_reply: fn(&AnyCodec, ReplyBody) -> C,
     pub(crate) fail: fn(RpcError) -> C,
 }
 
 /// A cast: no output; the client learns only of framework failures.
-pub const fn cast<A: Serialize + DeserializeOwned>() -> MethodTypes<A, (), Result<(), RpcError>> {
+pub const fn cast<A: ArgList>(names: ArgNames) -> MethodTypes<A, (), Result<(), RpcError>> {
     MethodTypes {
+        names,
         encode_args: encode::<A>,
         decode_args: decode::<A>,
         encode_output: no_output,
@@ -43,9 +57,11 @@ pub const fn cast<A: Serialize + DeserializeOwned>() -> MethodTypes<A, (), Resul
 }
 
 /// A call whose manager returns `R`; the client gets `Result<R, RpcError>`.
-pub const fn value<A: Serialize + DeserializeOwned, R: WireType>()
--> MethodTypes<A, R, Result<R, RpcError>> {
+pub const fn value<A: ArgList, R: WireType>(
+    names: ArgNames,
+) -> MethodTypes<A, R, Result<R, RpcError>> {
     MethodTypes {
+        names,
         encode_args: encode::<A>,
         decode_args: decode::<A>,
         encode_output: value_output::<R>,
@@ -56,9 +72,11 @@ pub const fn value<A: Serialize + DeserializeOwned, R: WireType>()
 
 /// A call whose manager returns `Result<R, E>`; the client gets the same,
 /// framework failures folded into `E` through `From<RpcError>`.
-pub const fn fallible<A: Serialize + DeserializeOwned, R: WireType, E: ServiceError>()
--> MethodTypes<A, Result<R, E>, Result<R, E>> {
+pub const fn fallible<A: ArgList, R: WireType, E: ServiceError>(
+    names: ArgNames,
+) -> MethodTypes<A, Result<R, E>, Result<R, E>> {
     MethodTypes {
+        names,
         encode_args: encode::<A>,
         decode_args: decode::<A>,
         encode_output: result_output::<R, E>,
@@ -67,12 +85,13 @@ pub const fn fallible<A: Serialize + DeserializeOwned, R: WireType, E: ServiceEr
     }
 }
 
-fn encode<A: Serialize>(codec: &AnyCodec, args: &A) -> Result<Vec<u8>, CodecError> {
-    codec.encode(args)
+fn encode<A: ArgList>(codec: &AnyCodec, names: ArgNames, args: &A) -> Result<Vec<u8>, CodecError> {
+    codec.encode(&Named { names, args })
 }
 
-fn decode<A: DeserializeOwned>(codec: &AnyCodec, body: &[u8]) -> Result<A, CodecError> {
-    codec.decode(body)
+fn decode<A: ArgList>(codec: &AnyCodec, names: ArgNames, body: &[u8]) -> Result<A, CodecError> {
+    let list = PhantomData;
+    codec.decode_seed(NamedSeed { names, list }, body)
 }
 
 fn no_output(_: &AnyCodec, _: &()) -> Result<Option<ReplyBody>, CodecError> {
@@ -182,8 +201,9 @@ impl<A, O, C> fmt::Debug for MethodTypes<A, O, C> {
 /// How a streaming method's arguments `A` and items `T` (or error `E`) are
 /// encoded and decoded.
 pub struct StreamTypes<A, T, E> {
-    pub(crate) encode_args: fn(&AnyCodec, &A) -> Result<Vec<u8>, CodecError>,
-    pub(crate) decode_args: fn(&AnyCodec, &[u8]) -> Result<A, CodecError>,
+    pub(crate) names: ArgNames,
+    pub(crate) encode_args: EncodeArgs<A>,
+    pub(crate) decode_args: DecodeArgs<A>,
     pub(crate) encode_stream: fn(AnyCodec, RpcStream<T, E>) -> Frames,
     pub(crate) decode_item: fn(&AnyCodec, &[u8]) -> Result<T, E>,
     pub(crate) decode_end: fn(&AnyCodec, ReplyBody) -> Result<T, E>,
@@ -191,9 +211,11 @@ pub struct StreamTypes<A, T, E> {
 }
 
 /// A method returning `RpcStream<T, E>`.
-pub const fn stream<A: Serialize + DeserializeOwned, T: WireType, E: ServiceError>()
--> StreamTypes<A, T, E> {
+pub const fn stream<A: ArgList, T: WireType, E: ServiceError>(
+    names: ArgNames,
+) -> StreamTypes<A, T, E> {
     StreamTypes {
+        names,
         encode_args: encode::<A>,
         decode_args: decode::<A>,
         encode_stream: encode_stream::<T, E>,
