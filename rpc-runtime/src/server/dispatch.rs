@@ -117,16 +117,21 @@ impl Handler {
                 let show_panics = self.server.show_panics;
                 let service = &*self.service;
                 let wants_reply = reply_to.is_some();
-                let outcome = run(
-                    service,
-                    wire.kind(),
-                    &self.topic,
-                    request,
-                    Some(&self.server),
-                    show_panics,
-                    wants_reply,
-                )
-                .await;
+                let outcome = match builtin(service, &self.topic, &request, Some(&self.server)) {
+                    Some(outcome) => outcome,
+                    None => {
+                        checked_run(
+                            service,
+                            wire.kind(),
+                            &self.topic,
+                            request,
+                            Some(&self.server),
+                            show_panics,
+                            wants_reply,
+                        )
+                        .await
+                    }
+                };
                 let reply = match outcome {
                     Outcome::Reply(reply) => reply,
                     Outcome::Stream(frames) => {
@@ -243,17 +248,22 @@ pub(crate) async fn respond(
     };
     let codec = request.codec;
     let method = request.method.clone();
-    let reply = match run(
-        service,
-        wire.kind(),
-        topic,
-        request,
-        server,
-        show_panics,
-        true,
-    )
-    .await
-    {
+    let outcome = match builtin(service, topic, &request, server) {
+        Some(outcome) => outcome,
+        None => {
+            checked_run(
+                service,
+                wire.kind(),
+                topic,
+                request,
+                server,
+                show_panics,
+                true,
+            )
+            .await
+        }
+    };
+    let reply = match outcome {
         Outcome::Reply(reply) => reply,
         Outcome::Stream(_) => Some(ReplyBody::Failure(RpcError::config(format!(
             "`{method}` streams its reply: serve it on a transport (memory or AMQP)"
@@ -262,63 +272,51 @@ pub(crate) async fn respond(
     Answer { reply, codec }
 }
 
-/// Runs one decoded request. A cast method called with a reply address
-/// (`wants_reply`, as a Python caller may) answers nothing (`None`), as
-/// oslo.messaging does; a failure is logged with the method and request id.
-async fn run(
+/// Answers the built-in methods (stream credit and cancel, `ping`,
+/// `describe`) at once; `None` for any other request, for [`checked_run`].
+/// A sync step of its own, so that the request is not held twice across
+/// the manager's awaits (which would double what each request in flight
+/// costs in memory).
+fn builtin(
     service: &dyn Service,
-    wire: Wire,
     topic: &str,
-    request: IncomingRequest,
+    request: &IncomingRequest,
     server: Option<&ServerState>,
-    show_panics: bool,
-    wants_reply: bool,
-) -> Outcome {
+) -> Option<Outcome> {
     let descriptor = service.descriptor();
-    let builtin = match (request.method.as_str(), server) {
+    let encoded = match (request.method.as_str(), server) {
         (stream::STREAM_CREDIT, Some(server)) => {
             if let Ok((id, n)) = request.codec.decode::<(String, u32)>(&request.body) {
                 server.streams.grant(&id, n);
             }
-            return Outcome::Reply(None);
+            return Some(Outcome::Reply(None));
         }
         (stream::STREAM_CANCEL, Some(server)) => {
             if let Ok((id,)) = request.codec.decode::<(String,)>(&request.body) {
                 server.streams.cancel(&id);
             }
-            return Outcome::Reply(None);
+            return Some(Outcome::Reply(None));
         }
-        (builtin::PING, Some(server)) => Some(
-            request
-                .codec
-                .encode(&server.facts(descriptor.name).ping(topic, descriptor)),
-        ),
-        (builtin::DESCRIBE, _) => Some(request.codec.encode(&ServiceDescription::from(descriptor))),
-        _ => None,
+        (builtin::PING, Some(server)) => request
+            .codec
+            .encode(&server.facts(descriptor.name).ping(topic, descriptor)),
+        (builtin::DESCRIBE, _) => request.codec.encode(&ServiceDescription::from(descriptor)),
+        _ => return None,
     };
-    if let Some(encoded) = builtin {
-        return Outcome::Reply(Some(match encoded {
-            Ok(body) => ReplyBody::Value(body),
-            Err(error) => ReplyBody::Failure(RpcError::Internal {
-                method: request.method,
-                detail: error.to_string(),
-            }),
-        }));
-    }
-    checked_run(
-        service,
-        wire,
-        topic,
-        request,
-        server,
-        show_panics,
-        wants_reply,
-    )
-    .await
+    Some(Outcome::Reply(Some(match encoded {
+        Ok(body) => ReplyBody::Value(body),
+        Err(error) => ReplyBody::Failure(RpcError::Internal {
+            method: request.method.clone(),
+            detail: error.to_string(),
+        }),
+    })))
 }
 
 /// Runs a request for one of the service's methods, after checking its
-/// version, namespace and deadline.
+/// version, namespace and deadline. A cast method called with a reply
+/// address (`wants_reply`, as a Python caller may) answers nothing
+/// (`None`), as oslo.messaging does; a failure is logged with the method
+/// and request id.
 async fn checked_run(
     service: &dyn Service,
     wire: Wire,

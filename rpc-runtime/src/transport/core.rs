@@ -148,9 +148,10 @@ impl Transport {
     ) -> Result<Message, RpcError> {
         let deadline = deadline_after(timeout);
         let timed_out = || timed_out(method, &destination, timeout, Awaited::Reply);
-        let mut call = self
-            .open_call(method, destination.clone(), message, timeout)
-            .await?;
+        // Boxed: sending is over long before the reply comes, and a call
+        // waiting for its reply then holds none of it.
+        let mut call =
+            Box::pin(self.open_call(method, destination.clone(), message, timeout)).await?;
         let mut silent_until = monitor.map(|m| Instant::now() + m);
         loop {
             let wake = silent_until.map_or(deadline, |s| s.min(deadline));

@@ -202,8 +202,13 @@ impl MemoryBroker {
             .or_insert_with(|| Queue::named(queue));
         queue_state.consumers.push(Consumer { id, tx: tx.clone() });
         let waiting = std::mem::take(&mut queue_state.waiting);
-        for (message, since) in waiting {
-            deliver(queue_state, message, since);
+        let handoffs: Vec<Handoff> = waiting
+            .into_iter()
+            .filter_map(|(message, since)| pick(queue_state, message, since))
+            .collect();
+        drop(state);
+        for handoff in handoffs {
+            self.hand_off(handoff);
         }
         id
     }
@@ -215,6 +220,9 @@ impl MemoryBroker {
     }
 
     /// Routes `message`; with `mandatory`, fails when no queue takes it.
+    /// Consumers are picked under the lock and handed their messages after
+    /// it: a hand-off wakes a task (or runs a reply's callback), which
+    /// would otherwise hold every other publisher back.
     pub(super) fn publish(
         &self,
         exchange: &str,
@@ -222,34 +230,46 @@ impl MemoryBroker {
         message: Message,
         mandatory: bool,
     ) -> Result<(), RpcError> {
-        let mut state = self.lock();
-        let State { queues, exchanges } = &mut *state;
-        let now = Instant::now();
-        let mut delivered = false;
-        if exchange.is_empty() {
-            if let Some(queue) = queues.get_mut(key) {
-                deliver(queue, message, now);
-                delivered = true;
-            }
-        } else if let Some(ex) = exchanges.get(exchange) {
-            let mut targets = ex
-                .bindings
-                .iter()
-                .filter(|(k, _)| ex.fanout || k == key)
-                .map(|(_, q)| q)
-                .peekable();
-            let mut message = Some(message);
-            while let Some(name) = targets.next() {
-                // The last target takes the message itself; others a copy.
-                let copy = match targets.peek() {
-                    Some(_) => message.clone(),
-                    None => message.take(),
-                };
-                if let (Some(queue), Some(copy)) = (queues.get_mut(name), copy) {
-                    deliver(queue, copy, now);
+        let mut first = None;
+        let mut more = Vec::new();
+        let delivered = {
+            let mut state = self.lock();
+            let State { queues, exchanges } = &mut *state;
+            let now = Instant::now();
+            let mut delivered = false;
+            if exchange.is_empty() {
+                if let Some(queue) = queues.get_mut(key) {
+                    first = pick(queue, message, now);
                     delivered = true;
                 }
+            } else if let Some(ex) = exchanges.get(exchange) {
+                let mut targets = ex
+                    .bindings
+                    .iter()
+                    .filter(|(k, _)| ex.fanout || k == key)
+                    .map(|(_, q)| q)
+                    .peekable();
+                let mut message = Some(message);
+                while let Some(name) = targets.next() {
+                    // The last target takes the message itself; others a copy.
+                    let copy = match targets.peek() {
+                        Some(_) => message.clone(),
+                        None => message.take(),
+                    };
+                    if let (Some(queue), Some(copy)) = (queues.get_mut(name), copy) {
+                        let handoff = pick(queue, copy, now);
+                        match first {
+                            None => first = handoff,
+                            Some(_) => more.extend(handoff),
+                        }
+                        delivered = true;
+                    }
+                }
             }
+            delivered
+        };
+        for handoff in first.into_iter().chain(more) {
+            self.hand_off(handoff);
         }
         if delivered || !mandatory {
             return Ok(());
@@ -259,9 +279,42 @@ impl MemoryBroker {
             routing_key: key.to_owned(),
         })
     }
+
+    /// Gives a picked consumer its message; if it went away meanwhile, it
+    /// is removed and the message goes to the queue's next one (or waits).
+    fn hand_off(&self, handoff: Handoff) {
+        let Handoff {
+            consumer,
+            tx,
+            queue,
+            message,
+        } = handoff;
+        let Some(back) = tx.send(&queue, message) else {
+            return;
+        };
+        drop(tx);
+        let retry = {
+            let mut state = self.lock();
+            let Some(queue) = state.queues.get_mut(&*queue) else {
+                return;
+            };
+            queue.consumers.retain(|c| c.id != consumer);
+            pick(queue, back, Instant::now())
+        };
+        if let Some(retry) = retry {
+            self.hand_off(retry);
+        }
+    }
 }
 
-/// Hands a message to the queue's next live consumer, or keeps it waiting.
+/// A message and the consumer picked for it, to hand over outside the lock.
+struct Handoff {
+    consumer: u64,
+    tx: ConsumerTx,
+    queue: Arc<str>,
+    message: Message,
+}
+
 impl State {
     fn delete_queue(&mut self, name: &str) {
         self.queues.remove(name);
@@ -274,31 +327,34 @@ impl State {
     }
 }
 
-fn deliver(queue: &mut Queue, message: Message, since: Instant) {
+/// Picks the queue's next consumer for `message` (round-robin), or keeps
+/// the message waiting when it has none; drops it if it expired.
+fn pick(queue: &mut Queue, message: Message, since: Instant) -> Option<Handoff> {
     if let Some(ttl) = message.expiration_ms {
         if since.elapsed() >= Duration::from_millis(ttl) {
-            return;
+            return None;
         }
     }
     let mut message = message;
     message.received_at = Some(Instant::now());
-    while !queue.consumers.is_empty() {
-        let index = queue.next % queue.consumers.len();
-        queue.next = queue.next.wrapping_add(1);
-        match queue.consumers[index].tx.send(&queue.name, message) {
-            None => return,
-            Some(back) => {
-                queue.consumers.remove(index);
-                message = back;
+    if queue.consumers.is_empty() {
+        queue.waiting.push_back((message, since));
+        if let Some(max) = queue.max_length {
+            while queue.waiting.len() > max as usize {
+                queue.waiting.pop_front();
             }
         }
+        return None;
     }
-    queue.waiting.push_back((message, since));
-    if let Some(max) = queue.max_length {
-        while queue.waiting.len() > max as usize {
-            queue.waiting.pop_front();
-        }
-    }
+    let index = queue.next % queue.consumers.len();
+    queue.next = queue.next.wrapping_add(1);
+    let consumer = &queue.consumers[index];
+    Some(Handoff {
+        consumer: consumer.id,
+        tx: consumer.tx.clone(),
+        queue: Arc::clone(&queue.name),
+        message,
+    })
 }
 
 impl fmt::Debug for MemoryBroker {
