@@ -120,11 +120,12 @@ impl Serving {
                     else {
                         continue;
                     };
-                    let handler = Arc::clone(handler);
+                    let request = handler.handle(message);
+                    let topic = Arc::clone(&handler.topic);
                     run_or_spawn(async move {
-                        handler.handle(message).await;
+                        request.await;
                         if let Err(error) = acker.ack().await {
-                            tracing::warn!(topic = %handler.topic, %error, "could not ack a handled cast; it will be redelivered");
+                            tracing::warn!(%topic, %error, "could not ack a handled cast; it will be redelivered");
                         }
                         drop(permit);
                     })
@@ -146,9 +147,9 @@ impl Serving {
                             continue;
                         }
                     }
-                    let handler = Arc::clone(handler);
+                    let request = handler.handle(message);
                     run_or_spawn(async move {
-                        handler.handle(message).await;
+                        request.await;
                         drop(permit);
                     })
                     .await;

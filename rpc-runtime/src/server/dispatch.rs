@@ -93,16 +93,38 @@ pub(super) struct Handler {
 
 impl Handler {
     /// Runs one request, then sends its reply (and, while it runs,
-    /// heartbeats) when the caller waits for one.
-    pub(super) async fn handle(&self, mut message: Message) {
-        let _counted = InFlight::new(&self.server.in_flight);
+    /// heartbeats) when the caller waits for one. The request is decoded
+    /// here, before the returned future: the future holds only the decoded
+    /// request, once, not the message it came from (each request in flight
+    /// costs what its future holds).
+    pub(super) fn handle(
+        self: &Arc<Self>,
+        mut message: Message,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let this = Arc::clone(self);
         let wire = self.transport.wire();
         // Moved out: decoding the request reads neither.
         let reply_to = message.reply_to.take();
         let correlation_id = message.correlation_id.take();
-        let answer = match wire.decode_request(message) {
+        let mut decoded = wire.decode_request(message);
+        async move {
+            let _counted = InFlight::new(&this.server.in_flight);
+            this.respond(&mut decoded, reply_to, correlation_id).await;
+        }
+    }
+
+    async fn respond(
+        &self,
+        decoded: &mut Result<IncomingRequest, RpcError>,
+        reply_to: Option<String>,
+        correlation_id: Option<String>,
+    ) {
+        let wire = self.transport.wire();
+        // By reference: holding the request by value here too would hold
+        // it twice across the manager's awaits.
+        let answer = match decoded {
             Err(error) => Answer {
-                reply: Some(ReplyBody::Failure(error)),
+                reply: Some(ReplyBody::Failure(error.clone())),
                 codec: *wire.codec(),
             },
             Ok(request) => {
@@ -117,7 +139,7 @@ impl Handler {
                 let show_panics = self.server.show_panics;
                 let service = &*self.service;
                 let wants_reply = reply_to.is_some();
-                let outcome = match builtin(service, &self.topic, &request, Some(&self.server)) {
+                let outcome = match builtin(service, &self.topic, request, Some(&self.server)) {
                     Some(outcome) => outcome,
                     None => {
                         checked_run(
@@ -237,7 +259,7 @@ pub(crate) async fn respond(
     server: Option<&ServerState>,
     show_panics: bool,
 ) -> Answer {
-    let request = match wire.decode_request(message) {
+    let mut request = match wire.decode_request(message) {
         Ok(request) => request,
         Err(error) => {
             return Answer {
@@ -255,7 +277,7 @@ pub(crate) async fn respond(
                 service,
                 wire.kind(),
                 topic,
-                request,
+                &mut request,
                 server,
                 show_panics,
                 true,
@@ -321,7 +343,7 @@ async fn checked_run(
     service: &dyn Service,
     wire: Wire,
     topic: &str,
-    mut request: IncomingRequest,
+    request: &mut IncomingRequest,
     server: Option<&ServerState>,
     show_panics: bool,
     wants_reply: bool,
@@ -339,7 +361,7 @@ async fn checked_run(
     if request.namespace.as_deref() != descriptor.namespace {
         return Outcome::Reply(Some(ReplyBody::Failure(RpcError::WrongNamespace {
             topic: topic.to_owned(),
-            requested: request.namespace,
+            requested: request.namespace.take(),
             served: descriptor.namespace.map(str::to_owned),
         })));
     }
@@ -347,7 +369,7 @@ async fn checked_run(
     let Some(method) = descriptor.method(&request.method) else {
         return Outcome::Reply(Some(ReplyBody::Failure(RpcError::UnknownMethod {
             topic: topic.to_owned(),
-            method: request.method,
+            method: std::mem::take(&mut request.method),
         })));
     };
     if request
@@ -370,7 +392,7 @@ async fn checked_run(
         method,
         wire,
         topic,
-        &request,
+        request,
         &trace,
         received.is_some(),
     );
@@ -381,7 +403,7 @@ async fn checked_run(
         .set_trace(Some(spans::outgoing_trace(&span).unwrap_or(trace)));
     let started = std::time::Instant::now();
     let _in_flight = telemetry::InFlight::start(descriptor.name);
-    if let Err(error) = super::kwargs::check(method, &request) {
+    if let Err(error) = super::kwargs::check(method, request) {
         tracing::warn!(%topic, method = method.name, request_id = request.context.request_id(), %error, "request refused");
         telemetry::request_done(
             descriptor.name,
