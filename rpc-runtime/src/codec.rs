@@ -116,12 +116,7 @@ impl Bincode {
         seed: S,
         bytes: &'de [u8],
     ) -> Result<S::Value, CodecError> {
-        if bytes.len() > self.max_size {
-            return Err(CodecError::TooLarge {
-                size: bytes.len(),
-                limit: self.max_size,
-            });
-        }
+        within_limit(bytes, self.max_size)?;
         // bincode charges every allocation against a compile-time budget.
         // Pick the smallest budget that fits a legitimate value of this body
         // (in-memory sizes can exceed the varint-encoded size, hence the
@@ -138,6 +133,17 @@ impl Bincode {
         }
         Ok(value)
     }
+}
+
+/// Refuses a body over `limit` bytes before anything decodes it.
+fn within_limit(bytes: &[u8], limit: usize) -> Result<(), CodecError> {
+    if bytes.len() > limit {
+        return Err(CodecError::TooLarge {
+            size: bytes.len(),
+            limit,
+        });
+    }
+    Ok(())
 }
 
 /// JSON through serde_json, for tools (`rpcctl`) and oslo.messaging's wire
@@ -185,12 +191,7 @@ impl Json {
         seed: S,
         bytes: &'de [u8],
     ) -> Result<S::Value, CodecError> {
-        if bytes.len() > self.max_size {
-            return Err(CodecError::TooLarge {
-                size: bytes.len(),
-                limit: self.max_size,
-            });
-        }
+        within_limit(bytes, self.max_size)?;
         let invalid = |e: serde_json::Error| CodecError::Invalid(e.to_string());
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
         let value = seed.deserialize(&mut deserializer).map_err(invalid)?;

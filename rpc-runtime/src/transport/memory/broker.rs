@@ -76,9 +76,9 @@ impl Queue {
 pub(super) enum ConsumerTx {
     /// A listener's channel, as deliveries.
     Listener(mpsc::UnboundedSender<Delivery>),
-    /// A function run at once (under the broker's lock: it must not call
-    /// back into the broker): a reply queue's, which hands each reply to
-    /// its pending call without a task in between.
+    /// A function run at once (after the broker's lock is released): a
+    /// reply queue's, which hands each reply to its pending call without a
+    /// task in between.
     Callback(Arc<dyn Fn(Message) + Send + Sync>),
 }
 
