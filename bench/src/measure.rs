@@ -66,6 +66,11 @@ pub struct Measured {
     pub server_cpu: Duration,
     /// CPU time the broker (RabbitMQ's `beam.smp`) spent meanwhile.
     pub broker_cpu: Duration,
+    /// Context switches of this process's threads (each one a thread that
+    /// went to sleep or was preempted: mostly wake-ups between tasks).
+    pub client_switches: u64,
+    /// Context switches of the server process's threads.
+    pub server_switches: u64,
 }
 
 /// As [`interleaved`], each op with the pid of the process serving it,
@@ -92,6 +97,8 @@ pub async fn interleaved_cpu(
             client_cpu: run.client_cpu,
             server_cpu: run.server_cpu,
             broker_cpu: run.broker_cpu,
+            client_switches: run.client_switches,
+            server_switches: run.server_switches,
             stats: summarise(run.latencies, run.elapsed),
         })
         .collect()
@@ -105,6 +112,8 @@ struct Run {
     client_cpu: Duration,
     server_cpu: Duration,
     broker_cpu: Duration,
+    client_switches: u64,
+    server_switches: u64,
 }
 
 impl Run {
@@ -114,6 +123,8 @@ impl Run {
         self.client_cpu += other.client_cpu;
         self.server_cpu += other.server_cpu;
         self.broker_cpu += other.broker_cpu;
+        self.client_switches += other.client_switches;
+        self.server_switches += other.server_switches;
     }
 }
 
@@ -138,6 +149,28 @@ pub fn cpu_time(pid: Option<u32>) -> Duration {
             .unwrap_or(0)
     };
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// Context switches (voluntary and not) of every thread of a process so
+/// far: this one, or `pid`. Linux's `/proc/<pid>/task/*/status`.
+pub fn switches(pid: Option<u32>) -> u64 {
+    let dir = pid.map_or_else(
+        || "/proc/self/task".to_owned(),
+        |p| format!("/proc/{p}/task"),
+    );
+    let Ok(tasks) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|line| line.contains("ctxt_switches:"))
+                .filter_map(|line| line.split_whitespace().last()?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
 
 /// The pid of the local broker's Erlang VM: the oldest `beam.smp` that is
@@ -183,6 +216,8 @@ async fn run(workers: usize, duration: Duration, op: Op, server: Option<u32>) ->
         )
     };
     let (client_before, server_before, broker_before) = cpu();
+    let switched = || (switches(None), server.map_or(0, |p| switches(Some(p))));
+    let (client_switched, server_switched) = switched();
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
@@ -204,12 +239,15 @@ async fn run(workers: usize, duration: Duration, op: Op, server: Option<u32>) ->
     }
     let elapsed = started.elapsed();
     let (client_after, server_after, broker_after) = cpu();
+    let (client_switches, server_switches) = switched();
     Run {
         latencies,
         elapsed,
         client_cpu: client_after.saturating_sub(client_before),
         server_cpu: server_after.saturating_sub(server_before),
         broker_cpu: broker_after.saturating_sub(broker_before),
+        client_switches: client_switches.saturating_sub(client_switched),
+        server_switches: server_switches.saturating_sub(server_switched),
     }
 }
 

@@ -109,10 +109,17 @@ fn cells(label: &str, m: &Measured, base: &Measured) -> Vec<String> {
         per_10k(m.client_cpu, m.ops),
         per_10k(m.server_cpu, m.ops),
         per_10k(m.broker_cpu, m.ops),
+        per_call(m.client_switches, m.ops),
+        per_call(m.server_switches, m.ops),
     ]
 }
 
-const HEADER: [&str; 9] = [
+/// Context switches per operation.
+fn per_call(switches: u64, ops: usize) -> String {
+    format!("{:.1}", switches as f64 / ops.max(1) as f64)
+}
+
+const HEADER: [&str; 11] = [
     "implementation",
     "per s",
     "p50",
@@ -122,6 +129,8 @@ const HEADER: [&str; 9] = [
     "client CPU s/10k",
     "server CPU s/10k",
     "broker CPU s/10k",
+    "client switches per op",
+    "server switches per op",
 ];
 
 pub async fn section(report: &mut String, duration: Duration) {
@@ -138,13 +147,13 @@ pub async fn section(report: &mut String, duration: Duration) {
     );
     let _ = writeln!(
         report,
-        "Each server runs in a process of its own; the callers run in the bench's. Ratios are against hand-written amqprs in the same shape (a server process acking on receipt, a client with a reply queue); CPU is user + system time of each process (client, server, and the broker's Erlang VM) per 10,000 calls or casts (lower is better).\n"
+        "Each server runs in a process of its own; the callers run in the bench's. Ratios are against hand-written amqprs in the same shape (a server process acking on receipt, a client with a reply queue); CPU is user + system time of each process (client, server, and the broker's Erlang VM) per 10,000 calls or casts (lower is better); switches are the context switches of each process's threads per call or cast (mostly wake-ups between tasks).\n"
     );
     let labels = ["amqprs by hand", "rpc-runtime"];
     for workers in [1, 8, 64] {
         let _ = writeln!(report, "Calls, {workers} in flight:\n");
         row(report, &HEADER.map(String::from));
-        row(report, &["---"; 9].map(String::from));
+        row(report, &["---"; 11].map(String::from));
         let ops = [
             (crate::hand_echo(&caller), hand_server.pid()),
             (crate::ours_echo(&client), ours_server.pid()),
@@ -165,7 +174,7 @@ pub async fn section(report: &mut String, duration: Duration) {
     let measured = interleaved_cpu(64, duration, rounds(duration), &ops).await;
     let _ = writeln!(report, "Confirmed casts, 64 senders:\n");
     row(report, &HEADER.map(String::from));
-    row(report, &["---"; 9].map(String::from));
+    row(report, &["---"; 11].map(String::from));
     for (label, m) in labels.into_iter().zip(&measured) {
         row(report, &cells(label, m, &measured[0]));
     }

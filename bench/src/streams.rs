@@ -59,7 +59,7 @@ pub(crate) async fn section(report: &mut String, duration: Duration, quick: bool
         item.expect("an item");
         read += 1;
         tokio::time::sleep(Duration::from_millis(1)).await;
-        if read % 50 == 0 {
+        if read.is_multiple_of(50) {
             server_peak = server_peak.max(rss_kib(server.pid()));
             client_peak = client_peak.max(rss_kib(None));
         }

@@ -348,8 +348,10 @@ impl Transport {
         what: &str,
     ) -> Option<(OwnedSemaphorePermit, Delivery)> {
         let permit = tokio::select! {
+            biased;
             () = stop.cancelled() => return None,
             permit = Arc::clone(permits).acquire_owned() => permit.ok()?,
+            () = listener.hold_arrivals() => return None,
         };
         loop {
             let delivery = tokio::select! {

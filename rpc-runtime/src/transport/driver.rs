@@ -264,10 +264,53 @@ impl fmt::Debug for Listener {
     }
 }
 
-#[derive(Debug)]
 enum Deliveries {
     Bounded(mpsc::Receiver<Delivery>),
     Unbounded(mpsc::UnboundedReceiver<Delivery>),
+    Polled(Polled),
+}
+
+/// A driver's [`Incoming`], and what the listener took from it ahead of
+/// its reader (see [`Listener::hold_arrivals`]).
+struct Polled {
+    incoming: Box<dyn Incoming>,
+    held: std::collections::VecDeque<Delivery>,
+    ended: bool,
+}
+
+impl Polled {
+    fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Delivery>> {
+        if self.ended {
+            return std::task::Poll::Ready(None);
+        }
+        let next = self.incoming.poll_next(cx);
+        if let std::task::Poll::Ready(None) = next {
+            self.ended = true;
+        }
+        next
+    }
+}
+
+impl fmt::Debug for Deliveries {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bounded(deliveries) => deliveries.fmt(f),
+            Self::Unbounded(deliveries) => deliveries.fmt(f),
+            Self::Polled(polled) => f
+                .debug_struct("Polled")
+                .field("held", &polled.held.len())
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// Deliveries a driver produces as its [`Listener`] polls for them, rather
+/// than sends through a channel: the reader takes each message where the
+/// driver's client library left it, one task hop fewer per message.
+pub trait Incoming: Send + 'static {
+    /// The next delivery, `Pending` (with `cx` woken later) while none is
+    /// there, `None` once the subscription ended.
+    fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Delivery>>;
 }
 
 impl Listener {
@@ -290,6 +333,21 @@ impl Listener {
         Self {
             deliveries: Deliveries::Unbounded(deliveries),
             _stop: None,
+            released: None,
+            on_end: None,
+        }
+    }
+
+    /// A listener polling `incoming` for its deliveries; dropping it drops
+    /// `stop` (before `incoming`), which should end what feeds them.
+    pub fn polling(incoming: impl Incoming, stop: DropGuard) -> Self {
+        Self {
+            deliveries: Deliveries::Polled(Polled {
+                incoming: Box::new(incoming),
+                held: std::collections::VecDeque::new(),
+                ended: false,
+            }),
+            _stop: Some(stop),
             released: None,
             on_end: None,
         }
@@ -330,12 +388,34 @@ impl Listener {
         match &mut self.deliveries {
             Deliveries::Bounded(deliveries) => deliveries.recv().await,
             Deliveries::Unbounded(deliveries) => deliveries.recv().await,
+            Deliveries::Polled(polled) => match polled.held.pop_front() {
+                Some(delivery) => Some(delivery),
+                None => std::future::poll_fn(|cx| polled.poll_next(cx)).await,
+            },
         }
+    }
+
+    /// Takes what arrives while the reader cannot take it yet (it waits
+    /// for room to run it), so that each delivery is stamped received when
+    /// it reached the process, not when it was taken: a request's relative
+    /// deadline counts from there. Never resolves; [`Listener::recv`]
+    /// returns what was held first. (A channel's deliveries are stamped as
+    /// they are sent: nothing to do for those.)
+    pub(crate) async fn hold_arrivals(&mut self) {
+        if let Deliveries::Polled(polled) = &mut self.deliveries {
+            while let Some(delivery) = std::future::poll_fn(|cx| polled.poll_next(cx)).await {
+                polled.held.push_back(delivery);
+            }
+        }
+        std::future::pending::<()>().await;
     }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
+        // The driver learns it should stop before its deliveries go, so that
+        // it cannot take their end for a lost subscription.
+        drop(self._stop.take());
         let Some(end) = self.on_end.take() else {
             return;
         };
@@ -353,6 +433,7 @@ impl Drop for Listener {
                     left.push(delivery);
                 }
             }
+            Deliveries::Polled(polled) => left.extend(polled.held.drain(..)),
         }
         end(left);
     }

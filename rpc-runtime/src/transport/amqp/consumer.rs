@@ -1,28 +1,24 @@
-//! Consuming queues on one channel and moving the deliveries, with the means
-//! to ack them, straight from amqprs's consumer tasks to the server or
-//! listener that reads them.
+//! Consuming queues on one channel, and noticing when that consumer is
+//! lost. The deliveries are read by the listener itself ([`super::incoming`]).
 
 use std::sync::Arc;
 
-use amqprs::channel::{BasicConsumeArguments, Channel};
-use amqprs::consumer::AsyncConsumer;
-use amqprs::{BasicProperties, Deliver};
+use amqprs::channel::BasicConsumeArguments;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::callback::ChannelEvent;
-use super::props::from_delivery;
+use super::incoming::Fed;
 use super::shield::{Chan, Link};
 use crate::error::RpcError;
-use crate::future::BoxFuture;
-use crate::transport::driver::{Acker, Delivery};
 
 /// Consumers on one channel.
 pub(super) struct Consumer {
     channel: Chan,
     events: mpsc::UnboundedReceiver<ChannelEvent>,
-    /// Ends (`None`) once amqprs dropped every consumer of the channel: the
-    /// channel or the connection is gone.
+    /// Ends (`None`) once the listener saw every queue's deliveries end
+    /// (amqprs dropped the channel's consumers: the channel or the
+    /// connection is gone) or the listener is gone.
     alive: mpsc::UnboundedReceiver<()>,
     /// The consumer tags, one per queue.
     tags: Vec<String>,
@@ -49,35 +45,37 @@ impl Consumer {
         Ok((channel, events))
     }
 
-    /// Starts consuming `queues` on an open channel; deliveries go to `to`.
+    /// Starts consuming `queues` on an open channel; returns the consumer
+    /// and the queues' deliveries, for the listener to read.
     pub(super) async fn on(
         channel: Chan,
         events: mpsc::UnboundedReceiver<ChannelEvent>,
         queues: &[String],
-        to: &mpsc::Sender<Delivery>,
-    ) -> Result<Self, RpcError> {
+    ) -> Result<(Self, Vec<Fed>), RpcError> {
         let (alive_tx, alive) = mpsc::unbounded_channel();
         let mut tags = Vec::with_capacity(queues.len());
+        let mut fed = Vec::with_capacity(queues.len());
         for queue in queues {
             let tag = uuid::Uuid::new_v4().simple().to_string();
             tags.push(tag.clone());
             let args = BasicConsumeArguments::new(queue, &tag)
                 .manual_ack(true)
                 .finish();
-            let forward = Forward {
-                queue: Arc::from(queue.as_str()),
-                channel: channel.clone(),
-                to: to.clone(),
-                _alive: alive_tx.clone(),
-            };
-            channel.consume(forward, args).await?;
+            let deliveries = channel.consume_rx(args).await?;
+            fed.push(Fed::new(
+                Arc::from(queue.as_str()),
+                channel.clone(),
+                deliveries,
+                alive_tx.clone(),
+            ));
         }
-        Ok(Self {
+        let consumer = Self {
             channel,
             events,
             alive,
             tags,
-        })
+        };
+        Ok((consumer, fed))
     }
 
     /// Waits until stopped or lost (`gone`: a queue was found missing);
@@ -96,6 +94,8 @@ impl Consumer {
         } = self;
         let ended = loop {
             tokio::select! {
+                // A listener dropped stops first, then lets its deliveries go.
+                biased;
                 () = stop.cancelled() => break Ended::Stopped,
                 _ = alive.recv() => break Ended::Lost,
                 // A queue vanished without the broker cancelling its consumer.
@@ -127,51 +127,5 @@ impl Consumer {
             channel.close();
         }
         ended
-    }
-}
-
-/// One queue's consumer: hands each delivery to the reader.
-struct Forward {
-    queue: Arc<str>,
-    channel: Chan,
-    to: mpsc::Sender<Delivery>,
-    /// Dropped with the consumer (see [`Consumer::alive`]).
-    _alive: mpsc::UnboundedSender<()>,
-}
-
-#[async_trait::async_trait]
-impl AsyncConsumer for Forward {
-    async fn consume(
-        &mut self,
-        _channel: &Channel,
-        deliver: Deliver,
-        properties: BasicProperties,
-        content: Vec<u8>,
-    ) {
-        let acker = Box::new(AmqpAcker {
-            channel: self.channel.clone(),
-            tag: deliver.delivery_tag(),
-        });
-        let message = from_delivery(&properties, content);
-        let delivery = Delivery::new(
-            Arc::clone(&self.queue),
-            deliver.redelivered(),
-            message,
-            acker,
-        );
-        // A closed reader is stopping the subscription, which closes the
-        // channel; the unacked delivery goes back to the queue.
-        let _ = self.to.send(delivery).await;
-    }
-}
-
-struct AmqpAcker {
-    channel: Chan,
-    tag: u64,
-}
-
-impl Acker for AmqpAcker {
-    fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), RpcError>> {
-        Box::pin(async move { self.channel.ack(self.tag).await })
     }
 }

@@ -20,6 +20,7 @@ mod drain;
 mod endpoint;
 mod handshake;
 mod health;
+mod incoming;
 mod props;
 mod publisher;
 mod replies;

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::callback::close_reason;
@@ -20,10 +20,11 @@ use super::config::AmqpConfig;
 use super::consumer::{Consumer, Ended};
 use super::declare;
 use super::drain::drain;
+use super::incoming::{Feeds, Outlet};
 use super::session::Session;
 use super::supervisor::State;
 use crate::error::RpcError;
-use crate::transport::driver::{Delivery, Listener, Subscribe};
+use crate::transport::driver::{Listener, Subscribe};
 
 /// How long to wait before consuming again on the same session.
 const RETRY: Duration = Duration::from_millis(500);
@@ -46,7 +47,7 @@ pub(super) async fn start(
             )));
         }
     };
-    let (to, deliveries) = mpsc::channel(usize::from(spec.prefetch).max(1));
+    let (feeds, to) = Feeds::new(spec.prefetch);
     let mut subscription = Subscription {
         state,
         config,
@@ -63,7 +64,7 @@ pub(super) async fn start(
         }
         drop(released);
     });
-    Ok(Listener::new(deliveries, stop.drop_guard()).released_by(on_release))
+    Ok(Listener::polling(feeds, stop.drop_guard()).released_by(on_release))
 }
 
 struct Subscription {
@@ -78,7 +79,7 @@ impl Subscription {
     async fn run(
         &mut self,
         first: (Arc<Session>, Consumer),
-        to: mpsc::Sender<Delivery>,
+        to: Outlet,
         stop: CancellationToken,
     ) -> Option<Arc<Session>> {
         let mut consumer = Some(first);
@@ -86,7 +87,10 @@ impl Subscription {
             if let Some((session, current)) = consumer.take() {
                 let gone = CancellationToken::new();
                 let checking = tokio::spawn(self.check_queues(Arc::clone(&session), gone.clone()));
-                let ended = current.pump(&stop, &gone).await;
+                let ended = tokio::select! {
+                    ended = current.pump(&stop, &gone) => ended,
+                    () = replaced(&mut self.state, &session) => Ended::Lost,
+                };
                 checking.abort();
                 if ended == Ended::Stopped {
                     return Some(session);
@@ -163,11 +167,7 @@ impl Subscription {
     /// them. A server queue that exists without the expiry asked for
     /// (declared by an older version, or by a Python server) is used as it
     /// is, with a warning.
-    async fn consume(
-        &mut self,
-        session: &Session,
-        to: &mpsc::Sender<Delivery>,
-    ) -> Result<Consumer, RpcError> {
+    async fn consume(&mut self, session: &Session, to: &Outlet) -> Result<Consumer, RpcError> {
         match self.consume_once(session, to).await {
             Err(error) if self.spec.expires.is_some() && is_inequivalent(&error) => {
                 let queue = self.spec.source.own_queue().unwrap_or_default();
@@ -179,11 +179,7 @@ impl Subscription {
         }
     }
 
-    async fn consume_once(
-        &self,
-        session: &Session,
-        to: &mpsc::Sender<Delivery>,
-    ) -> Result<Consumer, RpcError> {
+    async fn consume_once(&self, session: &Session, to: &Outlet) -> Result<Consumer, RpcError> {
         let (channel, mut events) = Consumer::channel(&session.link, self.spec.prefetch).await?;
         let exchange = self.config.control();
         let queues = match declare::source(&channel, &exchange, &self.spec, true).await {
@@ -207,9 +203,29 @@ impl Subscription {
             },
         };
         let limit = usize::from(self.spec.prefetch) + 1;
-        drain(&self.config, session, &queues, limit, to).await;
+        drain(&self.config, session, &queues, limit, &to.drained).await;
         let names: Vec<String> = queues.into_iter().map(|(name, _)| name).collect();
-        Consumer::on(channel, events, &names, to).await
+        let (consumer, fed) = Consumer::on(channel, events, &names).await?;
+        // A listener that is gone is stopping the subscription.
+        let _ = to.feeds.send(fed);
+        Ok(consumer)
+    }
+}
+
+/// Resolves once `session` is no longer the transport's session (lost,
+/// condemned or replaced): its consumers are gone with it, even if the
+/// listener, busy, has not seen their deliveries end yet.
+async fn replaced(state: &mut watch::Receiver<State>, session: &Arc<Session>) {
+    loop {
+        let current =
+            matches!(&*state.borrow_and_update(), State::Up(s) if Arc::ptr_eq(s, session));
+        if !current {
+            return;
+        }
+        if state.changed().await.is_err() {
+            // The transport is closing: its stop ends the subscription.
+            std::future::pending::<()>().await;
+        }
     }
 }
 

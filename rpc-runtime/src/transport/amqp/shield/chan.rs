@@ -12,7 +12,6 @@ use amqprs::channel::{
     ExchangeDeclareArguments, GetMessage, QueueBindArguments, QueueDeclareArguments,
     QueueDeleteArguments,
 };
-use amqprs::consumer::AsyncConsumer;
 use tokio::sync::mpsc;
 
 use super::shielded;
@@ -116,23 +115,6 @@ impl Chan {
         let what = format!("binding queue `{}`", args.queue);
         self.run(what, |c| async move { c.queue_bind(args).await })
             .await
-    }
-
-    /// Starts a consumer that runs `consumer` for each delivery.
-    pub(crate) async fn consume<F>(
-        &self,
-        consumer: F,
-        args: BasicConsumeArguments,
-    ) -> Result<String, RpcError>
-    where
-        F: AsyncConsumer + Send + 'static,
-    {
-        let what = format!("consuming `{}`", args.queue);
-        self.run(
-            what,
-            |c| async move { c.basic_consume(consumer, args).await },
-        )
-        .await
     }
 
     /// Starts a consumer whose deliveries arrive on a channel.

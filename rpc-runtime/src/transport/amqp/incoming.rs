@@ -1,0 +1,155 @@
+//! A subscription's deliveries as its listener reads them: straight from
+//! the channels amqprs's dispatcher fills, one per consumed queue, with no
+//! task of ours in between (a consumer task would cost a hop and a
+//! wake-up of another thread per message). The messages the subscription
+//! drained before consuming ([`super::drain`]) come first; each new
+//! session's consumers arrive as a new feed.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use amqprs::channel::ConsumerMessage;
+use tokio::sync::mpsc;
+
+use super::props::from_delivery;
+use super::shield::Chan;
+use crate::error::RpcError;
+use crate::future::BoxFuture;
+use crate::transport::driver::{Acker, Delivery, Incoming};
+
+/// One consumed queue: what amqprs delivers from it, on the channel that
+/// acks it.
+pub(super) struct Fed {
+    queue: Arc<str>,
+    channel: Chan,
+    deliveries: mpsc::UnboundedReceiver<ConsumerMessage>,
+    /// Dropped once these deliveries end: the consumer watches for it.
+    _alive: mpsc::UnboundedSender<()>,
+}
+
+impl Fed {
+    pub(super) fn new(
+        queue: Arc<str>,
+        channel: Chan,
+        deliveries: mpsc::UnboundedReceiver<ConsumerMessage>,
+        alive: mpsc::UnboundedSender<()>,
+    ) -> Self {
+        Self {
+            queue,
+            channel,
+            deliveries,
+            _alive: alive,
+        }
+    }
+
+    fn delivery(&self, message: ConsumerMessage) -> Option<Delivery> {
+        let (deliver, properties, body) = (
+            message.deliver?,
+            message.basic_properties?,
+            message.content?,
+        );
+        let acker = Box::new(AmqpAcker {
+            channel: self.channel.clone(),
+            tag: deliver.delivery_tag(),
+        });
+        Some(Delivery::new(
+            Arc::clone(&self.queue),
+            deliver.redelivered(),
+            from_delivery(&properties, body),
+            acker,
+        ))
+    }
+}
+
+/// Where a subscription's deliveries come from, for its listener.
+pub(super) struct Feeds {
+    /// Messages drained before consuming, already settled; `None` once the
+    /// subscription ended.
+    drained: Option<mpsc::Receiver<Delivery>>,
+    /// The consumed queues of each new consumer; `None` once the
+    /// subscription ended.
+    feeds: Option<mpsc::UnboundedReceiver<Vec<Fed>>>,
+    /// The queues being read (an ended one is dropped).
+    queues: Vec<Fed>,
+    /// The queue to look at first next time, so that none starves.
+    next: usize,
+}
+
+/// The subscription's side of [`Feeds`].
+#[derive(Clone)]
+pub(super) struct Outlet {
+    pub(super) drained: mpsc::Sender<Delivery>,
+    pub(super) feeds: mpsc::UnboundedSender<Vec<Fed>>,
+}
+
+impl Feeds {
+    /// A reader and its outlet; at most `prefetch` drained messages wait.
+    pub(super) fn new(prefetch: u16) -> (Self, Outlet) {
+        let (drained_tx, drained) = mpsc::channel(usize::from(prefetch).max(1));
+        let (feeds_tx, feeds) = mpsc::unbounded_channel();
+        let reader = Self {
+            drained: Some(drained),
+            feeds: Some(feeds),
+            queues: Vec::new(),
+            next: 0,
+        };
+        let outlet = Outlet {
+            drained: drained_tx,
+            feeds: feeds_tx,
+        };
+        (reader, outlet)
+    }
+}
+
+impl Incoming for Feeds {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
+        if let Some(drained) = &mut self.drained {
+            match drained.poll_recv(cx) {
+                Poll::Ready(Some(delivery)) => return Poll::Ready(Some(delivery)),
+                Poll::Ready(None) => self.drained = None,
+                Poll::Pending => {}
+            }
+        }
+        while let Some(feeds) = &mut self.feeds {
+            match feeds.poll_recv(cx) {
+                Poll::Ready(Some(fed)) => self.queues.extend(fed),
+                Poll::Ready(None) => self.feeds = None,
+                Poll::Pending => break,
+            }
+        }
+        let mut looked = 0;
+        while looked < self.queues.len() {
+            let at = (self.next + looked) % self.queues.len();
+            match self.queues[at].deliveries.poll_recv(cx) {
+                Poll::Ready(Some(message)) => {
+                    if let Some(delivery) = self.queues[at].delivery(message) {
+                        self.next = at + 1;
+                        return Poll::Ready(Some(delivery));
+                    }
+                }
+                // The channel or the connection is gone.
+                Poll::Ready(None) => {
+                    self.queues.remove(at);
+                }
+                Poll::Pending => looked += 1,
+            }
+        }
+        if self.drained.is_none() && self.feeds.is_none() && self.queues.is_empty() {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// Acks one delivery on the channel it came on.
+struct AmqpAcker {
+    channel: Chan,
+    tag: u64,
+}
+
+impl Acker for AmqpAcker {
+    fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), RpcError>> {
+        Box::pin(async move { self.channel.ack(self.tag).await })
+    }
+}
