@@ -8,6 +8,8 @@
 //! reply finds nothing and is discarded.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -59,7 +61,45 @@ type Slot = Arc<Inbox>;
 /// calls it did not receive.
 #[derive(Debug, Default)]
 pub(crate) struct PendingCalls {
-    slots: Mutex<HashMap<u128, Slot>>,
+    slots: Mutex<HashMap<u128, Slot, RandomIds>>,
+    /// How many entries `slots` holds, readable without its lock.
+    count: AtomicUsize,
+}
+
+/// Hashes the table's keys, random 128-bit ids, by folding their halves:
+/// they are uniform already, so SipHash's work buys nothing. A forged
+/// reply only looks an id up; it cannot choose what the table holds.
+#[derive(Debug, Default, Clone, Copy)]
+struct RandomIds;
+
+impl BuildHasher for RandomIds {
+    type Hasher = Folded;
+
+    fn build_hasher(&self) -> Folded {
+        Folded(0)
+    }
+}
+
+/// See [`RandomIds`].
+struct Folded(u64);
+
+impl Hasher for Folded {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for `u128` keys (see `write_u128`); kept correct.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(word);
+        }
+    }
+
+    fn write_u128(&mut self, id: u128) {
+        self.0 ^= (id as u64) ^ ((id >> 64) as u64);
+    }
 }
 
 impl PendingCalls {
@@ -85,6 +125,7 @@ impl PendingCalls {
             let mut slots = self.lock();
             if let std::collections::hash_map::Entry::Vacant(slot) = slots.entry(id) {
                 slot.insert(Arc::clone(&inbox));
+                self.count.fetch_add(1, Ordering::Relaxed);
                 break id;
             }
         };
@@ -123,7 +164,11 @@ impl PendingCalls {
 
     /// Fails every waiting call with `error` (e.g. the connection was lost).
     pub(crate) fn fail_all(&self, error: &RpcError) {
-        let slots: Vec<Slot> = self.lock().drain().map(|(_, inbox)| inbox).collect();
+        let slots: Vec<Slot> = {
+            let mut slots = self.lock();
+            self.count.fetch_sub(slots.len(), Ordering::Relaxed);
+            slots.drain().map(|(_, inbox)| inbox).collect()
+        };
         for inbox in slots {
             inbox.push(Err(error.clone()));
         }
@@ -131,10 +176,10 @@ impl PendingCalls {
 
     /// How many calls wait right now.
     pub(crate) fn len(&self) -> usize {
-        self.lock().len()
+        self.count.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<u128, Slot>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u128, Slot, RandomIds>> {
         // The map stays consistent even if a holder panicked: every operation
         // is a single insert or remove.
         self.slots
@@ -177,7 +222,9 @@ impl PendingCall {
 impl Drop for PendingCall {
     fn drop(&mut self) {
         crate::telemetry::pending_calls(-1.0);
-        self.table.lock().remove(&self.id);
+        if self.table.lock().remove(&self.id).is_some() {
+            self.table.count.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -213,6 +260,12 @@ mod tests {
         let mut call = table.register();
         table.fail_all(&RpcError::Closed);
         assert_eq!(call.next().await, Err(RpcError::Closed));
+        assert_eq!(table.len(), 0);
+        // Its entry went with the failure: dropping the call counts nothing twice.
+        let other = table.register();
+        drop(call);
+        assert_eq!(table.len(), 1);
+        drop(other);
         assert_eq!(table.len(), 0);
     }
 }
