@@ -95,11 +95,11 @@ fn native(kind: &Kind<'_>) -> Parts {
                     true,
                 ),
                 ("content_type", json!({"const": BINCODE}), true),
-                message_id(),
             ];
             if *call {
                 props.extend(call_properties());
             } else {
+                props.push(message_id());
                 props.push(persistent(CAST_PERSISTENT));
             }
             let payload = json!({
@@ -129,7 +129,6 @@ fn native(kind: &Kind<'_>) -> Parts {
                     json!({"type": "string", "description": "On a stream's replies: the server sending it (credit and cancel go to its `topic.server` queue)."}),
                     false,
                 ),
-                message_id(),
             ];
             let headers = json!({
                 "type": "object",
@@ -190,11 +189,11 @@ fn oslo(kind: &Kind<'_>) -> Parts {
     let mut props = vec![
         ("content_type", json!({"const": JSON}), true),
         ("content_encoding", json!({"const": "utf-8"}), true),
-        message_id(),
     ];
     let inner = match kind {
         Kind::Request { method, args, call } => {
             if !*call {
+                props.push(message_id());
                 props.push(persistent(CAST_PERSISTENT));
             }
             let mut fields = vec![
@@ -246,6 +245,7 @@ fn oslo(kind: &Kind<'_>) -> Parts {
             priority,
             payload,
         } => {
+            props.push(message_id());
             props.push(persistent(NOTIFICATION_PERSISTENT));
             object(
                 vec![
@@ -325,7 +325,7 @@ fn no_headers() -> Value {
 fn message_id() -> Field {
     (
         "message_id",
-        json!({"type": "string", "pattern": "^[0-9]+$", "description": "The publisher's sequence number on its channel (matches a returned message to its publish)."}),
+        json!({"type": "string", "pattern": "^[0-9]+$", "description": "On casts and notifications: the publisher's sequence number on its channel (matches a returned message to its publish; a call's request is matched by its correlation id)."}),
         true,
     )
 }

@@ -27,7 +27,10 @@ pub(super) enum ChannelEvent {
     Nack { tag: u64, multiple: bool },
     /// A mandatory message could not be routed.
     Return {
+        /// The publish's tag, on a cast.
         message_id: Option<String>,
+        /// The call's id, on a call's request.
+        correlation_id: Option<String>,
         routing_key: String,
     },
     /// The broker cancelled a consumer (its queue was deleted, ...).
@@ -151,6 +154,7 @@ impl amqprs::callbacks::ChannelCallback for Forward {
     ) {
         self.send(ChannelEvent::Return {
             message_id: properties.message_id().cloned(),
+            correlation_id: properties.correlation_id().cloned(),
             routing_key: ret.routing_key().clone(),
         });
     }

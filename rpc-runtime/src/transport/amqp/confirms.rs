@@ -103,9 +103,12 @@ pub(super) fn settle(
             }
             None
         }
-        ChannelEvent::Return { message_id, .. } => {
-            let tag = message_id.and_then(|id| id.parse::<u64>().ok());
-            if let Some(entry) = tag.and_then(|tag| unconfirmed.get_mut(&tag)) {
+        ChannelEvent::Return {
+            message_id,
+            correlation_id,
+            ..
+        } => {
+            if let Some(entry) = returned(unconfirmed, message_id, correlation_id) {
                 entry.returned = true;
             }
             None
@@ -134,6 +137,23 @@ pub(super) fn settle(
             Some((error, code != 0))
         }
     }
+}
+
+/// The publish a returned message was: a cast by its tag (in
+/// `message_id`), a call's request by its call's id (the correlation id;
+/// returns are rare, so the search is fine).
+fn returned(
+    unconfirmed: &mut BTreeMap<u64, Unconfirmed>,
+    message_id: Option<String>,
+    correlation_id: Option<String>,
+) -> Option<&mut Unconfirmed> {
+    if let Some(tag) = message_id.and_then(|id| id.parse::<u64>().ok()) {
+        return unconfirmed.get_mut(&tag);
+    }
+    let call = u128::from_str_radix(&correlation_id?, 16).ok()?;
+    unconfirmed
+        .values_mut()
+        .find(|entry| matches!(entry.done, Notify::Call(CallId(id), _) if id == call))
 }
 
 /// Removes `tag`, or every tag up to it when `multiple`.
@@ -184,6 +204,7 @@ mod tests {
             &mut map,
             ChannelEvent::Return {
                 message_id: Some("2".into()),
+                correlation_id: None,
                 routing_key: "k".into(),
             },
             &health,
@@ -243,5 +264,45 @@ mod tests {
         };
         settle(&mut map, nack, &health, None);
         assert!(matches!(call.next().await, Err(RpcError::Refused { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_returned_request_is_known_by_its_correlation_id() {
+        use futures_util::FutureExt;
+
+        let health = Health::new(2047);
+        let wire = crate::wire::Wire::Native.format(1024);
+        let (events, hub) = crate::transport::Transport::events(wire);
+        let mut returned = hub.pending.register();
+        let mut delivered = hub.pending.register();
+        let mut map = BTreeMap::new();
+        for (tag, call) in [(1, &returned), (2, &delivered)] {
+            let entry = Unconfirmed {
+                exchange: "x".into(),
+                routing_key: "k".into(),
+                done: Notify::Call(CallId(call.id()), events.clone()),
+                returned: false,
+                names_queue: false,
+                sent: Instant::now(),
+            };
+            map.insert(tag, entry);
+        }
+        let back = ChannelEvent::Return {
+            message_id: None,
+            correlation_id: Some(returned.correlation_id()),
+            routing_key: "k".into(),
+        };
+        settle(&mut map, back, &health, None);
+        let acks = ChannelEvent::Ack {
+            tag: 2,
+            multiple: true,
+        };
+        settle(&mut map, acks, &health, None);
+        assert!(matches!(
+            returned.next().await,
+            Err(RpcError::Undeliverable { .. })
+        ));
+        // A confirmed request passes nothing on: its call waits for its reply.
+        assert!(delivered.next().now_or_never().is_none());
     }
 }

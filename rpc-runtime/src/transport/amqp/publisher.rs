@@ -149,6 +149,9 @@ impl Publisher {
         );
         args.mandatory(true);
         let mut properties = to_properties(&message)?;
+        // A returned cast is known by its tag; a call's request by its
+        // correlation id (the broker spends work on every property).
+        let tagged = matches!(done, Notify::Wait(_)) || message.correlation_id.is_none();
         {
             let line = self.shared.line.lock().await;
             let tag = line.next_tag;
@@ -174,7 +177,9 @@ impl Publisher {
                 sent: false,
             };
             numbered.line.next_tag += 1;
-            properties.with_message_id(&tag.to_string());
+            if tagged {
+                properties.with_message_id(&tag.to_string());
+            }
             let sent = numbered
                 .line
                 .channel
