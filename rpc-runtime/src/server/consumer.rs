@@ -120,16 +120,17 @@ impl Serving {
                     else {
                         continue;
                     };
-                    let request = handler.handle(message);
                     let topic = Arc::clone(&handler.topic);
-                    run_or_spawn(async move {
-                        request.await;
+                    // Combinators, not an `async` block: a block awaiting
+                    // the request would hold it twice (its capture and
+                    // what it awaits), doubling each waiting request.
+                    let request = handler.handle(message).then(move |()| async move {
                         if let Err(error) = acker.ack().await {
                             tracing::warn!(%topic, %error, "could not ack a handled cast; it will be redelivered");
                         }
                         drop(permit);
-                    })
-                    .await;
+                    });
+                    run_or_spawn(request).await;
                 }
                 _ => {
                     // Acked when taken, before running (oslo's at-most-once);
@@ -147,12 +148,8 @@ impl Serving {
                             continue;
                         }
                     }
-                    let request = handler.handle(message);
-                    run_or_spawn(async move {
-                        request.await;
-                        drop(permit);
-                    })
-                    .await;
+                    let request = handler.handle(message).map(move |()| drop(permit));
+                    run_or_spawn(request).await;
                 }
             }
         }
