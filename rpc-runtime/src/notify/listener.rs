@@ -245,17 +245,15 @@ impl Consuming {
             .next_delivery(&mut listener, &permits, &stop, "notification listener")
             .await
         {
-            let this = self.clone();
-            tokio::spawn(async move {
-                this.handle(delivery).await;
-                drop(permit);
-            });
+            // A combinator, not an `async` block awaiting `handle`: that
+            // would hold the delivery twice while the handler runs.
+            tokio::spawn(self.clone().handle(delivery).map(move |()| drop(permit)));
         }
     }
 
     /// Handles one delivery, then acks it (after a retry copy, if any, was
     /// confirmed).
-    async fn handle(&self, delivery: Delivery) {
+    async fn handle(self, delivery: Delivery) {
         let Delivery {
             queue,
             message,
