@@ -179,15 +179,19 @@ mod tests {
 
     fn entry() -> (Unconfirmed, oneshot::Receiver<Result<(), RpcError>>) {
         let (done, rx) = oneshot::channel();
-        let entry = Unconfirmed {
+        (unconfirmed(Notify::Wait(done)), rx)
+    }
+
+    /// A publish to exchange `x` with routing key `k`, settled to `done`.
+    fn unconfirmed(done: Notify) -> Unconfirmed {
+        Unconfirmed {
             exchange: "x".into(),
             routing_key: "k".into(),
-            done: Notify::Wait(done),
+            done,
             returned: false,
             names_queue: false,
             sent: Instant::now(),
-        };
-        (entry, rx)
+        }
     }
 
     #[tokio::test]
@@ -247,17 +251,7 @@ mod tests {
         let (events, hub) = crate::transport::Transport::events(wire);
         let mut call = hub.pending.register();
         let mut map = BTreeMap::new();
-        map.insert(
-            1,
-            Unconfirmed {
-                exchange: "x".into(),
-                routing_key: "k".into(),
-                done: Notify::Call(CallId(call.id()), events),
-                returned: false,
-                names_queue: false,
-                sent: Instant::now(),
-            },
-        );
+        map.insert(1, unconfirmed(Notify::Call(CallId(call.id()), events)));
         let nack = ChannelEvent::Nack {
             tag: 1,
             multiple: false,
@@ -277,15 +271,8 @@ mod tests {
         let mut delivered = hub.pending.register();
         let mut map = BTreeMap::new();
         for (tag, call) in [(1, &returned), (2, &delivered)] {
-            let entry = Unconfirmed {
-                exchange: "x".into(),
-                routing_key: "k".into(),
-                done: Notify::Call(CallId(call.id()), events.clone()),
-                returned: false,
-                names_queue: false,
-                sent: Instant::now(),
-            };
-            map.insert(tag, entry);
+            let done = Notify::Call(CallId(call.id()), events.clone());
+            map.insert(tag, unconfirmed(done));
         }
         let back = ChannelEvent::Return {
             message_id: None,
