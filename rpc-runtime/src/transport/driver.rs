@@ -275,20 +275,6 @@ enum Deliveries {
 struct Polled {
     incoming: Box<dyn Incoming>,
     held: std::collections::VecDeque<Delivery>,
-    ended: bool,
-}
-
-impl Polled {
-    fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Delivery>> {
-        if self.ended {
-            return std::task::Poll::Ready(None);
-        }
-        let next = self.incoming.poll_next(cx);
-        if let std::task::Poll::Ready(None) = next {
-            self.ended = true;
-        }
-        next
-    }
 }
 
 impl fmt::Debug for Deliveries {
@@ -309,7 +295,7 @@ impl fmt::Debug for Deliveries {
 /// driver's client library left it, one task hop fewer per message.
 pub trait Incoming: Send + 'static {
     /// The next delivery, `Pending` (with `cx` woken later) while none is
-    /// there, `None` once the subscription ended.
+    /// there, `None` once the subscription ended (and on every poll after).
     fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Delivery>>;
 }
 
@@ -345,7 +331,6 @@ impl Listener {
             deliveries: Deliveries::Polled(Polled {
                 incoming: Box::new(incoming),
                 held: std::collections::VecDeque::new(),
-                ended: false,
             }),
             _stop: Some(stop),
             released: None,
@@ -390,7 +375,7 @@ impl Listener {
             Deliveries::Unbounded(deliveries) => deliveries.recv().await,
             Deliveries::Polled(polled) => match polled.held.pop_front() {
                 Some(delivery) => Some(delivery),
-                None => std::future::poll_fn(|cx| polled.poll_next(cx)).await,
+                None => std::future::poll_fn(|cx| polled.incoming.poll_next(cx)).await,
             },
         }
     }
@@ -403,7 +388,9 @@ impl Listener {
     /// they are sent: nothing to do for those.)
     pub(crate) async fn hold_arrivals(&mut self) {
         if let Deliveries::Polled(polled) = &mut self.deliveries {
-            while let Some(delivery) = std::future::poll_fn(|cx| polled.poll_next(cx)).await {
+            while let Some(delivery) =
+                std::future::poll_fn(|cx| polled.incoming.poll_next(cx)).await
+            {
                 polled.held.push_back(delivery);
             }
         }
