@@ -28,7 +28,7 @@ fn message(data: &[u8]) -> Message {
         let (Some(name), Some(value)) = (take(&mut rest), take(&mut rest)) else { break };
         message.headers.insert(name, value);
     }
-    message.kind = take(&mut rest);
+    message.kind = take(&mut rest).map(Into::into);
     message.body = rest.to_vec();
     message
 }

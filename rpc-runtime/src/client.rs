@@ -4,6 +4,7 @@
 //! A generated `FooClient` wraps a [`ClientCore`] and adds one typed method
 //! per trait method; everything transport-related happens here.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,9 +35,14 @@ pub struct ClientCore {
     service: &'static ServiceDescriptor,
     topic: Arc<str>,
     server: Option<Arc<str>>,
+    /// Where calls and casts (not fanouts) go: built once, from `topic`
+    /// and `server`.
+    target: Arc<Destination>,
     timeout: Duration,
     version_cap: Option<Arc<str>>,
     call_monitor: Option<Duration>,
+    /// The version a method without `since` needs (`major.0`).
+    base_version: Arc<str>,
 }
 
 impl ClientCore {
@@ -47,16 +53,20 @@ impl ClientCore {
             service,
             topic: service.topic.into(),
             server: None,
+            target: target(service.topic, None),
             timeout: DEFAULT_TIMEOUT,
             version_cap: None,
             call_monitor: None,
+            base_version: version::base(service.version).into(),
         }
     }
 
     /// The same client, sending to one named server only.
     pub fn with_server(&self, server: impl Into<String>) -> Self {
+        let server: Arc<str> = server.into().into();
         Self {
-            server: Some(server.into().into()),
+            target: target(&self.topic, Some(&server)),
+            server: Some(server),
             ..self.clone()
         }
     }
@@ -71,8 +81,10 @@ impl ClientCore {
 
     /// The same client on another topic (e.g. a second deployment of the service).
     pub fn with_topic(&self, topic: impl Into<String>) -> Self {
+        let topic: Arc<str> = topic.into().into();
         Self {
-            topic: topic.into().into(),
+            target: target(&topic, self.server.as_deref()),
+            topic,
             ..self.clone()
         }
     }
@@ -109,12 +121,12 @@ impl ClientCore {
     }
 
     /// The version a request for `method` needs, if the cap allows it.
-    fn required_version(&self, method: &MethodDescriptor) -> Result<String, RpcError> {
-        let required = version::required(self.service.version, method.since);
+    fn required_version(&self, method: &MethodDescriptor) -> Result<&str, RpcError> {
+        let required = method.since.unwrap_or(&self.base_version);
         match &self.version_cap {
-            Some(cap) if !version::is_compatible(cap, &required) => Err(RpcError::VersionCap {
+            Some(cap) if !version::is_compatible(cap, required) => Err(RpcError::VersionCap {
                 method: method.name.to_owned(),
-                required,
+                required: required.to_owned(),
                 cap: cap.to_string(),
             }),
             _ => Ok(required),
@@ -141,22 +153,17 @@ impl ClientCore {
         self.service
     }
 
-    fn destination(&self, fanout: bool) -> Result<Destination, RpcError> {
+    /// Where a request goes, once its names are checked.
+    fn destination(&self, fanout: bool) -> Result<Cow<'_, Destination>, RpcError> {
         check_name("topic", &self.topic)?;
-        let topic = self.topic.to_string();
         if fanout {
-            return Ok(Destination::Fanout { topic });
+            let topic = self.topic.to_string();
+            return Ok(Cow::Owned(Destination::Fanout { topic }));
         }
-        Ok(match &self.server {
-            Some(server) => {
-                check_server_names(&self.topic, server)?;
-                Destination::Server {
-                    topic,
-                    server: server.to_string(),
-                }
-            }
-            None => Destination::Topic { topic },
-        })
+        if let Some(server) = &self.server {
+            check_server_names(&self.topic, server)?;
+        }
+        Ok(Cow::Borrowed(&self.target))
     }
 
     /// The request message; records in `span` where it goes.
@@ -188,8 +195,8 @@ impl ClientCore {
             );
         }
         Ok(self.transport.wire().encode_request(OutgoingRequest {
-            method: method.name,
-            version: &version,
+            method: method.name.into(),
+            version,
             namespace: self.service.namespace,
             context,
             trace: spans::outgoing_trace(span),
@@ -274,7 +281,7 @@ impl ClientCore {
             .transport
             .call_monitored(
                 method.name,
-                destination,
+                &destination,
                 message,
                 timeout,
                 self.call_monitor,
@@ -304,7 +311,7 @@ impl ClientCore {
             // Waits for the confirm no longer than a call would for its reply.
             let timeout = self.timeout_for(context);
             self.transport
-                .cast_named(method.name, destination, message, timeout)
+                .cast_named(method.name, &destination, message, timeout)
                 .await
         };
         let sent = sent.instrument(span.clone()).await;
@@ -319,6 +326,19 @@ impl ClientCore {
             Err(error) => (types.fail)(error),
         }
     }
+}
+
+/// The destination of a client's calls and casts: the topic queue, or one
+/// server's.
+fn target(topic: &str, server: Option<&str>) -> Arc<Destination> {
+    let topic = topic.to_owned();
+    Arc::new(match server {
+        Some(server) => Destination::Server {
+            topic,
+            server: server.to_owned(),
+        },
+        None => Destination::Topic { topic },
+    })
 }
 
 impl ClientCore {
@@ -351,7 +371,7 @@ impl ClientCore {
             )?;
             let call = self
                 .transport
-                .open_call(method.name, destination, message, timeout)
+                .open_call(method.name, &destination, message, timeout)
                 .await?;
             Ok::<_, RpcError>((call, timeout))
         }

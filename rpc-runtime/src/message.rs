@@ -16,10 +16,10 @@ pub struct Message {
     /// Where the reply goes (a queue name on the default exchange).
     pub reply_to: Option<String>,
     /// The AMQP `type` property: a request's method, a reply's status
-    /// (native wire).
-    pub kind: Option<String>,
+    /// (native wire). Borrowed when static, as most are.
+    pub kind: Option<Cow<'static, str>>,
     /// The codec of the body (`application/x-bincode`).
-    pub content_type: Option<String>,
+    pub content_type: Option<Cow<'static, str>>,
     /// The body's text encoding, for text bodies (`utf-8`).
     pub content_encoding: Option<String>,
     /// Per-message TTL in milliseconds: the broker drops the message after it.
@@ -65,6 +65,15 @@ impl std::fmt::Debug for Headers {
             }
         }
         map.finish()
+    }
+}
+
+/// `value`, read off the network, as the static string it equals in
+/// `known` (no allocation), or else as an owned copy.
+pub(crate) fn known_or_owned(value: &str, known: &[&'static str]) -> Cow<'static, str> {
+    match known.iter().find(|k| **k == value) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(value.to_owned()),
     }
 }
 

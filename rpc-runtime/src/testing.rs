@@ -71,14 +71,14 @@ struct LocalDriver {
 }
 
 impl Driver for LocalDriver {
-    fn publish(
-        &self,
-        to: Destination,
+    fn publish<'a>(
+        &'a self,
+        to: &'a Destination,
         message: Message,
         how: Publish,
-    ) -> BoxFuture<'_, Result<Confirm, RpcError>> {
+    ) -> BoxFuture<'a, Result<Confirm, RpcError>> {
         Box::pin(async move {
-            let topic = match &to {
+            let topic = match to {
                 Destination::Topic { topic }
                 | Destination::Server { topic, .. }
                 | Destination::Fanout { topic } => topic.clone(),

@@ -20,8 +20,8 @@ pub const MAX_NAME_LEN: usize = 255;
 pub const DEFAULT_CONTROL_EXCHANGE: &str = "openstack";
 
 /// The topic queue, shared by all servers of a topic.
-pub fn topic_queue(topic: &str) -> String {
-    topic.to_owned()
+pub fn topic_queue(topic: &str) -> &str {
+    topic
 }
 
 /// The queue of one named server of a topic.

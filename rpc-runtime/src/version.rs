@@ -24,15 +24,11 @@ pub(crate) fn is_compatible(server: &str, requested: &str) -> bool {
     }
 }
 
-/// The version a method needs: its `since`, or the service's `major.0`.
-pub(crate) fn required(service_version: &str, since: Option<&'static str>) -> String {
-    match since {
-        Some(since) => since.to_owned(),
-        None => {
-            let major = service_version.split('.').next().unwrap_or("1");
-            format!("{major}.0")
-        }
-    }
+/// The version a method without `since` needs: the service's `major.0`
+/// (a method with `since` needs that version).
+pub(crate) fn base(service_version: &str) -> String {
+    let major = service_version.split('.').next().unwrap_or("1");
+    format!("{major}.0")
 }
 
 /// The error a server replies with when it cannot serve `requested`.
@@ -55,8 +51,7 @@ mod tests {
         assert!(!is_compatible("3.2", "3.3"));
         assert!(!is_compatible("3.2", "2.0"));
         assert!(!is_compatible("3.2", "junk"));
-        assert_eq!(required("3.2", None), "3.0");
-        assert_eq!(required("3.2", Some("3.1")), "3.1");
+        assert_eq!(base("3.2"), "3.0");
         assert_eq!(parse("10.20"), Some((10, 20)));
         assert_eq!(parse("1.-2"), None);
     }

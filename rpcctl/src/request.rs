@@ -34,7 +34,7 @@ fn request(
     let context = Context::new().with_value("client", "rpcctl");
     wire(transport).encode_request(OutgoingRequest {
         trace: None,
-        method,
+        method: method.to_owned().into(),
         version,
         namespace,
         context: &context,

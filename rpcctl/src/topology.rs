@@ -73,7 +73,7 @@ pub(crate) async fn show(
     }
     // The topic queue and the live servers' queues always; the management
     // API adds the others (it may lag, or be another broker's).
-    let mut names = vec![topology::topic_queue(topic)];
+    let mut names = vec![topology::topic_queue(topic).to_owned()];
     names.extend(live.iter().map(|s| topology::server_queue(topic, s)));
     match list_queues(config, management).await {
         Ok(all) => names.extend(

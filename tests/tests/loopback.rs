@@ -168,18 +168,18 @@ impl Link {
 }
 
 impl Driver for Link {
-    fn publish(
-        &self,
-        to: Destination,
+    fn publish<'a>(
+        &'a self,
+        to: &'a Destination,
         message: Message,
         _: Publish,
-    ) -> BoxFuture<'_, Result<Confirm, RpcError>> {
+    ) -> BoxFuture<'a, Result<Confirm, RpcError>> {
         let (address, direct) = match to {
-            Destination::Topic { topic } => (topic, false),
+            Destination::Topic { topic } => (topic.clone(), false),
             Destination::Server { topic, server } => (format!("{topic}.{server}"), false),
             Destination::Fanout { topic } => (format!("fanout:{topic}"), false),
-            Destination::RoutingKey { key } => (key, false),
-            Destination::Queue { name } => (name, true),
+            Destination::RoutingKey { key } => (key.clone(), false),
+            Destination::Queue { name } => (name.clone(), true),
         };
         let result = match self.net.route(&address, direct, &message) {
             true => Ok(Confirm::Done(Ok(()))),

@@ -89,7 +89,7 @@ impl Notifier {
         });
         let destination = Destination::RoutingKey { key };
         self.transport
-            .cast_named(event_type, destination, message, DEFAULT_TIMEOUT)
+            .cast_named(event_type, &destination, message, DEFAULT_TIMEOUT)
             .await
     }
 

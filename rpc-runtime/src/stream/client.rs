@@ -177,7 +177,7 @@ impl<T, E> Receiving<T, E> {
             return;
         };
         let message = wire.encode_request(OutgoingRequest {
-            method,
+            method: method.into(),
             version: "1.0",
             namespace: self.opened.namespace,
             context: &Context::new(),
@@ -197,7 +197,7 @@ impl<T, E> Receiving<T, E> {
         };
         runtime.spawn(async move {
             if let Err(error) = transport
-                .cast_named(method, destination, message, timeout)
+                .cast_named(method, &destination, message, timeout)
                 .await
             {
                 tracing::debug!(%error, method, "could not reach a stream's server");

@@ -31,8 +31,8 @@ pub(crate) fn encode(wire: &dyn WireFormat, codec: &AnyCodec, seq: u64, frame: F
         Frame::Failed(reply) => (None, Vec::new(), wire.encode_reply(reply, codec)),
     };
     if let Some(kind) = kind {
-        message.kind = Some(kind.to_owned());
-        message.content_type = Some(codec.content_type().to_owned());
+        message.kind = Some(kind.into());
+        message.content_type = Some(codec.content_type().into());
         message.body = body;
     }
     let mut framed = Vec::with_capacity(8 + message.body.len());

@@ -92,7 +92,7 @@ impl Transport {
         timeout: Duration,
     ) -> Result<Message, RpcError> {
         let method = self.method_of(&message);
-        self.call_monitored(&method, destination, message, timeout, None)
+        self.call_monitored(&method, &destination, message, timeout, None)
             .await
     }
 
@@ -112,7 +112,10 @@ impl Transport {
             Destination::Topic { topic } | Destination::Server { topic, .. } => topic.clone(),
             other => other.to_string(),
         };
-        match self.open_call(&method, destination, message, timeout).await {
+        match self
+            .open_call(&method, &destination, message, timeout)
+            .await
+        {
             Ok(call) => crate::stream::open(crate::stream::Opened {
                 transport: self.clone(),
                 call,
@@ -141,17 +144,16 @@ impl Transport {
     pub(crate) async fn call_monitored(
         &self,
         method: &str,
-        destination: Destination,
+        destination: &Destination,
         message: Message,
         timeout: Duration,
         monitor: Option<Duration>,
     ) -> Result<Message, RpcError> {
         let deadline = deadline_after(timeout);
-        let timed_out = || timed_out(method, &destination, timeout, Awaited::Reply);
+        let timed_out = || timed_out(method, destination, timeout, Awaited::Reply);
         // Boxed: sending is over long before the reply comes, and a call
         // waiting for its reply then holds none of it.
-        let mut call =
-            Box::pin(self.open_call(method, destination.clone(), message, timeout)).await?;
+        let mut call = Box::pin(self.open_call(method, destination, message, timeout)).await?;
         let mut silent_until = monitor.map(|m| Instant::now() + m);
         loop {
             let wake = silent_until.map_or(deadline, |s| s.min(deadline));
@@ -179,7 +181,7 @@ impl Transport {
     pub(crate) async fn open_call(
         &self,
         method: &str,
-        destination: Destination,
+        destination: &Destination,
         mut message: Message,
         timeout: Duration,
     ) -> Result<super::pending::PendingCall, RpcError> {
@@ -197,16 +199,16 @@ impl Transport {
         }
         message.expiration_ms = Some(expiration(timeout));
         let deadline = deadline_after(timeout);
-        let sent = self.send_call(destination.clone(), message, deadline);
+        let sent = self.send_call(destination, message, deadline);
         tokio::time::timeout_at(deadline + FENCE, sent)
             .await
-            .map_err(|_| timed_out(method, &destination, timeout, Awaited::Reply))?
+            .map_err(|_| timed_out(method, destination, timeout, Awaited::Reply))?
     }
 
     /// Registers a call, addresses, seals and publishes its request.
     async fn send_call(
         &self,
-        destination: Destination,
+        destination: &Destination,
         mut message: Message,
         deadline: Instant,
     ) -> Result<super::pending::PendingCall, RpcError> {
@@ -218,7 +220,7 @@ impl Transport {
         message.correlation_id = Some(call.correlation_id());
         message.reply_to = Some(reply_to);
         if let Some(recorder) = &self.recorder {
-            recorder(&destination, &message, true);
+            recorder(destination, &message, true);
         }
         let message = self.wire.seal(message)?;
         let confirm = self.driver.publish(destination, message, how).await?;
@@ -242,7 +244,7 @@ impl Transport {
         message.expiration_ms = Some(expiration(window));
         let started = Instant::now();
         let deadline = started + window;
-        let sent = self.send_call(destination, message, deadline);
+        let sent = self.send_call(&destination, message, deadline);
         let Ok(call) = tokio::time::timeout_at(deadline + FENCE, sent).await else {
             return Ok(Vec::new());
         };
@@ -265,7 +267,7 @@ impl Transport {
         timeout: Duration,
     ) -> Result<(), RpcError> {
         let method = self.method_of(&message);
-        self.cast_named(&method, destination, message, timeout)
+        self.cast_named(&method, &destination, message, timeout)
             .await
     }
 
@@ -274,20 +276,20 @@ impl Transport {
     pub(crate) async fn cast_named(
         &self,
         method: &str,
-        destination: Destination,
+        destination: &Destination,
         message: Message,
         timeout: Duration,
     ) -> Result<(), RpcError> {
         self.check_size(&message)?;
         let deadline = deadline_after(timeout);
-        let timed_out = || timed_out(method, &destination, timeout, Awaited::Confirm);
+        let timed_out = || timed_out(method, destination, timeout, Awaited::Confirm);
         self.hub.check_open()?;
         if let Some(recorder) = &self.recorder {
-            recorder(&destination, &message, false);
+            recorder(destination, &message, false);
         }
         let message = self.wire.seal(message)?;
         let how = self.publish_options(deadline, Settle::Confirm);
-        let sent = self.driver.publish(destination.clone(), message, how);
+        let sent = self.driver.publish(destination, message, how);
         let confirm = tokio::time::timeout_at(deadline + FENCE, sent)
             .await
             .map_err(|_| timed_out())??;
@@ -307,7 +309,7 @@ impl Transport {
             settle: Settle::None,
         };
         let destination = Destination::Queue { name: reply_to };
-        self.driver.publish(destination, message, how).await?;
+        self.driver.publish(&destination, message, how).await?;
         Ok(())
     }
 

@@ -31,12 +31,12 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     /// that nothing receives from fails with [`RpcError::Undeliverable`],
     /// at once or through the returned [`Confirm`]. `how` says what the
     /// sender waits for, and until when.
-    fn publish(
-        &self,
-        to: Destination,
+    fn publish<'a>(
+        &'a self,
+        to: &'a Destination,
         message: Message,
         how: Publish,
-    ) -> BoxFuture<'_, Result<Confirm, RpcError>>;
+    ) -> BoxFuture<'a, Result<Confirm, RpcError>>;
 
     /// Makes `source` exist (messages published to it wait there) and
     /// starts receiving from it, until the returned listener is dropped.
@@ -209,7 +209,7 @@ impl Source {
         let own_key = |queue: String| (queue.clone(), vec![queue]);
         match self {
             Source::Server { topic, server } => vec![
-                own_key(crate::topology::topic_queue(topic)),
+                own_key(crate::topology::topic_queue(topic).to_owned()),
                 own_key(crate::topology::server_queue(topic, server)),
             ],
             Source::Notifications {

@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::pending::PendingCalls;
+use super::pending::{PendingCalls, parse_id};
 use crate::error::RpcError;
 use crate::message::Message;
 use crate::wire::{Wire, WireFormat};
@@ -66,14 +66,14 @@ impl Hub {
     /// format fails its call (when it names one) with an error saying so.
     pub(crate) fn reply(&self, message: Message) {
         let received = Wire::of(&message).filter(|w| *w != self.wire.kind());
-        let correlation_id = message.correlation_id.clone();
-        match (self.wire.unseal(message), received, correlation_id) {
+        let call = message.correlation_id.as_deref().and_then(parse_id);
+        match (self.wire.unseal(message), received, call) {
             (Ok(message), _, _) => {
                 self.pending.deliver(message);
             }
             (Err(_), Some(received), Some(id)) => {
                 let error = super::mismatch::wrong_wire(received, self.wire.kind());
-                self.pending.complete(&id, Err(error));
+                self.pending.fail(id, error);
             }
             (Err(error), _, _) => tracing::warn!(%error, "dropped an unreadable reply"),
         }

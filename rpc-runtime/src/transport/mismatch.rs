@@ -58,7 +58,7 @@ impl Transport {
             settle: Settle::None,
         };
         let to = Destination::Queue { name: reply_to };
-        if let Err(error) = self.driver.publish(to, reply, how).await {
+        if let Err(error) = self.driver.publish(&to, reply, how).await {
             tracing::debug!(%error, "could not answer a request in the other wire format");
         }
     }

@@ -106,13 +106,17 @@ impl PendingCalls {
     /// Hands a reply (unsealed) to its call. Returns false (after logging
     /// why) when nobody waits for it.
     pub(crate) fn deliver(&self, message: Message) -> bool {
-        let Some(id) = message.correlation_id.clone() else {
+        let Some(text) = message.correlation_id.as_deref() else {
             tracing::warn!("dropped a reply without correlation id");
             return false;
         };
-        let delivered = self.complete(&id, Ok(message));
+        let Some(id) = parse_id(text) else {
+            tracing::debug!(correlation_id = %text, "dropped a reply whose correlation id is none of ours");
+            return false;
+        };
+        let delivered = self.complete_id(id, Ok(message));
         if !delivered {
-            tracing::debug!(correlation_id = %id, "dropped a reply nobody waits for (late or duplicate)");
+            tracing::debug!(correlation_id = %format_args!("{id:032x}"), "dropped a reply nobody waits for (late or duplicate)");
         }
         delivered
     }
@@ -135,15 +139,6 @@ impl PendingCalls {
             table: Arc::clone(self),
             inbox,
         }
-    }
-
-    /// Hands a message to the call it belongs to. Returns false when no call
-    /// waits for that correlation id (a late, duplicate or forged reply).
-    pub(crate) fn complete(&self, correlation_id: &str, reply: Result<Message, RpcError>) -> bool {
-        let Ok(id) = u128::from_str_radix(correlation_id, 16) else {
-            return false;
-        };
-        self.complete_id(id, reply)
     }
 
     /// Fails the call with this id (its request was refused or returned).
@@ -196,6 +191,11 @@ pub(crate) struct PendingCall {
     inbox: Slot,
 }
 
+/// A correlation id as a call's id (ours are 32 hex digits).
+pub(crate) fn parse_id(correlation_id: &str) -> Option<u128> {
+    u128::from_str_radix(correlation_id, 16).ok()
+}
+
 impl PendingCall {
     /// The call's id (its correlation id as a number).
     pub(crate) fn id(&self) -> u128 {
@@ -238,20 +238,22 @@ mod tests {
         let mut first = table.register();
         let second = table.register();
         assert_eq!(table.len(), 2);
-        let reply = Message {
+        let reply = |id: String| Message {
+            correlation_id: Some(id),
             body: vec![7],
             ..Message::default()
         };
-        assert!(table.complete(&first.correlation_id(), Ok(reply.clone())));
-        assert_eq!(first.next().await, Ok(reply));
+        assert!(table.deliver(reply(first.correlation_id())));
+        assert_eq!(first.next().await, Ok(reply(first.correlation_id())));
         // A call keeps its entry (heartbeats may precede the reply) until dropped.
         assert_eq!(table.len(), 2);
         drop(first);
         let late = second.correlation_id();
         drop(second);
         assert_eq!(table.len(), 0);
-        assert!(!table.complete(&late, Ok(Message::default())));
-        assert!(!table.complete("not-a-number", Ok(Message::default())));
+        assert!(!table.deliver(reply(late)));
+        assert!(!table.deliver(reply("not-a-number".to_owned())));
+        assert!(!table.deliver(Message::default()));
     }
 
     #[tokio::test]

@@ -12,10 +12,11 @@
 mod native;
 mod oslo;
 
-pub(crate) use native::HEADER_NAMES;
 pub use native::NativeWire;
+pub(crate) use native::{HEADER_NAMES, KNOWN_VALUES};
 pub use oslo::OsloWire;
 
+use std::borrow::Cow;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -93,8 +94,9 @@ fn memchr_slice(haystack: &[u8], needle: &[u8]) -> bool {
 /// A request on its way out, body already encoded.
 #[derive(Debug)]
 pub struct OutgoingRequest<'a> {
-    /// The method to run.
-    pub method: &'a str,
+    /// The method to run (static, from the service's descriptor, for
+    /// generated clients).
+    pub method: Cow<'static, str>,
     /// The API version the request needs.
     pub version: &'a str,
     /// The service's namespace, if it has one (oslo's `Target.namespace`).

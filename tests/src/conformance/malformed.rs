@@ -35,7 +35,7 @@ fn broken(wire: Wire, what: Broken) -> Message {
             let with_method = |method: &str, body: Vec<u8>| {
                 wire.format(HUGE * 2).encode_request(OutgoingRequest {
                     trace: None,
-                    method,
+                    method: method.to_owned().into(),
                     version: "1.0",
                     namespace: None,
                     context: &Context::new(),

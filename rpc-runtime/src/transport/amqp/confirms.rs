@@ -40,14 +40,40 @@ impl Notify {
 
 /// A publish the broker has not confirmed yet.
 pub(super) struct Unconfirmed {
-    pub(super) exchange: String,
-    pub(super) routing_key: String,
+    pub(super) route: Route,
     pub(super) done: Notify,
     pub(super) returned: bool,
     /// The routing key names a queue: if the message comes back, ask
     /// whether that queue is missing or only unavailable.
     pub(super) names_queue: bool,
     pub(super) sent: Instant,
+}
+
+/// Where a publish went, for the error should it fail: its exchange and
+/// routing key, in one allocation.
+pub(super) struct Route {
+    names: Box<str>,
+    split: usize,
+}
+
+impl Route {
+    pub(super) fn new(exchange: &str, routing_key: &str) -> Self {
+        let mut names = String::with_capacity(exchange.len() + routing_key.len());
+        names.push_str(exchange);
+        names.push_str(routing_key);
+        Self {
+            names: names.into_boxed_str(),
+            split: exchange.len(),
+        }
+    }
+
+    pub(super) fn exchange(&self) -> &str {
+        &self.names[..self.split]
+    }
+
+    pub(super) fn routing_key(&self) -> &str {
+        &self.names[self.split..]
+    }
 }
 
 impl Unconfirmed {
@@ -81,8 +107,8 @@ pub(super) fn settle(
             for (_, entry) in take(unconfirmed, tag, multiple) {
                 let result = if entry.returned {
                     Err(RpcError::Undeliverable {
-                        exchange: entry.exchange.clone(),
-                        routing_key: entry.routing_key.clone(),
+                        exchange: entry.route.exchange().to_owned(),
+                        routing_key: entry.route.routing_key().to_owned(),
                     })
                 } else {
                     Ok(())
@@ -92,12 +118,12 @@ pub(super) fn settle(
             None
         }
         ChannelEvent::Nack { tag, multiple } => {
-            let refused = take(unconfirmed, tag, multiple);
+            let refused: Vec<_> = take(unconfirmed, tag, multiple).collect();
             health.nacked(refused.len().max(1));
             for (_, entry) in refused {
                 let refused = RpcError::Refused {
-                    exchange: entry.exchange.clone(),
-                    routing_key: entry.routing_key.clone(),
+                    exchange: entry.route.exchange().to_owned(),
+                    routing_key: entry.route.routing_key().to_owned(),
                 };
                 entry.finish(Err(refused), None);
             }
@@ -123,11 +149,11 @@ pub(super) fn settle(
             for (_, entry) in std::mem::take(unconfirmed) {
                 // 404 "no exchange 'x'": nobody listens there (a fanout
                 // exchange vanishes with the topic's last server).
-                let missing = format!("no exchange '{}'", entry.exchange);
+                let missing = format!("no exchange '{}'", entry.route.exchange());
                 let result = if code == 404 && text.contains(&missing) {
                     RpcError::Undeliverable {
-                        exchange: entry.exchange.clone(),
-                        routing_key: entry.routing_key.clone(),
+                        exchange: entry.route.exchange().to_owned(),
+                        routing_key: entry.route.routing_key().to_owned(),
                     }
                 } else {
                     error.clone()
@@ -161,16 +187,15 @@ fn take(
     unconfirmed: &mut BTreeMap<u64, Unconfirmed>,
     tag: u64,
     multiple: bool,
-) -> Vec<(u64, Unconfirmed)> {
-    if multiple {
+) -> impl Iterator<Item = (u64, Unconfirmed)> {
+    let (one, up_to_tag) = if multiple {
         let rest = unconfirmed.split_off(&(tag + 1));
-        std::mem::replace(unconfirmed, rest).into_iter().collect()
+        (None, std::mem::replace(unconfirmed, rest))
     } else {
-        unconfirmed
-            .remove(&tag)
-            .map(|e| vec![(tag, e)])
-            .unwrap_or_default()
-    }
+        let one = unconfirmed.remove(&tag).map(|e| (tag, e));
+        (one, BTreeMap::new())
+    };
+    one.into_iter().chain(up_to_tag)
 }
 
 #[cfg(test)]
@@ -185,12 +210,19 @@ mod tests {
     /// A publish to exchange `x` with routing key `k`, settled to `done`.
     fn unconfirmed(done: Notify) -> Unconfirmed {
         Unconfirmed {
-            exchange: "x".into(),
-            routing_key: "k".into(),
+            route: Route::new("x", "k"),
             done,
             returned: false,
             names_queue: false,
             sent: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_route_keeps_both_names_apart() {
+        for (exchange, key) in [("x", "k"), ("", "reply_1"), ("openstack", "")] {
+            let route = Route::new(exchange, key);
+            assert_eq!((route.exchange(), route.routing_key()), (exchange, key));
         }
     }
 

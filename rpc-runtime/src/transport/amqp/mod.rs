@@ -31,6 +31,7 @@ mod supervisor;
 mod tls;
 mod url;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -155,21 +156,17 @@ impl AmqpDriver {
 
     /// The exchange and routing key of a destination, and whether the key
     /// names a queue.
-    async fn route(
-        &self,
+    async fn route<'a>(
+        &'a self,
         session: &Session,
-        destination: &Destination,
-    ) -> Result<(String, String, bool), RpcError> {
-        let exchange = self.config.exchange();
+        destination: &'a Destination,
+    ) -> Result<(Cow<'a, str>, Cow<'a, str>, bool), RpcError> {
+        let exchange = Cow::Borrowed(self.config.exchange());
         Ok(match destination {
-            Destination::Topic { topic } => {
-                (exchange.to_owned(), topology::topic_queue(topic), true)
+            Destination::Topic { topic } => (exchange, topology::topic_queue(topic).into(), true),
+            Destination::Server { topic, server } => {
+                (exchange, topology::server_queue(topic, server).into(), true)
             }
-            Destination::Server { topic, server } => (
-                exchange.to_owned(),
-                topology::server_queue(topic, server),
-                true,
-            ),
             Destination::Fanout { topic } => {
                 // Servers declare it; it is auto-deleted with the topic's
                 // last server. Checked (passively, so a typo creates
@@ -182,24 +179,24 @@ impl AmqpDriver {
                         routing_key: String::new(),
                     });
                 }
-                (name, String::new(), false)
+                (name.into(), "".into(), false)
             }
-            Destination::RoutingKey { key } => (exchange.to_owned(), key.clone(), false),
-            Destination::Queue { name } => (String::new(), name.clone(), true),
+            Destination::RoutingKey { key } => (exchange, key.as_str().into(), false),
+            Destination::Queue { name } => ("".into(), name.as_str().into(), true),
         })
     }
 }
 
 impl Driver for AmqpDriver {
-    fn publish(
-        &self,
-        to: Destination,
+    fn publish<'a>(
+        &'a self,
+        to: &'a Destination,
         message: Message,
         how: Publish,
-    ) -> BoxFuture<'_, Result<Confirm, RpcError>> {
+    ) -> BoxFuture<'a, Result<Confirm, RpcError>> {
         Box::pin(async move {
             let session = self.session(how).await?;
-            let (exchange, routing_key, names_queue) = self.route(&session, &to).await?;
+            let (exchange, routing_key, names_queue) = self.route(&session, to).await?;
             let publisher = match to {
                 Destination::Fanout { .. } => &session.fanout_publisher,
                 _ => &session.publisher,

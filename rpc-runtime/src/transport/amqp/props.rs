@@ -4,13 +4,12 @@
 //! string, so every such value is checked here first and refused with an
 //! error instead.
 
-use std::borrow::Cow;
-
 use amqprs::{BasicProperties, FieldTable, FieldValue, ShortStr};
 
 use crate::error::RpcError;
-use crate::message::{Headers, Message};
+use crate::message::{Headers, Message, known_or_owned};
 use crate::topology::MAX_NAME_LEN;
+use crate::wire::KNOWN_VALUES;
 
 /// Properties for an outgoing message (body excluded).
 pub(super) fn to_properties(message: &Message) -> Result<BasicProperties, RpcError> {
@@ -31,7 +30,7 @@ pub(super) fn to_properties(message: &Message) -> Result<BasicProperties, RpcErr
         props.with_content_encoding(short("content encoding", v)?);
     }
     if let Some(ms) = message.expiration_ms {
-        props.with_expiration(&ms.to_string());
+        props.with_expiration(decimal(ms, &mut [0; 20]));
     }
     if message.persistent {
         props.with_persistence(true);
@@ -56,15 +55,20 @@ pub(super) fn from_delivery(props: &BasicProperties, body: Vec<u8>) -> Message {
         for (name, value) in table.as_ref() {
             if let FieldValue::S(text) = value {
                 let name: &String = name.as_ref();
-                headers.insert(header_name(name), text.as_ref().as_str());
+                let name = known_or_owned(name, crate::wire::HEADER_NAMES);
+                headers.insert(name, text.as_ref().as_str());
             }
         }
     }
     Message {
         correlation_id: props.correlation_id().cloned(),
         reply_to: props.reply_to().cloned(),
-        kind: props.message_type().cloned(),
-        content_type: props.content_type().cloned(),
+        kind: props
+            .message_type()
+            .map(|v| known_or_owned(v, KNOWN_VALUES)),
+        content_type: props
+            .content_type()
+            .map(|v| known_or_owned(v, KNOWN_VALUES)),
         content_encoding: props.content_encoding().cloned(),
         expiration_ms: props.expiration().and_then(|e| e.parse().ok()),
         persistent: props.delivery_mode() == Some(amqprs::DELIVERY_MODE_PERSISTENT),
@@ -74,12 +78,18 @@ pub(super) fn from_delivery(props: &BasicProperties, body: Vec<u8>) -> Message {
     }
 }
 
-/// A received header's name: the static one when it is one of ours.
-fn header_name(name: &str) -> Cow<'static, str> {
-    match crate::wire::HEADER_NAMES.iter().find(|n| **n == name) {
-        Some(known) => Cow::Borrowed(known),
-        None => Cow::Owned(name.to_owned()),
+/// `n` in decimal, written into `buf` (no allocation of its own).
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
+    std::str::from_utf8(&buf[at..]).unwrap_or_default()
 }
 
 /// Checks that `value` fits an AMQP short string.
@@ -127,5 +137,12 @@ mod tests {
         ));
         message.correlation_id = Some("c".repeat(256));
         assert!(to_properties(&message).is_err());
+    }
+
+    #[test]
+    fn expirations_are_written_in_decimal() {
+        for n in [0, 7, 1500, u64::MAX] {
+            assert_eq!(decimal(n, &mut [0; 20]), n.to_string());
+        }
     }
 }

@@ -28,7 +28,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::admin::Admin;
 use super::callback::{ChannelEvent, EventSink, Inline};
-use super::confirms::{Notify, Unconfirmed, settle};
+use super::confirms::{Notify, Route, Unconfirmed, settle};
 use super::health::Health;
 use super::props::{short, to_properties};
 use super::shield::{Chan, Link};
@@ -161,8 +161,7 @@ impl Publisher {
                     return Err(error.clone());
                 }
                 let entry = Unconfirmed {
-                    exchange: exchange.to_owned(),
-                    routing_key: routing_key.to_owned(),
+                    route: Route::new(exchange, routing_key),
                     done,
                     returned: false,
                     names_queue,

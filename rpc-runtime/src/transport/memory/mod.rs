@@ -124,17 +124,17 @@ impl MemoryDriver {
 }
 
 impl Driver for MemoryDriver {
-    fn publish(
-        &self,
-        to: Destination,
+    fn publish<'a>(
+        &'a self,
+        to: &'a Destination,
         message: Message,
         _how: Publish,
-    ) -> BoxFuture<'_, Result<Confirm, RpcError>> {
+    ) -> BoxFuture<'a, Result<Confirm, RpcError>> {
         Box::pin(async move {
             if self.closed.is_cancelled() {
                 return Err(RpcError::Closed);
             }
-            let (exchange, key) = self.route(&to);
+            let (exchange, key) = self.route(to);
             self.broker.publish(&exchange, &key, message, true)?;
             Ok(Confirm::Done(Ok(())))
         })

@@ -83,6 +83,19 @@ pub(crate) const HEADER_NAMES: &[&str] = &[
     TIMESTAMP,
 ];
 
+/// The `type` and `content-type` values this format and its streams write,
+/// kept static when read back (see [`crate::message::known_or_owned`]).
+pub(crate) const KNOWN_VALUES: &[&str] = &[
+    OK,
+    ERROR,
+    FAILURE,
+    HEARTBEAT,
+    crate::stream::frames::ITEM,
+    crate::stream::frames::END,
+    crate::codec::Bincode::CONTENT_TYPE,
+    crate::codec::Json::CONTENT_TYPE,
+];
+
 /// The native wire format: headers + one codec-encoded body.
 #[derive(Debug, Clone, Default)]
 pub struct NativeWire {
@@ -123,8 +136,8 @@ impl WireFormat for NativeWire {
             context: ContextHead::of(request.context, request.trace),
         };
         Message {
-            kind: Some(request.method.to_owned()),
-            content_type: Some(self.codec.content_type().to_owned()),
+            kind: Some(request.method),
+            content_type: Some(Cow::Borrowed(self.codec.content_type())),
             body: head.encode(&request.body),
             ..Message::default()
         }
@@ -143,7 +156,7 @@ impl WireFormat for NativeWire {
             });
         };
         let bad = |detail: String| RpcError::BadRequest {
-            method: method.clone(),
+            method: method.to_string(),
             detail,
         };
         let codec = self.codec_of(&message).map_err(bad)?;
@@ -164,7 +177,7 @@ impl WireFormat for NativeWire {
         context.set_deadline(deadline);
         message.body.drain(..args_at);
         Ok(IncomingRequest {
-            method,
+            method: method.into_owned(),
             version,
             namespace,
             context,
@@ -245,7 +258,7 @@ impl WireFormat for NativeWire {
         headers.insert(TIMESTAMP, ms.to_string());
         encode_context(notification.context, &mut headers);
         Message {
-            content_type: Some(self.codec.content_type().to_owned()),
+            content_type: Some(Cow::Borrowed(self.codec.content_type())),
             persistent: true,
             headers,
             body: notification.payload,
@@ -286,10 +299,10 @@ impl WireFormat for NativeWire {
 }
 
 impl NativeWire {
-    fn status_message(&self, status: &str, body: Vec<u8>, codec: &AnyCodec) -> Message {
+    fn status_message(&self, status: &'static str, body: Vec<u8>, codec: &AnyCodec) -> Message {
         Message {
-            kind: Some(status.to_owned()),
-            content_type: Some(codec.content_type().to_owned()),
+            kind: Some(Cow::Borrowed(status)),
+            content_type: Some(Cow::Borrowed(codec.content_type())),
             body,
             ..Message::default()
         }

@@ -14,7 +14,7 @@ fn request_round_trips_with_context() {
         .with_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
     let message = wire.encode_request(OutgoingRequest {
         trace: None,
-        method: "create_volume",
+        method: "create_volume".into(),
         version: "3.1",
         namespace: Some("base"),
         context: &ctx,

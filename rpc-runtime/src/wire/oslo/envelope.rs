@@ -108,7 +108,7 @@ pub(super) fn seal(mut message: Message) -> Result<Message, RpcError> {
         message: &inner,
     })
     .unwrap_or_default();
-    message.content_type = Some(Json::CONTENT_TYPE.to_owned());
+    message.content_type = Some(Json::CONTENT_TYPE.into());
     message.content_encoding = Some("utf-8".to_owned());
     message.headers.remove(CALL_MONITOR);
     message.headers.remove(UNIQUE_ID);
@@ -157,7 +157,7 @@ pub(super) fn unseal(mut message: Message) -> Result<Message, RpcError> {
         message.headers.insert(STATUS, HEARTBEAT);
     }
     message.body = to_body(&fields);
-    message.content_type = Some(Json::CONTENT_TYPE.to_owned());
+    message.content_type = Some(Json::CONTENT_TYPE.into());
     Ok(message)
 }
 

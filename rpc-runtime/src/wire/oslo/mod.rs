@@ -61,7 +61,7 @@ impl OsloWire {
 
     fn message(&self, fields: &Fields) -> Message {
         Message {
-            content_type: Some(Json::CONTENT_TYPE.to_owned()),
+            content_type: Some(Json::CONTENT_TYPE.into()),
             body: envelope::to_body(fields),
             ..Message::default()
         }
@@ -102,7 +102,7 @@ impl WireFormat for OsloWire {
 
     fn encode_request(&self, request: OutgoingRequest<'_>) -> Message {
         let mut fields = Fields::new();
-        fields.insert("method".into(), raw(request.method));
+        fields.insert("method".into(), raw(&request.method));
         fields.insert("args".into(), raw_body(request.body));
         fields.insert("version".into(), raw(request.version));
         if let Some(namespace) = request.namespace {

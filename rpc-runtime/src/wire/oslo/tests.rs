@@ -21,7 +21,7 @@ fn a_call_round_trips() {
         .with_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
     let mut message = wire.encode_request(OutgoingRequest {
         trace: None,
-        method: "create_volume",
+        method: "create_volume".into(),
         version: "3.1",
         namespace: Some("storage"),
         context: &ctx,
