@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use rpc_runtime::message::Message;
 use rpc_runtime::transport::driver::{
-    Confirm, Delivery, Driver, Listener, Publish, Settled, Source, Subscribe,
+    Acker, Confirm, Delivery, Driver, Listener, Publish, Source, Subscribe,
 };
 use rpc_runtime::wire::Wire;
 use rpc_runtime::{BoxFuture, Destination, RpcError, Transport};
@@ -123,7 +123,7 @@ impl Net {
 fn deliver(name: &str, queue: &mut Queue, mut message: Message) -> bool {
     message.received_at = Some(Instant::now());
     while let Some(consumer) = queue.consumers.first() {
-        let delivery = Delivery::new(Arc::from(name), false, message, Box::new(Settled));
+        let delivery = Delivery::new(Arc::from(name), false, message, Acker::settled());
         match consumer.send(delivery) {
             Ok(()) => {
                 queue.consumers.rotate_left(1);

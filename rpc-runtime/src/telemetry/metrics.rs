@@ -11,8 +11,10 @@
 use std::time::Duration;
 
 use ::metrics::{
-    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, with_recorder,
 };
+
+use super::keys::{METADATA, with_key};
 
 use crate::error::RpcError;
 use crate::wire::ReplyBody;
@@ -76,8 +78,14 @@ pub(crate) fn call_done(
     outcome: &'static str,
     took: Duration,
 ) {
-    histogram!(CLIENT_DURATION, "rpc_service" => service, "rpc_method" => method, "outcome" => outcome)
-        .record(took.as_secs_f64());
+    let labels = [
+        ("rpc_service", service),
+        ("rpc_method", method),
+        ("outcome", outcome),
+    ];
+    with_key(CLIENT_DURATION, &labels, |key| {
+        with_recorder(|r| r.register_histogram(key, &METADATA)).record(took.as_secs_f64());
+    });
     if outcome == "unresponsive" {
         counter!(HEARTBEATS_MISSED, "rpc_method" => method).increment(1);
     }
@@ -101,8 +109,14 @@ pub(crate) fn request_done(
     outcome: &'static str,
     took: Duration,
 ) {
-    histogram!(SERVER_DURATION, "rpc_service" => service, "rpc_method" => method, "outcome" => outcome)
-        .record(took.as_secs_f64());
+    let labels = [
+        ("rpc_service", service),
+        ("rpc_method", method),
+        ("outcome", outcome),
+    ];
+    with_key(SERVER_DURATION, &labels, |key| {
+        with_recorder(|r| r.register_histogram(key, &METADATA)).record(took.as_secs_f64());
+    });
 }
 
 /// Counts a request of `service` as in flight while it lives.
@@ -110,15 +124,21 @@ pub(crate) struct InFlight(&'static str);
 
 impl InFlight {
     pub(crate) fn start(service: &'static str) -> Self {
-        gauge!(IN_FLIGHT, "rpc_service" => service).increment(1.0);
+        in_flight(service, 1.0);
         Self(service)
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        gauge!(IN_FLIGHT, "rpc_service" => self.0).decrement(1.0);
+        in_flight(self.0, -1.0);
     }
+}
+
+fn in_flight(service: &'static str, delta: f64) {
+    with_key(IN_FLIGHT, &[("rpc_service", service)], |key| {
+        with_recorder(|r| r.register_gauge(key, &METADATA)).increment(delta);
+    });
 }
 
 /// A call started (`1.0`) or ended (`-1.0`) waiting for its reply.

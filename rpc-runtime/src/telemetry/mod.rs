@@ -32,6 +32,7 @@
 //! across services: a client span's ids become the request's
 //! `traceparent`, and the server span's parent is the caller's span.
 
+mod keys;
 mod metrics;
 mod otel;
 pub(crate) mod spans;

@@ -216,7 +216,10 @@ impl Transport {
         // Registered first: a connection lost from here on fails the call.
         let call = self.hub.pending.register();
         let how = self.publish_options(deadline, Settle::Call(CallId(call.id())));
-        let reply_to = self.driver.reply_address(how).await?;
+        let reply_to = match self.driver.ready_reply_address() {
+            Some(address) => address,
+            None => self.driver.reply_address(how).await?,
+        };
         message.correlation_id = Some(call.correlation_id());
         message.reply_to = Some(reply_to);
         if let Some(recorder) = &self.recorder {

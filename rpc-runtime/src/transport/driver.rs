@@ -51,6 +51,13 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     /// [`Events::reply`]. Waits for a connection as `how` allows.
     fn reply_address(&self, how: Publish) -> BoxFuture<'_, Result<String, RpcError>>;
 
+    /// The reply address, if it is known without waiting (connected, and
+    /// the reply queue ready): every call asks, and this spares it a future.
+    /// `None` (the default) sends the call through [`Driver::reply_address`].
+    fn ready_reply_address(&self) -> Option<String> {
+        None
+    }
+
     /// Closes the connection; nothing is received afterwards.
     fn close(&self) -> BoxFuture<'_, ()>;
 
@@ -436,7 +443,7 @@ pub struct Delivery {
     /// The message, sealed.
     pub(crate) message: Message,
     /// Settles it.
-    pub(crate) acker: Box<dyn Acker>,
+    pub(crate) acker: Acker,
 }
 
 impl Delivery {
@@ -445,12 +452,7 @@ impl Delivery {
     /// from the message's `received_at`: stamp it when the message reaches
     /// the process, if it can wait in the driver before this; else it is
     /// stamped now.
-    pub fn new(
-        queue: Arc<str>,
-        redelivered: bool,
-        mut message: Message,
-        acker: Box<dyn Acker>,
-    ) -> Self {
+    pub fn new(queue: Arc<str>, redelivered: bool, mut message: Message, acker: Acker) -> Self {
         message
             .received_at
             .get_or_insert_with(std::time::Instant::now);
@@ -477,18 +479,38 @@ impl fmt::Debug for Delivery {
     }
 }
 
-/// Settles one delivery with the broker.
-pub trait Acker: Send + 'static {
-    /// The message is taken care of; the broker forgets it.
-    fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), RpcError>>;
+/// Settles one delivery with the broker: its ack, not yet sent.
+pub struct Acker(Option<BoxFuture<'static, Result<(), RpcError>>>);
+
+impl Acker {
+    /// Acks with `ack`, a future that does nothing until awaited (as an
+    /// `async` block): the message is taken care of, the broker forgets it.
+    /// Dropped unawaited, the message is not acked.
+    pub fn new(ack: impl Future<Output = Result<(), RpcError>> + Send + 'static) -> Self {
+        Self(Some(Box::pin(ack)))
+    }
+
+    /// The acker of a delivery the broker already forgot (settled when sent).
+    pub fn settled() -> Self {
+        Self(None)
+    }
+
+    /// Acks the delivery.
+    pub(crate) async fn ack(self) -> Result<(), RpcError> {
+        match self.0 {
+            Some(ack) => ack.await,
+            None => Ok(()),
+        }
+    }
 }
 
-/// The acker of a delivery the broker already forgot (settled when sent).
-#[derive(Debug, Clone, Copy)]
-pub struct Settled;
-
-impl Acker for Settled {
-    fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), RpcError>> {
-        Box::pin(async { Ok(()) })
+impl fmt::Debug for Acker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.0.is_some() {
+            "unsent"
+        } else {
+            "settled"
+        };
+        f.debug_tuple("Acker").field(&state).finish()
     }
 }

@@ -25,7 +25,7 @@ use super::props::from_delivery;
 use super::session::{self, Session};
 use super::shield::{Chan, Link};
 use crate::error::RpcError;
-use crate::transport::driver::{Delivery, Settled};
+use crate::transport::driver::{Acker, Delivery};
 
 /// How many connections a drain may lose to poison messages before it
 /// stops and lets the consumer take its chances.
@@ -63,7 +63,7 @@ pub(super) async fn drain(
                         Arc::from(queue.as_str()),
                         redelivered,
                         from_delivery(&properties, body),
-                        Box::new(Settled),
+                        Acker::settled(),
                     );
                     if to.send(delivery).await.is_err() || !redelivered {
                         break;

@@ -13,8 +13,6 @@ use tokio::sync::mpsc;
 
 use super::props::from_delivery;
 use super::shield::Chan;
-use crate::error::RpcError;
-use crate::future::BoxFuture;
 use crate::transport::driver::{Acker, Delivery, Incoming};
 
 /// One consumed queue: what amqprs delivers from it, on the channel that
@@ -48,10 +46,9 @@ impl Fed {
             message.basic_properties?,
             message.content?,
         );
-        let acker = Box::new(AmqpAcker {
-            channel: self.channel.clone(),
-            tag: deliver.delivery_tag(),
-        });
+        // Acks on the channel it came on.
+        let (channel, tag) = (self.channel.clone(), deliver.delivery_tag());
+        let acker = Acker::new(async move { channel.ack(tag).await });
         Some(Delivery::new(
             Arc::clone(&self.queue),
             deliver.redelivered(),
@@ -139,17 +136,5 @@ impl Incoming for Feeds {
         } else {
             Poll::Pending
         }
-    }
-}
-
-/// Acks one delivery on the channel it came on.
-struct AmqpAcker {
-    channel: Chan,
-    tag: u64,
-}
-
-impl Acker for AmqpAcker {
-    fn ack(self: Box<Self>) -> BoxFuture<'static, Result<(), RpcError>> {
-        Box::pin(async move { self.channel.ack(self.tag).await })
     }
 }

@@ -258,6 +258,13 @@ impl Driver for AmqpDriver {
         })
     }
 
+    fn ready_reply_address(&self) -> Option<String> {
+        match &*self.state.borrow() {
+            State::Up(session) => session.ready_reply_queue().map(|q| q.name().to_owned()),
+            State::Down { .. } => None,
+        }
+    }
+
     fn peer(&self) -> Peer {
         let broker = match &*self.state.borrow() {
             State::Up(session) => Some(format!(

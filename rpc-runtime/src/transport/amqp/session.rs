@@ -83,6 +83,11 @@ impl Session {
             .await
     }
 
+    /// The reply queue, if it is started.
+    pub(super) fn ready_reply_queue(&self) -> Option<&ReplyQueue> {
+        self.replies.get()
+    }
+
     /// Since when the oldest publish waits for its confirm, if one does.
     pub(super) fn oldest_unconfirmed(&self) -> Option<Instant> {
         [&self.publisher, &self.fanout_publisher]

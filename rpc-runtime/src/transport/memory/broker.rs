@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::error::RpcError;
 use crate::message::Message;
-use crate::transport::driver::{Delivery, Settled};
+use crate::transport::driver::{Acker, Delivery};
 
 /// An in-memory broker; clones share it.
 ///
@@ -87,7 +87,7 @@ impl ConsumerTx {
     fn send(&self, queue: &Arc<str>, message: Message) -> Option<Message> {
         match self {
             ConsumerTx::Listener(tx) => {
-                let delivery = Delivery::new(Arc::clone(queue), false, message, Box::new(Settled));
+                let delivery = Delivery::new(Arc::clone(queue), false, message, Acker::settled());
                 tx.send(delivery)
                     .err()
                     .map(|mpsc::error::SendError(back)| back.into_message())
