@@ -70,8 +70,11 @@ impl std::fmt::Debug for Headers {
 
 /// `value`, read off the network, as the static string it equals in
 /// `known` (no allocation), or else as an owned copy.
-pub(crate) fn known_or_owned(value: &str, known: &[&'static str]) -> Cow<'static, str> {
-    match known.iter().find(|k| **k == value) {
+pub(crate) fn known_or_owned<'k>(
+    value: &str,
+    known: impl IntoIterator<Item = &'k &'static str>,
+) -> Cow<'static, str> {
+    match known.into_iter().find(|k| **k == value) {
         Some(known) => Cow::Borrowed(known),
         None => Cow::Owned(value.to_owned()),
     }

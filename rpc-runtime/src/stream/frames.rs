@@ -11,6 +11,8 @@ use crate::wire::{ReplyBody, WireFormat};
 pub(crate) const ITEM: &str = "item";
 /// The end's AMQP `type`.
 pub(crate) const END: &str = "end";
+/// Every frame's AMQP `type` (a failure's is a reply's).
+pub(crate) const KINDS: &[&str] = &[ITEM, END];
 
 /// What the server sends for one step of a stream.
 #[derive(Debug)]

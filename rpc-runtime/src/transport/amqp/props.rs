@@ -4,10 +4,13 @@
 //! string, so every such value is checked here first and refused with an
 //! error instead.
 
+use std::borrow::Cow;
+
 use amqprs::{BasicProperties, FieldTable, FieldValue, ShortStr};
 
 use crate::error::RpcError;
 use crate::message::{Headers, Message, known_or_owned};
+use crate::stream::frames;
 use crate::topology::MAX_NAME_LEN;
 use crate::wire::KNOWN_VALUES;
 
@@ -63,12 +66,8 @@ pub(super) fn from_delivery(props: &BasicProperties, body: Vec<u8>) -> Message {
     Message {
         correlation_id: props.correlation_id().cloned(),
         reply_to: props.reply_to().cloned(),
-        kind: props
-            .message_type()
-            .map(|v| known_or_owned(v, KNOWN_VALUES)),
-        content_type: props
-            .content_type()
-            .map(|v| known_or_owned(v, KNOWN_VALUES)),
+        kind: props.message_type().map(|v| known(v)),
+        content_type: props.content_type().map(|v| known(v)),
         content_encoding: props.content_encoding().cloned(),
         expiration_ms: props.expiration().and_then(|e| e.parse().ok()),
         persistent: props.delivery_mode() == Some(amqprs::DELIVERY_MODE_PERSISTENT),
@@ -76,6 +75,11 @@ pub(super) fn from_delivery(props: &BasicProperties, body: Vec<u8>) -> Message {
         body,
         received_at: Some(std::time::Instant::now()),
     }
+}
+
+/// A received `type` or content type: static when it is one of ours.
+fn known(value: &str) -> Cow<'static, str> {
+    known_or_owned(value, KNOWN_VALUES.iter().chain(frames::KINDS))
 }
 
 /// `n` in decimal, written into `buf` (no allocation of its own).

@@ -83,15 +83,13 @@ pub(crate) const HEADER_NAMES: &[&str] = &[
     TIMESTAMP,
 ];
 
-/// The `type` and `content-type` values this format and its streams write,
-/// kept static when read back (see [`crate::message::known_or_owned`]).
+/// The `type` and `content-type` values of this format's replies, kept
+/// static when read back (see [`crate::message::known_or_owned`]).
 pub(crate) const KNOWN_VALUES: &[&str] = &[
     OK,
     ERROR,
     FAILURE,
     HEARTBEAT,
-    crate::stream::frames::ITEM,
-    crate::stream::frames::END,
     crate::codec::Bincode::CONTENT_TYPE,
     crate::codec::Json::CONTENT_TYPE,
 ];
