@@ -62,6 +62,19 @@ pub fn describe_metrics() {
     );
 }
 
+/// The labels of a method's metrics.
+fn method_labels(
+    service: &'static str,
+    method: &'static str,
+    outcome: &'static str,
+) -> [(&'static str, &'static str); 3] {
+    [
+        ("rpc_service", service),
+        ("rpc_method", method),
+        ("outcome", outcome),
+    ]
+}
+
 /// The outcome label of a reply.
 pub(crate) fn outcome(reply: Option<&ReplyBody>) -> &'static str {
     match reply {
@@ -78,11 +91,7 @@ pub(crate) fn call_done(
     outcome: &'static str,
     took: Duration,
 ) {
-    let labels = [
-        ("rpc_service", service),
-        ("rpc_method", method),
-        ("outcome", outcome),
-    ];
+    let labels = method_labels(service, method, outcome);
     with_key(CLIENT_DURATION, &labels, |key| {
         with_recorder(|r| r.register_histogram(key, &METADATA)).record(took.as_secs_f64());
     });
@@ -98,8 +107,10 @@ pub(crate) fn cast_done(
     result: Result<(), &RpcError>,
 ) {
     let outcome = result.map_or_else(RpcError::kind, |()| "confirmed");
-    counter!(CLIENT_CASTS, "rpc_service" => service, "rpc_method" => method, "outcome" => outcome)
-        .increment(1);
+    let labels = method_labels(service, method, outcome);
+    with_key(CLIENT_CASTS, &labels, |key| {
+        with_recorder(|r| r.register_counter(key, &METADATA)).increment(1);
+    });
 }
 
 /// A request was handled.
@@ -109,11 +120,7 @@ pub(crate) fn request_done(
     outcome: &'static str,
     took: Duration,
 ) {
-    let labels = [
-        ("rpc_service", service),
-        ("rpc_method", method),
-        ("outcome", outcome),
-    ];
+    let labels = method_labels(service, method, outcome);
     with_key(SERVER_DURATION, &labels, |key| {
         with_recorder(|r| r.register_histogram(key, &METADATA)).record(took.as_secs_f64());
     });
