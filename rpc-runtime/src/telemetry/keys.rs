@@ -11,11 +11,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
-use ::metrics::{Key, Label, Level, Metadata};
-
-/// What the runtime's metrics say about where they come from.
-pub(super) static METADATA: Metadata<'static> =
-    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+use ::metrics::{Key, Label};
 
 /// Up to this many labels per key.
 const MAX_LABELS: usize = 3;
