@@ -70,13 +70,12 @@ thread_local! {
     static KEYS: RefCell<Keys> = RefCell::default();
 }
 
-/// Runs `f` with the key of `name` and `labels` (at most three).
+/// Runs `f` with the key of `name` and `labels` (cached for up to three).
 pub(super) fn with_key(
     name: &'static str,
     labels: &[(&'static str, &'static str)],
     f: impl FnOnce(&Key),
 ) {
-    debug_assert!(labels.len() <= MAX_LABELS);
     let build = || {
         let labels: Vec<Label> = labels
             .iter()
@@ -85,15 +84,18 @@ pub(super) fn with_key(
         Key::from_parts(name, labels)
     };
     let mut f = Some(f);
-    let _ = KEYS.try_with(|keys| {
-        // Busy only if a recorder records through us while registering.
-        if let Ok(mut keys) = keys.try_borrow_mut()
-            && let Some(f) = f.take()
-        {
-            f(keys.entry(Id::of(name, labels)).or_insert_with(build));
-        }
-    });
-    // During thread teardown, or re-entered: a key of its own.
+    if labels.len() <= MAX_LABELS {
+        let _ = KEYS.try_with(|keys| {
+            // Busy only if a recorder records through us while registering.
+            if let Ok(mut keys) = keys.try_borrow_mut() {
+                if let Some(f) = f.take() {
+                    f(keys.entry(Id::of(name, labels)).or_insert_with(build));
+                }
+            }
+        });
+    }
+    // More labels than an id holds, during thread teardown, or re-entered:
+    // a key of its own.
     if let Some(f) = f {
         f(&build());
     }
@@ -129,6 +131,10 @@ mod tests {
         assert_eq!(shown("n", &[]), "n ");
         assert_eq!(KEYS.with_borrow(|keys| keys.len()), 3);
         assert_eq!(shown(M, &[(A, ONE), (B, TWO)]), "m a=1,b=2");
+        assert_eq!(KEYS.with_borrow(|keys| keys.len()), 3);
+        // More labels than an id holds: right, and not cached.
+        let four = [(A, ONE), (B, TWO), (A, TWO), (B, ONE)];
+        assert_eq!(shown(M, &four), "m a=1,b=2,a=2,b=1");
         assert_eq!(KEYS.with_borrow(|keys| keys.len()), 3);
     }
 }

@@ -11,8 +11,8 @@
 use std::time::Duration;
 
 use ::metrics::{
-    Level, Metadata, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge,
-    with_recorder,
+    Gauge, Level, Metadata, Unit, counter, describe_counter, describe_gauge, describe_histogram,
+    gauge, with_recorder,
 };
 
 use super::keys::with_key;
@@ -137,20 +137,21 @@ pub(crate) struct InFlight(&'static str);
 
 impl InFlight {
     pub(crate) fn start(service: &'static str) -> Self {
-        in_flight(service, 1.0);
+        in_flight(service, |gauge| gauge.increment(1.0));
         Self(service)
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        in_flight(self.0, -1.0);
+        in_flight(self.0, |gauge| gauge.decrement(1.0));
     }
 }
 
-fn in_flight(service: &'static str, delta: f64) {
+/// Changes the in-flight gauge of `service`.
+fn in_flight(service: &'static str, change: impl FnOnce(Gauge)) {
     with_key(IN_FLIGHT, &[("rpc_service", service)], |key| {
-        with_recorder(|r| r.register_gauge(key, &METADATA)).increment(delta);
+        change(with_recorder(|r| r.register_gauge(key, &METADATA)));
     });
 }
 

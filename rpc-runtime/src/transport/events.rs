@@ -66,14 +66,17 @@ impl Hub {
     /// format fails its call (when it names one) with an error saying so.
     pub(crate) fn reply(&self, message: Message) {
         let received = Wire::of(&message).filter(|w| *w != self.wire.kind());
-        let call = message.correlation_id.as_deref().and_then(parse_id);
+        // Parsed now: the message moves on. `Some(None)`: not one of ours.
+        let call = message.correlation_id.as_deref().map(parse_id);
         match (self.wire.unseal(message), received, call) {
             (Ok(message), _, _) => {
                 self.pending.deliver(message);
             }
-            (Err(_), Some(received), Some(id)) => {
-                let error = super::mismatch::wrong_wire(received, self.wire.kind());
-                self.pending.fail(id, error);
+            (Err(_), Some(received), Some(call)) => {
+                if let Some(id) = call {
+                    let error = super::mismatch::wrong_wire(received, self.wire.kind());
+                    self.pending.fail(id, error);
+                }
             }
             (Err(error), _, _) => tracing::warn!(%error, "dropped an unreadable reply"),
         }
