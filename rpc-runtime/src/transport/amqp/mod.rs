@@ -259,6 +259,9 @@ impl Driver for AmqpDriver {
     }
 
     fn ready_reply_address(&self) -> Option<String> {
+        if self.stop.is_cancelled() {
+            return None;
+        }
         match &*self.state.borrow() {
             State::Up(session) => session.ready_reply_queue().map(|q| q.name().to_owned()),
             State::Down { .. } => None,
