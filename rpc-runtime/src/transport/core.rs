@@ -364,7 +364,12 @@ impl Transport {
                 delivery = listener.recv() => delivery,
             };
             let Some(mut delivery) = delivery else {
-                tracing::error!(what, "stopped receiving: the deliveries ended");
+                // Expected once this transport is closed; a loss otherwise.
+                if self.hub.check_open().is_ok() {
+                    tracing::error!(what, "stopped receiving: the deliveries ended");
+                } else {
+                    tracing::debug!(what, "stopped receiving: the transport is closed");
+                }
                 return None;
             };
             // A request in the other wire format is answered in its own.
