@@ -75,6 +75,7 @@ pub mod topology;
 pub mod trace;
 pub mod transport;
 mod typed;
+mod uniform_hash;
 mod version;
 pub mod wire;
 

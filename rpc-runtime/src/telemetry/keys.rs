@@ -9,9 +9,11 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 
 use ::metrics::{Key, Label};
+
+use crate::uniform_hash::Uniform;
 
 /// Up to this many labels per key.
 const MAX_LABELS: usize = 3;
@@ -44,27 +46,7 @@ impl Hash for Id {
     }
 }
 
-/// Passes an [`Id`]'s folded addresses on as its hash.
-#[derive(Default)]
-struct Folded(u64);
-
-impl Hasher for Folded {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type Keys = HashMap<Id, Key, BuildHasherDefault<Folded>>;
+type Keys = HashMap<Id, Key, Uniform>;
 
 thread_local! {
     static KEYS: RefCell<Keys> = RefCell::default();

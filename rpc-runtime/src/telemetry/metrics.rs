@@ -81,6 +81,14 @@ fn method_labels(
     ]
 }
 
+/// Records `took` in histogram `name` with `labels` (a key built once per
+/// thread, see [`with_key`]).
+fn record_duration(name: &'static str, labels: &[(&'static str, &'static str)], took: Duration) {
+    with_key(name, labels, |key| {
+        with_recorder(|r| r.register_histogram(key, &METADATA)).record(took.as_secs_f64());
+    });
+}
+
 /// The outcome label of a reply.
 pub(crate) fn outcome(reply: Option<&ReplyBody>) -> &'static str {
     match reply {
@@ -98,9 +106,7 @@ pub(crate) fn call_done(
     took: Duration,
 ) {
     let labels = method_labels(service, method, outcome);
-    with_key(CLIENT_DURATION, &labels, |key| {
-        with_recorder(|r| r.register_histogram(key, &METADATA)).record(took.as_secs_f64());
-    });
+    record_duration(CLIENT_DURATION, &labels, took);
     if outcome == "unresponsive" {
         counter!(HEARTBEATS_MISSED, "rpc_method" => method).increment(1);
     }
@@ -127,9 +133,7 @@ pub(crate) fn request_done(
     took: Duration,
 ) {
     let labels = method_labels(service, method, outcome);
-    with_key(SERVER_DURATION, &labels, |key| {
-        with_recorder(|r| r.register_histogram(key, &METADATA)).record(took.as_secs_f64());
-    });
+    record_duration(SERVER_DURATION, &labels, took);
 }
 
 /// Counts a request of `service` as in flight while it lives.

@@ -8,7 +8,6 @@
 //! reply finds nothing and is discarded.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -16,6 +15,7 @@ use tokio::sync::Notify;
 
 use crate::error::RpcError;
 use crate::message::Message;
+use crate::uniform_hash::Uniform;
 
 /// Where the messages of one call wait for it. Lighter than a channel per
 /// call (tokio's allocates a block of 32 slots up front): most calls get one
@@ -61,45 +61,12 @@ type Slot = Arc<Inbox>;
 /// calls it did not receive.
 #[derive(Debug, Default)]
 pub(crate) struct PendingCalls {
-    slots: Mutex<HashMap<u128, Slot, RandomIds>>,
+    /// Keyed by random 128-bit ids, uniform already (see [`Uniform`]): a
+    /// forged reply only looks an id up; it cannot choose what the table
+    /// holds.
+    slots: Mutex<HashMap<u128, Slot, Uniform>>,
     /// How many entries `slots` holds, readable without its lock.
     count: AtomicUsize,
-}
-
-/// Hashes the table's keys, random 128-bit ids, by folding their halves:
-/// they are uniform already, so SipHash's work buys nothing. A forged
-/// reply only looks an id up; it cannot choose what the table holds.
-#[derive(Debug, Default, Clone, Copy)]
-struct RandomIds;
-
-impl BuildHasher for RandomIds {
-    type Hasher = Folded;
-
-    fn build_hasher(&self) -> Folded {
-        Folded(0)
-    }
-}
-
-/// See [`RandomIds`].
-struct Folded(u64);
-
-impl Hasher for Folded {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Not reached for `u128` keys (see `write_u128`); kept correct.
-        for chunk in bytes.chunks(8) {
-            let mut word = [0; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(word);
-        }
-    }
-
-    fn write_u128(&mut self, id: u128) {
-        self.0 ^= (id as u64) ^ ((id >> 64) as u64);
-    }
 }
 
 impl PendingCalls {
@@ -174,7 +141,7 @@ impl PendingCalls {
         self.count.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<u128, Slot, RandomIds>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u128, Slot, Uniform>> {
         // The map stays consistent even if a holder panicked: every operation
         // is a single insert or remove.
         self.slots
