@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::driver::{CallId, Delivery, Listener, Publish, Settle, Subscribe};
 use super::{Destination, Transport};
 use crate::error::{Awaited, RpcError};
+use crate::future::BoxFuture;
 use crate::message::Message;
 use crate::stream::RpcStream;
 use crate::wire::{ReplyBody, Wire};
@@ -36,6 +37,10 @@ fn expiration(timeout: Duration) -> u64 {
     let ttl = timeout.as_millis().min(u128::from(u32::MAX));
     u64::try_from(ttl).unwrap_or(u64::from(u32::MAX))
 }
+
+/// A request on its way to the broker: the driver's publish, after the
+/// reply queue's declaration on a transport's first call.
+type Sending<'a> = BoxFuture<'a, Result<super::driver::Confirm, RpcError>>;
 
 /// What a call or cast that waited `timeout` in vain fails with.
 fn timed_out(method: &str, to: &Destination, timeout: Duration, awaited: Awaited) -> RpcError {
@@ -141,36 +146,43 @@ impl Transport {
 
     /// Sends a call and waits for its reply, at most `timeout`; with a
     /// `monitor`, also gives up after that long without a heartbeat.
-    pub(crate) async fn call_monitored(
-        &self,
-        method: &str,
-        destination: &Destination,
+    /// The request is checked and handed to the driver here, before the
+    /// returned future: it holds the call, not the message.
+    pub(crate) fn call_monitored<'a>(
+        &'a self,
+        method: &'a str,
+        destination: &'a Destination,
         message: Message,
         timeout: Duration,
         monitor: Option<Duration>,
-    ) -> Result<Message, RpcError> {
+    ) -> impl Future<Output = Result<Message, RpcError>> + Send + 'a {
         let deadline = deadline_after(timeout);
-        let timed_out = || timed_out(method, destination, timeout, Awaited::Reply);
-        // Boxed: sending is over long before the reply comes, and a call
-        // waiting for its reply then holds none of it.
-        let mut call = Box::pin(self.open_call(method, destination, message, timeout)).await?;
-        let mut silent_until = monitor.map(|m| Instant::now() + m);
-        loop {
-            let wake = silent_until.map_or(deadline, |s| s.min(deadline));
-            match tokio::time::timeout_at(wake, call.next()).await {
-                Ok(message) => {
-                    let message = message?;
-                    if !self.wire.is_heartbeat(&message) {
-                        return Ok(message);
+        // Not the opening future itself: what an `async` block captures it
+        // holds to its end, and a call waits for its reply much longer.
+        let started = self.start_checked_call(destination, message, timeout, deadline);
+        async move {
+            let timed_out = || timed_out(method, destination, timeout, Awaited::Reply);
+            let mut call = self
+                .opened(method, destination, (timeout, deadline), started)
+                .await?;
+            let mut silent_until = monitor.map(|m| Instant::now() + m);
+            loop {
+                let wake = silent_until.map_or(deadline, |s| s.min(deadline));
+                match tokio::time::timeout_at(wake, call.next()).await {
+                    Ok(message) => {
+                        let message = message?;
+                        if !self.wire.is_heartbeat(&message) {
+                            return Ok(message);
+                        }
+                        silent_until = monitor.map(|m| Instant::now() + m);
                     }
-                    silent_until = monitor.map(|m| Instant::now() + m);
-                }
-                Err(_) if Instant::now() >= deadline => return Err(timed_out()),
-                Err(_) => {
-                    return Err(RpcError::Unresponsive {
-                        method: method.to_owned(),
-                        silence: monitor.unwrap_or_default(),
-                    });
+                    Err(_) if Instant::now() >= deadline => return Err(timed_out()),
+                    Err(_) => {
+                        return Err(RpcError::Unresponsive {
+                            method: method.to_owned(),
+                            silence: monitor.unwrap_or_default(),
+                        });
+                    }
                 }
             }
         }
@@ -178,13 +190,56 @@ impl Transport {
 
     /// Sends a call's request (within `timeout`) and returns the call, whose
     /// replies (one, or a stream's items) arrive through it.
-    pub(crate) async fn open_call(
+    pub(crate) fn open_call<'a>(
+        &'a self,
+        method: &'a str,
+        destination: &'a Destination,
+        message: Message,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<super::pending::PendingCall, RpcError>> + Send + 'a {
+        let deadline = deadline_after(timeout);
+        self.open_call_until(method, destination, message, timeout, deadline)
+    }
+
+    /// [`Transport::open_call`] with the call's deadline (`timeout` from
+    /// when the caller started). Everything up to the publish is done
+    /// here, before the returned future: it holds only the call and the
+    /// driver's (boxed) publish, not the message on its way.
+    fn open_call_until<'a>(
+        &'a self,
+        method: &'a str,
+        destination: &'a Destination,
+        message: Message,
+        timeout: Duration,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<super::pending::PendingCall, RpcError>> + Send + 'a {
+        let started = self.start_checked_call(destination, message, timeout, deadline);
+        self.opened(method, destination, (timeout, deadline), started)
+    }
+
+    /// The call once its request is published (at most `timeout` past
+    /// `deadline`'s start, and a little more for the driver).
+    async fn opened(
         &self,
         method: &str,
         destination: &Destination,
+        (timeout, deadline): (Duration, Instant),
+        started: Result<(super::pending::PendingCall, Sending<'_>), RpcError>,
+    ) -> Result<super::pending::PendingCall, RpcError> {
+        let (call, sending) = started?;
+        tokio::time::timeout_at(deadline + FENCE, Self::sent(call, sending))
+            .await
+            .map_err(|_| timed_out(method, destination, timeout, Awaited::Reply))?
+    }
+
+    /// Checks a call's request, then [`Transport::start_call`].
+    fn start_checked_call<'a>(
+        &'a self,
+        destination: &'a Destination,
         mut message: Message,
         timeout: Duration,
-    ) -> Result<super::pending::PendingCall, RpcError> {
+        deadline: Instant,
+    ) -> Result<(super::pending::PendingCall, Sending<'a>), RpcError> {
         if let Destination::Fanout { .. } = destination {
             return Err(RpcError::config(
                 "a call cannot be sent to a fanout: nobody would know whose reply to wait for",
@@ -198,37 +253,60 @@ impl Transport {
             });
         }
         message.expiration_ms = Some(expiration(timeout));
-        let deadline = deadline_after(timeout);
-        let sent = self.send_call(destination, message, deadline);
-        tokio::time::timeout_at(deadline + FENCE, sent)
-            .await
-            .map_err(|_| timed_out(method, destination, timeout, Awaited::Reply))?
+        self.start_call(destination, message, deadline)
     }
 
-    /// Registers a call, addresses, seals and publishes its request.
-    async fn send_call(
-        &self,
-        destination: &Destination,
-        mut message: Message,
+    /// Registers a call and starts publishing its request. On the first
+    /// call of a transport, the returned future also waits for the reply
+    /// queue; otherwise it is only the driver's publish.
+    fn start_call<'a>(
+        &'a self,
+        destination: &'a Destination,
+        message: Message,
         deadline: Instant,
-    ) -> Result<super::pending::PendingCall, RpcError> {
+    ) -> Result<(super::pending::PendingCall, Sending<'a>), RpcError> {
         self.hub.check_open()?;
         // Registered first: a connection lost from here on fails the call.
         let call = self.hub.pending.register();
         let how = self.publish_options(deadline, Settle::Call(CallId(call.id())));
-        let reply_to = match self.driver.ready_reply_address() {
-            Some(address) => address,
-            None => self.driver.reply_address(how).await?,
+        let correlation_id = call.correlation_id();
+        let sending = match self.driver.ready_reply_address() {
+            Some(reply_to) => {
+                let message = self.addressed(destination, message, correlation_id, reply_to)?;
+                self.driver.publish(destination, message, how)
+            }
+            None => Box::pin(async move {
+                let reply_to = self.driver.reply_address(how).await?;
+                let message = self.addressed(destination, message, correlation_id, reply_to)?;
+                self.driver.publish(destination, message, how).await
+            }),
         };
-        message.correlation_id = Some(call.correlation_id());
+        Ok((call, sending))
+    }
+
+    /// `message` with its reply address, recorded and sealed.
+    fn addressed(
+        &self,
+        destination: &Destination,
+        mut message: Message,
+        correlation_id: String,
+        reply_to: String,
+    ) -> Result<Message, RpcError> {
+        message.correlation_id = Some(correlation_id);
         message.reply_to = Some(reply_to);
         if let Some(recorder) = &self.recorder {
             recorder(destination, &message, true);
         }
-        let message = self.wire.seal(message)?;
-        let confirm = self.driver.publish(destination, message, how).await?;
+        self.wire.seal(message)
+    }
+
+    /// The call, once its request is published.
+    async fn sent(
+        call: super::pending::PendingCall,
+        sending: Sending<'_>,
+    ) -> Result<super::pending::PendingCall, RpcError> {
         // The driver may know at once that nobody takes it.
-        if let super::driver::Confirm::Done(Err(error)) = confirm {
+        if let super::driver::Confirm::Done(Err(error)) = sending.await? {
             return Err(error);
         }
         Ok(call)
@@ -247,7 +325,8 @@ impl Transport {
         message.expiration_ms = Some(expiration(window));
         let started = Instant::now();
         let deadline = started + window;
-        let sent = self.send_call(&destination, message, deadline);
+        let (call, sending) = self.start_call(&destination, message, deadline)?;
+        let sent = Self::sent(call, sending);
         let Ok(call) = tokio::time::timeout_at(deadline + FENCE, sent).await else {
             return Ok(Vec::new());
         };
