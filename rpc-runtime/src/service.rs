@@ -75,7 +75,11 @@ impl<'a> Request<'a> {
         types: &StreamTypes<A, T, E>,
         items: RpcStream<T, E>,
     ) -> Response {
-        Response(Outcome::Stream((types.encode_stream)(*self.codec, items)))
+        Response(Outcome::Stream((types.encode_stream)(
+            *self.codec,
+            self.method.name,
+            items,
+        )))
     }
 
     /// The response carrying what the manager returned.

@@ -204,7 +204,7 @@ pub struct StreamTypes<A, T, E> {
     pub(crate) names: ArgNames,
     pub(crate) encode_args: EncodeArgs<A>,
     pub(crate) decode_args: DecodeArgs<A>,
-    pub(crate) encode_stream: fn(AnyCodec, RpcStream<T, E>) -> Frames,
+    pub(crate) encode_stream: fn(AnyCodec, &'static str, RpcStream<T, E>) -> Frames,
     pub(crate) decode_item: fn(&AnyCodec, &[u8]) -> Result<T, E>,
     pub(crate) decode_end: fn(&AnyCodec, ReplyBody) -> Result<T, E>,
     pub(crate) fail: fn(RpcError) -> E,
@@ -225,13 +225,19 @@ pub const fn stream<A: ArgList, T: WireType, E: ServiceError>(
     }
 }
 
-fn encode_stream<T: WireType, E: ServiceError>(codec: AnyCodec, items: RpcStream<T, E>) -> Frames {
+/// A manager's stream as frames; `method` names the streaming method in a
+/// failure to encode.
+fn encode_stream<T: WireType, E: ServiceError>(
+    codec: AnyCodec,
+    method: &'static str,
+    items: RpcStream<T, E>,
+) -> Frames {
     use futures_util::StreamExt as _;
     Box::pin(items.map(move |item| match item {
         Ok(value) => match codec.encode(&value) {
             Ok(body) => Frame::Item(body),
             Err(error) => Frame::Failed(ReplyBody::Failure(RpcError::Internal {
-                method: String::from("(stream item)"),
+                method: method.to_owned(),
                 detail: format!("the server could not encode an item: {error}"),
             })),
         },
@@ -239,7 +245,7 @@ fn encode_stream<T: WireType, E: ServiceError>(codec: AnyCodec, items: RpcStream
             Ok(Some(reply)) => Frame::Failed(reply),
             Ok(None) => Frame::End,
             Err(e) => Frame::Failed(ReplyBody::Failure(RpcError::Internal {
-                method: String::from("(stream error)"),
+                method: method.to_owned(),
                 detail: format!("the server could not encode an error: {e}"),
             })),
         },

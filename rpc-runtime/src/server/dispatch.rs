@@ -23,7 +23,7 @@ use super::streams;
 use crate::telemetry;
 use crate::telemetry::spans;
 use crate::trace::TraceParent;
-use crate::transport::Transport;
+use crate::transport::{Destination, Transport};
 use crate::version;
 use crate::wire::{IncomingRequest, ReplyBody, Wire, WireFormat};
 
@@ -104,110 +104,139 @@ impl Handler {
         let this = Arc::clone(self);
         let wire = self.transport.wire();
         // Moved out: decoding the request reads neither.
-        let reply_to = message.reply_to.take();
-        let correlation_id = message.correlation_id.take();
+        let mut reply_to = message.reply_to.take();
+        let mut correlation_id = message.correlation_id.take();
         let mut decoded = wire.decode_request(message);
         async move {
             let _counted = InFlight::new(&this.server.in_flight);
-            this.respond(&mut decoded, reply_to, correlation_id).await;
+            // All by reference: an `async fn` holds its arguments twice.
+            this.respond(&mut decoded, &mut reply_to, &mut correlation_id)
+                .await;
         }
     }
 
     async fn respond(
         &self,
         decoded: &mut Result<IncomingRequest, RpcError>,
-        reply_to: Option<String>,
-        correlation_id: Option<String>,
+        reply_to: &mut Option<String>,
+        correlation_id: &mut Option<String>,
     ) {
+        let wire = self.transport.wire();
+        // Bound only once the answer is there: a binding assigned from a
+        // `match` that waits would hold its room across the wait too.
+        let Some(answer) = self.answer(decoded, reply_to, correlation_id).await else {
+            return;
+        };
+        let Some(to) = reply_to.take() else {
+            return;
+        };
+        let to = Destination::Queue { name: to };
+        // In a block of its own: the message is handed to the transport
+        // before the wait, and not held across it.
+        let sending = {
+            let Some(reply) = answer.reply else {
+                return;
+            };
+            let mut message = wire.encode_reply(reply, &answer.codec);
+            if self.transport.check_size(&message).is_err() {
+                let method = decoded.as_ref().map_or("", |r| r.method.as_str());
+                let too_large = RpcError::Internal {
+                    method: method.to_owned(),
+                    detail: format!(
+                        "the reply of {} bytes is over the message size limit",
+                        message.body.len()
+                    ),
+                };
+                message = wire.encode_reply(ReplyBody::Failure(too_large), &answer.codec);
+            }
+            message.correlation_id = correlation_id.take();
+            self.transport.reply(&to, message)
+        };
+        if let Err(error) = sending.await {
+            tracing::warn!(topic = %self.topic, %error, "could not send a reply");
+        }
+    }
+
+    /// What to answer the request with; `None` when nothing is to be sent
+    /// from here (a stream was started).
+    async fn answer(
+        &self,
+        decoded: &mut Result<IncomingRequest, RpcError>,
+        reply_to: &mut Option<String>,
+        correlation_id: &mut Option<String>,
+    ) -> Option<Answer> {
         let wire = self.transport.wire();
         // By reference: holding the request by value here too would hold
         // it twice across the manager's awaits.
-        let answer = match decoded {
-            Err(error) => Answer {
-                reply: Some(ReplyBody::Failure(error.clone())),
-                codec: *wire.codec(),
-            },
-            Ok(request) => {
-                let heartbeats = match (&reply_to, request.call_monitor) {
-                    (Some(reply_to), Some(silence)) => {
-                        Some(self.heartbeats(silence, reply_to, &correlation_id))
-                    }
-                    _ => None,
+        let request = match decoded {
+            Err(error) => {
+                return Some(Answer {
+                    reply: Some(ReplyBody::Failure(error.clone())),
+                    codec: *wire.codec(),
+                });
+            }
+            Ok(request) => request,
+        };
+        let heartbeats = match (&*reply_to, request.call_monitor) {
+            (Some(reply_to), Some(silence)) => {
+                Some(self.heartbeats(silence, reply_to, correlation_id))
+            }
+            _ => None,
+        };
+        let codec = request.codec;
+        let deadline = request.context.deadline();
+        let show_panics = self.server.show_panics;
+        let service = &*self.service;
+        let wants_reply = reply_to.is_some();
+        // `if let`, not `match`: the built-in's (empty) answer is
+        // gone before the else branch waits, not held across it.
+        let outcome =
+            if let Some(outcome) = builtin(service, &self.topic, request, Some(&self.server)) {
+                outcome
+            } else {
+                checked_run(
+                    service,
+                    wire.kind(),
+                    &self.topic,
+                    request,
+                    Some(&self.server),
+                    show_panics,
+                    wants_reply,
+                )
+                .await
+            };
+        let reply = match outcome {
+            Outcome::Reply(reply) => reply,
+            Outcome::Stream(frames) => {
+                let (Some(reply_to), Some(correlation_id)) =
+                    (reply_to.take(), correlation_id.take())
+                else {
+                    return None;
                 };
-                let codec = request.codec;
-                let deadline = request.context.deadline();
-                let show_panics = self.server.show_panics;
-                let service = &*self.service;
-                let wants_reply = reply_to.is_some();
-                let outcome = match builtin(service, &self.topic, request, Some(&self.server)) {
-                    Some(outcome) => outcome,
-                    None => {
-                        checked_run(
-                            service,
-                            wire.kind(),
-                            &self.topic,
-                            request,
-                            Some(&self.server),
-                            show_panics,
-                            wants_reply,
-                        )
-                        .await
-                    }
+                let to = streams::Destination {
+                    reply_to,
+                    correlation_id,
+                    server: self.server.name.clone(),
+                    codec,
+                    deadline,
                 };
-                let reply = match outcome {
-                    Outcome::Reply(reply) => reply,
-                    Outcome::Stream(frames) => {
-                        let (Some(reply_to), Some(correlation_id)) = (reply_to, correlation_id)
-                        else {
-                            return;
-                        };
-                        let to = streams::Destination {
-                            reply_to,
-                            correlation_id,
-                            server: self.server.name.clone(),
-                            codec,
-                            deadline,
-                        };
-                        let transport = self.transport.clone();
-                        let active = Arc::clone(&self.server.streams);
-                        // Its own task: a stream waiting for credit holds no
-                        // slot of the server's concurrency.
-                        tokio::spawn(async move {
-                            streams::pump(transport, active, frames, to).await;
-                            if let Some(heartbeats) = heartbeats {
-                                heartbeats.abort();
-                            }
-                        });
-                        return;
+                let transport = self.transport.clone();
+                let active = Arc::clone(&self.server.streams);
+                // Its own task: a stream waiting for credit holds no
+                // slot of the server's concurrency.
+                tokio::spawn(async move {
+                    streams::pump(transport, active, frames, to).await;
+                    if let Some(heartbeats) = heartbeats {
+                        heartbeats.abort();
                     }
-                };
-                if let Some(heartbeats) = heartbeats {
-                    heartbeats.abort();
-                }
-                Answer { reply, codec }
+                });
+                return None;
             }
         };
-        let Some(reply) = answer.reply else {
-            return;
-        };
-        let Some(reply_to) = reply_to else {
-            return;
-        };
-        let mut message = wire.encode_reply(reply, &answer.codec);
-        if self.transport.check_size(&message).is_err() {
-            let too_large = RpcError::Internal {
-                method: String::from("(reply)"),
-                detail: format!(
-                    "the reply of {} bytes is over the message size limit",
-                    message.body.len()
-                ),
-            };
-            message = wire.encode_reply(ReplyBody::Failure(too_large), &answer.codec);
+        if let Some(heartbeats) = heartbeats {
+            heartbeats.abort();
         }
-        message.correlation_id = correlation_id;
-        if let Err(error) = self.transport.reply(reply_to, message).await {
-            tracing::warn!(topic = %self.topic, %error, "could not send a reply");
-        }
+        Some(Answer { reply, codec })
     }
 
     /// Sends a heartbeat every `silence / 2` (at least 250 ms apart, whatever
@@ -221,7 +250,9 @@ impl Handler {
     ) -> JoinHandle<()> {
         let every = (silence / 2).max(Duration::from_millis(250));
         let transport = self.transport.clone();
-        let reply_to = reply_to.to_owned();
+        let to = Destination::Queue {
+            name: reply_to.to_owned(),
+        };
         let correlation_id = correlation_id.clone();
         tokio::spawn(async move {
             let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -229,7 +260,7 @@ impl Handler {
                 beats.tick().await;
                 let mut beat = transport.wire().encode_heartbeat();
                 beat.correlation_id.clone_from(&correlation_id);
-                if let Err(error) = transport.reply(reply_to.clone(), beat).await {
+                if let Err(error) = transport.reply(&to, beat).await {
                     tracing::debug!(%error, "could not send a heartbeat");
                     return;
                 }

@@ -90,6 +90,9 @@ pub(crate) async fn pump(
         });
     let expiry = tokio::time::sleep(left);
     tokio::pin!(expiry);
+    let reply_to = crate::transport::Destination::Queue {
+        name: to.reply_to.clone(),
+    };
     let mut seq = 0u64;
     loop {
         // An item is pulled from the manager only once the caller can take it.
@@ -119,7 +122,7 @@ pub(crate) async fn pump(
         }
         message.correlation_id = Some(to.correlation_id.clone());
         message.reply_to = Some(to.server.clone());
-        if let Err(error) = transport.reply(to.reply_to.clone(), message).await {
+        if let Err(error) = transport.reply(&reply_to, message).await {
             tracing::debug!(%error, "a stream's caller is gone");
             return;
         }

@@ -38,8 +38,8 @@ fn expiration(timeout: Duration) -> u64 {
     u64::try_from(ttl).unwrap_or(u64::from(u32::MAX))
 }
 
-/// A request on its way to the broker: the driver's publish, after the
-/// reply queue's declaration on a transport's first call.
+/// A message on its way to the broker: the driver's publish (for a call,
+/// after the reply queue's declaration on a transport's first call).
 type Sending<'a> = BoxFuture<'a, Result<super::driver::Confirm, RpcError>>;
 
 /// What a call or cast that waited `timeout` in vain fails with.
@@ -355,44 +355,67 @@ impl Transport {
 
     /// Sends a cast of `method` and waits at most `timeout` for the
     /// broker's confirm; [`RpcError::Timeout`] then leaves it in doubt.
-    pub(crate) async fn cast_named(
-        &self,
-        method: &str,
-        destination: &Destination,
+    /// The message is sealed and handed to the driver here, before the
+    /// returned future.
+    pub(crate) fn cast_named<'a>(
+        &'a self,
+        method: &'a str,
+        destination: &'a Destination,
         message: Message,
         timeout: Duration,
-    ) -> Result<(), RpcError> {
-        self.check_size(&message)?;
+    ) -> impl Future<Output = Result<(), RpcError>> + Send + 'a {
         let deadline = deadline_after(timeout);
-        let timed_out = || timed_out(method, destination, timeout, Awaited::Confirm);
+        let sending = self.start_cast(destination, message, deadline);
+        async move {
+            let timed_out = || timed_out(method, destination, timeout, Awaited::Confirm);
+            let confirm = tokio::time::timeout_at(deadline + FENCE, sending?)
+                .await
+                .map_err(|_| timed_out())??;
+            tokio::time::timeout_at(deadline, confirm.outcome())
+                .await
+                .map_err(|_| timed_out())?
+        }
+    }
+
+    /// Checks, records and seals a cast and starts publishing it.
+    fn start_cast<'a>(
+        &'a self,
+        destination: &'a Destination,
+        message: Message,
+        deadline: Instant,
+    ) -> Result<Sending<'a>, RpcError> {
+        self.check_size(&message)?;
         self.hub.check_open()?;
         if let Some(recorder) = &self.recorder {
             recorder(destination, &message, false);
         }
         let message = self.wire.seal(message)?;
         let how = self.publish_options(deadline, Settle::Confirm);
-        let sent = self.driver.publish(destination, message, how);
-        let confirm = tokio::time::timeout_at(deadline + FENCE, sent)
-            .await
-            .map_err(|_| timed_out())??;
-        tokio::time::timeout_at(deadline, confirm.outcome())
-            .await
-            .map_err(|_| timed_out())?
+        Ok(self.driver.publish(destination, message, how))
     }
 
-    /// Sends a server's reply (or heartbeat) to the caller's address; it is
-    /// not confirmed, and not waited for once handed over.
-    pub(crate) async fn reply(&self, reply_to: String, message: Message) -> Result<(), RpcError> {
-        self.hub.check_open()?;
-        let message = self.wire.seal(message)?;
-        let how = Publish {
-            deadline: deadline_after(crate::client::DEFAULT_TIMEOUT),
-            wait_for_connection: None,
-            settle: Settle::None,
-        };
-        let destination = Destination::Queue { name: reply_to };
-        self.driver.publish(&destination, message, how).await?;
-        Ok(())
+    /// Sends a server's reply (or heartbeat) to the caller's address (a
+    /// [`Destination::Queue`]); it is not confirmed, and not waited for
+    /// once handed over. The message is sealed and handed to the driver
+    /// here, before the returned future.
+    pub(crate) fn reply<'a>(
+        &'a self,
+        to: &'a Destination,
+        message: Message,
+    ) -> impl Future<Output = Result<(), RpcError>> + Send + 'a {
+        let sending = self.hub.check_open().and_then(|()| {
+            let message = self.wire.seal(message)?;
+            let how = Publish {
+                deadline: deadline_after(crate::client::DEFAULT_TIMEOUT),
+                wait_for_connection: None,
+                settle: Settle::None,
+            };
+            Ok(self.driver.publish(to, message, how))
+        });
+        async move {
+            sending?.await?;
+            Ok(())
+        }
     }
 
     /// Refuses to send a body the receiving side would refuse to decode.
