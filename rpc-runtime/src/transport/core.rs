@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -454,16 +454,28 @@ impl Transport {
         stop: &CancellationToken,
         what: &str,
     ) -> Option<(OwnedSemaphorePermit, Delivery)> {
-        let permit = tokio::select! {
-            biased;
-            () = stop.cancelled() => return None,
-            permit = Arc::clone(permits).acquire_owned() => permit.ok()?,
-            () = listener.hold_arrivals() => return None,
+        // Checked first, every time; waited for only when something else
+        // is waited for (waiting registers with the token, under its locks).
+        if stop.is_cancelled() {
+            return None;
+        }
+        let permit = match Arc::clone(permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(TryAcquireError::Closed) => return None,
+            Err(TryAcquireError::NoPermits) => tokio::select! {
+                biased;
+                () = stop.cancelled() => return None,
+                permit = Arc::clone(permits).acquire_owned() => permit.ok()?,
+                () = listener.hold_arrivals() => return None,
+            },
         };
         loop {
+            // A delivery at hand is taken: it arrived before the stop was
+            // seen (checked above), as it could have a moment earlier.
             let delivery = tokio::select! {
-                () = stop.cancelled() => return None,
+                biased;
                 delivery = listener.recv() => delivery,
+                () = stop.cancelled() => return None,
             };
             let Some(mut delivery) = delivery else {
                 // Expected once this transport is closed; a loss otherwise.
@@ -480,19 +492,23 @@ impl Transport {
                     tracing::debug!(%error, "could not ack a message in the other wire format");
                 }
                 self.answer_wrong_wire(delivery.message, received).await;
-                continue;
-            }
-            match self.wire.unseal(std::mem::take(&mut delivery.message)) {
-                Ok(message) => {
-                    delivery.message = message;
-                    return Some((permit, delivery));
-                }
-                Err(error) => {
-                    tracing::warn!(what, queue = %delivery.queue, %error, "dropped an unreadable message");
-                    if let Err(error) = delivery.acker.ack().await {
-                        tracing::debug!(%error, "could not ack an unreadable message");
+            } else {
+                match self.wire.unseal(std::mem::take(&mut delivery.message)) {
+                    Ok(message) => {
+                        delivery.message = message;
+                        return Some((permit, delivery));
+                    }
+                    Err(error) => {
+                        tracing::warn!(what, queue = %delivery.queue, %error, "dropped an unreadable message");
+                        if let Err(error) = delivery.acker.ack().await {
+                            tracing::debug!(%error, "could not ack an unreadable message");
+                        }
                     }
                 }
+            }
+            // A stream of messages skipped does not keep a stop waiting.
+            if stop.is_cancelled() {
+                return None;
             }
         }
     }

@@ -202,9 +202,10 @@ impl MemoryBroker {
             .or_insert_with(|| Queue::named(queue));
         queue_state.consumers.push(Consumer { id, tx: tx.clone() });
         let waiting = std::mem::take(&mut queue_state.waiting);
+        let now = Instant::now();
         let handoffs: Vec<Handoff> = waiting
             .into_iter()
-            .filter_map(|(message, since)| pick(queue_state, message, since))
+            .filter_map(|(message, since)| pick(queue_state, message, since, now))
             .collect();
         drop(state);
         for handoff in handoffs {
@@ -239,7 +240,7 @@ impl MemoryBroker {
             let mut delivered = false;
             if exchange.is_empty() {
                 if let Some(queue) = queues.get_mut(key) {
-                    first = pick(queue, message, now);
+                    first = pick(queue, message, now, now);
                     delivered = true;
                 }
             } else if let Some(ex) = exchanges.get(exchange) {
@@ -257,7 +258,7 @@ impl MemoryBroker {
                         None => message.take(),
                     };
                     if let (Some(queue), Some(copy)) = (queues.get_mut(name), copy) {
-                        let handoff = pick(queue, copy, now);
+                        let handoff = pick(queue, copy, now, now);
                         match first {
                             None => first = handoff,
                             Some(_) => more.extend(handoff),
@@ -299,7 +300,8 @@ impl MemoryBroker {
                 return;
             };
             queue.consumers.retain(|c| c.id != consumer);
-            pick(queue, back, Instant::now())
+            let now = Instant::now();
+            pick(queue, back, now, now)
         };
         if let Some(retry) = retry {
             self.hand_off(retry);
@@ -328,15 +330,16 @@ impl State {
 }
 
 /// Picks the queue's next consumer for `message` (round-robin), or keeps
-/// the message waiting when it has none; drops it if it expired.
-fn pick(queue: &mut Queue, message: Message, since: Instant) -> Option<Handoff> {
+/// the message waiting when it has none; drops it if it expired. It has
+/// been in the queue `since`; `now` is read once by the caller.
+fn pick(queue: &mut Queue, message: Message, since: Instant, now: Instant) -> Option<Handoff> {
     if let Some(ttl) = message.expiration_ms {
-        if since.elapsed() >= Duration::from_millis(ttl) {
+        if now.saturating_duration_since(since) >= Duration::from_millis(ttl) {
             return None;
         }
     }
     let mut message = message;
-    message.received_at = Some(Instant::now());
+    message.received_at = Some(now);
     if queue.consumers.is_empty() {
         queue.waiting.push_back((message, since));
         if let Some(max) = queue.max_length {

@@ -8,10 +8,10 @@ mod broker;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use broker::ConsumerTx;
 pub use broker::MemoryBroker;
@@ -46,7 +46,7 @@ impl MemoryBroker {
             exchange: control_exchange.to_owned(),
             events,
             reply_queue: OnceLock::new(),
-            closed: CancellationToken::new(),
+            closed: AtomicBool::new(false),
             held: Arc::default(),
         })
     }
@@ -58,7 +58,8 @@ struct MemoryDriver {
     exchange: String,
     events: Events,
     reply_queue: OnceLock<String>,
-    closed: CancellationToken,
+    /// Set once closed: a flag, read on every publish.
+    closed: AtomicBool,
     /// What this connection's listeners hold, let go when it closes.
     held: Arc<Mutex<Vec<Held>>>,
 }
@@ -131,7 +132,7 @@ impl Driver for MemoryDriver {
         _how: Publish,
     ) -> BoxFuture<'a, Result<Confirm, RpcError>> {
         Box::pin(async move {
-            if self.closed.is_cancelled() {
+            if self.closed.load(Ordering::Relaxed) {
                 return Err(RpcError::Closed);
             }
             let (exchange, key) = self.route(to);
@@ -157,7 +158,7 @@ impl Driver for MemoryDriver {
 
     fn reply_address(&self, _how: Publish) -> BoxFuture<'_, Result<String, RpcError>> {
         Box::pin(async move {
-            if self.closed.is_cancelled() {
+            if self.closed.load(Ordering::Relaxed) {
                 return Err(RpcError::Closed);
             }
             Ok(self.reply_queue().to_owned())
@@ -190,7 +191,7 @@ impl Driver for MemoryDriver {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            self.closed.cancel();
+            self.closed.store(true, Ordering::Relaxed);
             if let Some(queue) = self.reply_queue.get() {
                 self.broker.delete_queue(queue);
             }
