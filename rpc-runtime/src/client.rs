@@ -240,7 +240,7 @@ impl ClientCore {
         let span = spans::client(self.service, method, self.transport.speaks(), false);
         let started = std::time::Instant::now();
         let reply = self
-            .try_call(&span, method, types, context, args)
+            .try_call(&span, (method, started), types, context, args)
             .instrument(span.clone())
             .await;
         let outcome = match &reply {
@@ -257,10 +257,11 @@ impl ClientCore {
         }
     }
 
+    /// The call, its deadline counted from when it `started`.
     async fn try_call<A, O, C>(
         &self,
         span: &Span,
-        method: &'static MethodDescriptor,
+        (method, started): (&'static MethodDescriptor, std::time::Instant),
         types: &MethodTypes<A, O, C>,
         context: &Context,
         args: A,
@@ -283,7 +284,7 @@ impl ClientCore {
                 method.name,
                 &destination,
                 message,
-                timeout,
+                (started, timeout),
                 self.call_monitor,
             )
             .await?;

@@ -26,9 +26,14 @@ const FENCE: Duration = Duration::from_millis(250);
 
 /// `timeout` from now, or as far as a timer reaches.
 fn deadline_after(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout)
-        .unwrap_or_else(|| now + Duration::from_secs(u64::from(u32::MAX)))
+    deadline_from(Instant::now(), timeout)
+}
+
+/// `timeout` from `start`, or as far as a timer reaches.
+fn deadline_from(start: Instant, timeout: Duration) -> Instant {
+    start
+        .checked_add(timeout)
+        .unwrap_or_else(|| start + Duration::from_secs(u64::from(u32::MAX)))
 }
 
 /// A message's time to live at the broker: the caller's timeout, in what
@@ -97,7 +102,8 @@ impl Transport {
         timeout: Duration,
     ) -> Result<Message, RpcError> {
         let method = self.method_of(&message);
-        self.call_monitored(&method, &destination, message, timeout, None)
+        let started = std::time::Instant::now();
+        self.call_monitored(&method, &destination, message, (started, timeout), None)
             .await
     }
 
@@ -144,8 +150,9 @@ impl Transport {
             .map_or_else(|_| "an unreadable request".to_owned(), |r| r.method)
     }
 
-    /// Sends a call and waits for its reply, at most `timeout`; with a
-    /// `monitor`, also gives up after that long without a heartbeat.
+    /// Sends a call and waits for its reply, at most `timeout` from when
+    /// the caller `started`; with a `monitor`, also gives up after that
+    /// long without a heartbeat.
     /// The request is checked and handed to the driver here, before the
     /// returned future: it holds the call, not the message.
     pub(crate) fn call_monitored<'a>(
@@ -153,10 +160,10 @@ impl Transport {
         method: &'a str,
         destination: &'a Destination,
         message: Message,
-        timeout: Duration,
+        (started, timeout): (std::time::Instant, Duration),
         monitor: Option<Duration>,
     ) -> impl Future<Output = Result<Message, RpcError>> + Send + 'a {
-        let deadline = deadline_after(timeout);
+        let deadline = deadline_from(Instant::from_std(started), timeout);
         // Not the opening future itself: what an `async` block captures it
         // holds to its end, and a call waits for its reply much longer.
         let started = self.start_checked_call(destination, message, timeout, deadline);
