@@ -109,7 +109,6 @@ impl MemoryDriver {
         (queues, Some(fanout_queue))
     }
 
-    /// The reply queue, declared and consumed on first use.
     /// The connection's reply queue, declared on first use. Its replies
     /// go straight to their pending calls, with no task in between.
     fn reply_queue(&self) -> &str {
@@ -163,6 +162,13 @@ impl Driver for MemoryDriver {
             }
             Ok(self.reply_queue().to_owned())
         })
+    }
+
+    fn ready_reply_address(&self) -> Option<String> {
+        if self.closed.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(self.reply_queue().to_owned())
     }
 
     fn peer(&self) -> Peer {
