@@ -6,7 +6,11 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use std::pin::Pin;
+use std::task::Poll;
+
 use futures_util::FutureExt;
+use futures_util::future::{CatchUnwind, OptionFuture};
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -65,22 +69,49 @@ impl RecentIds {
     }
 }
 
-/// Polls `request` once here, on the serving loop, and spawns it only if
-/// it waits for something: most requests finish in that first poll (the
-/// manager answers without waiting and the reply is handed to the
-/// transport), and then cost neither a task nor a wake-up of another
-/// worker thread. A panic in that poll is caught and logged, as a spawned
-/// task's would be, and the loop serves on.
-async fn run_or_spawn(request: impl Future<Output = ()> + Send + 'static) {
-    let mut request = Box::pin(AssertUnwindSafe(request).catch_unwind());
-    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(request.as_mut().poll(cx)));
-    match first.await {
-        std::task::Poll::Ready(Ok(())) => {}
-        std::task::Poll::Ready(Err(_)) => {
-            tracing::error!("serving a request panicked outside the manager");
-        }
-        std::task::Poll::Pending => {
-            tokio::spawn(request);
+/// Runs requests on the serving loop until they first wait, and spawns only
+/// those that do: most requests (a manager that answers without waiting,
+/// the reply handed to the transport) finish in that first poll, and then
+/// cost neither a task nor a wake-up of another worker thread. A panic in
+/// that poll is caught and logged, as a spawned task's would be, and the
+/// loop serves on.
+///
+/// The request is polled in one allocation kept from request to request;
+/// one that waits takes it into its task, and the next gets a new one.
+struct InPlace<F: Future> {
+    slot: Option<Pin<Box<Slot<F>>>>,
+}
+
+type Slot<F> = OptionFuture<CatchUnwind<AssertUnwindSafe<F>>>;
+
+impl<F: Future<Output = ()> + Send + 'static> InPlace<F> {
+    fn new() -> Self {
+        Self { slot: None }
+    }
+
+    async fn run(&mut self, request: F) {
+        let request = Some(AssertUnwindSafe(request).catch_unwind()).into();
+        let slot = match &mut self.slot {
+            Some(slot) => {
+                slot.set(request);
+                slot
+            }
+            None => self.slot.insert(Box::pin(request)),
+        };
+        let first = std::future::poll_fn(|cx| Poll::Ready(slot.as_mut().poll(cx))).await;
+        match first {
+            Poll::Ready(done) => {
+                // What the finished request still holds goes now.
+                slot.set(None.into());
+                if let Some(Err(_)) = done {
+                    tracing::error!("serving a request panicked outside the manager");
+                }
+            }
+            Poll::Pending => {
+                if let Some(waiting) = self.slot.take() {
+                    tokio::spawn(waiting);
+                }
+            }
         }
     }
 }
@@ -107,6 +138,7 @@ impl Serving {
     ) -> Listener {
         let handler = &self.handler;
         let topic = &*handler.topic;
+        let (mut casts, mut requests) = (InPlace::new(), InPlace::new());
         while let Some((permit, delivery)) = handler
             .transport
             .next_delivery(&mut listener, &permits, &stop, topic)
@@ -130,7 +162,7 @@ impl Serving {
                         }
                         drop(permit);
                     });
-                    run_or_spawn(request).await;
+                    casts.run(request).await;
                 }
                 _ => {
                     // Acked when taken, before running (oslo's at-most-once);
@@ -149,7 +181,7 @@ impl Serving {
                         }
                     }
                     let request = handler.handle(message).map(move |()| drop(permit));
-                    run_or_spawn(request).await;
+                    requests.run(request).await;
                 }
             }
         }
