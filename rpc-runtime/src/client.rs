@@ -238,7 +238,8 @@ impl ClientCore {
         args: A,
     ) -> C {
         let span = spans::client(self.service, method, self.transport.speaks(), false);
-        let started = std::time::Instant::now();
+        // Tokio's clock: the call's deadline counts from here too.
+        let started = tokio::time::Instant::now();
         let reply = self
             .try_call(&span, (method, started), types, context, args)
             .instrument(span.clone())
@@ -261,7 +262,7 @@ impl ClientCore {
     async fn try_call<A, O, C>(
         &self,
         span: &Span,
-        (method, started): (&'static MethodDescriptor, std::time::Instant),
+        (method, started): (&'static MethodDescriptor, tokio::time::Instant),
         types: &MethodTypes<A, O, C>,
         context: &Context,
         args: A,

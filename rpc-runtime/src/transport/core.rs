@@ -102,7 +102,7 @@ impl Transport {
         timeout: Duration,
     ) -> Result<Message, RpcError> {
         let method = self.method_of(&message);
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         self.call_monitored(&method, &destination, message, (started, timeout), None)
             .await
     }
@@ -160,10 +160,10 @@ impl Transport {
         method: &'a str,
         destination: &'a Destination,
         message: Message,
-        (started, timeout): (std::time::Instant, Duration),
+        (started, timeout): (Instant, Duration),
         monitor: Option<Duration>,
     ) -> impl Future<Output = Result<Message, RpcError>> + Send + 'a {
-        let deadline = deadline_from(Instant::from_std(started), timeout);
+        let deadline = deadline_from(started, timeout);
         // Not the opening future itself: what an `async` block captures it
         // holds to its end, and a call waits for its reply much longer.
         let started = self.start_checked_call(destination, message, timeout, deadline);
@@ -208,8 +208,8 @@ impl Transport {
         self.open_call_until(method, destination, message, timeout, deadline)
     }
 
-    /// [`Transport::open_call`] with the call's deadline (`timeout` from
-    /// when the caller started). Everything up to the publish is done
+    /// [`Transport::open_call`] with the call's deadline. Everything up to
+    /// the publish is done
     /// here, before the returned future: it holds only the call and the
     /// driver's (boxed) publish, not the message on its way.
     fn open_call_until<'a>(
@@ -453,7 +453,9 @@ impl Transport {
 
     /// Waits for a free permit, then for the next delivery of `listener`,
     /// unsealed (one it cannot read is acked, logged and skipped); `None`
-    /// once `stop` is cancelled or the deliveries end (logged, naming `what`).
+    /// once the deliveries end (logged, naming `what`) or when `stop` is
+    /// found cancelled: it is checked before each delivery is waited for
+    /// (a delivery already at hand is still taken).
     pub(crate) async fn next_delivery(
         &self,
         listener: &mut Listener,
