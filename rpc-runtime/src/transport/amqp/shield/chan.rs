@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use amqprs::BasicProperties;
 use amqprs::channel::{
@@ -14,7 +13,7 @@ use amqprs::channel::{
 };
 use tokio::sync::mpsc;
 
-use super::shielded;
+use super::Shield;
 use crate::error::RpcError;
 
 /// A channel; every waiting operation is shielded, bounded, and run one at
@@ -22,16 +21,16 @@ use crate::error::RpcError;
 #[derive(Clone)]
 pub(crate) struct Chan {
     channel: Channel,
-    limit: Duration,
+    shield: Shield,
     /// Held by the task of the waiting operation in progress.
     turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Chan {
-    pub(super) fn new(channel: Channel, limit: Duration) -> Self {
+    pub(super) fn new(channel: Channel, shield: Shield) -> Self {
         Self {
             channel,
-            limit,
+            shield,
             turn: Arc::default(),
         }
     }
@@ -48,7 +47,7 @@ impl Chan {
             let _turn = turn.lock().await;
             op.await
         };
-        shielded(&what.into(), self.limit, in_turn).await
+        self.shield.run(&what.into(), in_turn).await
     }
 
     /// Whether the channel is open (neither side closed it).
@@ -162,7 +161,7 @@ impl Chan {
     pub(crate) fn cancel(&self, tag: &str) {
         let this = self.clone();
         let args = BasicCancelArguments::new(tag);
-        tokio::spawn(async move {
+        self.shield.spawn(async move {
             let _ = this
                 .run("cancelling a consumer", |c| async move {
                     c.basic_cancel(args).await
@@ -177,7 +176,7 @@ impl Chan {
             return;
         }
         let this = self.clone();
-        tokio::spawn(async move { this.close_now().await });
+        self.shield.spawn(async move { this.close_now().await });
     }
 
     /// Closes the channel if it is open, and waits for the broker to say

@@ -6,7 +6,7 @@
 //! half-way (by a timeout, a `select!`, a caller that gave up) panics that
 //! task and leaves a connection that looks open but is dead. So each
 //! operation that waits for the broker runs here in a task of its own
-//! ([`shielded`]): the caller may stop waiting, the operation still runs to
+//! ([`Shield`]): the caller may stop waiting, the operation still runs to
 //! its end. Each is also bounded by the session's operation timeout, since
 //! a broker can stop answering without closing anything. The two
 //! operations that are a single send on amqprs's outgoing queue
@@ -23,25 +23,62 @@
 use std::future::Future;
 use std::time::Duration;
 
+use tokio_util::task::TaskTracker;
+
 use crate::error::RpcError;
 
-/// Runs `op` in its own task and waits for it at most `limit`; dropping the
-/// returned future leaves the task running. `what` names the operation in
-/// errors ("declaring queue `volume`").
-async fn shielded<T, F>(what: &str, limit: Duration, op: F) -> Result<T, RpcError>
-where
-    T: Send + 'static,
-    F: Future<Output = Result<T, amqprs::error::Error>> + Send + 'static,
-{
-    match tokio::time::timeout(limit, tokio::spawn(op)).await {
-        Ok(Ok(Ok(value))) => Ok(value),
-        Ok(Ok(Err(error))) => Err(RpcError::Connection(format!("{what} failed: {error}"))),
-        Ok(Err(_)) => Err(RpcError::Connection(format!(
-            "{what} failed: the AMQP client's task ended abruptly"
-        ))),
-        Err(_) => Err(RpcError::Connection(format!(
-            "{what}: no answer from the broker within {limit:?}"
-        ))),
+/// How the operations on one connection run: each in a task of its own,
+/// waited for at most `limit`. The tasks are tracked, so that closing the
+/// connection can wait for those still running: a runtime shutting down
+/// drops the tasks it still has, and one dropped while amqprs's channel
+/// dispatcher is about to answer it panics that dispatcher (its
+/// `RegisterOneshotResponder` acker).
+#[derive(Clone)]
+struct Shield {
+    limit: Duration,
+    tasks: TaskTracker,
+}
+
+impl Shield {
+    fn new(limit: Duration) -> Self {
+        Self {
+            limit,
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// Runs `op` in its own task and waits for it at most `limit`; dropping
+    /// the returned future leaves the task running. `what` names the
+    /// operation in errors ("declaring queue `volume`").
+    async fn run<T, F>(&self, what: &str, op: F) -> Result<T, RpcError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, amqprs::error::Error>> + Send + 'static,
+    {
+        let limit = self.limit;
+        match tokio::time::timeout(limit, self.tasks.spawn(op)).await {
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(error))) => Err(RpcError::Connection(format!("{what} failed: {error}"))),
+            Ok(Err(_)) => Err(RpcError::Connection(format!(
+                "{what} failed: the AMQP client's task ended abruptly"
+            ))),
+            Err(_) => Err(RpcError::Connection(format!(
+                "{what}: no answer from the broker within {limit:?}"
+            ))),
+        }
+    }
+
+    /// Runs `work` (operations started in the background) as a tracked
+    /// task too.
+    fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(work);
+    }
+
+    /// Waits (at most `limit`) until no operation runs any more; for a
+    /// connection just closed, whose operations end at once.
+    async fn settle(&self) {
+        self.tasks.close();
+        let _ = tokio::time::timeout(self.limit, self.tasks.wait()).await;
     }
 }
 
@@ -67,7 +104,7 @@ mod tests {
         };
         let gave_up = tokio::time::timeout(
             Duration::from_millis(5),
-            shielded("waiting", Duration::from_secs(5), op),
+            Shield::new(Duration::from_secs(5)).run("waiting", op),
         )
         .await;
         assert!(gave_up.is_err());
@@ -80,7 +117,8 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(60)).await;
             Ok::<_, amqprs::error::Error>(())
         };
-        let error = shielded("declaring queue `q`", Duration::from_millis(10), op)
+        let error = Shield::new(Duration::from_millis(10))
+            .run("declaring queue `q`", op)
             .await
             .unwrap_err();
         assert!(
