@@ -134,17 +134,18 @@ impl Link {
     /// Closes the connection and waits (at most the operation timeout),
     /// then for the operations still running on it to end (they do at
     /// once on a closed connection): a runtime shutting down after this
-    /// cuts none of them off half-way.
+    /// cuts none of them off half-way. After a close the broker did not
+    /// answer, they may hang as long, and are not waited for.
     pub(crate) async fn close_now(&self) {
         let connection = self.connection.clone();
-        if let Err(error) = self
+        match self
             .shield
             .run("closing the connection", connection.close())
             .await
         {
-            tracing::debug!(%error, "closing the AMQP connection");
+            Ok(()) => self.shield.settle().await,
+            Err(error) => tracing::debug!(%error, "closing the AMQP connection"),
         }
-        self.shield.settle().await;
     }
 }
 
