@@ -109,7 +109,8 @@ pub enum RpcError {
         /// The codec's message.
         detail: String,
     },
-    /// A reply could not be decoded on the caller's side.
+    /// A reply could not be decoded on the caller's side, or a received
+    /// notification by its listener.
     #[error("could not decode {what}: {detail}")]
     Decode {
         /// What was being decoded.

@@ -266,8 +266,8 @@ impl WireFormat for NativeWire {
 
     fn decode_notification(&self, message: Message) -> Result<IncomingNotification, RpcError> {
         let headers = &message.headers;
-        let bad = |detail: String| RpcError::BadRequest {
-            method: "(notification)".into(),
+        let bad = |detail: String| RpcError::Decode {
+            what: "a notification".into(),
             detail,
         };
         let codec = self.codec_of(&message).map_err(bad)?;

@@ -133,3 +133,15 @@ fn an_error_reply_carries_its_message_and_type_and_only_it_has_headers() {
     let ok = wire.encode_reply(ReplyBody::Value(vec![1]), &AnyCodec::default());
     assert!(ok.headers.is_empty(), "a value reply has no header table");
 }
+
+#[test]
+fn an_undecodable_notification_says_so() {
+    let err = NativeWire::default()
+        .decode_notification(Message::default())
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("could not decode a notification: "),
+        "{text}"
+    );
+}

@@ -212,8 +212,8 @@ impl WireFormat for OsloWire {
     }
 
     fn decode_notification(&self, message: Message) -> Result<IncomingNotification, RpcError> {
-        let bad = |detail: String| RpcError::BadRequest {
-            method: "(notification)".into(),
+        let bad = |detail: String| RpcError::Decode {
+            what: "a notification".into(),
             detail,
         };
         let fields = self.fields(&message).map_err(bad)?;
