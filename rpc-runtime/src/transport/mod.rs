@@ -205,6 +205,11 @@ impl Transport {
 
     /// Closes the transport's connections. Calls still waiting fail with
     /// [`RpcError::Closed`]; servers on this transport stop receiving.
+    ///
+    /// Await it before the process ends: it also waits (bounded by the
+    /// operation timeout) for the broker operations still running on the
+    /// connection, which a runtime shutting down would otherwise drop
+    /// half-way.
     pub async fn close(&self) {
         self.hub.close();
         self.driver.close().await;
