@@ -4,9 +4,8 @@
 //! waiting, in a task of its own from its first wait on.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
-
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 
 use futures_util::FutureExt;

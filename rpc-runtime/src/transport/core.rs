@@ -153,6 +153,7 @@ impl Transport {
     /// Sends a call and waits for its reply, at most `timeout` from when
     /// the caller `started`; with a `monitor`, also gives up after that
     /// long without a heartbeat.
+    ///
     /// The request is checked and handed to the driver here, before the
     /// returned future: it holds the call, not the message.
     pub(crate) fn call_monitored<'a>(
@@ -166,11 +167,11 @@ impl Transport {
         let deadline = deadline_from(started, timeout);
         // Not the opening future itself: what an `async` block captures it
         // holds to its end, and a call waits for its reply much longer.
-        let started = self.start_checked_call(destination, message, timeout, deadline);
+        let opening = self.start_checked_call(destination, message, timeout, deadline);
         async move {
             let timed_out = || timed_out(method, destination, timeout, Awaited::Reply);
             let mut call = self
-                .opened(method, destination, (timeout, deadline), started)
+                .opened(method, destination, (timeout, deadline), opening)
                 .await?;
             let mut silent_until = monitor.map(|m| Instant::now() + m);
             loop {
@@ -205,23 +206,11 @@ impl Transport {
         timeout: Duration,
     ) -> impl Future<Output = Result<super::pending::PendingCall, RpcError>> + Send + 'a {
         let deadline = deadline_after(timeout);
-        self.open_call_until(method, destination, message, timeout, deadline)
-    }
-
-    /// [`Transport::open_call`] with the call's deadline. Everything up to
-    /// the publish is done
-    /// here, before the returned future: it holds only the call and the
-    /// driver's (boxed) publish, not the message on its way.
-    fn open_call_until<'a>(
-        &'a self,
-        method: &'a str,
-        destination: &'a Destination,
-        message: Message,
-        timeout: Duration,
-        deadline: Instant,
-    ) -> impl Future<Output = Result<super::pending::PendingCall, RpcError>> + Send + 'a {
-        let started = self.start_checked_call(destination, message, timeout, deadline);
-        self.opened(method, destination, (timeout, deadline), started)
+        // Everything up to the publish is done here, before the returned
+        // future: it holds only the call and the driver's (boxed) publish,
+        // not the message on its way.
+        let opening = self.start_checked_call(destination, message, timeout, deadline);
+        self.opened(method, destination, (timeout, deadline), opening)
     }
 
     /// The call once its request is published (at most `timeout` past
@@ -231,9 +220,9 @@ impl Transport {
         method: &str,
         destination: &Destination,
         (timeout, deadline): (Duration, Instant),
-        started: Result<(super::pending::PendingCall, Sending<'_>), RpcError>,
+        opening: Result<(super::pending::PendingCall, Sending<'_>), RpcError>,
     ) -> Result<super::pending::PendingCall, RpcError> {
-        let (call, sending) = started?;
+        let (call, sending) = opening?;
         tokio::time::timeout_at(deadline + FENCE, Self::sent(call, sending))
             .await
             .map_err(|_| timed_out(method, destination, timeout, Awaited::Reply))?

@@ -155,6 +155,20 @@ mod tests {
 
     use super::*;
 
+    /// A link to the local broker, or `None` (after printing why) when
+    /// there is none outside CI.
+    async fn local_link() -> Option<Link> {
+        let args = OpenConnectionArguments::new("127.0.0.1", 5672, "guest", "guest");
+        match Link::open(args, Duration::from_secs(5)).await {
+            Ok(link) => Some(link),
+            Err(error) => {
+                assert!(std::env::var("CI").is_err(), "no broker in CI: {error}");
+                eprintln!("skipped: no broker at 127.0.0.1:5672 ({error})");
+                None
+            }
+        }
+    }
+
     /// What the shield exists for: an `open_channel` future dropped
     /// half-way ends amqprs's reader task (a panic, which prints), at worst
     /// leaving a connection amqprs still calls open. The watchdog's probe
@@ -162,14 +176,8 @@ mod tests {
     /// set.)
     #[tokio::test]
     async fn a_reader_task_killed_by_a_dropped_open_channel_is_noticed() {
-        let args = OpenConnectionArguments::new("127.0.0.1", 5672, "guest", "guest");
-        let link = match Link::open(args, Duration::from_secs(5)).await {
-            Ok(link) => link,
-            Err(error) => {
-                assert!(std::env::var("CI").is_err(), "no broker in CI: {error}");
-                eprintln!("skipped: no broker at 127.0.0.1:5672 ({error})");
-                return;
-            }
+        let Some(link) = local_link().await else {
+            return;
         };
         assert!(link.reader_alive().await);
         for _ in 0..100 {
@@ -208,14 +216,8 @@ mod tests {
                 .build()
                 .expect("a runtime");
             let connected = runtime.block_on(async {
-                let args = OpenConnectionArguments::new("127.0.0.1", 5672, "guest", "guest");
-                let link = match Link::open(args, Duration::from_secs(5)).await {
-                    Ok(link) => link,
-                    Err(error) => {
-                        assert!(std::env::var("CI").is_err(), "no broker in CI: {error}");
-                        eprintln!("skipped: no broker at 127.0.0.1:5672 ({error})");
-                        return false;
-                    }
+                let Some(link) = local_link().await else {
+                    return false;
                 };
                 let (closing, _) = link.channel().await.expect("a channel");
                 let (cancelling, _) = link.channel().await.expect("a channel");
