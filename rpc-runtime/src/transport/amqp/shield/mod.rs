@@ -126,4 +126,33 @@ mod tests {
             "{error}"
         );
     }
+
+    /// What closing a connection relies on: settling waits for the
+    /// operations still running, those started in the background too, so
+    /// that a runtime shut down afterwards drops none half-way.
+    #[tokio::test]
+    async fn settling_waits_for_the_operations_still_running() {
+        let shield = Shield::new(Duration::from_secs(5));
+        let (ran_tx, mut ran_rx) = oneshot::channel();
+        let (background_tx, mut background_rx) = oneshot::channel();
+        let op = async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let _ = ran_tx.send(());
+            Ok::<_, amqprs::error::Error>(())
+        };
+        // The caller stops waiting at once; the operation runs on.
+        let gave_up = tokio::time::timeout(Duration::from_millis(1), shield.run("waiting", op));
+        assert!(gave_up.await.is_err());
+        shield.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let _ = background_tx.send(());
+        });
+        shield.settle().await;
+        assert_eq!(ran_rx.try_recv(), Ok(()), "the operation had ended");
+        assert_eq!(
+            background_rx.try_recv(),
+            Ok(()),
+            "the background work had ended"
+        );
+    }
 }
