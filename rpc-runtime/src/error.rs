@@ -34,6 +34,27 @@ pub enum RpcError {
         /// What did not arrive in time.
         awaited: Awaited,
     },
+    /// The call or cast's deadline passed while the broker blocked
+    /// publishing for a resource alarm (a node low on memory or disk): as
+    /// with [`RpcError::Timeout`], a call may still run and a cast may still
+    /// be delivered once the alarm clears. `rabbitmq-diagnostics alarms`
+    /// shows the alarm.
+    #[error(
+        "{}; the broker blocks publishing ({alarm}: a resource alarm, see `rabbitmq-diagnostics alarms`)",
+        timeout_text(.method, .destination, .timeout, *.awaited)
+    )]
+    Blocked {
+        /// The method that was called or cast.
+        method: String,
+        /// Where it was sent.
+        destination: String,
+        /// The timeout that elapsed.
+        timeout: Duration,
+        /// What did not arrive in time.
+        awaited: Awaited,
+        /// The broker's reason (`low on memory`, `low on disk`).
+        alarm: String,
+    },
     /// A call with a call monitor heard no heartbeat from the server for
     /// `silence`: the server died or lost its connection mid-call.
     #[error("the server handling `{method}` went silent: no heartbeat for {silence:?}")]
@@ -241,6 +262,7 @@ impl RpcError {
     pub fn kind(&self) -> &'static str {
         match self {
             RpcError::Timeout { .. } => "timeout",
+            RpcError::Blocked { .. } => "blocked",
             RpcError::Unresponsive { .. } => "unresponsive",
             RpcError::Connection(_) => "connection",
             RpcError::Authentication { .. } => "authentication",

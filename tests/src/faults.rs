@@ -86,12 +86,36 @@ impl Rig {
         }
     }
 
+    /// The pids of the client's and the server's connections, as
+    /// rabbitmqctl shows them (a reconnect changes them).
+    pub async fn connection_pids(&self, cluster: &Cluster) -> (String, String) {
+        (
+            connection_pid(cluster, &self.client_name).await,
+            connection_pid(cluster, &self.server_name).await,
+        )
+    }
+
     /// Deletes what the rig declared, through `node`.
     pub async fn cleanup(&self, cluster: &Cluster, node: u8) {
         for queue in [self.topic.clone(), format!("{}.s1", self.topic)] {
             cluster.ctl(node, &["delete_queue", &queue]).await;
         }
     }
+}
+
+/// The pid of the connection named `name` (the `connection_name` of its
+/// client properties), as rabbitmqctl shows it.
+pub async fn connection_pid(cluster: &Cluster, name: &str) -> String {
+    let listed = cluster
+        .ctl(2, &["list_connections", "pid", "client_properties", "-q"])
+        .await;
+    let quoted = format!("\"{name}\"");
+    listed
+        .lines()
+        .filter(|l| l.contains(&quoted))
+        .find_map(|l| l.split_once('\t'))
+        .map(|(pid, _)| pid.to_owned())
+        .unwrap_or_else(|| panic!("no connection named {name} in {listed}"))
 }
 
 /// One call or cast of a loop.
@@ -101,6 +125,8 @@ pub struct Sent {
     pub took: Duration,
     /// `None` when it succeeded, else the error's kind.
     pub failed: Option<&'static str>,
+    /// What the error said, when it failed.
+    pub error: Option<String>,
     /// The note a cast carried.
     pub note: Option<String>,
 }
@@ -125,15 +151,16 @@ impl Load {
                 let mut n = 0i64;
                 while !stop.is_cancelled() {
                     let started = Instant::now();
-                    let failed = match client.add(&ctx, n, 1).await {
-                        Ok(sum) if sum == n + 1 => None,
-                        Ok(_) => Some("wrong answer"),
-                        Err(error) => Some(error.kind()),
+                    let (failed, error) = match client.add(&ctx, n, 1).await {
+                        Ok(sum) if sum == n + 1 => (None, None),
+                        Ok(_) => (Some("wrong answer"), None),
+                        Err(error) => (Some(error.kind()), Some(error.to_string())),
                     };
                     sent.push(Sent {
                         started,
                         took: started.elapsed(),
                         failed,
+                        error,
                         note: None,
                     });
                     n += 1;
@@ -151,12 +178,13 @@ impl Load {
                 while !stop.is_cancelled() {
                     let note = format!("n{n}");
                     let started = Instant::now();
-                    let failed = client.record(&ctx, note.clone()).await.err();
-                    let failed = failed.as_ref().map(RpcError::kind);
+                    let error = client.record(&ctx, note.clone()).await.err();
+                    let failed = error.as_ref().map(RpcError::kind);
                     sent.push(Sent {
                         started,
                         took: started.elapsed(),
                         failed,
+                        error: error.map(|e| e.to_string()),
                         note: Some(note),
                     });
                     n += 1;
@@ -196,6 +224,8 @@ pub struct Report {
     pub casts_lost_with_queue: usize,
     pub calls_ok: usize,
     pub calls_failed: BTreeMap<&'static str, usize>,
+    /// What the first failure of each kind said (calls and casts).
+    pub errors: BTreeMap<&'static str, String>,
     pub longest_call: Duration,
     pub longest_cast: Duration,
     /// From the fault to the end of the first call that succeeded after
@@ -223,6 +253,11 @@ impl Report {
             case: case.to_owned(),
             ..Self::default()
         };
+        for sent in calls.iter().chain(casts) {
+            if let (Some(kind), Some(error)) = (sent.failed, &sent.error) {
+                report.errors.entry(kind).or_insert_with(|| error.clone());
+            }
+        }
         for call in calls {
             report.longest_call = report.longest_call.max(call.took);
             match call.failed {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rpc_runtime::Context;
 use rpc_tests::cluster::Cluster;
-use rpc_tests::faults::{self, Load, Report, Rig};
+use rpc_tests::faults::{self, Load, Report, Rig, connection_pid};
 use rpc_tests::oslo::StorageClient;
 use tokio::time::Instant;
 
@@ -46,7 +46,18 @@ enum Fault {
     ServerClosedChannels,
     /// A message whose properties amqprs cannot decode, on the server's queue.
     Poison,
+    /// A memory alarm on node 1 (`set_vm_memory_high_watermark 0.000001`)
+    /// for [`ALARM`]: the whole cluster blocks publishers.
+    MemoryAlarm,
+    /// A disk alarm on node 1 (`set_disk_free_limit 10000GB`) for [`ALARM`].
+    DiskAlarm,
 }
+
+/// How long an alarm lasts.
+const ALARM: Duration = Duration::from_secs(15);
+
+/// How soon after an alarm is lifted calls must succeed again.
+const AFTER_ALARM: Duration = Duration::from_secs(1);
 
 impl Fault {
     fn name(self) -> &'static str {
@@ -61,6 +72,34 @@ impl Fault {
             Fault::DeleteTopicQueue => "(f) the server's topic queue deleted",
             Fault::ServerClosedChannels => "(g) 3,000 channels closed by the broker",
             Fault::Poison => "(h) a message with a non-UTF-8 property",
+            Fault::MemoryAlarm => "(j) a memory alarm for 15 s",
+            Fault::DiskAlarm => "(k) a disk alarm for 15 s",
+        }
+    }
+
+    /// The rabbitmqctl commands that raise and lift the fault's alarm, and
+    /// the broker's reason for blocking.
+    fn alarm(self) -> Option<([&'static str; 2], [&'static str; 2], &'static str)> {
+        match self {
+            Fault::MemoryAlarm => Some((
+                ["set_vm_memory_high_watermark", "0.000001"],
+                ["set_vm_memory_high_watermark", "0.4"],
+                "low on memory",
+            )),
+            Fault::DiskAlarm => Some((
+                ["set_disk_free_limit", "10000GB"],
+                ["set_disk_free_limit", "50MB"],
+                "low on disk",
+            )),
+            _ => None,
+        }
+    }
+
+    /// How soon calls must succeed again after the fault took effect.
+    fn recover_within(self) -> Duration {
+        match self.alarm() {
+            Some(_) => AFTER_ALARM,
+            None => RECOVER,
         }
     }
 
@@ -80,9 +119,25 @@ impl Fault {
     }
 
     /// Makes the fault; returns when it took effect (the end of a burst,
-    /// the return of a paused node).
+    /// the return of a paused node, the lifting of an alarm).
     async fn make(self, cluster: &Cluster, rig: &Rig) -> Instant {
         match self {
+            Fault::MemoryAlarm | Fault::DiskAlarm => {
+                let (raise, lift, _) = self.alarm().expect("an alarm");
+                cluster.ctl(1, &raise).await;
+                assert!(
+                    alarm_is(cluster, true).await,
+                    "the alarm was not raised by {raise:?}"
+                );
+                tokio::time::sleep(ALARM).await;
+                cluster.ctl(1, &lift).await;
+                let lifted = Instant::now();
+                assert!(
+                    alarm_is(cluster, false).await,
+                    "the alarm was not lifted by {lift:?}"
+                );
+                return lifted;
+            }
             Fault::KillClientNode | Fault::KillEverythingsNode => cluster.signal(1, "KILL"),
             Fault::PauseClientNode => {
                 cluster.signal(1, "STOP");
@@ -145,9 +200,48 @@ impl Fault {
         Instant::now()
     }
 
+    /// What the case promises beyond the common checks: during an alarm,
+    /// calls and casts fail only as blocked, naming the alarm, and neither
+    /// side reconnects (`pids`: their connections before the fault).
+    async fn check(
+        self,
+        report: &mut Report,
+        rig: &Rig,
+        cluster: &Cluster,
+        pids: (String, String),
+    ) {
+        let Some((_, _, reason)) = self.alarm() else {
+            return;
+        };
+        let kinds = report.calls_failed.keys().chain(report.casts_failed.keys());
+        let others: Vec<&&str> = kinds.filter(|kind| **kind != "blocked").collect();
+        if !others.is_empty() {
+            report.problems.push(format!(
+                "failures other than `blocked`: {:?}",
+                report.errors
+            ));
+        }
+        if let Some(text) = report.errors.get("blocked") {
+            if !text.contains(reason) {
+                report
+                    .problems
+                    .push(format!("the error does not name the alarm: {text}"));
+            }
+        }
+        if rig.connection_pids(cluster).await != pids {
+            report
+                .problems
+                .push("a connection was replaced during the alarm".to_owned());
+        }
+    }
+
     /// Puts the cluster back as it was.
     async fn repair(self, cluster: &Cluster) {
         match self {
+            Fault::MemoryAlarm | Fault::DiskAlarm => {
+                let (_, lift, _) = self.alarm().expect("an alarm");
+                cluster.ctl(1, &lift).await;
+            }
             Fault::KillClientNode | Fault::KillEverythingsNode => cluster.start_node(1).await,
             // A node paused near the net tick time may come back cut off
             // from its peers; a fresh start rejoins it cleanly.
@@ -160,24 +254,10 @@ impl Fault {
     }
 }
 
-/// The pid of the connection named `name` (the `connection_name` of its
-/// client properties), as rabbitmqctl shows it.
-async fn connection_pid(cluster: &Cluster, name: &str) -> String {
-    let listed = cluster
-        .ctl(2, &["list_connections", "pid", "client_properties", "-q"])
-        .await;
-    let quoted = format!("\"{name}\"");
-    listed
-        .lines()
-        .filter(|l| l.contains(&quoted))
-        .find_map(|l| l.split_once('\t'))
-        .map(|(pid, _)| pid.to_owned())
-        .unwrap_or_else(|| panic!("no connection named {name} in {listed}"))
-}
-
 async fn run(fault: Fault, cluster: &Cluster) -> Report {
     let (client_order, server_order) = fault.orders();
     let rig = Rig::new(cluster, client_order, server_order, fault.heartbeat()).await;
+    let pids = rig.connection_pids(cluster).await;
     let load = Load::start(&rig.client);
     let started = Instant::now();
     tokio::time::sleep(FAULT_AT).await;
@@ -191,10 +271,11 @@ async fn run(fault: Fault, cluster: &Cluster) -> Report {
         &rig,
         (&calls, &casts),
         (began, made),
-        RECOVER,
+        fault.recover_within(),
         deletes_queue,
     )
     .await;
+    fault.check(&mut report, &rig, cluster, pids).await;
     // The same transport objects serve a new call and cast.
     let ctx = Context::new();
     if let Err(error) = rig.client.add(&ctx, 20, 22).await {
@@ -207,6 +288,24 @@ async fn run(fault: Fault, cluster: &Cluster) -> Report {
     fault.repair(cluster).await;
     rig.cleanup(cluster, 2).await;
     report
+}
+
+/// Waits (at most 30 s) until the cluster has a resource alarm (`raised`)
+/// or none; false if it did not come to that.
+async fn alarm_is(cluster: &Cluster, raised: bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let alarms = cluster
+            .ctl(1, &["eval", "rabbit_alarm:get_alarms()."])
+            .await;
+        if (alarms.trim() != "[]") == raised {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,6 +324,8 @@ async fn the_fault_matrix() {
         Fault::DeleteTopicQueue,
         Fault::ServerClosedChannels,
         Fault::Poison,
+        Fault::MemoryAlarm,
+        Fault::DiskAlarm,
     ];
     let only = std::env::var("RPC_FAULTS_ONLY").ok();
     let mut reports = Vec::new();

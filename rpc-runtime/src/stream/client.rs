@@ -117,12 +117,12 @@ impl<T, E> Receiving<T, E> {
             .map_or(self.deadline, |s| s.min(self.deadline));
         match tokio::time::timeout_at(wake, self.opened.call.next()).await {
             Ok(message) => message,
-            Err(_) if Instant::now() >= self.deadline => Err(RpcError::Timeout {
-                method: self.opened.method.clone(),
-                destination: self.opened.topic.clone(),
-                timeout: self.opened.timeout,
-                awaited: Awaited::Reply,
-            }),
+            Err(_) if Instant::now() >= self.deadline => Err(self.opened.transport.timed_out(
+                &self.opened.method,
+                self.opened.topic.clone(),
+                self.opened.timeout,
+                Awaited::Reply,
+            )),
             Err(_) => Err(RpcError::Unresponsive {
                 method: self.opened.method.clone(),
                 silence: self.opened.monitor.unwrap_or_default(),

@@ -47,16 +47,6 @@ fn expiration(timeout: Duration) -> u64 {
 /// after the reply queue's declaration on a transport's first call).
 type Sending<'a> = BoxFuture<'a, Result<super::driver::Confirm, RpcError>>;
 
-/// What a call or cast that waited `timeout` in vain fails with.
-fn timed_out(method: &str, to: &Destination, timeout: Duration, awaited: Awaited) -> RpcError {
-    RpcError::Timeout {
-        method: method.to_owned(),
-        destination: to.to_string(),
-        timeout,
-        awaited,
-    }
-}
-
 /// How often a message came back already, by its `counter` header (a
 /// server's `x-redeliveries`, a listener's `x-retries`).
 pub(crate) fn times_back(message: &Message, counter: &str) -> u32 {
@@ -68,6 +58,33 @@ pub(crate) fn times_back(message: &Message, counter: &str) -> u32 {
 }
 
 impl Transport {
+    /// What a call or cast that waited `timeout` in vain fails with: a
+    /// timeout, named a block when the broker blocks publishing.
+    pub(crate) fn timed_out(
+        &self,
+        method: &str,
+        destination: String,
+        timeout: Duration,
+        awaited: Awaited,
+    ) -> RpcError {
+        let method = method.to_owned();
+        match self.driver.blocked() {
+            Some(alarm) => RpcError::Blocked {
+                method,
+                destination,
+                timeout,
+                awaited,
+                alarm,
+            },
+            None => RpcError::Timeout {
+                method,
+                destination,
+                timeout,
+                awaited,
+            },
+        }
+    }
+
     /// Puts `message` back at the end of its queue (`to`), its `counter`
     /// header set to `count`, and waits for the broker's confirm (at most
     /// `timeout`).
@@ -169,7 +186,8 @@ impl Transport {
         // holds to its end, and a call waits for its reply much longer.
         let opening = self.start_checked_call(destination, message, timeout, deadline);
         async move {
-            let timed_out = || timed_out(method, destination, timeout, Awaited::Reply);
+            let timed_out =
+                || self.timed_out(method, destination.to_string(), timeout, Awaited::Reply);
             let mut call = self
                 .opened(method, destination, (timeout, deadline), opening)
                 .await?;
@@ -225,7 +243,7 @@ impl Transport {
         let (call, sending) = opening?;
         tokio::time::timeout_at(deadline + FENCE, Self::sent(call, sending))
             .await
-            .map_err(|_| timed_out(method, destination, timeout, Awaited::Reply))?
+            .map_err(|_| self.timed_out(method, destination.to_string(), timeout, Awaited::Reply))?
     }
 
     /// Checks a call's request, then [`Transport::start_call`].
@@ -363,7 +381,8 @@ impl Transport {
         let deadline = deadline_after(timeout);
         let sending = self.start_cast(destination, message, deadline);
         async move {
-            let timed_out = || timed_out(method, destination, timeout, Awaited::Confirm);
+            let timed_out =
+                || self.timed_out(method, destination.to_string(), timeout, Awaited::Confirm);
             let confirm = tokio::time::timeout_at(deadline + FENCE, sending?)
                 .await
                 .map_err(|_| timed_out())??;

@@ -61,6 +61,14 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     /// Closes the connection; nothing is received afterwards.
     fn close(&self) -> BoxFuture<'_, ()>;
 
+    /// Why the broker blocks publishing (a resource alarm: `low on
+    /// memory`, `low on disk`), while it does. A call or cast whose
+    /// deadline passes meanwhile fails with [`RpcError::Blocked`]. Default:
+    /// never blocked.
+    fn blocked(&self) -> Option<String> {
+        None
+    }
+
     /// Where this driver publishes now, for the spans of calls and casts.
     /// Default: nothing known.
     fn peer(&self) -> Peer {

@@ -179,13 +179,13 @@ impl amqprs::callbacks::ConnectionCallback for ConnectionEvents {
     }
 
     async fn blocked(&mut self, _connection: &Connection, reason: String) {
-        tracing::warn!(%reason, "the broker blocks publishing on this connection");
-        self.0.set_blocked(true);
+        tracing::warn!(%reason, "the broker blocks publishing on this connection (a resource alarm)");
+        self.0.set_blocked(Some(reason));
     }
 
     async fn unblocked(&mut self, _connection: &Connection) {
         tracing::info!("the broker accepts publishes again");
-        self.0.set_blocked(false);
+        self.0.set_blocked(None);
     }
 
     async fn secret_updated(&mut self, _connection: &Connection) {}

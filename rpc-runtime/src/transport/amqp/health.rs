@@ -31,9 +31,11 @@ pub(super) struct Health {
     closed_by_broker: AtomicUsize,
     /// Replace the session once this many channel ids leaked.
     leak_limit: usize,
-    /// The broker blocked publishing (a memory or disk alarm): confirms are
-    /// late for a reason that a new session would not fix.
-    blocked: AtomicBool,
+    /// Why the broker blocks publishing (a memory or disk alarm), while it
+    /// does: confirms are late for a reason a new session would not fix.
+    blocked: Mutex<Option<String>>,
+    /// Whether an alarm probe ([`super::alarm`]) runs for this session.
+    probing: AtomicBool,
     nacks: Mutex<NackRun>,
     /// Whether a run of nacks is open (so an ack need not lock).
     refusing: AtomicBool,
@@ -55,7 +57,8 @@ impl Health {
             reason: Mutex::new(None),
             closed_by_broker: AtomicUsize::new(0),
             leak_limit,
-            blocked: AtomicBool::new(false),
+            blocked: Mutex::new(None),
+            probing: AtomicBool::new(false),
             nacks: Mutex::default(),
             refusing: AtomicBool::new(false),
         }
@@ -99,14 +102,36 @@ impl Health {
         }
     }
 
-    /// The broker blocked (true) or unblocked (false) publishing.
-    pub(super) fn set_blocked(&self, blocked: bool) {
-        self.blocked.store(blocked, Ordering::Relaxed);
+    /// The broker blocks publishing for `reason` (its words: `low on
+    /// memory`, `low on disk`), or (`None`) no longer does.
+    pub(super) fn set_blocked(&self, reason: Option<String>) {
+        *self.blocked.lock().unwrap_or_else(PoisonError::into_inner) = reason;
+    }
+
+    /// Why the broker blocks publishing, if it does.
+    pub(super) fn blocked(&self) -> Option<String> {
+        self.blocked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Whether the broker currently blocks publishing.
     pub(super) fn is_blocked(&self) -> bool {
-        self.blocked.load(Ordering::Relaxed)
+        self.blocked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// Marks an alarm probe as started; false if one runs already.
+    pub(super) fn start_probing(&self) -> bool {
+        !self.probing.swap(true, Ordering::AcqRel)
+    }
+
+    /// Marks the alarm probe as ended.
+    pub(super) fn stop_probing(&self) {
+        self.probing.store(false, Ordering::Release);
     }
 
     /// A publish was confirmed: whatever refused the ones before is over.

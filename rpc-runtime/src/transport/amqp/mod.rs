@@ -10,6 +10,7 @@
 //! timing out. Every call into amqprs goes through `shield`.
 
 mod admin;
+mod alarm;
 mod callback;
 mod config;
 mod confirms;
@@ -23,6 +24,7 @@ mod health;
 mod incoming;
 mod props;
 mod publisher;
+mod raw;
 mod replies;
 mod session;
 mod shield;
@@ -38,6 +40,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{oneshot, watch};
 use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::task::TaskTracker;
 
 pub use config::{AmqpConfig, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_CONTROL_EXCHANGE};
 pub use endpoint::Endpoint;
@@ -63,6 +66,10 @@ pub(crate) struct AmqpDriver {
     /// Senders waiting for a session while the transport reconnects.
     waiting: AtomicUsize,
     stop: CancellationToken,
+    /// Cancelled by [`Driver::close`] (not by a drop).
+    closed: CancellationToken,
+    /// The subscriptions' tasks, which a dropped transport lets finish.
+    subscriptions: TaskTracker,
     /// Stops the supervisor when the driver goes, which closes the connection.
     _stop_guard: DropGuard,
 }
@@ -87,13 +94,19 @@ impl AmqpDriver {
         let session = Arc::new(session);
         let (state_tx, state) = watch::channel(State::Up(Arc::clone(&session)));
         let stop = CancellationToken::new();
+        let (closed, subscriptions) = (CancellationToken::new(), TaskTracker::new());
+        let ending = supervisor::Ending {
+            stop: stop.clone(),
+            closed: closed.clone(),
+            subscriptions: subscriptions.clone(),
+        };
         tokio::spawn(supervisor::run(
             config.clone(),
             events.clone(),
             state_tx,
             session,
             next,
-            stop.clone(),
+            ending,
         ));
         tracing::debug!(broker = %config, "connected");
         let driver = Self {
@@ -103,6 +116,8 @@ impl AmqpDriver {
             waiting: AtomicUsize::new(0),
             _stop_guard: stop.clone().drop_guard(),
             stop,
+            closed,
+            subscriptions,
         };
         let durability = driver.config.queue_durability();
         Ok(Transport::assemble(Arc::new(driver), hub).with_queue_durability(durability))
@@ -235,6 +250,7 @@ impl Driver for AmqpDriver {
             self.state.clone(),
             self.config.clone(),
             spec,
+            &self.subscriptions,
         ))
     }
 
@@ -264,6 +280,13 @@ impl Driver for AmqpDriver {
         }
         match &*self.state.borrow() {
             State::Up(session) => session.ready_reply_queue().map(|q| q.name().to_owned()),
+            State::Down { .. } => None,
+        }
+    }
+
+    fn blocked(&self) -> Option<String> {
+        match &*self.state.borrow() {
+            State::Up(session) => session.link.health().blocked(),
             State::Down { .. } => None,
         }
     }
@@ -302,6 +325,7 @@ impl Driver for AmqpDriver {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            self.closed.cancel();
             self.stop.cancel();
             let last = self.state.borrow().clone();
             if let State::Up(session) = last {

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::callback::close_reason;
 use super::config::AmqpConfig;
@@ -24,7 +25,7 @@ use super::incoming::{Feeds, Outlet};
 use super::session::Session;
 use super::supervisor::State;
 use crate::error::RpcError;
-use crate::transport::driver::{Listener, Subscribe};
+use crate::transport::driver::{Durability, Listener, QueueStatus, Subscribe};
 
 /// How long to wait before consuming again on the same session.
 const RETRY: Duration = Duration::from_millis(500);
@@ -38,6 +39,7 @@ pub(super) async fn start(
     state: watch::Receiver<State>,
     config: AmqpConfig,
     spec: Subscribe,
+    tasks: &TaskTracker,
 ) -> Result<Listener, RpcError> {
     let session = match &*state.borrow() {
         State::Up(session) => session.clone(),
@@ -57,7 +59,7 @@ pub(super) async fn start(
     let stop = CancellationToken::new();
     let (released, on_release) = oneshot::channel();
     let stopped = stop.clone();
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let last = subscription.run((session, first), to, stopped).await;
         if let Some(session) = last {
             subscription.remove_own_queue(&session).await;
@@ -149,18 +151,43 @@ impl Subscription {
         let Some(queue) = self.spec.source.own_queue() else {
             return;
         };
-        let name = queue.clone();
-        let removed = session
-            .admin
-            .run(|c| async move { c.queue_delete_idle(&name).await })
-            .await;
-        match removed {
-            Ok(_) => tracing::info!(%queue, "removed the server's own queue"),
-            Err((error, reason)) => {
-                let reason = reason.unwrap_or_else(|| error.to_string());
+        match self.delete_if_idle(session, &queue).await {
+            Ok(()) => tracing::info!(%queue, "removed the server's own queue"),
+            Err(reason) => {
                 tracing::warn!(%queue, %reason, "kept the server's own queue (messages wait in it, another process consumes it, or the broker is out of reach)");
             }
         }
+    }
+
+    /// Deletes `queue` if it is idle; else says why not. RabbitMQ cannot
+    /// delete a quorum queue "if unused" or "if empty" (it answers 540
+    /// NOT_IMPLEMENTED, which closes the whole connection), so for those
+    /// the counts are asked first.
+    async fn delete_if_idle(&self, session: &Session, queue: &str) -> Result<(), String> {
+        let quorum = matches!(self.spec.durability, Durability::Replicated { .. });
+        if quorum {
+            match session.admin.queue_status(queue).await {
+                Ok(Some(QueueStatus {
+                    messages: 0,
+                    consumers: 0,
+                })) => {}
+                Ok(Some(status)) => {
+                    return Err(format!(
+                        "{} messages wait in it, {} consumers",
+                        status.messages, status.consumers
+                    ));
+                }
+                Ok(None) => return Ok(()),
+                Err(error) => return Err(error.to_string()),
+            }
+        }
+        let name = queue.to_owned();
+        session
+            .admin
+            .run(|c| async move { c.queue_delete(&name, !quorum).await })
+            .await
+            .map(|_| ())
+            .map_err(|(error, reason)| reason.unwrap_or_else(|| error.to_string()))
     }
 
     /// Declares the queues, drains their redelivered head, and consumes

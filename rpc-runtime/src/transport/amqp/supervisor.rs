@@ -8,7 +8,8 @@
 //! notice sent before anyone listened is lost), when amqprs's reader task is
 //! gone (a panic in it signals nothing), when a publish has waited
 //! [`CONFIRM_STALL`] for its confirm while the broker does not block
-//! publishing, and when anything using the session condemned it (see
+//! publishing (a late confirm starts an alarm probe, [`super::alarm`]:
+//! a blocked session is kept, since any other would be blocked too), and when anything using the session condemned it (see
 //! [`super::health`]).
 
 use std::sync::Arc;
@@ -17,7 +18,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use super::alarm;
 use super::config::AmqpConfig;
 use super::session::Session;
 use crate::error::RpcError;
@@ -68,6 +71,31 @@ pub(super) async fn connect_any(
     Err(last_error.unwrap_or_else(|| RpcError::config("the AMQP URL names no broker")))
 }
 
+/// How a transport ends: `stop` is cancelled when it is closed or dropped,
+/// `closed` only by a close (which ends the session itself).
+pub(super) struct Ending {
+    pub(super) stop: CancellationToken,
+    pub(super) closed: CancellationToken,
+    /// The subscriptions' tasks.
+    pub(super) subscriptions: TaskTracker,
+}
+
+/// How long a dropped transport waits for its subscriptions to let go of
+/// the broker (a server dropped with it removes its own queue) before it
+/// closes the connection.
+const RELEASE: Duration = Duration::from_secs(5);
+
+/// Ends the session of a transport dropped without `close()`: once its
+/// subscriptions let go (within [`RELEASE`]), the connection is closed, so
+/// nothing of it (connection, channels, reply queue, sockets) outlives it.
+async fn dropped(session: &Session, subscriptions: &TaskTracker) {
+    tracing::debug!("the transport was dropped without close(); closing its connection");
+    subscriptions.close();
+    let _ = tokio::time::timeout(RELEASE, subscriptions.wait()).await;
+    session.end("the transport was dropped");
+    session.link.close_now().await;
+}
+
 /// Watches the current session and replaces it when it is lost or
 /// condemned, until `stop` is cancelled.
 pub(super) async fn run(
@@ -76,10 +104,14 @@ pub(super) async fn run(
     state: watch::Sender<State>,
     mut current: Arc<Session>,
     mut next: usize,
-    stop: CancellationToken,
+    ending: Ending,
 ) {
+    let stop = ending.stop.clone();
     loop {
-        let Some(reason) = watch(&current, &stop).await else {
+        let Some(reason) = watch(&config, &current, &stop).await else {
+            if !ending.closed.is_cancelled() {
+                dropped(&current, &ending.subscriptions).await;
+            }
             return;
         };
         // Closed on purpose: the session ended with it, nothing to replace.
@@ -129,7 +161,7 @@ pub(super) async fn run(
 
 /// Waits until `session` must be replaced and says why; `None` once `stop`
 /// is cancelled.
-async fn watch(session: &Session, stop: &CancellationToken) -> Option<String> {
+async fn watch(config: &AmqpConfig, session: &Session, stop: &CancellationToken) -> Option<String> {
     let link = &session.link;
     let health = link.health();
     let ended = link.ended();
@@ -148,10 +180,11 @@ async fn watch(session: &Session, stop: &CancellationToken) -> Option<String> {
                 if !link.reader_alive().await {
                     health.condemn("the AMQP client stopped reading from the connection");
                 }
-                let stalled = session
-                    .oldest_unconfirmed()
-                    .is_some_and(|since| since.elapsed() >= CONFIRM_STALL);
-                if stalled && !health.is_blocked() {
+                let late = session.oldest_unconfirmed().map(|since| since.elapsed());
+                if late.is_some_and(|late| late >= alarm::SUSPECT_AFTER) {
+                    alarm::spawn(config, &session.endpoint, health, stop.clone());
+                }
+                if late.is_some_and(|late| late >= CONFIRM_STALL) && !health.is_blocked() {
                     health.condemn(format!(
                         "the broker confirmed nothing for {} s on this connection",
                         CONFIRM_STALL.as_secs()

@@ -96,12 +96,13 @@ impl Chan {
         Ok(declared.map_or((0, 0), |(_, ready, consumers)| (ready, consumers)))
     }
 
-    /// Deletes a queue if nothing waits in it and nobody consumes it (the
-    /// broker refuses otherwise, closing the channel).
-    pub(crate) async fn queue_delete_idle(&self, queue: &str) -> Result<u32, RpcError> {
+    /// Deletes a queue; with `if_idle`, only if nothing waits in it and
+    /// nobody consumes it (the broker refuses otherwise, closing the
+    /// channel; quorum queues cannot be asked that way).
+    pub(crate) async fn queue_delete(&self, queue: &str, if_idle: bool) -> Result<u32, RpcError> {
         let mut args = QueueDeleteArguments::new(queue);
-        args.if_empty = true;
-        args.if_unused = true;
+        args.if_empty = if_idle;
+        args.if_unused = if_idle;
         let what = format!("deleting queue `{queue}`");
         let deleted = self
             .run(what, |c| async move { c.queue_delete(args).await })
