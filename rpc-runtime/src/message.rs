@@ -15,6 +15,10 @@ pub struct Message {
     pub correlation_id: Option<String>,
     /// Where the reply goes (a queue name on the default exchange).
     pub reply_to: Option<String>,
+    /// The AMQP `message_id`: unique per message sent (the AMQP transport
+    /// stamps each confirmed publish), so a receiver can tell a message it
+    /// took already when the broker delivers it again.
+    pub message_id: Option<String>,
     /// The AMQP `type` property: a request's method, a reply's status
     /// (native wire). Borrowed when static, as most are.
     pub kind: Option<Cow<'static, str>>,
@@ -40,6 +44,7 @@ impl std::fmt::Debug for Message {
         f.debug_struct("Message")
             .field("correlation_id", &self.correlation_id)
             .field("reply_to", &self.reply_to)
+            .field("message_id", &self.message_id)
             .field("kind", &self.kind)
             .field("content_type", &self.content_type)
             .field("expiration_ms", &self.expiration_ms)

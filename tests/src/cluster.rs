@@ -90,6 +90,31 @@ impl Cluster {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Sets the `rabbit` application's `key` to `value` (an Erlang term) on
+    /// every node, for channels opened from now on; returns how each node
+    /// had it (`{ok,1800000}`, `undefined`), for [`Cluster::restore_env`].
+    pub async fn set_env(&self, key: &str, value: &str) -> Vec<String> {
+        let mut before = Vec::new();
+        for node in 1..=3 {
+            let get = format!("application:get_env(rabbit, {key}).");
+            before.push(self.ctl(node, &["eval", &get]).await.trim().to_owned());
+            let set = format!("application:set_env(rabbit, {key}, {value}).");
+            self.ctl(node, &["eval", &set]).await;
+        }
+        before
+    }
+
+    /// Puts `key` back as [`Cluster::set_env`] found it.
+    pub async fn restore_env(&self, key: &str, before: &[String]) {
+        for (node, was) in (1..=3).zip(before) {
+            let eval = match was.strip_prefix("{ok,").and_then(|v| v.strip_suffix('}')) {
+                Some(value) => format!("application:set_env(rabbit, {key}, {value})."),
+                None => format!("application:unset_env(rabbit, {key})."),
+            };
+            self.ctl(node, &["eval", &eval]).await;
+        }
+    }
+
     /// Sends `signal` (`KILL`, `STOP`, `CONT`) to `node`'s Erlang VM.
     pub fn signal(&self, node: u8, signal: &str) {
         let status = std::process::Command::new("kill")
@@ -133,5 +158,23 @@ pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bo
             return false;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Checks `check` every 200 ms until it is true or `within` passed.
+pub async fn eventually_async<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

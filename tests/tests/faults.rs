@@ -12,9 +12,9 @@
 
 use std::time::Duration;
 
-use rpc_runtime::Context;
+use rpc_runtime::{AckMode, Context};
 use rpc_tests::cluster::Cluster;
-use rpc_tests::faults::{self, Load, Report, Rig, connection_pid};
+use rpc_tests::faults::{self, Load, Report, Rig, connection_pid, patience};
 use rpc_tests::oslo::StorageClient;
 use tokio::time::Instant;
 
@@ -221,12 +221,10 @@ impl Fault {
                 report.errors
             ));
         }
-        if let Some(text) = report.errors.get("blocked") {
-            if !text.contains(reason) {
-                report
-                    .problems
-                    .push(format!("the error does not name the alarm: {text}"));
-            }
+        if let Some(text) = report.errors.get("blocked").filter(|t| !t.contains(reason)) {
+            report
+                .problems
+                .push(format!("the error does not name the alarm: {text}"));
         }
         if rig.connection_pids(cluster).await != pids {
             report
@@ -327,13 +325,15 @@ async fn the_fault_matrix() {
         Fault::MemoryAlarm,
         Fault::DiskAlarm,
     ];
+    // `RPC_FAULTS_ONLY=(a),(j)` runs the cases whose names start so.
     let only = std::env::var("RPC_FAULTS_ONLY").ok();
+    let skip = |name: &str| {
+        only.as_deref()
+            .is_some_and(|only| !only.split(',').any(|o| name.starts_with(o)))
+    };
     let mut reports = Vec::new();
     for fault in faults {
-        if only
-            .as_deref()
-            .is_some_and(|only| !fault.name().starts_with(only))
-        {
+        if skip(fault.name()) {
             continue;
         }
         let Some(cluster) = Cluster::get().await else {
@@ -341,7 +341,40 @@ async fn the_fault_matrix() {
         };
         reports.push(run(fault, &cluster).await);
     }
-    let table = faults::table(&reports);
+    let mut outcomes = Vec::new();
+    let policies = [
+        (1, AckMode::OnReceipt),
+        (4, AckMode::OnReceipt),
+        (
+            1,
+            AckMode::AfterHandling {
+                max_redeliveries: 3,
+            },
+        ),
+        (
+            4,
+            AckMode::AfterHandling {
+                max_redeliveries: 3,
+            },
+        ),
+    ];
+    for (concurrency, acks) in policies {
+        let name = patience::case_name(concurrency, acks);
+        if skip(&name) {
+            continue;
+        }
+        let Some(cluster) = Cluster::get().await else {
+            return;
+        };
+        let outcome = patience::consumer_timeout(&cluster, concurrency, acks).await;
+        println!("{}: {outcome:?}", outcome.case);
+        outcomes.push(outcome);
+    }
+    let table = format!(
+        "{}\n{}",
+        faults::table(&reports),
+        faults::outcomes_table(&outcomes)
+    );
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/faults");
     std::fs::create_dir_all(&dir).expect("target/faults");
     std::fs::write(dir.join("FAULTS.md"), &table).expect("write the table");
@@ -349,6 +382,11 @@ async fn the_fault_matrix() {
     let problems: Vec<String> = reports
         .iter()
         .flat_map(|r| r.problems.iter().map(move |p| format!("{}: {p}", r.case)))
+        .chain(
+            outcomes
+                .iter()
+                .flat_map(|o| o.problems.iter().map(move |p| format!("{}: {p}", o.case))),
+        )
         .collect();
     assert!(problems.is_empty(), "{problems:#?}");
 }

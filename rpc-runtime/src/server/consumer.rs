@@ -43,28 +43,50 @@ pub(super) struct Serving {
     acks: AckMode,
     /// Unique ids of the requests taken lately, to drop redelivered copies.
     seen: Arc<RecentIds>,
+    /// Unique ids of after-handling casts not run because their channel
+    /// closed first: when the broker delivers them again, that is no sign
+    /// of a poison message.
+    given_back: Arc<RecentIds>,
 }
 
 /// The last [`RecentIds::CAPACITY`] message ids a server took (oslo keeps
-/// 16): a request whose ack was lost and that the broker delivers again
-/// is dropped instead of run twice.
+/// 16), by a 64-bit hash: a request whose ack was lost, or that the broker
+/// took back (a channel closed under it, its `consumer_timeout`) and
+/// delivers again, is dropped instead of run twice.
 #[derive(Debug, Default)]
-pub(crate) struct RecentIds(std::sync::Mutex<std::collections::VecDeque<String>>);
+pub(crate) struct RecentIds(std::sync::Mutex<Recent>);
+
+#[derive(Debug, Default)]
+struct Recent {
+    order: std::collections::VecDeque<u64>,
+    ids: std::collections::HashSet<u64>,
+    hasher: std::hash::RandomState,
+}
 
 impl RecentIds {
-    const CAPACITY: usize = 256;
+    const CAPACITY: usize = 1024;
 
     /// Records `id`; false if it was seen already.
     fn first_time(&self, id: &str) -> bool {
-        let mut ids = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if ids.iter().any(|seen| seen == id) {
+        let mut recent = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let hash = std::hash::BuildHasher::hash_one(&recent.hasher, id);
+        if !recent.ids.insert(hash) {
             return false;
         }
-        if ids.len() == Self::CAPACITY {
-            ids.pop_front();
+        if recent.order.len() == Self::CAPACITY {
+            if let Some(oldest) = recent.order.pop_front() {
+                recent.ids.remove(&oldest);
+            }
         }
-        ids.push_back(id.to_owned());
+        recent.order.push_back(hash);
         true
+    }
+
+    /// Whether `id` is among those recorded (without recording it).
+    fn contains(&self, id: &str) -> bool {
+        let recent = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let hash = std::hash::BuildHasher::hash_one(&recent.hasher, id);
+        recent.ids.contains(&hash)
     }
 }
 
@@ -115,6 +137,38 @@ impl<F: Future<Output = ()> + Send + 'static> InPlace<F> {
     }
 }
 
+/// Runs an after-handling cast's handler, then acks it; if the handler is
+/// still running when the broker would take the delivery back
+/// (`settle_by`, three quarters of its `consumer_timeout`), acks it then,
+/// with a warning: the broker would deliver it again otherwise.
+async fn settle_after(
+    handled: impl Future<Output = ()>,
+    mut acker: crate::transport::driver::Acker,
+    settle_by: Option<tokio::time::Instant>,
+    topic: &str,
+) {
+    let early = async {
+        match settle_by {
+            Some(due) => tokio::time::sleep_until(due).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(handled);
+    tokio::select! {
+        () = &mut handled => {}
+        () = early => {
+            tracing::warn!(topic, "a cast's handler runs longer than the broker's consumer_timeout allows; acked it before it finished (if this process dies now, the cast is lost)");
+            if let Err(error) = acker.ack_now().await {
+                tracing::warn!(topic, %error, "could not ack a cast still running; the broker will deliver it again");
+            }
+            handled.await;
+        }
+    }
+    if let Err(error) = acker.ack().await {
+        tracing::warn!(topic, %error, "could not ack a handled cast; it will be redelivered");
+    }
+}
+
 /// The header counting how often a cast was redelivered after a crash.
 const REDELIVERIES: &str = "x-redeliveries";
 
@@ -124,6 +178,7 @@ impl Serving {
             handler,
             acks,
             seen: Arc::default(),
+            given_back: Arc::default(),
         }
     }
 
@@ -146,21 +201,21 @@ impl Serving {
             let is_cast = delivery.message.reply_to.is_none();
             match self.acks {
                 AckMode::AfterHandling { max_redeliveries } if is_cast => {
-                    let Some(Delivery { message, acker, .. }) =
-                        self.bound_redeliveries(delivery, max_redeliveries).await
-                    else {
+                    let Some(delivery) = self.take_cast(delivery, max_redeliveries).await else {
                         continue;
                     };
+                    let Delivery {
+                        message,
+                        acker,
+                        settle_by,
+                        ..
+                    } = delivery;
                     let topic = Arc::clone(&handler.topic);
-                    // Combinators, not an `async` block: a block awaiting
-                    // the request would hold it twice (its capture and
-                    // what it awaits), doubling each waiting request.
-                    let request = handler.handle(message).then(move |()| async move {
-                        if let Err(error) = acker.ack().await {
-                            tracing::warn!(%topic, %error, "could not ack a handled cast; it will be redelivered");
-                        }
+                    let handled = handler.handle(message);
+                    let request = async move {
+                        settle_after(handled, acker, settle_by, &topic).await;
                         drop(permit);
-                    });
+                    };
                     casts.run(request).await;
                 }
                 _ => {
@@ -185,6 +240,46 @@ impl Serving {
             }
         }
         listener
+    }
+
+    /// An after-handling cast to run, if it is one: not a copy whose
+    /// channel closed before it could run (the broker delivers it again),
+    /// nor a copy of one taken already (the broker took it back while it
+    /// ran: it is acked and dropped), nor one redelivered too often.
+    async fn take_cast(&self, delivery: Delivery, max_redeliveries: u32) -> Option<Delivery> {
+        let topic = &*self.handler.topic;
+        let wire = self.handler.transport.wire();
+        let id = wire.unique_id(&delivery.message).map(str::to_owned);
+        if !delivery.acker.is_live() {
+            if let Some(id) = &id {
+                self.given_back.first_time(id);
+            }
+            tracing::debug!(
+                topic,
+                "a cast whose channel closed before it ran goes back to its queue"
+            );
+            return None;
+        }
+        if let Some(id) = &id {
+            if self.seen.contains(id) {
+                tracing::warn!(topic, unique_id = %id, "dropped a cast delivered again while or after it ran here (the broker took it back, e.g. past its consumer_timeout)");
+                crate::telemetry::dropped("duplicate");
+                if let Err(error) = delivery.acker.ack().await {
+                    tracing::debug!(topic, %error, "could not ack a duplicate cast");
+                }
+                return None;
+            }
+        }
+        let given_back = id.as_deref().is_some_and(|id| self.given_back.contains(id));
+        let delivery = if given_back {
+            delivery
+        } else {
+            self.bound_redeliveries(delivery, max_redeliveries).await?
+        };
+        if let Some(id) = &id {
+            self.seen.first_time(id);
+        }
+        Some(delivery)
     }
 
     /// A cast the broker redelivers (its handler did not finish, e.g. the

@@ -479,11 +479,13 @@ impl Transport {
         let permit = match Arc::clone(permits).try_acquire_owned() {
             Ok(permit) => permit,
             Err(TryAcquireError::Closed) => return None,
-            Err(TryAcquireError::NoPermits) => tokio::select! {
-                biased;
-                () = stop.cancelled() => return None,
-                permit = Arc::clone(permits).acquire_owned() => permit.ok()?,
-                () = listener.hold_arrivals() => return None,
+            Err(TryAcquireError::NoPermits) => loop {
+                tokio::select! {
+                    biased;
+                    () = stop.cancelled() => return None,
+                    permit = Arc::clone(permits).acquire_owned() => break permit.ok()?,
+                    () = listener.hold_arrivals() => listener.settle_due(what).await,
+                }
             },
         };
         loop {

@@ -10,13 +10,13 @@
 //! puts a driver of your own under the typed clients and servers.
 
 use std::fmt;
-use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::DropGuard;
 
 use super::Destination;
+pub use super::delivery::{Acker, Delivery, Liveness};
 pub use super::events::{CallId, Events};
 use crate::error::RpcError;
 use crate::future::BoxFuture;
@@ -398,18 +398,50 @@ impl Listener {
     /// Takes what arrives while the reader cannot take it yet (it waits
     /// for room to run it), so that each delivery is stamped received when
     /// it reached the process, not when it was taken: a request's relative
-    /// deadline counts from there. Never resolves; [`Listener::recv`]
+    /// deadline counts from there. Returns once a delivery held is due to be
+    /// settled (see [`Listener::settle_due`]), else never; [`Listener::recv`]
     /// returns what was held first. (A channel's deliveries are stamped as
     /// they are sent: nothing to do for those.)
     pub(crate) async fn hold_arrivals(&mut self) {
         if let Deliveries::Polled(polled) = &mut self.deliveries {
-            while let Some(delivery) =
-                std::future::poll_fn(|cx| polled.incoming.poll_next(cx)).await
-            {
-                polled.held.push_back(delivery);
+            loop {
+                let due = polled.held.iter().filter_map(|d| d.settle_by).min();
+                let due =
+                    futures_util::future::OptionFuture::from(due.map(tokio::time::sleep_until));
+                tokio::select! {
+                    next = std::future::poll_fn(|cx| polled.incoming.poll_next(cx)) => match next {
+                        Some(delivery) => polled.held.push_back(delivery),
+                        None => break,
+                    },
+                    Some(()) = due => return,
+                }
             }
         }
         std::future::pending::<()>().await;
+    }
+
+    /// Acks the deliveries held that are due to be settled (the broker
+    /// would take them back and deliver them again: RabbitMQ's
+    /// `consumer_timeout`); they are then the reader's, and wait on. Logs
+    /// as `what`.
+    pub(crate) async fn settle_due(&mut self, what: &str) {
+        let Deliveries::Polled(polled) = &mut self.deliveries else {
+            return;
+        };
+        let now = Instant::now();
+        for delivery in polled.held.iter_mut() {
+            if delivery.settle_by.is_some_and(|due| due <= now) {
+                delivery.settle_by = None;
+                match delivery.acker.ack_now().await {
+                    Ok(()) => {
+                        tracing::warn!(what, queue = %delivery.queue, "every slot has been busy for most of the broker's consumer_timeout: acked a delivery still waiting, so that the broker does not take it back (it now runs at most once)")
+                    }
+                    Err(error) => {
+                        tracing::debug!(what, %error, "could not ack a delivery waiting for a slot")
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -438,87 +470,5 @@ impl Drop for Listener {
             Deliveries::Polled(polled) => left.extend(polled.held.drain(..)),
         }
         end(left);
-    }
-}
-
-/// One received message, with the means to settle it.
-pub struct Delivery {
-    /// The queue it came from (publishing to [`Destination::Queue`] with
-    /// this name puts a message back there).
-    pub(crate) queue: Arc<str>,
-    /// The broker delivered it before (an earlier receiver did not settle it).
-    pub(crate) redelivered: bool,
-    /// The message, sealed.
-    pub(crate) message: Message,
-    /// Settles it.
-    pub(crate) acker: Acker,
-}
-
-impl Delivery {
-    /// A message received from `queue` (`redelivered`: the broker
-    /// delivered it before); `acker` settles it. Relative deadlines count
-    /// from the message's `received_at`: stamp it when the message reaches
-    /// the process, if it can wait in the driver before this; else it is
-    /// stamped now.
-    pub fn new(queue: Arc<str>, redelivered: bool, mut message: Message, acker: Acker) -> Self {
-        message
-            .received_at
-            .get_or_insert_with(std::time::Instant::now);
-        Self {
-            queue,
-            redelivered,
-            message,
-            acker,
-        }
-    }
-
-    /// The message, sealed.
-    pub fn into_message(self) -> Message {
-        self.message
-    }
-}
-
-impl fmt::Debug for Delivery {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Delivery")
-            .field("queue", &self.queue)
-            .field("message", &self.message)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Settles one delivery with the broker: its ack, not yet sent.
-pub struct Acker(Option<BoxFuture<'static, Result<(), RpcError>>>);
-
-impl Acker {
-    /// Acks with `ack`, a future that does nothing until awaited (as an
-    /// `async` block): the message is taken care of, the broker forgets it.
-    /// Dropped unawaited, the message is not acked.
-    pub fn new(ack: impl Future<Output = Result<(), RpcError>> + Send + 'static) -> Self {
-        Self(Some(Box::pin(ack)))
-    }
-
-    /// The acker of a delivery the broker already forgot (settled when sent).
-    pub fn settled() -> Self {
-        Self(None)
-    }
-
-    /// Acks the delivery.
-    pub(crate) async fn ack(self) -> Result<(), RpcError> {
-        match self.0 {
-            Some(ack) => ack.await,
-            None => Ok(()),
-        }
-    }
-}
-
-impl fmt::Debug for Acker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = if self.0.is_some() {
-            "unsent"
-        } else {
-            "settled"
-        };
-        f.debug_tuple("Acker").field(&state).finish()
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod amqp;
 mod core;
+mod delivery;
 mod destination;
 pub mod driver;
 mod events;

@@ -17,6 +17,7 @@ use amqprs::{Ack, BasicProperties, Cancel, Close, CloseChannel, Nack, Return};
 use tokio::sync::mpsc;
 
 use super::health::Health;
+use super::shield::Gate;
 
 /// Something the broker told us about a channel.
 #[derive(Debug)]
@@ -78,11 +79,13 @@ impl From<mpsc::UnboundedSender<ChannelEvent>> for EventSink {
 pub(super) struct Forward {
     sink: EventSink,
     health: Arc<Health>,
+    /// The channel's acks: shut before amqprs answers the broker's close.
+    gate: Arc<Gate>,
 }
 
 impl Forward {
-    pub(super) fn new(sink: EventSink, health: Arc<Health>) -> Self {
-        Self { sink, health }
+    pub(super) fn new(sink: EventSink, health: Arc<Health>, gate: Arc<Gate>) -> Self {
+        Self { sink, health, gate }
     }
 
     fn send(&self, event: ChannelEvent) {
@@ -104,6 +107,7 @@ impl amqprs::callbacks::ChannelCallback for Forward {
         _channel: &Channel,
         close: CloseChannel,
     ) -> Result<(), amqprs::error::Error> {
+        self.gate.shut().await;
         self.health.channel_closed_by_broker();
         self.send(ChannelEvent::Closed {
             code: close.reply_code(),

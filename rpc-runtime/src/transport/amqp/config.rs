@@ -5,7 +5,7 @@
 //! to 5672, and a missing or empty vhost means `/`. Query options:
 //! `heartbeat=<seconds>`, `control_exchange=<name>`, `connection_name=<name>`,
 //! `wire=native|oslo`, `durable_exchange=true|false`,
-//! `connection_timeout=<ms>`, and for `amqps://`
+//! `connection_timeout=<ms>`, `consumer_timeout=<ms>`, and for `amqps://`
 //! (TLS, port 5671 by default) `cacertfile=<pem>`, `certfile=<pem>`,
 //! `keyfile=<pem>`, `server_name_indication=<name>`, as RabbitMQ's URI spec
 //! names them.
@@ -26,6 +26,10 @@ use crate::wire::Wire;
 /// How long opening a connection (TCP, TLS and the AMQP handshake) may
 /// take before the next broker of the URL is tried.
 pub const DEFAULT_CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// RabbitMQ's default `consumer_timeout`: how long a delivery may stay
+/// unacked before the broker takes it back (closing the channel).
+pub const DEFAULT_CONSUMER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 pub use crate::topology::DEFAULT_CONTROL_EXCHANGE;
 
@@ -54,6 +58,7 @@ pub struct AmqpConfig {
     pub(super) wire: Wire,
     pub(super) durable_exchange: bool,
     pub(super) connection_timeout: std::time::Duration,
+    pub(super) consumer_timeout: std::time::Duration,
     pub(super) tls: Option<TlsOptions>,
     /// How servers on this transport keep their queues unless told
     /// otherwise (oslo's `amqp_durable_queues`, `rabbit_quorum_queue`).
@@ -108,6 +113,17 @@ impl AmqpConfig {
     /// (a paused or overloaded node) must not hang the client.
     pub fn connection_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.connection_timeout = timeout;
+        self
+    }
+
+    /// Tells the transport the broker's `consumer_timeout` (default
+    /// RabbitMQ's, 30 minutes): a server acks a delivery it cannot finish
+    /// in time (all its slots busy, or an after-handling cast still
+    /// running) at three quarters of it, before the broker takes it back
+    /// to deliver it again. The transport also learns the broker's value
+    /// the first time the broker enforces it.
+    pub fn consumer_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.consumer_timeout = timeout;
         self
     }
 
@@ -170,6 +186,11 @@ impl AmqpConfig {
     /// The largest body accepted.
     pub fn max_size(&self) -> usize {
         self.max_message_size
+    }
+
+    /// The broker's `consumer_timeout`, as configured.
+    pub fn consumer_timeout_value(&self) -> std::time::Duration {
+        self.consumer_timeout
     }
 
     /// How long opening a connection may take.

@@ -173,7 +173,8 @@ fn returned(
     message_id: Option<String>,
     correlation_id: Option<String>,
 ) -> Option<&mut Unconfirmed> {
-    if let Some(tag) = message_id.and_then(|id| id.parse::<u64>().ok()) {
+    let tag = |id: String| id.rsplit_once('-')?.1.parse::<u64>().ok();
+    if let Some(tag) = message_id.and_then(tag) {
         return unconfirmed.get_mut(&tag);
     }
     let call = u128::from_str_radix(&correlation_id?, 16).ok()?;
@@ -239,7 +240,7 @@ mod tests {
         settle(
             &mut map,
             ChannelEvent::Return {
-                message_id: Some("2".into()),
+                message_id: Some("00ff00ff00ff00ff-2".into()),
                 correlation_id: None,
                 routing_key: "k".into(),
             },

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::callback::ChannelEvent;
 use super::incoming::Fed;
+use super::limits::Limits;
 use super::shield::{Chan, Link};
 use crate::error::RpcError;
 
@@ -51,6 +52,7 @@ impl Consumer {
         channel: Chan,
         events: mpsc::UnboundedReceiver<ChannelEvent>,
         queues: &[String],
+        limits: &Arc<Limits>,
     ) -> Result<(Self, Vec<Fed>), RpcError> {
         let (alive_tx, alive) = mpsc::unbounded_channel();
         let mut tags = Vec::with_capacity(queues.len());
@@ -67,6 +69,7 @@ impl Consumer {
                 channel.clone(),
                 deliveries,
                 alive_tx.clone(),
+                Arc::clone(limits),
             ));
         }
         let consumer = Self {
@@ -85,7 +88,12 @@ impl Consumer {
     /// consumers are cancelled and the channel closes once the last
     /// delivery's acker is gone. When stopped, returns once the channel is
     /// closed (its unacked deliveries back in their queues).
-    pub(super) async fn pump(self, stop: &CancellationToken, gone: &CancellationToken) -> Ended {
+    pub(super) async fn pump(
+        self,
+        stop: &CancellationToken,
+        gone: &CancellationToken,
+        limits: &Limits,
+    ) -> Ended {
         let Consumer {
             channel,
             mut events,
@@ -107,7 +115,11 @@ impl Consumer {
                 }
                 Some(event) = events.recv() => match event {
                     ChannelEvent::Closed { code, text } => {
-                        tracing::warn!(code, %text, "the broker closed a consuming channel; consuming again");
+                        if limits.learn(code, &text) {
+                            tracing::warn!(code, %text, "the broker took back deliveries left unacked past its consumer_timeout; they come again (those already running are not run twice); consuming again");
+                        } else {
+                            tracing::warn!(code, %text, "the broker closed a consuming channel; consuming again");
+                        }
                         break Ended::Lost;
                     }
                     ChannelEvent::Cancelled { consumer_tag } => {

@@ -11,9 +11,10 @@ use std::task::{Context, Poll};
 use amqprs::channel::ConsumerMessage;
 use tokio::sync::mpsc;
 
+use super::limits::Limits;
 use super::props::from_delivery;
 use super::shield::Chan;
-use crate::transport::driver::{Acker, Delivery, Incoming};
+use crate::transport::driver::{Acker, Delivery, Incoming, Liveness};
 
 /// One consumed queue: what amqprs delivers from it, on the channel that
 /// acks it.
@@ -23,6 +24,10 @@ pub(super) struct Fed {
     deliveries: mpsc::UnboundedReceiver<ConsumerMessage>,
     /// Dropped once these deliveries end: the consumer watches for it.
     _alive: mpsc::UnboundedSender<()>,
+    /// When each delivery must be settled by.
+    limits: Arc<Limits>,
+    /// Whether the channel still takes acks.
+    live: Liveness,
 }
 
 impl Fed {
@@ -31,12 +36,16 @@ impl Fed {
         channel: Chan,
         deliveries: mpsc::UnboundedReceiver<ConsumerMessage>,
         alive: mpsc::UnboundedSender<()>,
+        limits: Arc<Limits>,
     ) -> Self {
+        let open = channel.clone();
         Self {
             queue,
             channel,
             deliveries,
             _alive: alive,
+            limits,
+            live: Arc::new(move || open.is_open()),
         }
     }
 
@@ -48,13 +57,16 @@ impl Fed {
         );
         // Acks on the channel it came on.
         let (channel, tag) = (self.channel.clone(), deliver.delivery_tag());
-        let acker = Acker::new(async move { channel.ack(tag).await });
-        Some(Delivery::new(
+        let acker =
+            Acker::new(async move { channel.ack(tag).await }).while_live(Arc::clone(&self.live));
+        let settle_by = tokio::time::Instant::now() + self.limits.settle_within();
+        let delivery = Delivery::new(
             Arc::clone(&self.queue),
             deliver.redelivered(),
             from_delivery(&properties, body),
             acker,
-        ))
+        );
+        Some(delivery.settle_by(settle_by))
     }
 }
 

@@ -22,6 +22,7 @@ mod endpoint;
 mod handshake;
 mod health;
 mod incoming;
+mod limits;
 mod props;
 mod publisher;
 mod raw;
@@ -42,11 +43,14 @@ use tokio::sync::{oneshot, watch};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
-pub use config::{AmqpConfig, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_CONTROL_EXCHANGE};
+pub use config::{
+    AmqpConfig, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_CONSUMER_TIMEOUT, DEFAULT_CONTROL_EXCHANGE,
+};
 pub use endpoint::Endpoint;
 pub use tls::TlsOptions;
 
 use self::confirms::Notify;
+use self::limits::Limits;
 use self::session::Session;
 use self::supervisor::State;
 use crate::error::RpcError;
@@ -70,6 +74,8 @@ pub(crate) struct AmqpDriver {
     closed: CancellationToken,
     /// The subscriptions' tasks, which a dropped transport lets finish.
     subscriptions: TaskTracker,
+    /// The broker's limits, as configured and learned.
+    limits: Arc<Limits>,
     /// Stops the supervisor when the driver goes, which closes the connection.
     _stop_guard: DropGuard,
 }
@@ -109,6 +115,7 @@ impl AmqpDriver {
             ending,
         ));
         tracing::debug!(broker = %config, "connected");
+        let limits = Arc::new(Limits::new(&config));
         let driver = Self {
             config,
             events,
@@ -118,6 +125,7 @@ impl AmqpDriver {
             stop,
             closed,
             subscriptions,
+            limits,
         };
         let durability = driver.config.queue_durability();
         Ok(Transport::assemble(Arc::new(driver), hub).with_queue_durability(durability))
@@ -251,6 +259,7 @@ impl Driver for AmqpDriver {
             self.config.clone(),
             spec,
             &self.subscriptions,
+            Arc::clone(&self.limits),
         ))
     }
 

@@ -23,6 +23,9 @@ pub(super) fn to_properties(message: &Message) -> Result<BasicProperties, RpcErr
     if let Some(v) = &message.reply_to {
         props.with_reply_to(short("reply-to", v)?);
     }
+    if let Some(v) = &message.message_id {
+        props.with_message_id(short("message id", v)?);
+    }
     if let Some(v) = &message.kind {
         props.with_message_type(short("type", v)?);
     }
@@ -66,6 +69,7 @@ pub(super) fn from_delivery(props: &BasicProperties, body: Vec<u8>) -> Message {
     Message {
         correlation_id: props.correlation_id().cloned(),
         reply_to: props.reply_to().cloned(),
+        message_id: props.message_id().cloned(),
         kind: props.message_type().map(|v| known(v)),
         content_type: props.content_type().map(|v| known(v)),
         content_encoding: props.content_encoding().cloned(),

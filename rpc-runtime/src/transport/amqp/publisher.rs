@@ -12,7 +12,9 @@
 //! each to the session's [`Health`]: a long run of refusals condemns the
 //! session. A mandatory message the broker could not route comes back as
 //! `basic.return` *before* its ack; it is found by the message id stamped
-//! on it (the tag) and failed with [`RpcError::Undeliverable`].
+//! on it (the channel's random nonce and the tag, unique: a server also
+//! knows a cast delivered twice by it) and failed with
+//! [`RpcError::Undeliverable`].
 //!
 //! When the broker closes the channel (a publish to a vanished exchange, a
 //! refused message), what was unconfirmed fails and publishing carries on
@@ -39,6 +41,19 @@ use crate::message::Message;
 struct Line {
     channel: Chan,
     next_tag: u64,
+    /// Random, per channel: with the tag, a message id no other publish
+    /// of any process carries.
+    nonce: u64,
+}
+
+impl Line {
+    fn new(channel: Chan) -> Self {
+        Self {
+            channel,
+            next_tag: 1,
+            nonce: (uuid::Uuid::new_v4().as_u128() >> 64) as u64,
+        }
+    }
 }
 
 /// What callers and the settling task share.
@@ -114,10 +129,7 @@ impl Publisher {
         let channel = open_confirm_channel(link, &sink).await?;
         let stop = CancellationToken::new();
         let shared = Arc::new(Shared {
-            line: tokio::sync::Mutex::new(Line {
-                channel,
-                next_tag: 1,
-            }),
+            line: tokio::sync::Mutex::new(Line::new(channel)),
             admin,
             confirms,
             sink,
@@ -177,7 +189,8 @@ impl Publisher {
             };
             numbered.line.next_tag += 1;
             if tagged {
-                properties.with_message_id(&tag.to_string());
+                let nonce = numbered.line.nonce;
+                properties.with_message_id(&format!("{nonce:016x}-{tag}"));
             }
             let sent = numbered
                 .line
@@ -287,10 +300,7 @@ async fn settle_events(
         if channel_only {
             let mut line = shared.line.lock().await;
             if let Ok(channel) = open_confirm_channel(&link, &shared.sink).await {
-                *line = Line {
-                    channel,
-                    next_tag: 1,
-                };
+                *line = Line::new(channel);
                 shared.confirms().broken = None;
             }
         }

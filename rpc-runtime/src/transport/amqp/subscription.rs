@@ -22,6 +22,7 @@ use super::consumer::{Consumer, Ended};
 use super::declare;
 use super::drain::drain;
 use super::incoming::{Feeds, Outlet};
+use super::limits::Limits;
 use super::session::Session;
 use super::supervisor::State;
 use crate::error::RpcError;
@@ -29,6 +30,11 @@ use crate::transport::driver::{Durability, Listener, QueueStatus, Subscribe};
 
 /// How long to wait before consuming again on the same session.
 const RETRY: Duration = Duration::from_millis(500);
+
+/// How often, and how far apart, a stopping server asks again whether its
+/// own quorum queue still counts a consumer.
+const QUORUM_SETTLE_TRIES: u32 = 20;
+const QUORUM_SETTLE_STEP: Duration = Duration::from_millis(100);
 
 /// How often a subscription checks that its queues still exist.
 const CHECK_QUEUES: Duration = Duration::from_secs(5);
@@ -40,6 +46,7 @@ pub(super) async fn start(
     config: AmqpConfig,
     spec: Subscribe,
     tasks: &TaskTracker,
+    limits: Arc<Limits>,
 ) -> Result<Listener, RpcError> {
     let session = match &*state.borrow() {
         State::Up(session) => session.clone(),
@@ -54,6 +61,7 @@ pub(super) async fn start(
         state,
         config,
         spec,
+        limits,
     };
     let first = subscription.consume(&session, &to).await?;
     let stop = CancellationToken::new();
@@ -73,6 +81,7 @@ struct Subscription {
     state: watch::Receiver<State>,
     config: AmqpConfig,
     spec: Subscribe,
+    limits: Arc<Limits>,
 }
 
 impl Subscription {
@@ -90,7 +99,7 @@ impl Subscription {
                 let gone = CancellationToken::new();
                 let checking = tokio::spawn(self.check_queues(Arc::clone(&session), gone.clone()));
                 let ended = tokio::select! {
-                    ended = current.pump(&stop, &gone) => ended,
+                    ended = current.pump(&stop, &gone, &self.limits) => ended,
                     () = replaced(&mut self.state, &session) => Ended::Lost,
                 };
                 checking.abort();
@@ -166,19 +175,28 @@ impl Subscription {
     async fn delete_if_idle(&self, session: &Session, queue: &str) -> Result<(), String> {
         let quorum = matches!(self.spec.durability, Durability::Replicated { .. });
         if quorum {
-            match session.admin.queue_status(queue).await {
-                Ok(Some(QueueStatus {
-                    messages: 0,
-                    consumers: 0,
-                })) => {}
-                Ok(Some(status)) => {
-                    return Err(format!(
-                        "{} messages wait in it, {} consumers",
-                        status.messages, status.consumers
-                    ));
+            // A quorum queue counts a consumer just cancelled for a moment
+            // longer (until the queue's members agree it is gone).
+            let mut tries = 0;
+            loop {
+                match session.admin.queue_status(queue).await {
+                    Ok(Some(QueueStatus {
+                        messages: 0,
+                        consumers: 0,
+                    })) => break,
+                    Ok(Some(QueueStatus { messages: 0, .. })) if tries < QUORUM_SETTLE_TRIES => {
+                        tries += 1;
+                        tokio::time::sleep(QUORUM_SETTLE_STEP).await;
+                    }
+                    Ok(Some(status)) => {
+                        return Err(format!(
+                            "{} messages wait in it, {} consumers",
+                            status.messages, status.consumers
+                        ));
+                    }
+                    Ok(None) => return Ok(()),
+                    Err(error) => return Err(error.to_string()),
                 }
-                Ok(None) => return Ok(()),
-                Err(error) => return Err(error.to_string()),
             }
         }
         let name = queue.to_owned();
@@ -232,7 +250,7 @@ impl Subscription {
         let limit = usize::from(self.spec.prefetch) + 1;
         drain(&self.config, session, &queues, limit, &to.drained).await;
         let names: Vec<String> = queues.into_iter().map(|(name, _)| name).collect();
-        let (consumer, fed) = Consumer::on(channel, events, &names).await?;
+        let (consumer, fed) = Consumer::on(channel, events, &names, &self.limits).await?;
         // A listener that is gone is stopping the subscription.
         let _ = to.feeds.send(fed);
         Ok(consumer)

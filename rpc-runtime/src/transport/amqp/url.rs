@@ -4,7 +4,9 @@
 
 use url::Url;
 
-use super::config::{AmqpConfig, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_CONTROL_EXCHANGE};
+use super::config::{
+    AmqpConfig, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_CONSUMER_TIMEOUT, DEFAULT_CONTROL_EXCHANGE,
+};
 use super::endpoint::{Endpoint, decode};
 use super::tls::TlsOptions;
 use crate::codec::DEFAULT_MAX_MESSAGE_SIZE;
@@ -82,6 +84,7 @@ impl AmqpConfig {
             wire,
             durable_exchange: false,
             connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
+            consumer_timeout: DEFAULT_CONSUMER_TIMEOUT,
             tls,
             queue_durability: Durability::Transient,
         };
@@ -126,6 +129,10 @@ impl AmqpConfig {
                 let ms: u64 = value.parse().map_err(|_| bad("a number of milliseconds"))?;
                 self.connection_timeout = std::time::Duration::from_millis(ms.max(1));
             }
+            "consumer_timeout" => {
+                let ms: u64 = value.parse().map_err(|_| bad("a number of milliseconds"))?;
+                self.consumer_timeout = std::time::Duration::from_millis(ms.max(1));
+            }
             // Read before the hosts (it sets their default port); checked here.
             "ssl" => {
                 flag(&value).ok_or_else(|| bad("`true` or `false`"))?;
@@ -151,7 +158,7 @@ impl AmqpConfig {
             }
             other => {
                 return Err(RpcError::config(format!(
-                    "unknown AMQP URL option `{other}`; known: heartbeat, heartbeat_timeout_threshold, control_exchange, connection_name, wire, durable_exchange, amqp_durable_queues, rabbit_quorum_queue, connection_timeout, ssl, cacertfile (ssl_ca_file), certfile (ssl_cert_file), keyfile (ssl_key_file), server_name_indication"
+                    "unknown AMQP URL option `{other}`; known: heartbeat, heartbeat_timeout_threshold, control_exchange, connection_name, wire, durable_exchange, amqp_durable_queues, rabbit_quorum_queue, connection_timeout, consumer_timeout, ssl, cacertfile (ssl_ca_file), certfile (ssl_cert_file), keyfile (ssl_key_file), server_name_indication"
                 )));
             }
         }

@@ -242,6 +242,14 @@ impl WireFormat for NativeWire {
         reply.kind.as_deref() == Some(HEARTBEAT)
     }
 
+    /// A cast's message id, stamped by the transport; a call's id.
+    fn unique_id<'m>(&self, message: &'m Message) -> Option<&'m str> {
+        message
+            .message_id
+            .as_deref()
+            .or(message.correlation_id.as_deref())
+    }
+
     fn encode_notification(&self, notification: OutgoingNotification<'_>) -> Message {
         let mut headers = Headers::new();
         headers.insert(EVENT_TYPE, notification.event_type);

@@ -13,7 +13,7 @@ use amqprs::channel::{
 };
 use tokio::sync::mpsc;
 
-use super::Shield;
+use super::{Gate, Shield};
 use crate::error::RpcError;
 
 /// A channel; every waiting operation is shielded, bounded, and run one at
@@ -24,14 +24,17 @@ pub(crate) struct Chan {
     shield: Shield,
     /// Held by the task of the waiting operation in progress.
     turn: Arc<tokio::sync::Mutex<()>>,
+    /// Shut when the broker closes the channel.
+    gate: Arc<Gate>,
 }
 
 impl Chan {
-    pub(super) fn new(channel: Channel, shield: Shield) -> Self {
+    pub(super) fn new(channel: Channel, shield: Shield, gate: Arc<Gate>) -> Self {
         Self {
             channel,
             shield,
             turn: Arc::default(),
+            gate,
         }
     }
 
@@ -52,7 +55,7 @@ impl Chan {
 
     /// Whether the channel is open (neither side closed it).
     pub(crate) fn is_open(&self) -> bool {
-        self.channel.is_open()
+        self.channel.is_open() && !self.gate.is_shut()
     }
 
     /// Limits the unacknowledged deliveries the broker pushes.
@@ -150,12 +153,22 @@ impl Chan {
             .map_err(RpcError::connection)
     }
 
-    /// Acknowledges one delivery (cancel-safe: one queue send).
+    /// Acknowledges one delivery (cancel-safe: one queue send), unless the
+    /// channel is closed: the broker then delivers the message again.
     pub(crate) async fn ack(&self, tag: u64) -> Result<(), RpcError> {
-        self.channel
-            .basic_ack(BasicAckArguments::new(tag, false))
-            .await
-            .map_err(RpcError::connection)
+        let closed = || {
+            RpcError::connection(
+                "the channel the delivery came on was closed; the broker delivers it again",
+            )
+        };
+        if !self.channel.is_open() {
+            return Err(closed());
+        }
+        let ack = self.channel.basic_ack(BasicAckArguments::new(tag, false));
+        match self.gate.pass(ack).await {
+            Some(sent) => sent.map_err(RpcError::connection),
+            None => Err(closed()),
+        }
     }
 
     /// Cancels a consumer, in the background.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use amqprs::connection::{Connection, OpenConnectionArguments};
 use tokio::sync::{mpsc, oneshot};
 
-use super::Shield;
 use super::chan::Chan;
+use super::{Gate, Shield};
 use crate::error::RpcError;
 use crate::transport::amqp::callback::{ChannelEvent, ConnectionEvents, EventSink, Forward};
 use crate::transport::amqp::health::Health;
@@ -110,7 +110,8 @@ impl Link {
     /// Opens a channel whose broker events go to `events`.
     pub(crate) async fn channel_to(&self, events: impl Into<EventSink>) -> Result<Chan, RpcError> {
         let connection = self.connection.clone();
-        let forward = Forward::new(events.into(), Arc::clone(&self.health));
+        let gate = Arc::new(Gate::default());
+        let forward = Forward::new(events.into(), Arc::clone(&self.health), Arc::clone(&gate));
         let open = async move {
             let channel = connection.open_channel(None).await?;
             channel.register_callback(forward).await?;
@@ -121,7 +122,7 @@ impl Link {
             // A connection that cannot open channels serves nobody.
             self.health.condemn(error.to_string());
         }
-        Ok(Chan::new(channel?, self.shield.clone()))
+        Ok(Chan::new(channel?, self.shield.clone(), gate))
     }
 
     /// Closes the connection in the background, waiting at most the

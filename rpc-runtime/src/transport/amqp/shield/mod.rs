@@ -83,9 +83,11 @@ impl Shield {
 }
 
 mod chan;
+mod gate;
 mod link;
 
 pub(crate) use chan::Chan;
+pub(crate) use gate::Gate;
 pub(crate) use link::Link;
 
 #[cfg(test)]

@@ -13,7 +13,12 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::cluster::Cluster;
+
+mod outcome;
+pub mod patience;
+
 use crate::oslo::{RustStorage, Storage, StorageClient, StorageService};
+pub use outcome::{Outcome, outcomes_table};
 
 /// How long a call waits for its reply, and a cast for its confirm.
 pub const TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,0 +1,97 @@
+//! What RabbitMQ enforces that an AMQP client is never told and can only be
+//! configured with or learn from the broker's refusals: how long a delivery
+//! may stay unacked (`consumer_timeout`; past it the broker closes the
+//! channel, `406 PRECONDITION_FAILED - delivery acknowledgement on channel 1
+//! timed out. Timeout value used: 10000 ms`, and delivers the message
+//! again) and how large a message may be (`max_message_size`; past it,
+//! `406 PRECONDITION_FAILED - message size 2097152 is larger than
+//! configured max size 1048576`). One [`Limits`] per transport: the broker's
+//! settings hold for every connection to it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::config::AmqpConfig;
+
+/// The broker's limits as known so far.
+#[derive(Debug)]
+pub(super) struct Limits {
+    consumer_timeout_ms: AtomicU64,
+    /// 0 while unknown.
+    max_message_size: AtomicU64,
+}
+
+impl Limits {
+    pub(super) fn new(config: &AmqpConfig) -> Self {
+        let ms = u64::try_from(config.consumer_timeout_value().as_millis()).unwrap_or(u64::MAX);
+        Self {
+            consumer_timeout_ms: AtomicU64::new(ms),
+            max_message_size: AtomicU64::new(0),
+        }
+    }
+
+    /// How long a delivery may wait unacked before a server acks it anyway:
+    /// three quarters of the broker's `consumer_timeout` (the broker checks
+    /// it on a timer, so it never acts sooner).
+    pub(super) fn settle_within(&self) -> Duration {
+        Duration::from_millis(self.consumer_timeout_ms.load(Ordering::Relaxed) / 4 * 3)
+    }
+
+    /// The broker's `max_message_size`, once a refusal told it.
+    pub(super) fn max_message_size(&self) -> Option<u64> {
+        Some(self.max_message_size.load(Ordering::Relaxed)).filter(|size| *size > 0)
+    }
+
+    /// Learns what a channel's close says of a limit; true when it was the
+    /// consumer timeout.
+    pub(super) fn learn(&self, code: u16, text: &str) -> bool {
+        if code != 406 {
+            return false;
+        }
+        if text.contains("delivery acknowledgement") {
+            if let Some(ms) = number_after(text, "Timeout value used: ") {
+                let before = self.consumer_timeout_ms.swap(ms, Ordering::Relaxed);
+                if before != ms {
+                    tracing::warn!(
+                        consumer_timeout_ms = ms,
+                        "the broker took back a delivery left unacked too long (its consumer_timeout); deliveries that cannot be finished in time are now acked at three quarters of it (set AmqpConfig::consumer_timeout, or `consumer_timeout=` in the URL, to the broker's value)"
+                    );
+                }
+            }
+            return true;
+        }
+        if let Some(size) = number_after(text, "configured max size ") {
+            self.max_message_size.store(size, Ordering::Relaxed);
+        }
+        false
+    }
+}
+
+/// The number right after `prefix` in `text`.
+fn number_after(text: &str, prefix: &str) -> Option<u64> {
+    let (_, rest) = text.split_once(prefix)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_broker_s_refusals_teach_its_limits() {
+        let config = AmqpConfig::from_url("amqp://127.0.0.1").unwrap();
+        let limits = Limits::new(&config);
+        assert_eq!(limits.settle_within(), Duration::from_secs(30 * 60 / 4 * 3));
+        assert_eq!(limits.max_message_size(), None);
+        let timeout = "PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out. Timeout value used: 10000 ms. This timeout value can be configured, see consumers doc guide to learn more";
+        assert!(limits.learn(406, timeout));
+        assert_eq!(limits.settle_within(), Duration::from_millis(7500));
+        let size =
+            "PRECONDITION_FAILED - message size 2097152 is larger than configured max size 1048576";
+        assert!(!limits.learn(406, size));
+        assert_eq!(limits.max_message_size(), Some(1_048_576));
+        assert!(!limits.learn(404, "NOT_FOUND - no queue 'x'"));
+        assert!(!limits.learn(406, "Timeout value used: garbage"));
+    }
+}
