@@ -93,6 +93,37 @@ pub enum RpcError {
         /// What the broker said.
         detail: String,
     },
+    /// The broker refused an operation for lack of permission (`403
+    /// ACCESS_REFUSED`): the user may not configure, write to or read from
+    /// `resource` in `vhost`. Retrying does not help; an operator grants
+    /// it (`rabbitmqctl set_permissions`).
+    #[error(
+        "the broker denies `{user}` {permission} permission on {resource} in vhost `{vhost}` (see `rabbitmqctl list_permissions -p {vhost}`)"
+    )]
+    PermissionDenied {
+        /// The user the broker refused.
+        user: String,
+        /// The virtual host.
+        vhost: String,
+        /// What was refused, as the broker names it (`exchange 'nova'`,
+        /// `queue 'reply_…'`).
+        resource: String,
+        /// The permission that would allow it: `configure`, `write` or `read`.
+        permission: String,
+    },
+    /// The broker refused the message for its size (RabbitMQ's
+    /// `max_message_size`): it was not delivered; other messages are not
+    /// affected. Once the broker said its limit, larger messages are
+    /// refused before they are sent.
+    #[error(
+        "the message of {size} bytes is larger than the broker accepts ({limit} bytes, its max_message_size)"
+    )]
+    TooLarge {
+        /// The body's size.
+        size: u64,
+        /// The broker's limit.
+        limit: u64,
+    },
     /// A queue exists for the destination but cannot take messages now (the
     /// cluster node that holds it is down): unlike
     /// [`RpcError::Undeliverable`], a server does listen there.
@@ -267,6 +298,8 @@ impl RpcError {
             RpcError::Connection(_) => "connection",
             RpcError::Authentication { .. } => "authentication",
             RpcError::VhostRefused { .. } => "vhost_refused",
+            RpcError::PermissionDenied { .. } => "permission_denied",
+            RpcError::TooLarge { .. } => "too_large",
             RpcError::Unavailable { .. } => "unavailable",
             RpcError::Undeliverable { .. } => "undeliverable",
             RpcError::Refused { .. } => "refused",

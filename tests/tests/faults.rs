@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rpc_runtime::{AckMode, Context};
 use rpc_tests::cluster::Cluster;
-use rpc_tests::faults::{self, Load, Report, Rig, connection_pid, patience};
+use rpc_tests::faults::{self, Load, Report, Rig, connection_pid, patience, refusals};
 use rpc_tests::oslo::StorageClient;
 use tokio::time::Instant;
 
@@ -367,6 +367,20 @@ async fn the_fault_matrix() {
             return;
         };
         let outcome = patience::consumer_timeout(&cluster, concurrency, acks).await;
+        println!("{}: {outcome:?}", outcome.case);
+        outcomes.push(outcome);
+    }
+    for case in ["(m)", "(n)"] {
+        if skip(case) {
+            continue;
+        }
+        let Some(cluster) = Cluster::get().await else {
+            return;
+        };
+        let outcome = match case {
+            "(m)" => refusals::permissions(&cluster).await,
+            _ => refusals::oversized(&cluster).await,
+        };
         println!("{}: {outcome:?}", outcome.case);
         outcomes.push(outcome);
     }

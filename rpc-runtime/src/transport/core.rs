@@ -428,14 +428,21 @@ impl Transport {
             Ok(self.driver.publish(to, message, how))
         });
         async move {
-            sending?.await?;
-            Ok(())
+            // Confirmed only when large: a refusal for its size then shows.
+            sending?.await?.outcome().await
         }
     }
 
     /// Refuses to send a body the receiving side would refuse to decode.
     pub(crate) fn check_size(&self, message: &Message) -> Result<(), RpcError> {
         let limit = self.wire.codec().max_size();
+        let size = message.body.len();
+        if let Some(broker) = self.driver.max_message_size().filter(|b| size > *b) {
+            return Err(RpcError::TooLarge {
+                size: size as u64,
+                limit: broker as u64,
+            });
+        }
         if message.body.len() > limit {
             return Err(RpcError::Encode {
                 what: "the message".to_owned(),

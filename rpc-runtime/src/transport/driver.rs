@@ -61,6 +61,13 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     /// Closes the connection; nothing is received afterwards.
     fn close(&self) -> BoxFuture<'_, ()>;
 
+    /// The largest message body the broker accepts, once known (RabbitMQ
+    /// says it only when it refuses one): larger ones are refused before
+    /// they are sent, with [`RpcError::TooLarge`]. Default: not known.
+    fn max_message_size(&self) -> Option<usize> {
+        None
+    }
+
     /// Why the broker blocks publishing (a resource alarm: `low on
     /// memory`, `low on disk`), while it does. A call or cast whose
     /// deadline passes meanwhile fails with [`RpcError::Blocked`]. Default:

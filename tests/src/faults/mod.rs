@@ -16,6 +16,7 @@ use crate::cluster::Cluster;
 
 mod outcome;
 pub mod patience;
+pub mod refusals;
 
 use crate::oslo::{RustStorage, Storage, StorageClient, StorageService};
 pub use outcome::{Outcome, outcomes_table};
@@ -49,12 +50,21 @@ impl Rig {
         server_order: [u8; 3],
         heartbeat: u16,
     ) -> Self {
+        Self::configured(cluster, (client_order, server_order), heartbeat, |c| c).await
+    }
+
+    /// [`Rig::new`], with both transports' configuration changed by `tweak`.
+    pub async fn configured(
+        cluster: &Cluster,
+        (client_order, server_order): ([u8; 3], [u8; 3]),
+        heartbeat: u16,
+        tweak: impl Fn(AmqpConfig) -> AmqpConfig,
+    ) -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let exchange = format!("rpc-fault-{}", &id[..12]);
         let topic = format!("f-{}", &id[..12]);
         let connect = |order: [u8; 3], name: String| {
-            AmqpConfig::from_url(&cluster.url(order))
-                .expect("URL")
+            tweak(AmqpConfig::from_url(&cluster.url(order)).expect("URL"))
                 .control_exchange(&exchange)
                 .with_heartbeat(heartbeat)
                 .connection_timeout(Duration::from_secs(3))

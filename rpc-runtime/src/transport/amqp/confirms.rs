@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tokio::time::Instant;
 
 use super::admin::Admin;
 use super::callback::ChannelEvent;
 use super::health::Health;
+use super::refusal::{Identity, Needs, refusal};
 use crate::error::RpcError;
 use crate::transport::driver::{CallId, Events};
 
@@ -47,6 +48,10 @@ pub(super) struct Unconfirmed {
     /// whether that queue is missing or only unavailable.
     pub(super) names_queue: bool,
     pub(super) sent: Instant,
+    /// The body's size (a refusal for size names it).
+    pub(super) size: usize,
+    /// Held until settled, on a publisher that sends one message at a time.
+    pub(super) _turn: Option<OwnedSemaphorePermit>,
 }
 
 /// Where a publish went, for the error should it fail: its exchange and
@@ -100,6 +105,7 @@ pub(super) fn settle(
     event: ChannelEvent,
     health: &Health,
     admin: Option<&Arc<Admin>>,
+    who: Option<&Identity>,
 ) -> Option<(RpcError, bool)> {
     match event {
         ChannelEvent::Ack { tag, multiple } => {
@@ -146,17 +152,30 @@ pub(super) fn settle(
             } else {
                 format!("the broker closed the publishing channel: {code} {text}")
             });
+            // A refusal (a permission, the message's size) is that
+            // message's: those sent after it on the channel are lost with it.
+            let refused = who.and_then(|who| refusal(code, &text, who, Needs::Write));
             for (_, entry) in std::mem::take(unconfirmed) {
                 // 404 "no exchange 'x'": nobody listens there (a fanout
                 // exchange vanishes with the topic's last server).
-                let missing = format!("no exchange '{}'", entry.route.exchange());
-                let result = if code == 404 && text.contains(&missing) {
-                    RpcError::Undeliverable {
-                        exchange: entry.route.exchange().to_owned(),
+                let exchange = entry.route.exchange();
+                let missing = format!("no exchange '{exchange}'");
+                let result = match &refused {
+                    _ if code == 404 && text.contains(&missing) => RpcError::Undeliverable {
+                        exchange: exchange.to_owned(),
                         routing_key: entry.route.routing_key().to_owned(),
+                    },
+                    Some(denied @ RpcError::PermissionDenied { resource, .. })
+                        if *resource == format!("exchange '{exchange}'") =>
+                    {
+                        denied.clone()
                     }
-                } else {
-                    error.clone()
+                    Some(too_large @ RpcError::TooLarge { size, .. })
+                        if *size == entry.size as u64 =>
+                    {
+                        too_large.clone()
+                    }
+                    _ => error.clone(),
                 };
                 entry.finish(Err(result), None);
             }
@@ -216,6 +235,8 @@ mod tests {
             returned: false,
             names_queue: false,
             sent: Instant::now(),
+            size: 0,
+            _turn: None,
         }
     }
 
@@ -246,6 +267,7 @@ mod tests {
             },
             &health,
             None,
+            None,
         );
         settle(
             &mut map,
@@ -255,6 +277,7 @@ mod tests {
             },
             &health,
             None,
+            None,
         );
         settle(
             &mut map,
@@ -263,6 +286,7 @@ mod tests {
                 multiple: false,
             },
             &health,
+            None,
             None,
         );
         let results: Vec<_> = receivers
@@ -289,7 +313,7 @@ mod tests {
             tag: 1,
             multiple: false,
         };
-        settle(&mut map, nack, &health, None);
+        settle(&mut map, nack, &health, None, None);
         assert!(matches!(call.next().await, Err(RpcError::Refused { .. })));
     }
 
@@ -312,12 +336,12 @@ mod tests {
             correlation_id: Some(returned.correlation_id()),
             routing_key: "k".into(),
         };
-        settle(&mut map, back, &health, None);
+        settle(&mut map, back, &health, None, None);
         let acks = ChannelEvent::Ack {
             tag: 2,
             multiple: true,
         };
-        settle(&mut map, acks, &health, None);
+        settle(&mut map, acks, &health, None, None);
         assert!(matches!(
             returned.next().await,
             Err(RpcError::Undeliverable { .. })

@@ -7,9 +7,10 @@ use amqprs::channel::BasicConsumeArguments;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::callback::ChannelEvent;
+use super::callback::{ChannelEvent, close_reason};
 use super::incoming::Fed;
 use super::limits::Limits;
+use super::refusal::{Identity, explained};
 use super::shield::{Chan, Link};
 use crate::error::RpcError;
 
@@ -53,7 +54,9 @@ impl Consumer {
         events: mpsc::UnboundedReceiver<ChannelEvent>,
         queues: &[String],
         limits: &Arc<Limits>,
+        who: &Identity,
     ) -> Result<(Self, Vec<Fed>), RpcError> {
+        let mut events = events;
         let (alive_tx, alive) = mpsc::unbounded_channel();
         let mut tags = Vec::with_capacity(queues.len());
         let mut fed = Vec::with_capacity(queues.len());
@@ -63,7 +66,12 @@ impl Consumer {
             let args = BasicConsumeArguments::new(queue, &tag)
                 .manual_ack(true)
                 .finish();
-            let deliveries = channel.consume_rx(args).await?;
+            let deliveries = match channel.consume_rx(args).await {
+                Ok(deliveries) => deliveries,
+                Err(error) => {
+                    return Err(explained(error, close_reason(&mut events).as_deref(), who));
+                }
+            };
             fed.push(Fed::new(
                 Arc::from(queue.as_str()),
                 channel.clone(),

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::config::AmqpConfig;
+use super::refusal::after_number;
 
 /// The broker's limits as known so far.
 #[derive(Debug)]
@@ -49,7 +50,7 @@ impl Limits {
             return false;
         }
         if text.contains("delivery acknowledgement") {
-            if let Some(ms) = number_after(text, "Timeout value used: ") {
+            if let Some(ms) = after_number(text, "Timeout value used: ") {
                 let before = self.consumer_timeout_ms.swap(ms, Ordering::Relaxed);
                 if before != ms {
                     tracing::warn!(
@@ -60,18 +61,11 @@ impl Limits {
             }
             return true;
         }
-        if let Some(size) = number_after(text, "configured max size ") {
+        if let Some(size) = after_number(text, "configured max size ") {
             self.max_message_size.store(size, Ordering::Relaxed);
         }
         false
     }
-}
-
-/// The number right after `prefix` in `text`.
-fn number_after(text: &str, prefix: &str) -> Option<u64> {
-    let (_, rest) = text.split_once(prefix)?;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ mod limits;
 mod props;
 mod publisher;
 mod raw;
+mod refusal;
 mod replies;
 mod session;
 mod shield;
@@ -96,7 +97,9 @@ impl AmqpDriver {
         topology::check_name("control exchange", config.exchange())?;
         let wire = config.wire_format().format(config.max_size());
         let (events, hub) = Transport::events(wire);
-        let (session, next) = supervisor::connect_any(&config, 0).await?;
+        let limits = Arc::new(Limits::new(&config));
+        let (session, next) = supervisor::connect_any(&config, 0, &limits).await?;
+        warn_of_size(&config, session.link.broker_version());
         let session = Arc::new(session);
         let (state_tx, state) = watch::channel(State::Up(Arc::clone(&session)));
         let stop = CancellationToken::new();
@@ -105,6 +108,7 @@ impl AmqpDriver {
             stop: stop.clone(),
             closed: closed.clone(),
             subscriptions: subscriptions.clone(),
+            limits: Arc::clone(&limits),
         };
         tokio::spawn(supervisor::run(
             config.clone(),
@@ -115,7 +119,7 @@ impl AmqpDriver {
             ending,
         ));
         tracing::debug!(broker = %config, "connected");
-        let limits = Arc::new(Limits::new(&config));
+
         let driver = Self {
             config,
             events,
@@ -210,6 +214,29 @@ impl AmqpDriver {
     }
 }
 
+/// Warns when messages up to the configured limit would pass the broker's
+/// default `max_message_size` (RabbitMQ does not tell its setting; a
+/// message over it is refused, [`RpcError::TooLarge`], and from then on
+/// the transport knows the limit).
+fn warn_of_size(config: &AmqpConfig, version: &str) {
+    let (default, since) = match version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok())
+    {
+        Some(major) if major >= 4 => (16 * 1024 * 1024, "4.0"),
+        _ => (128 * 1024 * 1024, "3.8"),
+    };
+    if config.max_size() > default {
+        tracing::warn!(
+            limit = config.max_size(),
+            broker_default = default,
+            %version,
+            "the transport's max_message_size is larger than RabbitMQ's default since {since}; unless the broker's max_message_size was raised, messages over {default} bytes will be refused"
+        );
+    }
+}
+
 impl Driver for AmqpDriver {
     fn publish<'a>(
         &'a self,
@@ -220,10 +247,8 @@ impl Driver for AmqpDriver {
         Box::pin(async move {
             let session = self.session(how).await?;
             let (exchange, routing_key, names_queue) = self.route(&session, to).await?;
-            let publisher = match to {
-                Destination::Fanout { .. } => &session.fanout_publisher,
-                _ => &session.publisher,
-            };
+            let fanout = matches!(to, Destination::Fanout { .. });
+            let publisher = session.publisher_for(message.body.len(), fanout).await?;
             match how.settle {
                 Settle::Confirm => {
                     let (done, confirmed) = oneshot::channel();
@@ -241,6 +266,21 @@ impl Driver for AmqpDriver {
                         .publish(&exchange, &routing_key, message, notify, names_queue)
                         .await?;
                     Ok(Confirm::Done(Ok(())))
+                }
+                // A large reply goes confirmed, one at a time, on a channel
+                // of its own (a refusal for its size closes the channel).
+                Settle::None if message.body.len() > session::LARGE => {
+                    let (done, confirmed) = oneshot::channel();
+                    publisher
+                        .publish(
+                            &exchange,
+                            &routing_key,
+                            message,
+                            Notify::Wait(done),
+                            names_queue,
+                        )
+                        .await?;
+                    Ok(Confirm::Pending(confirmed))
                 }
                 Settle::None => {
                     session
@@ -272,7 +312,9 @@ impl Driver for AmqpDriver {
                 .run(|c| async move { declare::source(&c, &control, &spec, false).await })
                 .await
                 .map(|_ready| ())
-                .map_err(|(error, _)| error)
+                .map_err(|(error, reason)| {
+                    refusal::explained(error, reason.as_deref(), session.link.identity())
+                })
         })
     }
 
@@ -291,6 +333,12 @@ impl Driver for AmqpDriver {
             State::Up(session) => session.ready_reply_queue().map(|q| q.name().to_owned()),
             State::Down { .. } => None,
         }
+    }
+
+    fn max_message_size(&self) -> Option<usize> {
+        self.limits
+            .max_message_size()
+            .map(|size| usize::try_from(size).unwrap_or(usize::MAX))
     }
 
     fn blocked(&self) -> Option<String> {

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use amqprs::channel::BasicPublishArguments;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -32,6 +32,7 @@ use super::admin::Admin;
 use super::callback::{ChannelEvent, EventSink, Inline};
 use super::confirms::{Notify, Route, Unconfirmed, settle};
 use super::health::Health;
+use super::limits::Limits;
 use super::props::{short, to_properties};
 use super::shield::{Chan, Link};
 use crate::error::RpcError;
@@ -67,6 +68,10 @@ struct Confirms {
 struct Shared {
     line: tokio::sync::Mutex<Line>,
     admin: Option<Arc<Admin>>,
+    /// What the broker's refusals teach (its max_message_size).
+    limits: Arc<Limits>,
+    /// One permit, on a publisher that sends one message at a time.
+    turns: Option<Arc<Semaphore>>,
     confirms: Arc<Mutex<Confirms>>,
     /// Where the channel's events go (acks, nacks and returns are settled
     /// in the callback; a close goes to the settling task).
@@ -94,7 +99,13 @@ fn settle_inline(
         ChannelEvent::Closed { .. } => Some(event),
         other => {
             let mut confirms = confirms.lock().unwrap_or_else(PoisonError::into_inner);
-            settle(&mut confirms.unconfirmed, other, &health, admin.as_ref());
+            settle(
+                &mut confirms.unconfirmed,
+                other,
+                &health,
+                admin.as_ref(),
+                None,
+            );
             None
         }
     })
@@ -114,8 +125,15 @@ impl std::fmt::Debug for Publisher {
 
 impl Publisher {
     /// Opens a confirm-mode channel on `link` and starts settling its
-    /// confirms.
-    pub(super) async fn open(link: &Link, admin: Option<Arc<Admin>>) -> Result<Self, RpcError> {
+    /// confirms. With `one_at_a_time`, each publish waits until the one
+    /// before it is settled: a refusal (the broker closes the channel on a
+    /// message too large) then fails that message alone.
+    pub(super) async fn open(
+        link: &Link,
+        admin: Option<Arc<Admin>>,
+        limits: Arc<Limits>,
+        one_at_a_time: bool,
+    ) -> Result<Self, RpcError> {
         let (events, events_rx) = mpsc::unbounded_channel();
         let confirms = Arc::new(Mutex::new(Confirms::default()));
         let sink = EventSink {
@@ -131,6 +149,8 @@ impl Publisher {
         let shared = Arc::new(Shared {
             line: tokio::sync::Mutex::new(Line::new(channel)),
             admin,
+            limits,
+            turns: one_at_a_time.then(|| Arc::new(Semaphore::new(1))),
             confirms,
             sink,
             events,
@@ -164,6 +184,15 @@ impl Publisher {
         // A returned cast is known by its tag; a call's request by its
         // correlation id (the broker spends work on every property).
         let tagged = matches!(done, Notify::Wait(_)) || message.correlation_id.is_none();
+        let turn = match &self.shared.turns {
+            Some(turns) => Some(
+                Arc::clone(turns)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| RpcError::Closed)?,
+            ),
+            None => None,
+        };
         {
             let line = self.shared.line.lock().await;
             let tag = line.next_tag;
@@ -178,6 +207,8 @@ impl Publisher {
                     returned: false,
                     names_queue,
                     sent: Instant::now(),
+                    size: message.body.len(),
+                    _turn: turn,
                 };
                 confirms.unconfirmed.insert(tag, entry);
             }
@@ -274,6 +305,16 @@ async fn settle_events(
         // Code 0: the session ended on our side (closed, or replaced after
         // a loss the supervisor already reported).
         let ours = matches!(event, ChannelEvent::Closed { code: 0, .. });
+        // The broker closed the channel (a refusal, a vanished exchange):
+        // new publishes wait for its replacement instead of failing.
+        let channel_only = matches!(event, ChannelEvent::Closed { code, .. } if code != 0);
+        let mut line = match channel_only {
+            true => Some(shared.line.lock().await),
+            false => None,
+        };
+        if let ChannelEvent::Closed { code, text } = &event {
+            shared.limits.learn(*code, text);
+        }
         let outcome = {
             let mut confirms = shared.confirms();
             let outcome = settle(
@@ -281,27 +322,27 @@ async fn settle_events(
                 event,
                 link.health(),
                 shared.admin.as_ref(),
+                Some(link.identity()),
             );
-            if let Some((error, _)) = &outcome {
+            if let (Some((error, _)), false) = (&outcome, channel_only) {
                 confirms.broken = Some(error.clone());
             }
             outcome
         };
-        let Some((error, channel_only)) = outcome else {
+        let Some((error, _)) = outcome else {
             continue;
         };
         if ours {
             tracing::debug!(%error, "publishing channel closed");
         } else {
-            tracing::warn!(%error, "publishing channel closed");
+            tracing::warn!(%error, "publishing channel closed; publishing on a new one");
         }
-        // A channel error (404 on a vanished exchange, a refused message,
-        // ...) leaves the connection usable: start over on a new channel.
-        if channel_only {
-            let mut line = shared.line.lock().await;
-            if let Ok(channel) = open_confirm_channel(&link, &shared.sink).await {
-                *line = Line::new(channel);
-                shared.confirms().broken = None;
+        // A channel error leaves the connection usable: start over on a
+        // new channel.
+        if let Some(line) = &mut line {
+            match open_confirm_channel(&link, &shared.sink).await {
+                Ok(channel) => **line = Line::new(channel),
+                Err(error) => shared.confirms().broken = Some(error),
             }
         }
     }

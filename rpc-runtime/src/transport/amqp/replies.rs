@@ -19,8 +19,9 @@ use std::sync::Arc;
 use amqprs::channel::{BasicConsumeArguments, ConsumerMessage, QueueDeclareArguments};
 use tokio::sync::mpsc;
 
-use super::callback::ChannelEvent;
+use super::callback::{ChannelEvent, close_reason};
 use super::props::from_delivery;
+use super::refusal::{Identity, explained};
 use super::shield::{Chan, Link};
 use crate::error::RpcError;
 use crate::topology;
@@ -44,7 +45,7 @@ impl ReplyQueue {
     pub(super) async fn start(link: &Link, events: Events) -> Result<Self, RpcError> {
         let name = topology::reply_queue();
         let (channel, channel_events) = link.channel().await?;
-        let consuming = consume(channel, channel_events, &name).await?;
+        let consuming = consume(channel, channel_events, &name, link.identity()).await?;
         tokio::spawn(keep(link.clone(), name.clone(), events, consuming));
         Ok(Self { name })
     }
@@ -55,21 +56,29 @@ impl ReplyQueue {
     }
 }
 
+/// Declares and consumes the queue; a refusal (a permission) is named.
 async fn consume(
     channel: Chan,
-    events: mpsc::UnboundedReceiver<ChannelEvent>,
+    mut events: mpsc::UnboundedReceiver<ChannelEvent>,
     name: &str,
+    who: &Identity,
 ) -> Result<Consuming, RpcError> {
     let declare = QueueDeclareArguments::new(name)
         .exclusive(true)
         .auto_delete(true)
         .finish();
-    channel.queue_declare(name, declare).await?;
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let args = BasicConsumeArguments::new(name, &tag)
         .manual_ack(false)
         .finish();
-    let deliveries = channel.consume_rx(args).await?;
+    let consumed = match channel.queue_declare(name, declare).await {
+        Ok(_) => channel.consume_rx(args).await,
+        Err(error) => Err(error),
+    };
+    let deliveries = match consumed {
+        Ok(deliveries) => deliveries,
+        Err(error) => return Err(explained(error, close_reason(&mut events).as_deref(), who)),
+    };
     Ok(Consuming {
         channel,
         events,
@@ -118,7 +127,7 @@ async fn keep(link: Link, name: String, replies: Events, mut now: Consuming) {
             } else {
                 link.channel().await?
             };
-            consume(channel, events, &name).await
+            consume(channel, events, &name, link.identity()).await
         };
         match again.await {
             Ok(consuming) => now = consuming,

@@ -15,7 +15,9 @@ use super::declare;
 use super::direct::DirectPublisher;
 use super::endpoint::Endpoint;
 use super::handshake;
+use super::limits::Limits;
 use super::publisher::Publisher;
+use super::refusal::{Identity, explained};
 use super::replies::ReplyQueue;
 use super::shield::Link;
 use crate::error::RpcError;
@@ -32,6 +34,12 @@ pub(super) struct Session {
     /// Fanout casts get their own channel: the broker closes a channel that
     /// publishes to a vanished exchange, and that must not fail other work.
     pub(super) fanout_publisher: Publisher,
+    /// Messages over [`LARGE`] go one at a time on a channel of their own
+    /// (opened when the first is sent): a broker whose `max_message_size`
+    /// they pass closes the channel, and that fails only the one message.
+    large_publisher: OnceCell<Publisher>,
+    /// The broker's limits, as learned.
+    pub(super) limits: Arc<Limits>,
     /// Unconfirmed, mandatory: replies and heartbeats.
     pub(super) direct: DirectPublisher,
     /// Declarations and questions to the broker.
@@ -41,9 +49,13 @@ pub(super) struct Session {
 
 impl Session {
     /// Connects to `endpoint` and sets the session up.
-    pub(super) async fn open(config: &AmqpConfig, endpoint: &Endpoint) -> Result<Self, RpcError> {
+    pub(super) async fn open(
+        config: &AmqpConfig,
+        endpoint: &Endpoint,
+        limits: &Arc<Limits>,
+    ) -> Result<Self, RpcError> {
         let link = connect(config, endpoint).await?;
-        let session = Self::set_up(link.clone(), config, endpoint).await;
+        let session = Self::set_up(link.clone(), config, endpoint, limits).await;
         if session.is_err() {
             link.close();
         }
@@ -54,24 +66,47 @@ impl Session {
         link: Link,
         config: &AmqpConfig,
         endpoint: &Endpoint,
+        limits: &Arc<Limits>,
     ) -> Result<Self, RpcError> {
         let admin = Arc::new(Admin::new(&link));
-        let publisher = Publisher::open(&link, Some(Arc::clone(&admin))).await?;
-        let fanout_publisher = Publisher::open(&link, None).await?;
+        let limits = Arc::clone(limits);
+        let publisher =
+            Publisher::open(&link, Some(Arc::clone(&admin)), Arc::clone(&limits), false).await?;
+        let fanout_publisher = Publisher::open(&link, None, Arc::clone(&limits), false).await?;
         let direct = DirectPublisher::open(&link).await?;
         let control = config.control();
         admin
             .run(|c| async move { declare::control_exchange(&c, &control).await })
             .await
-            .map_err(|(error, _)| error)?;
+            .map_err(|(error, reason)| explained(error, reason.as_deref(), link.identity()))?;
         Ok(Self {
             link,
             endpoint: endpoint.clone(),
             publisher,
             fanout_publisher,
+            large_publisher: OnceCell::new(),
+            limits,
             direct,
             admin,
             replies: OnceCell::new(),
+        })
+    }
+
+    /// The publisher for a message of `size` bytes going to a fanout
+    /// exchange or not; a large one's channel is opened on first use.
+    pub(super) async fn publisher_for(
+        &self,
+        size: usize,
+        fanout: bool,
+    ) -> Result<&Publisher, RpcError> {
+        if size > LARGE {
+            let open = || Publisher::open(&self.link, None, Arc::clone(&self.limits), true);
+            return self.large_publisher.get_or_try_init(open).await;
+        }
+        Ok(if fanout {
+            &self.fanout_publisher
+        } else {
+            &self.publisher
         })
     }
 
@@ -92,6 +127,7 @@ impl Session {
     pub(super) fn oldest_unconfirmed(&self) -> Option<Instant> {
         [&self.publisher, &self.fanout_publisher]
             .into_iter()
+            .chain(self.large_publisher.get())
             .filter_map(Publisher::oldest_unconfirmed)
             .min()
     }
@@ -103,6 +139,9 @@ impl Session {
         self.link.health().condemn(reason);
         self.publisher.fail(reason);
         self.fanout_publisher.fail(reason);
+        if let Some(large) = self.large_publisher.get() {
+            large.fail(reason);
+        }
     }
 }
 
@@ -134,7 +173,11 @@ pub(super) async fn connect(config: &AmqpConfig, endpoint: &Endpoint) -> Result<
     // A refused login makes RabbitMQ wait 3 s before it drops a client that
     // (like amqprs) does not ask to be told why; the handshake check asks.
     // It runs beside a connection slow to open, or after one that failed.
-    let opening = Link::open(args, timeout);
+    let who = Identity {
+        user: endpoint.username().to_owned(),
+        vhost: config.vhost().to_owned(),
+    };
+    let opening = Link::open(args, timeout, who);
     tokio::pin!(opening);
     let slow = tokio::time::sleep(CHECK_AFTER.min(timeout));
     tokio::select! {
@@ -168,6 +211,11 @@ pub(super) async fn connect(config: &AmqpConfig, endpoint: &Endpoint) -> Result<
         }
     }
 }
+
+/// A message larger than this (1 MiB) is sent on the session's channel for
+/// large messages: RabbitMQ's `max_message_size` can be set that low, and
+/// a message over it closes the channel it was sent on.
+pub(super) const LARGE: usize = 1024 * 1024;
 
 /// How long a connection may take to open before the handshake check runs
 /// beside it.

@@ -23,6 +23,7 @@ use super::declare;
 use super::drain::drain;
 use super::incoming::{Feeds, Outlet};
 use super::limits::Limits;
+use super::refusal::{explained, split_reason};
 use super::session::Session;
 use super::supervisor::State;
 use crate::error::RpcError;
@@ -231,6 +232,9 @@ impl Subscription {
             Ok(queues) => queues,
             // The broker closed the channel: say what it refused, and why.
             Err(error) => match close_reason(&mut events) {
+                Some(reason) if is_refusal(&reason) => {
+                    return Err(explained(error, Some(&reason), session.link.identity()));
+                }
                 Some(reason) => {
                     let names: Vec<String> = self
                         .spec
@@ -250,7 +254,8 @@ impl Subscription {
         let limit = usize::from(self.spec.prefetch) + 1;
         drain(&self.config, session, &queues, limit, &to.drained).await;
         let names: Vec<String> = queues.into_iter().map(|(name, _)| name).collect();
-        let (consumer, fed) = Consumer::on(channel, events, &names, &self.limits).await?;
+        let who = session.link.identity();
+        let (consumer, fed) = Consumer::on(channel, events, &names, &self.limits, who).await?;
         // A listener that is gone is stopping the subscription.
         let _ = to.feeds.send(fed);
         Ok(consumer)
@@ -272,6 +277,12 @@ async fn replaced(state: &mut watch::Receiver<State>, session: &Arc<Session>) {
             std::future::pending::<()>().await;
         }
     }
+}
+
+/// Whether a close reason is a refusal with an error of its own (a
+/// permission).
+fn is_refusal(reason: &str) -> bool {
+    split_reason(reason).0 == 403
 }
 
 /// Whether the broker refused a declaration because the queue exists with

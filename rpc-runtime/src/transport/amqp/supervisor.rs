@@ -22,6 +22,7 @@ use tokio_util::task::TaskTracker;
 
 use super::alarm;
 use super::config::AmqpConfig;
+use super::limits::Limits;
 use super::session::Session;
 use crate::error::RpcError;
 use crate::transport::driver::Events;
@@ -51,12 +52,13 @@ pub(super) enum State {
 pub(super) async fn connect_any(
     config: &AmqpConfig,
     next: usize,
+    limits: &Arc<Limits>,
 ) -> Result<(Session, usize), RpcError> {
     let endpoints = config.endpoints();
     let mut last_error = None;
     for offset in 0..endpoints.len() {
         let index = (next + offset) % endpoints.len();
-        match Session::open(config, &endpoints[index]).await {
+        match Session::open(config, &endpoints[index], limits).await {
             Ok(session) => return Ok((session, index + 1)),
             // A refused login or vhost is refused by every node of a cluster.
             Err(error @ (RpcError::Authentication { .. } | RpcError::VhostRefused { .. })) => {
@@ -78,6 +80,8 @@ pub(super) struct Ending {
     pub(super) closed: CancellationToken,
     /// The subscriptions' tasks.
     pub(super) subscriptions: TaskTracker,
+    /// The broker's limits, for each new session.
+    pub(super) limits: Arc<Limits>,
 }
 
 /// How long a dropped transport waits for its subscriptions to let go of
@@ -132,7 +136,7 @@ pub(super) async fn run(
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(jitter(backoff)) => {}
             }
-            match connect_any(&config, next).await {
+            match connect_any(&config, next, &ending.limits).await {
                 Ok((session, index)) => {
                     tracing::info!(broker = %session.endpoint, "reconnected");
                     crate::telemetry::reconnected();

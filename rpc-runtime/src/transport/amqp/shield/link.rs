@@ -12,6 +12,7 @@ use super::{Gate, Shield};
 use crate::error::RpcError;
 use crate::transport::amqp::callback::{ChannelEvent, ConnectionEvents, EventSink, Forward};
 use crate::transport::amqp::health::Health;
+use crate::transport::amqp::refusal::Identity;
 
 /// A broker connection and the health of the session on it.
 #[derive(Clone)]
@@ -21,6 +22,8 @@ pub(crate) struct Link {
     /// How long any one operation may wait for the broker, and the
     /// operations running.
     shield: Shield,
+    /// Who the connection acts as.
+    who: Arc<Identity>,
 }
 
 impl Link {
@@ -30,6 +33,7 @@ impl Link {
     pub(crate) async fn open(
         args: OpenConnectionArguments,
         limit: Duration,
+        who: Identity,
     ) -> Result<Self, amqprs::error::Error> {
         let (tx, rx) = oneshot::channel();
         tokio::spawn(async move {
@@ -56,9 +60,20 @@ impl Link {
             connection: opened,
             health,
             shield: Shield::new(limit),
+            who: Arc::new(who),
         };
         link.watch_connection().await;
         Ok(link)
+    }
+
+    /// Who the connection acts as (what a refused permission names).
+    pub(crate) fn identity(&self) -> &Identity {
+        &self.who
+    }
+
+    /// The version of RabbitMQ the connection is to, as it says.
+    pub(crate) fn broker_version(&self) -> &str {
+        self.connection.server_properties().version()
     }
 
     /// The session's health, shared by everything that uses this connection.
@@ -159,7 +174,11 @@ mod tests {
     /// there is none outside CI.
     async fn local_link() -> Option<Link> {
         let args = OpenConnectionArguments::new("127.0.0.1", 5672, "guest", "guest");
-        match Link::open(args, Duration::from_secs(5)).await {
+        let who = Identity {
+            user: "guest".into(),
+            vhost: "/".into(),
+        };
+        match Link::open(args, Duration::from_secs(5), who).await {
             Ok(link) => Some(link),
             Err(error) => {
                 assert!(std::env::var("CI").is_err(), "no broker in CI: {error}");
