@@ -23,6 +23,8 @@ pub(crate) enum Failure {
     VhostRefused(String),
     /// The servers speak the other wire format (exit 7).
     WrongWire(String),
+    /// The broker denies the user a permission it needs (exit 8).
+    PermissionDenied(String),
 }
 
 impl Failure {
@@ -36,6 +38,7 @@ impl Failure {
             Failure::LoginRefused(_) => 5,
             Failure::VhostRefused(_) => 6,
             Failure::WrongWire(_) => 7,
+            Failure::PermissionDenied(_) => 8,
         }
     }
 
@@ -48,7 +51,8 @@ impl Failure {
             | Failure::BrokerDown(m)
             | Failure::LoginRefused(m)
             | Failure::VhostRefused(m)
-            | Failure::WrongWire(m) => m,
+            | Failure::WrongWire(m)
+            | Failure::PermissionDenied(m) => m,
         }
     }
 
@@ -62,6 +66,7 @@ impl Failure {
             Failure::LoginRefused(_) => "login_refused",
             Failure::VhostRefused(_) => "vhost_refused",
             Failure::WrongWire(_) => "wrong_wire",
+            Failure::PermissionDenied(_) => "permission_denied",
         };
         let mut error = json!({"kind": kind, "message": self.message(), "exit": self.code()});
         if let (Failure::Answered(_, Some(value)), Some(map)) = (self, error.as_object_mut()) {
@@ -80,7 +85,10 @@ impl From<RpcError> for Failure {
             | RpcError::Timeout { .. }
             | RpcError::Unresponsive { .. }
             | RpcError::Unavailable { .. }
+            | RpcError::Blocked { .. }
+            | RpcError::TooLarge { .. }
             | RpcError::Overloaded { .. } => Failure::NoAnswer(text),
+            RpcError::PermissionDenied { .. } => Failure::PermissionDenied(text),
             RpcError::Connection(_) | RpcError::Closed => Failure::BrokerDown(text),
             RpcError::Authentication { .. } => Failure::LoginRefused(text),
             RpcError::VhostRefused { .. } => Failure::VhostRefused(text),
@@ -95,5 +103,24 @@ impl From<RpcError> for Failure {
             | RpcError::VersionCap { .. } => Failure::Usage(text),
             _ => Failure::Answered(text, None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_denied_permission_has_its_own_exit_code_and_names_the_resource() {
+        let denied = RpcError::PermissionDenied {
+            user: "nova".into(),
+            vhost: "/".into(),
+            resource: "exchange 'openstack'".into(),
+            permission: "write".into(),
+        };
+        let failure = Failure::from(denied);
+        assert_eq!(failure.code(), 8);
+        assert!(failure.message().contains("write permission on exchange 'openstack'"));
+        assert_eq!(failure.to_json()["error"]["kind"], "permission_denied");
     }
 }

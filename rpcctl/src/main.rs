@@ -37,7 +37,8 @@ const EXIT_CODES: &str = "Exit codes:
   4  the broker cannot be reached (down, refused the connection, unknown host)
   5  the broker refused the user name or password
   6  the broker has no such vhost, or the user may not use it
-  7  the servers speak the other wire format (`wire=oslo` / `wire=native`)";
+  7  the servers speak the other wire format (`wire=oslo` / `wire=native`)
+  8  the broker denies the user a permission (configure, write or read) it needs";
 
 /// See and call a running deployment.
 #[derive(Debug, Parser)]
