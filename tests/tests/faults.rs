@@ -46,12 +46,17 @@ enum Fault {
     ServerClosedChannels,
     /// A message whose properties amqprs cannot decode, on the server's queue.
     Poison,
+    /// kill -9 of all three nodes; started again [`CLUSTER_DOWN`] later.
+    KillCluster,
     /// A memory alarm on node 1 (`set_vm_memory_high_watermark 0.000001`)
     /// for [`ALARM`]: the whole cluster blocks publishers.
     MemoryAlarm,
     /// A disk alarm on node 1 (`set_disk_free_limit 10000GB`) for [`ALARM`].
     DiskAlarm,
 }
+
+/// How long the whole cluster stays down.
+const CLUSTER_DOWN: Duration = Duration::from_secs(20);
 
 /// How long an alarm lasts.
 const ALARM: Duration = Duration::from_secs(15);
@@ -72,6 +77,7 @@ impl Fault {
             Fault::DeleteTopicQueue => "(f) the server's topic queue deleted",
             Fault::ServerClosedChannels => "(g) 3,000 channels closed by the broker",
             Fault::Poison => "(h) a message with a non-UTF-8 property",
+            Fault::KillCluster => "(l) kill -9 all three nodes, start them 20 s later",
             Fault::MemoryAlarm => "(j) a memory alarm for 15 s",
             Fault::DiskAlarm => "(k) a disk alarm for 15 s",
         }
@@ -122,6 +128,15 @@ impl Fault {
     /// the return of a paused node, the lifting of an alarm).
     async fn make(self, cluster: &Cluster, rig: &Rig) -> Instant {
         match self {
+            Fault::KillCluster => {
+                for node in 1..=3 {
+                    cluster.signal(node, "KILL");
+                }
+                tokio::time::sleep(CLUSTER_DOWN).await;
+                // Together: a node waits for its peers' tables as it starts.
+                futures_util::future::join_all((1..=3).map(|n| cluster.start_node(n))).await;
+                return Instant::now();
+            }
             Fault::MemoryAlarm | Fault::DiskAlarm => {
                 let (raise, lift, _) = self.alarm().expect("an alarm");
                 cluster.ctl(1, &raise).await;
@@ -322,6 +337,7 @@ async fn the_fault_matrix() {
         Fault::DeleteTopicQueue,
         Fault::ServerClosedChannels,
         Fault::Poison,
+        Fault::KillCluster,
         Fault::MemoryAlarm,
         Fault::DiskAlarm,
     ];

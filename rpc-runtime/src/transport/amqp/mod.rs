@@ -39,6 +39,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -171,6 +172,51 @@ impl AmqpDriver {
         }
     }
 
+    /// Publishes just after a reconnect, when bindings may still be coming
+    /// back: a message nobody could route is sent again every
+    /// [`REBIND_RETRY`] while the session is rebinding and its deadline
+    /// allows (a whole-cluster restart loses a non-durable exchange's
+    /// bindings until the servers declare them again). Waits for the
+    /// confirm, so a call's request is settled here too.
+    async fn publish_rebinding(
+        &self,
+        session: &Session,
+        to: &Destination,
+        message: Message,
+        how: Publish,
+    ) -> Result<Confirm, RpcError> {
+        let fanout = matches!(to, Destination::Fanout { .. });
+        loop {
+            let once = async {
+                // A fanout exchange may be missing until its servers are back.
+                let (exchange, routing_key, names_queue) = self.route(session, to).await?;
+                let publisher = session.publisher_for(message.body.len(), fanout).await?;
+                let (done, confirmed) = oneshot::channel();
+                let notify = Notify::Wait(done);
+                publisher
+                    .publish(
+                        &exchange,
+                        &routing_key,
+                        message.clone(),
+                        notify,
+                        names_queue,
+                    )
+                    .await?;
+                confirmed.await.unwrap_or(Err(RpcError::Closed))
+            };
+            let outcome = once.await;
+            let again = tokio::time::Instant::now() + REBIND_RETRY;
+            match outcome {
+                Err(RpcError::Undeliverable { .. })
+                    if session.is_rebinding() && again < how.deadline =>
+                {
+                    tokio::time::sleep_until(again).await;
+                }
+                outcome => return Ok(Confirm::Done(outcome)),
+            }
+        }
+    }
+
     /// How a declaration or a question to the broker waits: not for a
     /// reconnect.
     fn question(&self) -> Publish {
@@ -237,6 +283,10 @@ fn warn_of_size(config: &AmqpConfig, version: &str) {
     }
 }
 
+/// How often a message nobody could route is sent again just after a
+/// reconnect.
+const REBIND_RETRY: Duration = Duration::from_millis(200);
+
 impl Driver for AmqpDriver {
     fn publish<'a>(
         &'a self,
@@ -246,6 +296,9 @@ impl Driver for AmqpDriver {
     ) -> BoxFuture<'a, Result<Confirm, RpcError>> {
         Box::pin(async move {
             let session = self.session(how).await?;
+            if session.is_rebinding() && !matches!(how.settle, Settle::None) {
+                return self.publish_rebinding(&session, to, message, how).await;
+            }
             let (exchange, routing_key, names_queue) = self.route(&session, to).await?;
             let fanout = matches!(to, Destination::Fanout { .. });
             let publisher = session.publisher_for(message.body.len(), fanout).await?;

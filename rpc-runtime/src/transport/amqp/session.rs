@@ -40,6 +40,8 @@ pub(super) struct Session {
     large_publisher: OnceCell<Publisher>,
     /// The broker's limits, as learned.
     pub(super) limits: Arc<Limits>,
+    /// When it replaced a lost session (not for the first).
+    pub(super) reconnected_at: Option<Instant>,
     /// Unconfirmed, mandatory: replies and heartbeats.
     pub(super) direct: DirectPublisher,
     /// Declarations and questions to the broker.
@@ -86,10 +88,19 @@ impl Session {
             fanout_publisher,
             large_publisher: OnceCell::new(),
             limits,
+            reconnected_at: None,
             direct,
             admin,
             replies: OnceCell::new(),
         })
+    }
+
+    /// Whether it replaced a lost session less than [`REBINDING`] ago: the
+    /// broker may have lost bindings (a non-durable exchange after a
+    /// whole-cluster restart) that servers are declaring again.
+    pub(super) fn is_rebinding(&self) -> bool {
+        self.reconnected_at
+            .is_some_and(|at| at.elapsed() < REBINDING)
     }
 
     /// The publisher for a message of `size` bytes going to a fanout
@@ -211,6 +222,11 @@ pub(super) async fn connect(config: &AmqpConfig, endpoint: &Endpoint) -> Result<
         }
     }
 }
+
+/// How long after a reconnect a message nobody could route is sent again
+/// (within its deadline) instead of failing as undeliverable: servers
+/// reconnect too, and bind their queues again.
+pub(super) const REBINDING: Duration = Duration::from_secs(10);
 
 /// A message larger than this (1 MiB) is sent on the session's channel for
 /// large messages: RabbitMQ's `max_message_size` can be set that low, and

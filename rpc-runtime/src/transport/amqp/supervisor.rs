@@ -137,8 +137,9 @@ pub(super) async fn run(
                 () = tokio::time::sleep(jitter(backoff)) => {}
             }
             match connect_any(&config, next, &ending.limits).await {
-                Ok((session, index)) => {
+                Ok((mut session, index)) => {
                     tracing::info!(broker = %session.endpoint, "reconnected");
+                    session.reconnected_at = Some(Instant::now());
                     crate::telemetry::reconnected();
                     current = Arc::new(session);
                     next = index;

@@ -123,6 +123,9 @@ impl AmqpConfig {
                     self.queue_durability = Durability::Replicated {
                         delivery_limit: None,
                     };
+                    // As oslo.messaging declares it with quorum queues: the
+                    // bindings to them then survive a whole-cluster restart.
+                    self.durable_exchange = true;
                 }
             }
             "connection_timeout" => {
