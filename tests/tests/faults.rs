@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rpc_runtime::{AckMode, Context};
 use rpc_tests::cluster::Cluster;
-use rpc_tests::faults::{self, Load, Report, Rig, connection_pid, patience, refusals};
+use rpc_tests::faults::{self, Load, Report, Rig, connection_pid, dropped, patience, refusals};
 use rpc_tests::oslo::StorageClient;
 use tokio::time::Instant;
 
@@ -386,7 +386,7 @@ async fn the_fault_matrix() {
         println!("{}: {outcome:?}", outcome.case);
         outcomes.push(outcome);
     }
-    for case in ["(m)", "(n)"] {
+    for case in ["(m)", "(n)", "(o)"] {
         if skip(case) {
             continue;
         }
@@ -395,7 +395,8 @@ async fn the_fault_matrix() {
         };
         let outcome = match case {
             "(m)" => refusals::permissions(&cluster).await,
-            _ => refusals::oversized(&cluster).await,
+            "(n)" => refusals::oversized(&cluster).await,
+            _ => dropped::dropped_transports(&cluster).await,
         };
         println!("{}: {outcome:?}", outcome.case);
         outcomes.push(outcome);

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::cluster::Cluster;
 
+pub mod dropped;
 mod outcome;
 pub mod patience;
 pub mod refusals;
