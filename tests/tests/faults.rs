@@ -5,10 +5,14 @@
 //! no confirmed cast, end every call and cast within 1 s of its deadline,
 //! serve calls again within 10 s of the fault (counted from when it took
 //! effect: the kill, the last rabbitmqctl command, the end of a burst, the
-//! return of a paused node), and serve a new call and cast on the same
-//! transport objects at the end. The table of what each
-//! case saw is written to `target/faults/FAULTS.md` (`cargo xtask faults`
-//! copies it to `bench/FAULTS.md`).
+//! return of a paused node, the restart, the lifting of an alarm; 1 s for
+//! an alarm), and serve a new call and cast on the same transport objects
+//! at the end. Then the broker's own policies, each a case of its own
+//! shape (`rpc_tests::faults::{patience, refusals, dropped}`): consumer
+//! timeouts (i), permissions (m), message size (n), transports dropped
+//! without closing (o). The tables of what each case saw are written to
+//! `target/faults/FAULTS.md` (`cargo xtask faults` copies them to
+//! `bench/FAULTS.md`); `RPC_FAULTS_ONLY=(a),(j)` runs some cases only.
 
 use std::time::Duration;
 
