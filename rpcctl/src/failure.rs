@@ -120,7 +120,11 @@ mod tests {
         };
         let failure = Failure::from(denied);
         assert_eq!(failure.code(), 8);
-        assert!(failure.message().contains("write permission on exchange 'openstack'"));
+        assert!(
+            failure
+                .message()
+                .contains("write permission on exchange 'openstack'")
+        );
         assert_eq!(failure.to_json()["error"]["kind"], "permission_denied");
     }
 }
