@@ -325,7 +325,7 @@ fn no_headers() -> Value {
 fn message_id() -> Field {
     (
         "message_id",
-        json!({"type": "string", "pattern": "^[0-9]+$", "description": "On casts and notifications: the publisher's sequence number on its channel (matches a returned message to its publish; a call's request is matched by its correlation id)."}),
+        json!({"type": "string", "pattern": "^[0-9a-f]{16}-[0-9]+$", "description": "On casts and notifications: a random id of the publisher's channel and the publish's sequence number on it. Unique: a returned message is matched to its publish by it, and a server drops a cast delivered to it twice (a call's request is matched, and deduplicated, by its correlation id)."}),
         true,
     )
 }
