@@ -90,6 +90,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let transport = Transport::open(args.amqp.as_deref()).await?;
+    let played = play(&args, &transport).await;
+    // Closed whether the role succeeded or not: the broker operations
+    // still running when main returns would be cut off half-way.
+    transport.close().await;
+    telemetry.shutdown();
+    played
+}
+
+/// Runs the role (all of them by default) on `transport`.
+async fn play(args: &Args, transport: &Transport) -> Result<(), Box<dyn std::error::Error>> {
     let on = if args.amqp.is_some() {
         "RabbitMQ"
     } else {
@@ -101,11 +111,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "mini-cloud on {on}: api, scheduler, volume host-1 (100 GB), host-2 (60 GB), billing"
             );
             let billing = Billing::default();
-            let _billing = billing_listener(&transport, &billing).await?;
-            let _scheduler = scheduler(&transport).await?;
-            let _host1 = volume_host(&transport, "host-1", 100).await?;
-            let _host2 = volume_host(&transport, "host-2", 60).await?;
-            let created = api(&transport, 2).await?;
+            let _billing = billing_listener(transport, &billing).await?;
+            let _scheduler = scheduler(transport).await?;
+            let _host1 = volume_host(transport, "host-1", 100).await?;
+            let _host2 = volume_host(transport, "host-2", 60).await?;
+            let created = api(transport, 2).await?;
             // Each created volume is billed at its start and its end.
             let billed =
                 tokio::time::timeout(Duration::from_secs(5), billing.wait_for(2 * created));
@@ -115,21 +125,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             keep_serving_for_scrapes(args.metrics).await;
         }
         Some(Role::Api) => {
-            api(&transport, args.hosts).await?;
+            api(transport, args.hosts).await?;
             keep_serving_for_scrapes(args.metrics).await;
         }
         Some(Role::Billing) => {
-            let _billing = billing_listener(&transport, &Billing::default()).await?;
+            let _billing = billing_listener(transport, &Billing::default()).await?;
+            let stop = rpc_runtime::shutdown_signal();
             line("billing", "listening; Ctrl-C or SIGTERM stops");
-            rpc_runtime::shutdown_signal().cancelled().await;
+            stop.cancelled().await;
         }
-        Some(Role::Scheduler) => serve_forever(scheduler(&transport).await?).await,
+        Some(Role::Scheduler) => serve_forever(scheduler(transport).await?).await,
         Some(Role::Volume) => {
-            serve_forever(volume_host(&transport, &args.host, args.capacity_gb).await?).await;
+            serve_forever(volume_host(transport, &args.host, args.capacity_gb).await?).await;
         }
     }
-    transport.close().await;
-    telemetry.shutdown();
     Ok(())
 }
 
@@ -137,8 +146,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// scraped after the scenario.
 async fn keep_serving_for_scrapes(metrics: Option<std::net::SocketAddr>) {
     if metrics.is_some() {
+        let stop = rpc_runtime::shutdown_signal();
         line("metrics", "scenario done; serving until Ctrl-C or SIGTERM");
-        rpc_runtime::shutdown_signal().cancelled().await;
+        stop.cancelled().await;
     }
 }
 
@@ -179,8 +189,11 @@ async fn billing_listener(
 }
 
 async fn serve_forever(server: Server) {
+    // Listening before saying so: a SIGTERM sent on seeing the line stops
+    // the server instead of killing the process.
+    let stop = rpc_runtime::shutdown_signal();
     line(server.name(), "serving; Ctrl-C or SIGTERM stops");
-    rpc_runtime::shutdown_signal().cancelled().await;
+    stop.cancelled().await;
     server.shutdown().await;
 }
 

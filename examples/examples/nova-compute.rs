@@ -30,7 +30,7 @@ use examples::compute::{
 use rpc_runtime::notify::Notifier;
 use rpc_runtime::transport::MemoryBroker;
 use rpc_runtime::wire::Wire;
-use rpc_runtime::{AmqpConfig, Context, Server};
+use rpc_runtime::{AmqpConfig, Context, Server, Transport};
 
 struct Compute {
     host: String,
@@ -100,25 +100,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => MemoryBroker::new().connect_with_wire(&args.exchange, Wire::Oslo),
     };
+    let served = serve(&args, &transport).await;
+    // Closed whether serving went well or not: the broker operations still
+    // running when main returns would be cut off half-way.
+    transport.close().await;
+    served
+}
+
+/// Serves `compute` (and, in memory, plays nova's side against it).
+async fn serve(args: &Args, transport: &Transport) -> Result<(), Box<dyn std::error::Error>> {
     let compute = Compute {
         host: args.host.clone(),
-        notifier: Notifier::new(&transport, format!("compute.{}", args.host)),
+        notifier: Notifier::new(transport, format!("compute.{}", args.host)),
         cast_done: std::sync::Arc::default(),
     };
     let cast_done = std::sync::Arc::clone(&compute.cast_done);
-    let server = Server::builder(&transport, &args.host)
+    let server = Server::builder(transport, &args.host)
         .serve(ComputeManagerService::new(compute))
         .start()
         .await?;
+    // Listening before saying so: a SIGTERM sent on seeing the line stops
+    // the server instead of killing the process.
+    let stop = args.amqp.is_some().then(rpc_runtime::shutdown_signal);
     println!(
         "compute  serving `compute` and `compute.{}` on exchange `{}`, oslo.messaging wire",
         args.host, args.exchange
     );
-    if args.amqp.is_some() {
-        rpc_runtime::shutdown_signal().cancelled().await;
+    if let Some(stop) = stop {
+        stop.cancelled().await;
     } else {
         // What nova's Python side would send, from a Rust client.
-        let client = ComputeManagerClient::new(&transport).to_server(&args.host);
+        let client = ComputeManagerClient::new(transport).to_server(&args.host);
         let ctx = Context::new()
             .with_user_id("admin")
             .with_raw_value("is_admin", "true");

@@ -9,7 +9,9 @@ use tokio_util::sync::CancellationToken;
 /// the server stops taking requests and answers the ones in flight; or
 /// await [`CancellationToken::cancelled`] before stopping anything else.
 ///
-/// Call it inside a Tokio runtime: it spawns the task that waits.
+/// Call it inside a Tokio runtime: it spawns the task that waits. The
+/// signals are listened for from the moment it returns (a signal sent
+/// earlier ends the process as it would without it).
 ///
 /// ```no_run
 /// use rpc_runtime::{Server, Transport};
@@ -25,33 +27,46 @@ use tokio_util::sync::CancellationToken;
 pub fn shutdown_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let cancel = token.clone();
+    // Listening starts here, not when the task first runs: a service that
+    // says it serves once this returned must not die of a SIGTERM sent on
+    // seeing that.
+    let received = received();
     tokio::spawn(async move {
-        let name = received().await;
+        let name = received.await;
         tracing::info!(signal = name, "stopping");
         cancel.cancel();
     });
     token
 }
 
-/// Waits for the first stop signal; returns its name.
+/// Starts listening for the stop signals; the future returned waits for
+/// the first and returns its name.
 #[cfg(unix)]
-async fn received() -> &'static str {
+fn received() -> impl std::future::Future<Output = &'static str> + Send {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = tokio::signal::ctrl_c() => "SIGINT",
-        },
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops");
-            ctrl_c().await
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            },
+            (Err(error), _) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops");
+                ctrl_c().await
+            }
+            (Ok(mut term), Err(_)) => {
+                let _ = term.recv().await;
+                "SIGTERM"
+            }
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn received() -> &'static str {
-    ctrl_c().await
+fn received() -> impl std::future::Future<Output = &'static str> + Send {
+    ctrl_c()
 }
 
 async fn ctrl_c() -> &'static str {

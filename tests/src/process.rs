@@ -1,11 +1,13 @@
 //! A program run as a service manager runs it: started with its stdout
-//! read line by line, stopped with SIGTERM, killed if the test ends first.
+//! read line by line (and its stderr kept, if asked), stopped with SIGTERM,
+//! killed if the test ends first.
 
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
+use tokio::task::JoinHandle;
 
 /// How long a process may take to print an awaited line.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -16,6 +18,8 @@ pub struct Process {
     name: String,
     child: Child,
     lines: Lines<BufReader<ChildStdout>>,
+    /// Its stderr's lines, read to the end (with [`Process::start_keeping_stderr`]).
+    stderr: Option<JoinHandle<Vec<String>>>,
 }
 
 impl Process {
@@ -31,7 +35,37 @@ impl Process {
             name: name.to_owned(),
             child,
             lines: BufReader::new(stdout).lines(),
+            stderr: None,
         }
+    }
+
+    /// The name it was started with.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Starts `command` as [`Process::start`] does, keeping what it prints
+    /// on stderr for [`Process::stderr`].
+    pub fn start_keeping_stderr(name: &str, mut command: Command) -> Self {
+        command.stderr(Stdio::piped());
+        let mut process = Self::start(name, command);
+        let stderr = process.child.stderr.take().expect("its stderr");
+        process.stderr = Some(tokio::spawn(all_lines(stderr)));
+        process
+    }
+
+    /// What it printed on stderr, up to its end: call it once the process
+    /// exited (its stderr closes within [`WAIT`]).
+    pub async fn stderr(&mut self) -> Vec<String> {
+        let name = &self.name;
+        let reading = self
+            .stderr
+            .take()
+            .unwrap_or_else(|| panic!("{name} was not started keeping its stderr"));
+        tokio::time::timeout(WAIT, reading)
+            .await
+            .unwrap_or_else(|_| panic!("{name} did not close its stderr within {WAIT:?}"))
+            .unwrap_or_else(|e| panic!("read the stderr of {name}: {e}"))
     }
 
     /// Waits until the process prints a line for which `wanted` holds;
@@ -83,12 +117,30 @@ impl Process {
 
     /// Waits for it to exit; whether it exited successfully.
     pub async fn exited_ok(&mut self) -> bool {
+        self.exit_status()
+            .await
+            .is_some_and(|status| status.success())
+    }
+
+    /// Waits for it to exit; how it exited, or `None` when it still runs
+    /// after [`WAIT`].
+    pub async fn exit_status(&mut self) -> Option<ExitStatus> {
         tokio::time::timeout(WAIT, self.child.wait())
             .await
             .ok()
             .and_then(Result::ok)
-            .is_some_and(|status| status.success())
     }
+}
+
+/// Every line `output` carries until it closes (bytes that are not UTF-8
+/// replaced, so that no line is lost).
+async fn all_lines(output: impl AsyncRead + Unpin) -> Vec<String> {
+    let mut segments = BufReader::new(output).split(b'\n');
+    let mut lines = Vec::new();
+    while let Ok(Some(segment)) = segments.next_segment().await {
+        lines.push(String::from_utf8_lossy(&segment).into_owned());
+    }
+    lines
 }
 
 /// An example's binary (`mini-cloud`), built by `cargo test --workspace`

@@ -1,5 +1,15 @@
 //! [`Chan`]: a channel, whose waiting operations run shielded, bounded, one
-//! at a time.
+//! at a time, and which is closed as one of them when its last handle goes.
+//!
+//! amqprs closes a channel whose last handle is dropped while it is open in
+//! a task of its own, which nobody waits for: a runtime shutting down drops
+//! it half-way, and the channel's dispatcher then panics (acking the
+//! responder that task registered, or answering its close). So a [`Chan`]
+//! closes its channel itself, as a tracked operation ([`Closer`]), and the
+//! link keeps a handle to every channel it opened until it closes them
+//! (see [`Link::close_now`](super::Link::close_now)): amqprs's own close
+//! only ever finds channels closed already, or on a lost connection, whose
+//! dispatchers are gone with it.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -26,15 +36,22 @@ pub(crate) struct Chan {
     turn: Arc<tokio::sync::Mutex<()>>,
     /// Shut when the broker closes the channel.
     gate: Arc<Gate>,
+    /// Closes the channel once no handle and no operation holds it.
+    _closer: Arc<Closer>,
 }
 
 impl Chan {
     pub(super) fn new(channel: Channel, shield: Shield, gate: Arc<Gate>) -> Self {
+        let closer = Closer {
+            channel: channel.clone(),
+            shield: shield.clone(),
+        };
         Self {
             channel,
             shield,
             turn: Arc::default(),
             gate,
+            _closer: Arc::new(closer),
         }
     }
 
@@ -44,10 +61,12 @@ impl Chan {
         F: FnOnce(Channel) -> Fut,
         Fut: Future<Output = Result<T, amqprs::error::Error>> + Send + 'static,
     {
-        let turn = Arc::clone(&self.turn);
+        // The task holds a handle: a caller that stops waiting and drops
+        // its own does not close the channel under the operation.
+        let this = self.clone();
         let op = op(self.channel.clone());
         let in_turn = async move {
-            let _turn = turn.lock().await;
+            let _turn = this.turn.lock().await;
             op.await
         };
         self.shield.run(&what.into(), in_turn).await
@@ -199,5 +218,29 @@ impl Chan {
         if self.channel.is_open() {
             let _ = self.run("closing a channel", |c| c.close()).await;
         }
+    }
+}
+
+/// Closes the channel of the last [`Chan`] handle dropped while it is
+/// open, in a tracked task (amqprs's drop guard would close it in one
+/// nobody waits for).
+struct Closer {
+    channel: Channel,
+    shield: Shield,
+}
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        // On a closed connection amqprs's close does nothing; nor can a
+        // task be started outside a runtime.
+        let open = self.channel.is_open() && self.channel.is_connection_open();
+        if !open || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let channel = self.channel.clone();
+        let shield = self.shield.clone();
+        self.shield.spawn(async move {
+            let _ = shield.run("closing a channel", channel.close()).await;
+        });
     }
 }

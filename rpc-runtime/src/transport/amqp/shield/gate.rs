@@ -1,4 +1,5 @@
-//! [`Gate`]: no ack on a channel the broker closed.
+//! [`Gate`]: no ack on a channel the broker closed (no channel opening on
+//! a connection being closed).
 //!
 //! RabbitMQ closes a consuming channel on its own (a delivery left unacked
 //! past its `consumer_timeout`, ...) and delivers its unacked messages
@@ -8,12 +9,15 @@
 //! channel's close callback shuts the gate before amqprs answers; an ack
 //! passes the gate (or is refused) as one step, so each ack either reaches
 //! the broker before the answer (which the broker ignores) or is not sent.
+//!
+//! A link's gate does the same for the channels opening on it: closing the
+//! link shuts it, so that every channel opened is among those it closes.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::RwLock;
 
-/// Whether a channel still takes acks.
+/// Whether a channel still takes acks (or a connection, new channels).
 #[derive(Debug, Default)]
 pub(crate) struct Gate {
     closed: AtomicBool,

@@ -1,10 +1,20 @@
 //! [`Link`]: a broker connection, its session's health, and the channels
 //! opened on it.
+//!
+//! amqprs clears a channel's open flag only in a close made while its
+//! connection is open: a channel left open when the connection closes
+//! stays flagged open, and amqprs's drop guard closes it when its last
+//! handle goes, in a task nobody waits for (whose end a runtime shutting
+//! down cuts off, panicking the channel's dispatcher). So the link holds a
+//! handle to each channel it opened until the channel is closed, and
+//! closing the link closes them all first, opening none meanwhile.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use amqprs::channel::Channel;
 use amqprs::connection::{Connection, OpenConnectionArguments};
+use futures_util::future::join_all;
 use tokio::sync::{mpsc, oneshot};
 
 use super::chan::Chan;
@@ -24,6 +34,10 @@ pub(crate) struct Link {
     shield: Shield,
     /// Who the connection acts as.
     who: Arc<Identity>,
+    /// The channels opened on the connection and not known to be closed.
+    channels: Arc<Mutex<Vec<Channel>>>,
+    /// Shut when closing begins: no channel opens after.
+    opening: Arc<Gate>,
 }
 
 impl Link {
@@ -61,6 +75,8 @@ impl Link {
             health,
             shield: Shield::new(limit),
             who: Arc::new(who),
+            channels: Arc::default(),
+            opening: Arc::default(),
         };
         link.watch_connection().await;
         Ok(link)
@@ -122,22 +138,39 @@ impl Link {
         Ok((self.channel_to(tx).await?, rx))
     }
 
-    /// Opens a channel whose broker events go to `events`.
+    /// Opens a channel whose broker events go to `events`; none opens once
+    /// the link is closing.
     pub(crate) async fn channel_to(&self, events: impl Into<EventSink>) -> Result<Chan, RpcError> {
         let connection = self.connection.clone();
         let gate = Arc::new(Gate::default());
         let forward = Forward::new(events.into(), Arc::clone(&self.health), Arc::clone(&gate));
+        let (shield, channels) = (self.shield.clone(), Arc::clone(&self.channels));
+        let opening = Arc::clone(&self.opening);
+        // The task makes the `Chan` itself: one its caller gave up on is
+        // closed when the task's result is dropped.
         let open = async move {
-            let channel = connection.open_channel(None).await?;
-            channel.register_callback(forward).await?;
-            Ok(channel)
+            let open = async {
+                let channel = connection.open_channel(None).await?;
+                {
+                    let mut open = channels.lock().unwrap_or_else(PoisonError::into_inner);
+                    open.retain(Channel::is_open);
+                    open.push(channel.clone());
+                }
+                channel.register_callback(forward).await?;
+                Ok(Chan::new(channel, shield, gate))
+            };
+            opening.pass(open).await.unwrap_or_else(|| {
+                Err(amqprs::error::Error::ChannelOpenError(
+                    "the connection is closing".into(),
+                ))
+            })
         };
         let channel = self.shield.run("opening a channel", open).await;
         if let Err(error) = &channel {
             // A connection that cannot open channels serves nobody.
             self.health.condemn(error.to_string());
         }
-        Ok(Chan::new(channel?, self.shield.clone(), gate))
+        channel
     }
 
     /// Closes the connection in the background, waiting at most the
@@ -147,13 +180,28 @@ impl Link {
         tokio::spawn(async move { this.close_now().await });
     }
 
-    /// Closes the connection and waits (at most the operation timeout),
-    /// then, as long again at most, for the operations still running on it
-    /// to end (they do at once on a closed connection): a runtime shutting
-    /// down after this cuts none of them off half-way. That is waited for
-    /// after a failed close too: amqprs may report the close failed while
-    /// the connection is gone all the same.
+    /// Closes the connection's channels, then the connection, waiting (at
+    /// most the operation timeout for each step), then, as long again at
+    /// most, for the operations still running on it to end (they do at
+    /// once on a closed connection): a runtime shutting down after this
+    /// cuts none of them off half-way, and no channel is left for amqprs
+    /// to close on its own later. That is waited for after a failed close
+    /// too: amqprs may report the close failed while the connection is
+    /// gone all the same.
     pub(crate) async fn close_now(&self) {
+        let limit = self.shield.limit;
+        // The channels opening finish first (they are then closed too).
+        let _ = tokio::time::timeout(limit, self.opening.shut()).await;
+        let channels =
+            std::mem::take(&mut *self.channels.lock().unwrap_or_else(PoisonError::into_inner));
+        // (On a closed connection amqprs's channel close does nothing.)
+        if self.connection.is_open() {
+            let closes = channels
+                .into_iter()
+                .filter(Channel::is_open)
+                .map(|channel| self.shield.run("closing a channel", channel.close()));
+            join_all(closes).await;
+        }
         let connection = self.connection.clone();
         if let Err(error) = self
             .shield
@@ -186,6 +234,30 @@ mod tests {
                 None
             }
         }
+    }
+
+    /// What closing a link relies on: its channels are closed before the
+    /// connection, those whose handles were all dropped too, and none
+    /// opens afterwards. (A channel left flagged open past its connection's
+    /// close would be closed by amqprs's drop guard, in a task of its own
+    /// that a runtime shutting down cuts off.) (Needs the local broker.)
+    #[tokio::test]
+    async fn closing_closes_every_channel_first() {
+        let Some(link) = local_link().await else {
+            return;
+        };
+        let (kept, _events) = link.channel().await.unwrap();
+        let (dropped, _events) = link.channel().await.unwrap();
+        drop(dropped);
+        let opened = link.channels.lock().unwrap().clone();
+        assert_eq!(opened.len(), 2);
+        link.close_now().await;
+        assert!(!kept.is_open(), "the channel still held was closed");
+        assert!(
+            opened.iter().all(|channel| !channel.is_open()),
+            "the channel no longer held was closed"
+        );
+        assert!(link.channel().await.is_err(), "no channel opens after");
     }
 
     /// What the shield exists for: an `open_channel` future dropped
