@@ -341,9 +341,9 @@ async fn the_fault_matrix() {
         Fault::DeleteTopicQueue,
         Fault::ServerClosedChannels,
         Fault::Poison,
-        Fault::KillCluster,
         Fault::MemoryAlarm,
         Fault::DiskAlarm,
+        Fault::KillCluster,
     ];
     // `RPC_FAULTS_ONLY=(a),(j)` runs the cases whose names start so.
     let only = std::env::var("RPC_FAULTS_ONLY").ok();

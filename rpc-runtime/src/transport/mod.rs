@@ -14,6 +14,7 @@ mod delivery;
 mod destination;
 pub mod driver;
 mod events;
+mod listener;
 pub mod memory;
 mod mismatch;
 pub(crate) mod pending;

@@ -68,6 +68,29 @@ impl Limits {
     }
 }
 
+/// Warns when messages up to the configured limit would pass the broker's
+/// default `max_message_size` (RabbitMQ does not tell its setting; a
+/// message over it is refused, [`RpcError::TooLarge`], and from then on
+/// the transport knows the limit).
+pub(super) fn warn_of_size(config: &AmqpConfig, version: &str) {
+    let (default, since) = match version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok())
+    {
+        Some(major) if major >= 4 => (16 * 1024 * 1024, "4.0"),
+        _ => (128 * 1024 * 1024, "3.8"),
+    };
+    if config.max_size() > default {
+        tracing::warn!(
+            limit = config.max_size(),
+            broker_default = default,
+            %version,
+            "the transport's max_message_size is larger than RabbitMQ's default since {since}; unless the broker's max_message_size was raised, messages over {default} bytes will be refused"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,6 +28,7 @@ mod publisher;
 mod raw;
 mod refusal;
 mod replies;
+mod sending;
 mod session;
 mod shield;
 mod subscription;
@@ -35,13 +36,11 @@ mod supervisor;
 mod tls;
 mod url;
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
@@ -51,7 +50,6 @@ pub use config::{
 pub use endpoint::Endpoint;
 pub use tls::TlsOptions;
 
-use self::confirms::Notify;
 use self::limits::Limits;
 use self::session::Session;
 use self::supervisor::State;
@@ -100,7 +98,7 @@ impl AmqpDriver {
         let (events, hub) = Transport::events(wire);
         let limits = Arc::new(Limits::new(&config));
         let (session, next) = supervisor::connect_any(&config, 0, &limits).await?;
-        warn_of_size(&config, session.link.broker_version());
+        limits::warn_of_size(&config, session.link.broker_version());
         let session = Arc::new(session);
         let (state_tx, state) = watch::channel(State::Up(Arc::clone(&session)));
         let stop = CancellationToken::new();
@@ -172,51 +170,6 @@ impl AmqpDriver {
         }
     }
 
-    /// Publishes just after a reconnect, when bindings may still be coming
-    /// back: a message nobody could route is sent again every
-    /// [`REBIND_RETRY`] while the session is rebinding and its deadline
-    /// allows (a whole-cluster restart loses a non-durable exchange's
-    /// bindings until the servers declare them again). Waits for the
-    /// confirm, so a call's request is settled here too.
-    async fn publish_rebinding(
-        &self,
-        session: &Session,
-        to: &Destination,
-        message: Message,
-        how: Publish,
-    ) -> Result<Confirm, RpcError> {
-        let fanout = matches!(to, Destination::Fanout { .. });
-        loop {
-            let once = async {
-                // A fanout exchange may be missing until its servers are back.
-                let (exchange, routing_key, names_queue) = self.route(session, to).await?;
-                let publisher = session.publisher_for(message.body.len(), fanout).await?;
-                let (done, confirmed) = oneshot::channel();
-                let notify = Notify::Wait(done);
-                publisher
-                    .publish(
-                        &exchange,
-                        &routing_key,
-                        message.clone(),
-                        notify,
-                        names_queue,
-                    )
-                    .await?;
-                confirmed.await.unwrap_or(Err(RpcError::Closed))
-            };
-            let outcome = once.await;
-            let again = tokio::time::Instant::now() + REBIND_RETRY;
-            match outcome {
-                Err(RpcError::Undeliverable { .. })
-                    if session.is_rebinding() && again < how.deadline =>
-                {
-                    tokio::time::sleep_until(again).await;
-                }
-                outcome => return Ok(Confirm::Done(outcome)),
-            }
-        }
-    }
-
     /// How a declaration or a question to the broker waits: not for a
     /// reconnect.
     fn question(&self) -> Publish {
@@ -226,66 +179,7 @@ impl AmqpDriver {
             settle: Settle::None,
         }
     }
-
-    /// The exchange and routing key of a destination, and whether the key
-    /// names a queue.
-    async fn route<'a>(
-        &'a self,
-        session: &Session,
-        destination: &'a Destination,
-    ) -> Result<(Cow<'a, str>, Cow<'a, str>, bool), RpcError> {
-        let exchange = Cow::Borrowed(self.config.exchange());
-        Ok(match destination {
-            Destination::Topic { topic } => (exchange, topology::topic_queue(topic).into(), true),
-            Destination::Server { topic, server } => {
-                (exchange, topology::server_queue(topic, server).into(), true)
-            }
-            Destination::Fanout { topic } => {
-                // Servers declare it; it is auto-deleted with the topic's
-                // last server. Checked (passively, so a typo creates
-                // nothing) before each fanout cast: publishing to a missing
-                // exchange would close the channel.
-                let name = topology::fanout_exchange(topic);
-                if !session.admin.exchange_exists(&name).await? {
-                    return Err(RpcError::Undeliverable {
-                        exchange: name,
-                        routing_key: String::new(),
-                    });
-                }
-                (name.into(), "".into(), false)
-            }
-            Destination::RoutingKey { key } => (exchange, key.as_str().into(), false),
-            Destination::Queue { name } => ("".into(), name.as_str().into(), true),
-        })
-    }
 }
-
-/// Warns when messages up to the configured limit would pass the broker's
-/// default `max_message_size` (RabbitMQ does not tell its setting; a
-/// message over it is refused, [`RpcError::TooLarge`], and from then on
-/// the transport knows the limit).
-fn warn_of_size(config: &AmqpConfig, version: &str) {
-    let (default, since) = match version
-        .split('.')
-        .next()
-        .and_then(|m| m.parse::<u32>().ok())
-    {
-        Some(major) if major >= 4 => (16 * 1024 * 1024, "4.0"),
-        _ => (128 * 1024 * 1024, "3.8"),
-    };
-    if config.max_size() > default {
-        tracing::warn!(
-            limit = config.max_size(),
-            broker_default = default,
-            %version,
-            "the transport's max_message_size is larger than RabbitMQ's default since {since}; unless the broker's max_message_size was raised, messages over {default} bytes will be refused"
-        );
-    }
-}
-
-/// How often a message nobody could route is sent again just after a
-/// reconnect.
-const REBIND_RETRY: Duration = Duration::from_millis(200);
 
 impl Driver for AmqpDriver {
     fn publish<'a>(
@@ -294,56 +188,7 @@ impl Driver for AmqpDriver {
         message: Message,
         how: Publish,
     ) -> BoxFuture<'a, Result<Confirm, RpcError>> {
-        Box::pin(async move {
-            let session = self.session(how).await?;
-            if session.is_rebinding() && !matches!(how.settle, Settle::None) {
-                return self.publish_rebinding(&session, to, message, how).await;
-            }
-            let (exchange, routing_key, names_queue) = self.route(&session, to).await?;
-            let fanout = matches!(to, Destination::Fanout { .. });
-            let publisher = session.publisher_for(message.body.len(), fanout).await?;
-            match how.settle {
-                Settle::Confirm => {
-                    let (done, confirmed) = oneshot::channel();
-                    let notify = Notify::Wait(done);
-                    publisher
-                        .publish(&exchange, &routing_key, message, notify, names_queue)
-                        .await?;
-                    Ok(Confirm::Pending(confirmed))
-                }
-                // Confirmed, but not awaited: the reply says more. A refused
-                // or returned request fails its call at once.
-                Settle::Call(call) => {
-                    let notify = Notify::Call(call, self.events.clone());
-                    publisher
-                        .publish(&exchange, &routing_key, message, notify, names_queue)
-                        .await?;
-                    Ok(Confirm::Done(Ok(())))
-                }
-                // A large reply goes confirmed, one at a time, on a channel
-                // of its own (a refusal for its size closes the channel).
-                Settle::None if message.body.len() > session::LARGE => {
-                    let (done, confirmed) = oneshot::channel();
-                    publisher
-                        .publish(
-                            &exchange,
-                            &routing_key,
-                            message,
-                            Notify::Wait(done),
-                            names_queue,
-                        )
-                        .await?;
-                    Ok(Confirm::Pending(confirmed))
-                }
-                Settle::None => {
-                    session
-                        .direct
-                        .publish(&exchange, &routing_key, message)
-                        .await?;
-                    Ok(Confirm::Done(Ok(())))
-                }
-            }
-        })
+        Box::pin(self.send(to, message, how))
     }
 
     fn subscribe(&self, spec: Subscribe) -> BoxFuture<'_, Result<Listener, RpcError>> {
