@@ -7,6 +7,7 @@
 //! to an OpenTelemetry collector over OTLP/HTTP (e.g.
 //! `http://127.0.0.1:4318/v1/traces`, Jaeger's and Tempo's default).
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 
 use opentelemetry::trace::TracerProvider as _;
@@ -64,8 +65,11 @@ pub fn start(options: Options<'_>) -> Result<Telemetry, String> {
         Some(directives) => EnvFilter::new(directives),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
     };
+    // Colours only on a terminal: a log file or a journal gets plain text.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_filter(filter);
     let (traces, tracer) = match options.otlp {
         Some(endpoint) => {

@@ -62,6 +62,8 @@ mod context;
 pub mod descriptor;
 mod error;
 mod future;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod message;
 pub mod notify;
 mod secret;

@@ -128,6 +128,12 @@ impl Handler {
             return;
         };
         let Some(to) = reply_to.take() else {
+            // Nobody waits for a cast's answer: a refusal is said here.
+            if let Some(ReplyBody::Failure(error)) = &answer.reply {
+                let method = decoded.as_ref().map_or("", |r| r.method.as_str());
+                tracing::warn!(topic = %self.topic, method, %error, "a cast failed (its sender does not wait for an answer)");
+                telemetry::cast_failed(error.kind());
+            }
             return;
         };
         let to = Destination::Queue { name: to };

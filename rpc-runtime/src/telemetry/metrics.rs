@@ -33,6 +33,7 @@ const SERVER_DURATION: &str = "rpc_server_duration_seconds";
 const IN_FLIGHT: &str = "rpc_server_requests_in_flight";
 const REDELIVERED: &str = "rpc_server_messages_redelivered_total";
 const DROPPED: &str = "rpc_server_messages_dropped_total";
+const CASTS_FAILED: &str = "rpc_server_casts_failed_total";
 const RECONNECTS: &str = "rpc_reconnects_total";
 const NOTIFICATIONS: &str = "rpc_notifications_total";
 
@@ -61,6 +62,10 @@ pub fn describe_metrics() {
     describe_gauge!(IN_FLIGHT, "Requests being handled.");
     describe_counter!(REDELIVERED, "Requests the broker delivered again.");
     describe_counter!(DROPPED, "Requests dropped without being handled.");
+    describe_counter!(
+        CASTS_FAILED,
+        "Casts a server refused or failed (nobody waits for their answer), by error kind."
+    );
     describe_counter!(RECONNECTS, "AMQP connections replaced after a loss.");
     describe_counter!(
         NOTIFICATIONS,
@@ -172,6 +177,12 @@ pub(crate) fn redelivered() {
 /// A request was dropped unhandled, for `reason`.
 pub(crate) fn dropped(reason: &'static str) {
     counter!(DROPPED, "reason" => reason).increment(1);
+}
+
+/// A cast was refused (unknown method, bad arguments, version) or failed,
+/// as `kind` (an [`crate::RpcError::kind`]): its sender never learns it.
+pub(crate) fn cast_failed(kind: &'static str) {
+    counter!(CASTS_FAILED, "error" => kind).increment(1);
 }
 
 /// A connection was replaced.

@@ -4,7 +4,8 @@
 //!
 //! Usage: `volume-server <amqp-url> <control-exchange> <topic> <server> <queue-expiry-ms>`
 //!
-//! Prints `ready` once serving, `event <Event>` for each thing its manager
+//! Logs as `RUST_LOG` says (warnings by default) on stderr. Prints `ready`
+//! once serving, `event <Event>` for each thing its manager
 //! does, and `stopped <true|false>` (whether every request in flight was
 //! answered) at the end.
 
@@ -16,6 +17,7 @@ use rpc_tests::volume::{Log, Recorder, VolumeManagerService};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    rpc_runtime::logging::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [url, exchange, topic, server, expiry_ms] = args.as_slice() else {
         return Err(
