@@ -37,7 +37,7 @@ impl Cluster {
         if !cluster.dir.join("tls/ca.pem").exists() {
             let why = "the test cluster is not running (start it with `bash tests/cluster/cluster.sh start`)";
             assert!(!in_ci(), "CI=true but {why}");
-            eprintln!("skipped: {why}");
+            crate::env::skipped(why);
             return None;
         }
         for node in 1..=3 {

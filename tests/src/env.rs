@@ -50,6 +50,17 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// Says that the running test is skipped, and why, in the default
+/// `cargo test` output. libtest captures `eprintln!` (shown only with
+/// `--nocapture` or on failure); a write to the stderr handle itself is
+/// not captured, so the line shows beside the test's `ok`.
+pub fn skipped(why: impl std::fmt::Display) {
+    use std::io::Write as _;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
 /// One test's names and the transports it opened.
 #[derive(Debug)]
 pub struct Env {
@@ -98,10 +109,10 @@ impl Env {
             }
             Err(error) if in_ci() => panic!("CI=true but the broker is unreachable: {error}"),
             Err(error) => {
-                eprintln!(
-                    "skipped: no RabbitMQ at {} ({error})",
+                skipped(format_args!(
+                    "no RabbitMQ at {} ({error})",
                     redacted(&amqp_url())
-                );
+                ));
                 None
             }
         }
@@ -265,7 +276,7 @@ pub fn rabbitmqctl(args: &[&str]) -> Option<String> {
         }
         other if in_ci() => panic!("CI=true but `rabbitmqctl {args:?}` failed: {other:?}"),
         other => {
-            eprintln!("skipped: `rabbitmqctl {args:?}` failed: {other:?}");
+            skipped(format_args!("`rabbitmqctl {args:?}` failed: {other:?}"));
             None
         }
     }

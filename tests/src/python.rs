@@ -46,7 +46,7 @@ impl Python {
                 exe.display()
             );
             assert!(!in_ci(), "CI=true but {why}");
-            eprintln!("skipped: {why}");
+            crate::env::skipped(&why);
             return None;
         }
         Some(Self {

@@ -1,12 +1,16 @@
 //! Servers in processes of their own, stopped the ways service managers
 //! stop them: SIGTERM stops one gracefully (the request in flight is
 //! answered, its own queue removed); after `kill -9` its queue is left to
-//! the broker, which deletes it once the queue's expiry has passed.
+//! the broker, which deletes it once the queue's expiry has passed. A cast
+//! the server refuses is a WARN on its stderr, since nobody else hears of it.
 
 use std::time::Duration;
 
 use amqprs::channel::QueueDeclareArguments;
-use rpc_runtime::{Context, RpcError};
+use rpc_runtime::codec::DEFAULT_MAX_MESSAGE_SIZE;
+use rpc_runtime::message::Message;
+use rpc_runtime::wire::OutgoingRequest;
+use rpc_runtime::{Context, Destination, RpcError};
 use rpc_tests::env::{amqp_url, raw_connection};
 use rpc_tests::process::{Process, WAIT};
 use rpc_tests::{Env, Kind};
@@ -15,6 +19,13 @@ use tokio::process::Command;
 /// Starts a `volume-server` process as server `name` on `env`'s topic;
 /// returns once it serves.
 async fn start(env: &Env, name: &str, expiry: Duration) -> Process {
+    let mut server = Process::start("volume-server", command(env, name, expiry));
+    server.wait_for("`ready`", |l| l == "ready").await;
+    server
+}
+
+/// The command line of a `volume-server` serving as `name`.
+fn command(env: &Env, name: &str, expiry: Duration) -> Command {
     env.track_server(name);
     let mut command = Command::new(env!("CARGO_BIN_EXE_volume-server"));
     command.args([
@@ -24,9 +35,23 @@ async fn start(env: &Env, name: &str, expiry: Duration) -> Process {
         name.to_owned(),
         expiry.as_millis().to_string(),
     ]);
-    let mut server = Process::start("volume-server", command);
-    server.wait_for("`ready`", |l| l == "ready").await;
-    server
+    command
+}
+
+/// A cast of `method` with `body` as its arguments, in `env`'s wire.
+fn cast_of(env: &Env, method: &str, body: Vec<u8>) -> Message {
+    env.wire
+        .format(DEFAULT_MAX_MESSAGE_SIZE)
+        .encode_request(OutgoingRequest {
+            trace: None,
+            method: method.to_owned().into(),
+            version: "1.0",
+            namespace: None,
+            context: &Context::new(),
+            timeout: None,
+            call_monitor: None,
+            body,
+        })
 }
 
 /// Whether `queue` exists on the broker (a passive declare).
@@ -112,5 +137,61 @@ async fn a_killed_servers_queue_expires() {
         .await
         .expect("the broker deletes the killed server's queue after its expiry");
     refused_at_once(&env, "host-k").await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_cast_is_a_warning_on_the_servers_stderr() {
+    let Some(env) = Env::new(Kind::Amqp).await else {
+        return;
+    };
+    let mut server = Process::start_keeping_stderr(
+        "volume-server",
+        command(&env, "host-w", Duration::from_secs(600)),
+    );
+    server.wait_for("`ready`", |l| l == "ready").await;
+    let transport = env.transport().await;
+    let to_server = Destination::Server {
+        topic: env.topic.clone(),
+        server: "host-w".into(),
+    };
+    let refused = [
+        ("delete_volumee", Vec::new()),
+        ("delete_volume", vec![0xff; 3]),
+    ];
+    for (method, body) in refused {
+        let cast = cast_of(&env, method, body);
+        transport
+            .cast_raw(to_server.clone(), cast, Duration::from_secs(10))
+            .await
+            .expect("the broker takes a cast to a method nobody has");
+    }
+    // Its queue hands out in order: once this is answered, both casts
+    // were taken; a graceful stop lets their handling finish.
+    let client = env.client(&transport);
+    assert_eq!(
+        client.to_server("host-w").whoami(&Context::new()).await,
+        Ok("host-w".to_owned())
+    );
+    server.terminate();
+    assert!(server.exited_ok().await, "volume-server exits with success");
+    let stderr = server.stderr().await;
+    for (method, error) in [
+        ("delete_volumee", "no method"),
+        ("delete_volume", "undecodable arguments"),
+    ] {
+        let said = stderr.iter().any(|line| {
+            line.contains("WARN")
+                && line.contains("a cast failed")
+                && line.contains(&format!("method=\"{method}\""))
+                && line.contains(&format!("topic={}", env.topic))
+                && line.to_lowercase().contains(error)
+        });
+        assert!(
+            said,
+            "a WARN names the refused cast of {method} ({error}); stderr:\n{}",
+            stderr.join("\n")
+        );
+    }
     env.cleanup().await;
 }

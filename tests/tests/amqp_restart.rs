@@ -64,7 +64,7 @@ async fn clients_and_servers_ride_through_a_broker_restart() {
     let allowed =
         rpc_tests::env::in_ci() || std::env::var("RPC_TEST_RESTART_BROKER").is_ok_and(|v| v == "1");
     if !allowed {
-        eprintln!("skipped: restarts the broker; set RPC_TEST_RESTART_BROKER=1 to allow it");
+        rpc_tests::env::skipped("restarts the broker; set RPC_TEST_RESTART_BROKER=1 to allow it");
         return;
     }
     let Some(env) = Env::new(Kind::Amqp).await else {

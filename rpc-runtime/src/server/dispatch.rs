@@ -130,8 +130,10 @@ impl Handler {
         let Some(to) = reply_to.take() else {
             // Nobody waits for a cast's answer: a refusal is said here.
             if let Some(ReplyBody::Failure(error)) = &answer.reply {
-                let method = decoded.as_ref().map_or("", |r| r.method.as_str());
-                tracing::warn!(topic = %self.topic, method, %error, "a cast failed (its sender does not wait for an answer)");
+                let (method, request_id) = decoded
+                    .as_ref()
+                    .map_or(("", ""), |r| (r.method.as_str(), r.context.request_id()));
+                tracing::warn!(topic = %self.topic, method, request_id, %error, "a cast failed (its sender does not wait for an answer)");
                 telemetry::cast_failed(error.kind());
             }
             return;
@@ -374,8 +376,9 @@ fn builtin(
 /// Runs a request for one of the service's methods, after checking its
 /// version, namespace and deadline. A cast method called with a reply
 /// address (`wants_reply`, as a Python caller may) answers nothing
-/// (`None`), as oslo.messaging does; a failure is logged with the method
-/// and request id.
+/// (`None`), as oslo.messaging does; the failure of a request with a reply
+/// address is logged here with the method and request id (a cast's, by
+/// [`Handler`]).
 async fn checked_run(
     service: &dyn Service,
     wire: Wire,
@@ -406,7 +409,7 @@ async fn checked_run(
     let Some(method) = descriptor.method(&request.method) else {
         return Outcome::Reply(Some(ReplyBody::Failure(RpcError::UnknownMethod {
             topic: topic.to_owned(),
-            method: std::mem::take(&mut request.method),
+            method: request.method.clone(),
         })));
     };
     if request
@@ -441,7 +444,9 @@ async fn checked_run(
     let started = std::time::Instant::now();
     let _in_flight = telemetry::InFlight::start(descriptor.name);
     if let Err(error) = super::kwargs::check(method, request) {
-        tracing::warn!(%topic, method = method.name, request_id = request.context.request_id(), %error, "request refused");
+        if wants_reply {
+            tracing::warn!(%topic, method = method.name, request_id = request.context.request_id(), %error, "request refused");
+        }
         telemetry::request_done(
             descriptor.name,
             method.name,
@@ -480,7 +485,8 @@ async fn checked_run(
             }))
         }
     };
-    if let Some(ReplyBody::Failure(error)) = &response {
+    // A failed cast nobody waits for is said once, by the caller of this.
+    if let (Some(ReplyBody::Failure(error)), true) = (&response, wants_reply) {
         tracing::warn!(%topic, method = method.name, request_id = request.context.request_id(), %error, "request failed");
     }
     let outcome = telemetry::outcome(response.as_ref());

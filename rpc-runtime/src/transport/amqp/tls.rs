@@ -2,8 +2,8 @@
 //! Mozilla roots bundled by `webpki-roots`), an optional client
 //! certificate, and the name the broker's certificate must carry.
 //!
-//! The rustls configuration is built here, with the ring provider, and
-//! handed to amqprs; reading the PEM files fails with
+//! The rustls configuration is built here (with the provider the program
+//! installed, else ring) and handed to amqprs; reading the PEM files fails with
 //! [`RpcError::Config`] naming the file, never with a panic.
 
 use std::path::{Path, PathBuf};
@@ -105,8 +105,7 @@ impl TlsOptions {
         &self,
         host: &str,
     ) -> Result<(tokio_rustls::TlsConnector, String), RpcError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = ClientConfig::builder_with_provider(provider)
+        let builder = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| RpcError::config(format!("TLS: {e}")))?
             .with_root_certificates(self.roots()?);
@@ -183,4 +182,19 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
         assert!(TlsOptions::new().adaptor("h").is_ok(), "the bundled roots");
     }
+}
+
+/// The process's rustls provider when the program installed one
+/// (`CryptoProvider::install_default`, e.g. aws-lc-rs for post-quantum key
+/// exchange), else *ring*, which builds without a C toolchain's cmake.
+/// rustls 0.23.48 deprecated *ring*'s provider for lacking post-quantum
+/// algorithms; the choice stays the program's.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| {
+            #[allow(deprecated)]
+            let ring = rustls::crypto::ring::default_provider();
+            Arc::new(ring)
+        })
 }

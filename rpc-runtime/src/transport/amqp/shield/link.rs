@@ -230,7 +230,12 @@ mod tests {
             Ok(link) => Some(link),
             Err(error) => {
                 assert!(std::env::var("CI").is_err(), "no broker in CI: {error}");
-                eprintln!("skipped: no broker at 127.0.0.1:5672 ({error})");
+                // To the stderr handle, which libtest does not capture.
+                let test = std::thread::current().name().unwrap_or("a test").to_owned();
+                let _ = std::io::Write::write_fmt(
+                    &mut std::io::stderr(),
+                    format_args!("SKIPPED {test}: no broker at 127.0.0.1:5672 ({error})\n"),
+                );
                 None
             }
         }
