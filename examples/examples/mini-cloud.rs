@@ -25,7 +25,7 @@ use examples::services::{
     SchedulerManagerClient, SchedulerManagerService, VolumeManagerClient, VolumeManagerService,
 };
 use examples::trace::{line, ms};
-use rpc_runtime::notify::NotificationListener;
+use rpc_runtime::notify::{NotificationListener, Priority};
 use rpc_runtime::{Context, RpcError, Server, Transport};
 
 #[derive(Debug, Parser)]
@@ -177,8 +177,10 @@ async fn billing_listener(
 ) -> Result<NotificationListener, RpcError> {
     let billing = billing.clone();
     // No pool: billing consumes the default queue the notifiers declare
-    // (`notifications.info`), so nothing piles up there.
+    // (`notifications.info`), so nothing piles up there; only `info`, so
+    // it declares no queue of another priority, which nobody would read.
     NotificationListener::builder(transport)
+        .priorities([Priority::Info])
         .event_types(["volume.create.*"])
         .concurrency(1)
         .start(move |notification| {

@@ -8,7 +8,8 @@
 //! `http://127.0.0.1:4318/v1/traces`, Jaeger's and Tempo's default).
 
 use std::io::IsTerminal as _;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs as _};
+use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
@@ -73,6 +74,7 @@ pub fn start(options: Options<'_>) -> Result<Telemetry, String> {
         .with_filter(filter);
     let (traces, tracer) = match options.otlp {
         Some(endpoint) => {
+            collector_address(endpoint)?;
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
                 .with_endpoint(endpoint)
@@ -98,6 +100,9 @@ pub fn start(options: Options<'_>) -> Result<Telemetry, String> {
         .with(logs)
         .with(traces)
         .try_init();
+    if let Some(endpoint) = options.otlp {
+        warn_without_collector(endpoint);
+    }
     if let Some(addr) = options.metrics {
         metrics_exporter_prometheus::PrometheusBuilder::new()
             .with_http_listener(addr)
@@ -111,4 +116,41 @@ pub fn start(options: Options<'_>) -> Result<Telemetry, String> {
         rpc_runtime::telemetry::describe_metrics();
     }
     Ok(Telemetry { tracer })
+}
+
+/// The collector's `host:port` in an OTLP/HTTP URL; what is wrong with the
+/// URL otherwise.
+fn collector_address(endpoint: &str) -> Result<String, String> {
+    let example = "e.g. http://127.0.0.1:4318/v1/traces";
+    let url = url::Url::parse(endpoint).map_err(|e| {
+        format!("--otlp {endpoint}: not a URL ({e}); give an http(s) URL, {example}")
+    })?;
+    let (Some(host), Some(port), "http" | "https") =
+        (url.host_str(), url.port_or_known_default(), url.scheme())
+    else {
+        return Err(format!(
+            "--otlp {endpoint}: give an http(s) URL with a host, {example}"
+        ));
+    };
+    Ok(format!("{host}:{port}"))
+}
+
+/// Warns, from a thread of its own (a connect may wait on DNS or the
+/// network), when no collector accepts connections at `endpoint`: its spans
+/// would be dropped, and the exporter says nothing.
+fn warn_without_collector(endpoint: &str) {
+    let Ok(address) = collector_address(endpoint) else {
+        return;
+    };
+    let endpoint = endpoint.to_owned();
+    std::thread::spawn(move || {
+        let reached = address.to_socket_addrs().map(|mut all| {
+            all.any(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok())
+        });
+        if !matches!(reached, Ok(true)) {
+            tracing::warn!(
+                "--otlp {endpoint}: no collector accepts connections at {address}; spans will be dropped"
+            );
+        }
+    });
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use amqprs::channel::{ExchangeDeclareArguments, QueueDeclareArguments};
+use rpc_runtime::RpcError;
 use rpc_tests::env::raw_connection;
 use rpc_tests::volume::Log;
 use rpc_tests::{Env, Kind};
@@ -114,4 +115,25 @@ async fn declared_entities_are_osloes() {
             "left behind: {queues:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_over_amqps_limit_is_refused_not_a_panic() {
+    let Some(env) = Env::new(Kind::Amqp).await else {
+        return;
+    };
+    let transport = env.transport().await;
+    let long = "q".repeat(300);
+    match transport.queue_status(&long).await {
+        Err(RpcError::Config(text)) => {
+            assert!(
+                text.contains("300 bytes, over AMQP's limit of 255"),
+                "{text}"
+            );
+        }
+        other => panic!("expected a Config error, got {other:?}"),
+    }
+    // The transport still works.
+    assert_eq!(transport.queue_status(&env.topic).await, Ok(None));
+    env.cleanup().await;
 }

@@ -2,7 +2,7 @@
 //! per role, run as a newcomer would (in a vhost of its own): the api's
 //! output is the README's transcript, and a second run prints the same.
 
-use rpc_tests::env::OwnVhost;
+use rpc_tests::env::{OwnVhost, rabbitmqctl};
 use rpc_tests::process::{Process, example};
 use tokio::process::Command;
 
@@ -83,6 +83,16 @@ async fn the_readme_walkthrough_reproduces() {
     for service in &mut services {
         assert!(service.exited_ok().await, "a service stops on SIGTERM");
     }
+    // What the README says is left: the notifications' default queue
+    // billing reads, no queue of a priority nobody reads.
+    let queues = rabbitmqctl(&["list_queues", "-q", "-p", &vhost.name, "name"])
+        .expect("rabbitmqctl list_queues");
+    let notifications: Vec<&str> = queues
+        .lines()
+        .map(str::trim)
+        .filter(|q| q.starts_with("notifications."))
+        .collect();
+    assert_eq!(notifications, ["notifications.info"], "{queues}");
     drop(vhost);
 }
 

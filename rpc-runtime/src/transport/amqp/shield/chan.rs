@@ -100,6 +100,7 @@ impl Chan {
         &self,
         args: ExchangeDeclareArguments,
     ) -> Result<(), RpcError> {
+        short(&[&args.exchange])?;
         let what = format!("declaring exchange `{}`", args.exchange);
         self.run(what, |c| async move { c.exchange_declare(args).await })
             .await
@@ -111,6 +112,7 @@ impl Chan {
         queue: &str,
         args: QueueDeclareArguments,
     ) -> Result<(u32, u32), RpcError> {
+        short(&[queue])?;
         let what = format!("declaring queue `{queue}`");
         let declared = self
             .run(what, |c| async move { c.queue_declare(args).await })
@@ -122,6 +124,7 @@ impl Chan {
     /// nobody consumes it (the broker refuses otherwise, closing the
     /// channel; quorum queues cannot be asked that way).
     pub(crate) async fn queue_delete(&self, queue: &str, if_idle: bool) -> Result<u32, RpcError> {
+        short(&[queue])?;
         let mut args = QueueDeleteArguments::new(queue);
         args.if_empty = if_idle;
         args.if_unused = if_idle;
@@ -134,6 +137,7 @@ impl Chan {
 
     /// Binds a queue to an exchange.
     pub(crate) async fn queue_bind(&self, args: QueueBindArguments) -> Result<(), RpcError> {
+        short(&[&args.queue, &args.exchange, &args.routing_key])?;
         let what = format!("binding queue `{}`", args.queue);
         self.run(what, |c| async move { c.queue_bind(args).await })
             .await
@@ -144,6 +148,7 @@ impl Chan {
         &self,
         args: BasicConsumeArguments,
     ) -> Result<mpsc::UnboundedReceiver<ConsumerMessage>, RpcError> {
+        short(&[&args.queue])?;
         let what = format!("consuming `{}`", args.queue);
         let (_tag, deliveries) = self
             .run(what, |c| async move { c.basic_consume_rx(args).await })
@@ -153,6 +158,7 @@ impl Chan {
 
     /// Takes one message from `queue`, settled on taking (no ack).
     pub(crate) async fn get(&self, queue: &str) -> Result<Option<GetMessage>, RpcError> {
+        short(&[queue])?;
         let args = BasicGetArguments::new(queue).no_ack(true).finish();
         let what = format!("taking a message from `{queue}`");
         self.run(what, |c| async move { c.basic_get(args).await })
@@ -242,5 +248,22 @@ impl Drop for Closer {
         self.shield.spawn(async move {
             let _ = shield.run("closing a channel", channel.close()).await;
         });
+    }
+}
+
+/// Refuses a name longer than AMQP's short strings allow (255 bytes), which
+/// amqprs would panic on.
+fn short(names: &[&str]) -> Result<(), RpcError> {
+    match names
+        .iter()
+        .find(|n| n.len() > crate::topology::MAX_NAME_LEN)
+    {
+        Some(long) => Err(RpcError::config(format!(
+            "the name `{}…` is {} bytes, over AMQP's limit of {}",
+            long.chars().take(40).collect::<String>(),
+            long.len(),
+            crate::topology::MAX_NAME_LEN
+        ))),
+        None => Ok(()),
     }
 }
