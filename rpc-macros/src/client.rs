@@ -2,7 +2,9 @@
 //!
 //! Both wrap the runtime's `ClientCore`. Each trait method becomes a typed
 //! async method that builds the argument list and calls or casts through
-//! the method's `MethodTypes` table (see [`crate::args`]).
+//! the method's `MethodTypes` table (see [`crate::args`]). The fanout handle
+//! refuses the calls and streams with a clear error (see
+//! [`crate::fanout_calls`]).
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -14,6 +16,20 @@ use rpc_model::reserved::{
 use rpc_model::{Method, MethodKind, Output, Service};
 
 use crate::bodies::Bodies;
+
+/// The names of the client's own methods (beside the trait's), in the
+/// order [`impls`] defines them.
+pub(crate) const OWN_METHODS: [&str; 9] = [
+    NEW,
+    TO_SERVER,
+    TIMEOUT,
+    TOPIC,
+    VERSION_CAP,
+    CALL_MONITOR,
+    CAN_SEND_VERSION,
+    FANOUT,
+    DESCRIPTOR,
+];
 
 /// The client and fanout struct definitions (outside the private block).
 pub(crate) fn types(service: &Service) -> TokenStream {
@@ -60,6 +76,8 @@ pub(crate) fn impls(service: &Service, bodies: Bodies) -> TokenStream {
         .enumerate()
         .filter(|(_, method)| method.is_cast())
         .map(|(index, method)| client_method(index, method, true, bodies));
+    // A call or stream through the fanout handle: one clear error.
+    let refusals = crate::fanout_calls::for_service(service);
     let [
         new,
         to_server,
@@ -70,18 +88,7 @@ pub(crate) fn impls(service: &Service, bodies: Bodies) -> TokenStream {
         can_send_version,
         fanout_fn,
         descriptor,
-    ] = [
-        NEW,
-        TO_SERVER,
-        TIMEOUT,
-        TOPIC,
-        VERSION_CAP,
-        CALL_MONITOR,
-        CAN_SEND_VERSION,
-        FANOUT,
-        DESCRIPTOR,
-    ]
-    .map(reserved::ident);
+    ] = OWN_METHODS.map(reserved::ident);
     quote! {
         impl #client {
             /// A client of the service's topic, sending to any server.
@@ -138,6 +145,28 @@ pub(crate) fn impls(service: &Service, bodies: Bodies) -> TokenStream {
         impl #fanout {
             #(#fanout_methods)*
         }
+
+        #refusals
+    }
+}
+
+/// What the client's method returns (after `.await`).
+pub(crate) fn output(method: &Method) -> TokenStream {
+    output_of(method.kind, &method.output)
+}
+
+/// What a client method of this kind returning `output` returns.
+pub(crate) fn output_of(kind: MethodKind, output: &Output) -> TokenStream {
+    let rpc_error = quote!(::rpc_runtime::RpcError);
+    match (kind, output) {
+        (MethodKind::Call, Output::Fallible { ok, err }) => {
+            quote!(::core::result::Result<#ok, #err>)
+        }
+        (MethodKind::Call, Output::Value(ty)) => quote!(::core::result::Result<#ty, #rpc_error>),
+        (MethodKind::Stream, Output::Stream { item, err }) => {
+            quote!(::rpc_runtime::RpcStream<#item, #err>)
+        }
+        _ => quote!(::core::result::Result<(), #rpc_error>),
     }
 }
 
@@ -152,17 +181,7 @@ fn client_method(index: usize, method: &Method, fanout: bool, bodies: Bodies) ->
     });
     let args = crate::args::build(method);
     let types = crate::args::types_ident(method);
-    let rpc_error = quote!(::rpc_runtime::RpcError);
-    let output = match (method.kind, &method.output) {
-        (MethodKind::Call, Output::Fallible { ok, err }) => {
-            quote!(::core::result::Result<#ok, #err>)
-        }
-        (MethodKind::Call, Output::Value(ty)) => quote!(::core::result::Result<#ty, #rpc_error>),
-        (MethodKind::Stream, Output::Stream { item, err }) => {
-            quote!(::rpc_runtime::RpcStream<#item, #err>)
-        }
-        _ => quote!(::core::result::Result<(), #rpc_error>),
-    };
+    let output = output(method);
     let send = match method.kind {
         MethodKind::Cast => {
             quote!(self.core.cast(&__RPC_METHODS[#index], &#types, #ctx, #args, #fanout))

@@ -1,7 +1,9 @@
 //! Entry point of the expansion: parse, then generate everything or, when
 //! the trait has mistakes, the errors beside the trait as written and the
 //! generated types with stub bodies (thiserror's fallback), so that the
-//! user's other code does not drown them in follow-on errors.
+//! user's other code does not drown them in follow-on errors. The methods
+//! with mistakes get stand-ins of their own ([`crate::stand_ins`]): one
+//! mistake, one error, whatever calls the method.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -30,9 +32,16 @@ pub(crate) fn rpc_service(args: TokenStream, input: TokenStream) -> TokenStream 
             // with stub bodies (for the methods without mistakes), so that
             // the user's code using them adds no errors of its own.
             let errors = errors.to_compile_error();
+            let stand_ins = crate::stand_ins::stand_ins(&service, &item);
             let item = crate::manager::bounded(without_repeats(item));
             let stubs = generate(&service, quote!(#item), Bodies::Stub);
-            quote!(#errors #stubs)
+            quote! {
+                #errors
+                #stubs
+                const _: () = {
+                    #stand_ins
+                };
+            }
         }
     }
 }

@@ -4,6 +4,8 @@
 //! The macro reads the trait with `rpc-model` (the same parser `cargo xtask
 //! gen-docs` uses), then writes the manager trait, the client, the
 //! fanout handle, the service dispatcher and the descriptor, one module each.
+//! A mistake in the trait is one error on the user's tokens: the code is
+//! still generated, so nothing that uses it adds errors of its own.
 
 extern crate proc_macro;
 
@@ -12,8 +14,10 @@ mod bodies;
 mod client;
 mod descriptor;
 mod expand;
+mod fanout_calls;
 mod manager;
 mod service;
+mod stand_ins;
 
 use proc_macro::TokenStream;
 

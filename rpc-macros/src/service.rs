@@ -37,6 +37,13 @@ pub(crate) fn impls(service: &Service, bodies: Bodies) -> TokenStream {
         Bodies::Real => &service.methods[..],
         Bodies::Stub => &[],
     };
+    // A stand-in asks of its manager only what `rpc_runtime::Service`
+    // does: the trait with mistakes may not be usable as a bound (a
+    // generic one), and the user's impl of it has its own errors, if any.
+    let manager_bound = match bodies {
+        Bodies::Real => quote!(#trait_ident),
+        Bodies::Stub => quote!(::core::marker::Send + ::core::marker::Sync + 'static),
+    };
     let args = crate::args::items(dispatched);
     let arms = dispatched.iter().map(|method| arm(trait_ident, method));
     let [new, from_arc, manager, descriptor] =
@@ -44,7 +51,7 @@ pub(crate) fn impls(service: &Service, bodies: Bodies) -> TokenStream {
     quote! {
         #args
 
-        impl<M: #trait_ident> #ident<M> {
+        impl<M: #manager_bound> #ident<M> {
             /// Serves `manager`.
             pub fn #new(manager: M) -> Self {
                 Self { manager: ::std::sync::Arc::new(manager) }
@@ -78,7 +85,7 @@ pub(crate) fn impls(service: &Service, bodies: Bodies) -> TokenStream {
             }
         }
 
-        impl<M: #trait_ident> ::rpc_runtime::Service for #ident<M> {
+        impl<M: #manager_bound> ::rpc_runtime::Service for #ident<M> {
             fn descriptor(&self) -> &'static ::rpc_runtime::ServiceDescriptor {
                 &__RPC_DESCRIPTOR
             }

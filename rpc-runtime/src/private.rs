@@ -39,3 +39,22 @@ impl<E: WireType + From<RpcError> + std::error::Error> ServiceError for E {}
 /// The error type of methods that cannot fail; no value of it exists.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub enum NoError {}
+
+/// Never implemented: the bound of the fanout handle's stand-in for each
+/// call method, so that `client.fanout().a_call(..)` is this one error
+/// (see `rpc-macros`' `fanout_calls.rs`).
+#[diagnostic::on_unimplemented(
+    message = "a call cannot go through a fanout: a fanout carries casts only",
+    label = "this method is a call, not a cast",
+    note = "call it on the client instead: `client.<method>(&ctx, ..)` reaches one server of the topic, `client.to_server(\"host-1\").<method>(&ctx, ..)` that server",
+    note = "or, if every server must get it and nobody needs its answer, make it a cast: `#[rpc(cast)]` on the method in the trait (a cast returns nothing)"
+)]
+pub trait FanoutCarriesCastsOnly {}
+
+/// Never implemented: as [`FanoutCarriesCastsOnly`], for stream methods.
+#[diagnostic::on_unimplemented(
+    message = "a stream cannot go through a fanout: a fanout carries casts only",
+    label = "this method is a stream, not a cast",
+    note = "call it on the client instead: `client.<method>(&ctx, ..)` reaches one server of the topic, `client.to_server(\"host-1\").<method>(&ctx, ..)` that server"
+)]
+pub trait FanoutCarriesNoStreams {}

@@ -27,6 +27,7 @@
 pub mod attr;
 mod errors;
 pub mod model;
+pub mod output;
 pub mod parse;
 pub mod render;
 pub mod reserved;

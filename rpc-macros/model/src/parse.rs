@@ -7,13 +7,13 @@
 use proc_macro2::TokenStream;
 use syn::ext::IdentExt;
 use syn::{
-    Attribute, Expr, FnArg, GenericArgument, ItemTrait, Lit, Meta, Pat, PathArguments, ReturnType,
-    Signature, TraitItem, TraitItemFn, Type,
+    Attribute, Expr, FnArg, ItemTrait, Lit, Meta, Pat, Signature, TraitItem, TraitItemFn, Type,
 };
 
 use crate::attr::{parse_service_attrs, take_method_attrs};
 use crate::errors::Errors;
 use crate::model::{Arg, Method, MethodKind, Output, Service};
+use crate::output::parse_output;
 use crate::reserved::RESERVED_METHOD_NAMES;
 
 /// Parses `#[rpc_service(args)] item` into a checked model.
@@ -306,51 +306,6 @@ fn check_arg_type(ty: &Type, errors: &mut Errors) -> bool {
         }
         _ => true,
     }
-}
-
-fn parse_output(output: &ReturnType, errors: &mut Errors) -> Option<Output> {
-    let ty = match output {
-        ReturnType::Default => return Some(Output::Unit),
-        ReturnType::Type(_, ty) => &**ty,
-    };
-    match ty {
-        Type::Tuple(tuple) if tuple.elems.is_empty() => Some(Output::Unit),
-        Type::ImplTrait(_) | Type::Reference(_) => {
-            errors.error_spanned_by(
-                ty,
-                "an RPC method returns an owned, concrete type: its value is sent back over the network",
-            );
-            None
-        }
-        _ => Some(
-            match (result_parts(ty, "Result"), result_parts(ty, "RpcStream")) {
-                (Some((ok, err)), _) => Output::Fallible { ok, err },
-                (_, Some((item, err))) => Output::Stream { item, err },
-                _ => Output::Value(ty.clone()),
-            },
-        ),
-    }
-}
-
-/// `Result<T, E>` (any path ending in `name` with two type arguments).
-fn result_parts(ty: &Type, name: &str) -> Option<(Type, Type)> {
-    let Type::Path(path) = ty else { return None };
-    if path.qself.is_some() {
-        return None;
-    }
-    let last = path.path.segments.last()?;
-    if last.ident != name {
-        return None;
-    }
-    let PathArguments::AngleBracketed(args) = &last.arguments else {
-        return None;
-    };
-    let mut types = args.args.iter().filter_map(|arg| match arg {
-        GenericArgument::Type(ty) => Some(ty.clone()),
-        _ => None,
-    });
-    let (ok, err) = (types.next()?, types.next()?);
-    (types.next().is_none() && args.args.len() == 2).then_some((ok, err))
 }
 
 /// Splits doc comments (as text lines) from the other attributes.
