@@ -372,4 +372,20 @@ mod tests {
             );
         }
     }
+
+    /// A kwargs object without an `Option` argument's key reads it as
+    /// `None` (as with `null`); without another argument's key it is an
+    /// error naming the argument.
+    #[test]
+    fn a_missing_option_reads_as_none() {
+        let codec = AnyCodec::Json(Json::default());
+        let none = Ok(("db".to_owned(), (10, (None, ()))));
+        assert_eq!(decode(&codec, br#"{"name": "db", "size": 10}"#), none);
+        assert_eq!(
+            decode(&codec, br#"{"size": 10, "tag": null, "name": "db"}"#),
+            none
+        );
+        let missing = decode(&codec, br#"{"name": "db", "tag": "x"}"#).unwrap_err();
+        assert!(missing.contains("missing field `size`"), "{missing}");
+    }
 }

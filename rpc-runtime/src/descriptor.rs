@@ -68,3 +68,57 @@ pub struct ArgDescriptor {
     /// Its type as written.
     pub ty: &'static str,
 }
+
+impl ArgDescriptor {
+    /// Whether a caller may leave the argument out: its type is an
+    /// `Option`, which a request without it reads as `None` (see
+    /// [`optional_type`]).
+    pub fn optional(&self) -> bool {
+        optional_type(self.ty)
+    }
+}
+
+/// Whether an argument of type `ty`, as written (`Option<String>`,
+/// `std::option::Option<u32>`), may be left out of a request by name: the
+/// arguments decode it as `None`, as serde decodes a struct's missing
+/// `Option` field. Decided from the type as written (its last path segment
+/// is `Option`; an alias of an `Option` counts as required), so that the
+/// server's argument check, `rpcctl` (which reads the types from
+/// `describe`) and the AsyncAPI `required` lists agree.
+pub fn optional_type(ty: &str) -> bool {
+    let ty = ty.trim();
+    let Some((path, generics)) = ty.split_once('<') else {
+        return false;
+    };
+    let last = path.rsplit("::").next().unwrap_or(path).trim();
+    last == "Option" && generics.trim_end().ends_with('>')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::optional_type;
+
+    #[test]
+    fn options_are_optional_and_nothing_else_is() {
+        for ty in [
+            "Option<String>",
+            "Option<Vec<u8>>",
+            "std::option::Option<u32>",
+            "::core::option::Option<(u8, u8)>",
+            " Option < String > ",
+        ] {
+            assert!(optional_type(ty), "{ty}");
+        }
+        for ty in [
+            "String",
+            "Vec<Option<u8>>",
+            "MyOption<u8>",
+            "Option",
+            "&Option<u8>",
+            "(Option<u8>, u8)",
+            "HashMap<String, Option<u8>>",
+        ] {
+            assert!(!optional_type(ty), "{ty}");
+        }
+    }
+}

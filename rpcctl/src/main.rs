@@ -5,7 +5,7 @@
 //! rpcctl --url amqp://guest:guest@127.0.0.1:5672/%2f ping volume
 //! rpcctl describe volume [--server host-1]
 //! rpcctl call volume list_volumes '{}' [--server host-1] [--timeout 5s]
-//! rpcctl cast volume refresh_capabilities '{}' [--server host-1 | --fanout] [--check]
+//! rpcctl cast volume refresh_capabilities '{}' [--server host-1 | --fanout] [--check | --no-check]
 //! rpcctl topology volume
 //! rpcctl top volume
 //! rpcctl completions bash > /etc/bash_completion.d/rpcctl
@@ -13,6 +13,7 @@
 //!
 //! Every command takes `--json`. Exit codes: see [`EXIT_CODES`].
 
+mod cast;
 mod failure;
 mod output;
 mod request;
@@ -68,6 +69,7 @@ enum Command {
     /// Lists the live servers of a topic (a fanout ping their managers never see).
     Ping {
         /// The topic, e.g. `volume`.
+        #[arg(value_parser = parse_topic)]
         topic: String,
         /// How long to gather answers (e.g. 500ms, 2s).
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
@@ -76,9 +78,10 @@ enum Command {
     /// Prints a topic's methods as signatures, with their doc comments.
     Describe {
         /// The topic, e.g. `volume`.
+        #[arg(value_parser = parse_topic)]
         topic: String,
         /// Ask this server (`topic.server`) instead of any server of the topic.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_server)]
         server: Option<String>,
         /// How long to wait for the answer.
         #[arg(long, default_value = "5s", value_parser = parse_duration)]
@@ -87,6 +90,7 @@ enum Command {
     /// Calls a method with JSON arguments and prints the JSON reply.
     Call {
         /// The topic, e.g. `volume`.
+        #[arg(value_parser = parse_topic)]
         topic: String,
         /// The method, e.g. `list_volumes`.
         method: String,
@@ -94,7 +98,7 @@ enum Command {
         #[arg(default_value = "{}")]
         args: String,
         /// Call this server (`topic.server`) instead of any server of the topic.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_server)]
         server: Option<String>,
         /// How long to wait for the reply.
         #[arg(long, default_value = "5s", value_parser = parse_duration)]
@@ -102,11 +106,14 @@ enum Command {
     },
     /// Casts a method with JSON arguments; returns once the broker confirmed it.
     ///
-    /// The cast is queued even when no server consumes right now. Without
-    /// `--check` nothing is asked of the servers first: the arguments go as
-    /// given, for version `--version`.
+    /// When a server consumes the queue, it is asked to describe the method
+    /// first: a method or argument it does not have is refused before
+    /// anything is sent, and the version the method needs is sent. With no
+    /// server consuming, the cast is sent as given (for `--version`) to wait
+    /// in the queue, and rpcctl says it went unchecked.
     Cast {
         /// The topic, e.g. `volume`.
+        #[arg(value_parser = parse_topic)]
         topic: String,
         /// The method, e.g. `delete_volume`.
         method: String,
@@ -114,20 +121,23 @@ enum Command {
         #[arg(default_value = "{}")]
         args: String,
         /// Cast to this server (`topic.server`) only.
-        #[arg(long, conflicts_with = "fanout")]
+        #[arg(long, value_parser = parse_server, conflicts_with = "fanout")]
         server: Option<String>,
         /// Cast to every server of the topic.
         #[arg(long)]
         fanout: bool,
-        /// Ask a server to describe the method first: checks the argument
-        /// names and sends the version the method needs.
-        #[arg(long)]
+        /// Fail unless a server describes the method (instead of sending it
+        /// unchecked when nobody consumes).
+        #[arg(long, conflicts_with = "no_check")]
         check: bool,
-        /// The API version the cast asks for (without `--check`).
+        /// Send as given, without asking a server to describe the method.
+        #[arg(long)]
+        no_check: bool,
+        /// The API version an unchecked cast asks for.
         #[arg(long, default_value = "1.0")]
         version: String,
-        /// The namespace the cast names (without `--check`), for services
-        /// declared with one.
+        /// The namespace an unchecked cast names, for services declared
+        /// with one.
         #[arg(long)]
         namespace: Option<String>,
         /// How long to wait for the broker's confirm (and, with `--check`,
@@ -142,6 +152,7 @@ enum Command {
     /// (the topic queue and the queues of servers that answer a ping).
     Topology {
         /// The topic, e.g. `volume`.
+        #[arg(value_parser = parse_topic)]
         topic: String,
         /// How long to gather ping answers.
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
@@ -158,6 +169,7 @@ enum Command {
     /// `--json`, one JSON document per refresh.
     Top {
         /// The topic, e.g. `volume`.
+        #[arg(value_parser = parse_topic)]
         topic: String,
         /// How often to refresh.
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
@@ -176,6 +188,26 @@ enum Command {
 /// The longest timeout or window accepted (Tokio's timers do not go far
 /// past this, and no deployment waits longer).
 const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// A topic name the broker accepts (checked before anything is sent).
+fn parse_topic(text: &str) -> Result<String, String> {
+    rpc_runtime::topology::check_name("topic", text).map_err(config_text)?;
+    Ok(text.to_owned())
+}
+
+/// A server name the broker accepts.
+fn parse_server(text: &str) -> Result<String, String> {
+    rpc_runtime::topology::check_name("server", text).map_err(config_text)?;
+    Ok(text.to_owned())
+}
+
+/// What a configuration mistake says, without the variant's prefix.
+fn config_text(error: rpc_runtime::RpcError) -> String {
+    match error {
+        rpc_runtime::RpcError::Config(text) => text,
+        other => other.to_string(),
+    }
+}
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = text
@@ -260,6 +292,7 @@ async fn run(cli: Cli, out: Output) -> Result<(), Failure> {
             server,
             fanout,
             check,
+            no_check,
             version,
             namespace,
             timeout,
@@ -269,11 +302,16 @@ async fn run(cli: Cli, out: Output) -> Result<(), Failure> {
                 server: server.as_deref(),
                 fanout,
             };
-            let unchecked = (!check).then(|| request::Unchecked {
+            let check = match (check, no_check) {
+                (true, _) => cast::Check::Always,
+                (_, true) => cast::Check::Never,
+                _ => cast::Check::IfServed,
+            };
+            let given = cast::AsGiven {
                 version: &version,
                 namespace: namespace.as_deref(),
-            });
-            request::cast(&transport, out, to, &method, &args, unchecked, timeout).await
+            };
+            cast::cast(&transport, out, to, &method, &args, check, given, timeout).await
         }
         Command::Topology {
             topic,

@@ -12,6 +12,13 @@ use serde_json::{Value, json};
 use crate::failure::Failure;
 
 /// Where results go, and in which form.
+/// Whether a cast was checked against a server's description, or why not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Checked {
+    Yes,
+    No(&'static str),
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Output {
     json: bool,
@@ -67,11 +74,20 @@ impl Output {
     }
 
     /// A confirmed cast to `to` (the destination in words).
-    pub(crate) fn cast_confirmed(self, method: &str, to: &str) {
+    pub(crate) fn cast_confirmed(self, method: &str, to: &str, checked: Checked) {
         if self.json {
-            print_json(&json!({"cast": method, "to": to, "confirmed": true}));
+            let mut said = json!({"cast": method, "to": to, "confirmed": true, "checked": true});
+            if let (Checked::No(why), Some(map)) = (checked, said.as_object_mut()) {
+                map.insert("checked".into(), false.into());
+                map.insert("unchecked_because".into(), why.into());
+            }
+            print_json(&said);
         } else {
-            eprintln!("rpcctl: `{method}` cast to {to}, confirmed by the broker");
+            let how = match checked {
+                Checked::Yes => "checked against a server's description".to_owned(),
+                Checked::No(why) => format!("sent unchecked ({why})"),
+            };
+            eprintln!("rpcctl: `{method}` cast to {to}, {how}, confirmed by the broker");
         }
     }
 
@@ -166,10 +182,15 @@ impl Output {
     }
 
     /// Exchanges and queues with their counts, and what to notice.
-    pub(crate) fn topology(self, rows: &[TopologyRow]) {
+    /// The rows; `partial` says why only some queues could be listed.
+    pub(crate) fn topology(self, rows: &[TopologyRow], partial: Option<&str>) {
         if self.json {
-            print_json(&serde_json::to_value(rows).unwrap_or(Value::Null));
+            let rows = serde_json::to_value(rows).unwrap_or(Value::Null);
+            print_json(&json!({"rows": rows, "partial": partial}));
             return;
+        }
+        if let Some(why) = partial {
+            eprintln!("rpcctl: {why}");
         }
         let cells: Vec<[String; 7]> = rows
             .iter()

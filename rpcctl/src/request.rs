@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rpc_runtime::builtin::{self, MethodDescription, PingReply, ServiceDescription};
 use rpc_runtime::codec::{AnyCodec, Codec, Json};
+use rpc_runtime::descriptor::optional_type;
 use rpc_runtime::message::Message;
 use rpc_runtime::wire::{NativeWire, OsloWire, OutgoingRequest, ReplyBody, Wire, WireFormat};
 use rpc_runtime::{Context, Destination, RpcError, Transport, topology};
@@ -23,7 +24,7 @@ fn wire(transport: &Transport) -> Box<dyn WireFormat> {
 }
 
 /// A JSON request for `method`.
-fn request(
+pub(crate) fn request(
     transport: &Transport,
     method: &str,
     version: &str,
@@ -53,7 +54,7 @@ pub(crate) struct Target<'a> {
 }
 
 impl Target<'_> {
-    fn destination(&self) -> Destination {
+    pub(crate) fn destination(&self) -> Destination {
         let topic = self.topic.to_owned();
         match (self.fanout, self.server) {
             (true, _) => Destination::Fanout { topic },
@@ -99,7 +100,7 @@ impl Target<'_> {
     }
 
     /// The failure for `error` on the way to this destination.
-    fn failed(&self, error: RpcError) -> Failure {
+    pub(crate) fn failed(&self, error: RpcError) -> Failure {
         match error {
             RpcError::Undeliverable { .. } => Failure::NoAnswer(self.nobody()),
             other => Failure::from(other),
@@ -187,10 +188,21 @@ pub(crate) async fn gather_pings(
 }
 
 /// What the servers of `to` describe.
-async fn fetch_description(
+pub(crate) async fn fetch_description(
     transport: &Transport,
     to: Target<'_>,
     timeout: Duration,
+) -> Result<ServiceDescription, Failure> {
+    fetch_description_or(transport, to, timeout, |e| to.failed(e)).await
+}
+
+/// What the servers of `to` describe; `failed` says why not, when the
+/// question was not answered.
+pub(crate) async fn fetch_description_or(
+    transport: &Transport,
+    to: Target<'_>,
+    timeout: Duration,
+    failed: impl FnOnce(RpcError) -> Failure,
 ) -> Result<ServiceDescription, Failure> {
     let message = request(
         transport,
@@ -203,7 +215,7 @@ async fn fetch_description(
     let reply = transport
         .call_raw(to.destination(), message, timeout)
         .await
-        .map_err(|e| to.failed(e))?;
+        .map_err(failed)?;
     serde_json::from_value(read_reply(transport, reply)?)
         .map_err(|e| Failure::Answered(format!("undecodable description: {e}"), None))
 }
@@ -227,7 +239,7 @@ pub(crate) async fn describe(
 }
 
 /// `args` as a JSON object.
-fn parse_args(args: &str) -> Result<Map<String, Value>, Failure> {
+pub(crate) fn parse_args(args: &str) -> Result<Map<String, Value>, Failure> {
     let value: Value = serde_json::from_str(args)
         .map_err(|e| Failure::Usage(format!("the arguments are not JSON: {e}")))?;
     let Value::Object(given) = value else {
@@ -239,14 +251,26 @@ fn parse_args(args: &str) -> Result<Map<String, Value>, Failure> {
 }
 
 /// Checks `args` (a JSON object) against the method's arguments and
-/// returns the body to send.
-fn check_args(method: &MethodDescription, args: &str) -> Result<Vec<u8>, Failure> {
+/// returns the body to send: every argument in the method's order, an
+/// `Option` left out as `null` (which the server reads as `None`).
+pub(crate) fn check_args(method: &MethodDescription, args: &str) -> Result<Vec<u8>, Failure> {
     let given = parse_args(args)?;
     let names: Vec<&str> = method.args.iter().map(|(name, _)| name.as_str()).collect();
     let takes = if names.is_empty() {
         "no arguments".to_owned()
     } else {
-        names.join(", ")
+        let each: Vec<String> = method
+            .args
+            .iter()
+            .map(|(name, ty)| {
+                if optional_type(ty) {
+                    format!("{name} (optional)")
+                } else {
+                    name.clone()
+                }
+            })
+            .collect();
+        each.join(", ")
     };
     if let Some(unknown) = given.keys().find(|k| !names.contains(&k.as_str())) {
         return Err(Failure::Usage(format!(
@@ -254,7 +278,11 @@ fn check_args(method: &MethodDescription, args: &str) -> Result<Vec<u8>, Failure
             method.name
         )));
     }
-    if let Some(missing) = names.iter().find(|n| !given.contains_key(**n)) {
+    if let Some((missing, _)) = method
+        .args
+        .iter()
+        .find(|(name, ty)| !given.contains_key(name) && !optional_type(ty))
+    {
         return Err(Failure::Usage(format!(
             "missing argument `{missing}`: `{}` takes {takes}",
             method.name
@@ -262,7 +290,10 @@ fn check_args(method: &MethodDescription, args: &str) -> Result<Vec<u8>, Failure
     }
     let ordered: Map<String, Value> = names
         .iter()
-        .filter_map(|n| given.get(*n).map(|v| ((*n).to_owned(), v.clone())))
+        .map(|n| {
+            let value = given.get(*n).cloned().unwrap_or(Value::Null);
+            ((*n).to_owned(), value)
+        })
         .collect();
     serde_json::to_vec(&Value::Object(ordered)).map_err(|e| Failure::Usage(e.to_string()))
 }
@@ -270,7 +301,7 @@ fn check_args(method: &MethodDescription, args: &str) -> Result<Vec<u8>, Failure
 /// The method `name` of `service`, of the expected kind.
 /// The method `name`, if it is one of `kinds` (`rpcctl call` takes calls
 /// and streams, `rpcctl cast` casts).
-fn find_method<'a>(
+pub(crate) fn find_method<'a>(
     service: &'a ServiceDescription,
     name: &str,
     kinds: &[&str],
@@ -301,7 +332,7 @@ fn find_method<'a>(
     Ok(method)
 }
 
-fn required_version(service: &ServiceDescription, method: &MethodDescription) -> String {
+pub(crate) fn required_version(service: &ServiceDescription, method: &MethodDescription) -> String {
     method.since.clone().unwrap_or_else(|| {
         let major = service.version.split('.').next().unwrap_or("1");
         format!("{major}.0")
@@ -317,7 +348,7 @@ pub(crate) async fn call(
     args: &str,
     timeout: Duration,
 ) -> Result<(), Failure> {
-    let service = fetch_description(transport, to, timeout).await?;
+    let service = crate::cast::description_for(transport, to, method, timeout).await?;
     let described = find_method(&service, method, &["call", "stream"])?;
     let streams = described.kind == "stream";
     let body = check_args(described, args)?;
@@ -361,66 +392,5 @@ async fn print_stream(
         };
         println!("{value}");
     }
-    Ok(())
-}
-
-/// What an unchecked cast names, as the user gave it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Unchecked<'a> {
-    pub(crate) version: &'a str,
-    pub(crate) namespace: Option<&'a str>,
-}
-
-/// `rpcctl cast`: `unchecked`, sent as given; else checked against a
-/// server's description first.
-pub(crate) async fn cast(
-    transport: &Transport,
-    out: Output,
-    to: Target<'_>,
-    method: &str,
-    args: &str,
-    unchecked: Option<Unchecked<'_>>,
-    timeout: Duration,
-) -> Result<(), Failure> {
-    let (body, version, namespace) = match unchecked {
-        Some(given) => {
-            let args = parse_args(args)?;
-            let body = serde_json::to_vec(&Value::Object(args))
-                .map_err(|e| Failure::Usage(e.to_string()))?;
-            (
-                body,
-                given.version.to_owned(),
-                given.namespace.map(str::to_owned),
-            )
-        }
-        None => {
-            let asked = Target {
-                fanout: false,
-                ..to
-            };
-            let service = fetch_description(transport, asked, timeout).await?;
-            let described = find_method(&service, method, &["cast"])?;
-            let body = check_args(described, args)?;
-            (
-                body,
-                required_version(&service, described),
-                service.namespace,
-            )
-        }
-    };
-    let mut message = request(
-        transport,
-        method,
-        &version,
-        namespace.as_deref(),
-        None,
-        body,
-    );
-    message.persistent = true;
-    transport
-        .cast_raw(to.destination(), message, timeout)
-        .await
-        .map_err(|e| to.failed(e))?;
-    out.cast_confirmed(method, &to.describe());
     Ok(())
 }

@@ -75,20 +75,19 @@ pub(crate) async fn show(
     // API adds the others (it may lag, or be another broker's).
     let mut names = vec![topology::topic_queue(topic).to_owned()];
     names.extend(live.iter().map(|s| topology::server_queue(topic, s)));
-    match list_queues(config, management).await {
-        Ok(all) => names.extend(
-            all.into_iter()
-                .map(|q| q.name)
-                .filter(|n| of_topic(topic, n)),
-        ),
-        Err(why) => {
-            if !out.is_json() {
-                eprintln!(
-                    "rpcctl: {why}; showing the topic queue and the queues of servers that answered a ping"
-                );
-            }
+    let partial = match list_queues(config, management).await {
+        Ok(all) => {
+            names.extend(
+                all.into_iter()
+                    .map(|q| q.name)
+                    .filter(|n| of_topic(topic, n)),
+            );
+            None
         }
-    }
+        Err(why) => Some(format!(
+            "{why}; showing the topic queue and the queues of servers that answered a ping"
+        )),
+    };
     names.sort();
     names.dedup();
     let mut queues = Vec::with_capacity(names.len());
@@ -124,7 +123,7 @@ pub(crate) async fn show(
             config.exchange()
         )));
     }
-    out.topology(&rows);
+    out.topology(&rows, partial.as_deref());
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! What an operator meets with rpcctl, run as a process on RabbitMQ: each
-//! broker refusal its own line and exit code, casts that queue without
-//! asking the servers first, left-over queues shown, JSON everywhere, and
+//! broker refusal its own line and exit code, casts that queue while no
+//! server consumes (see `casts.rs`), left-over queues shown, JSON everywhere, and
 //! no panic on any timeout.
 
 use std::sync::Arc;
@@ -86,7 +86,10 @@ async fn a_cast_queues_while_no_server_consumes_and_topology_shows_it() {
     let cast = rpcctl(&env, &["cast", &env.topic, "delete_volume", r#"{"id": 7}"#]).await;
     assert!(cast.status.success(), "{}", stderr(&cast));
     assert!(
-        stderr(&cast).contains(&format!("cast to topic `{}`", env.topic)),
+        stderr(&cast).contains(&format!(
+            "cast to topic `{}`, sent unchecked (no server consumes the queue now)",
+            env.topic
+        )),
         "{}",
         stderr(&cast)
     );
@@ -114,8 +117,8 @@ async fn a_cast_queues_while_no_server_consumes_and_topology_shows_it() {
 
     let topology = rpcctl(&env, &["--json", "topology", &env.topic]).await;
     assert!(topology.status.success(), "{}", stderr(&topology));
-    let rows = json(&topology);
-    let topic = row(&rows, &env.topic);
+    let rows = &json(&topology)["rows"];
+    let topic = row(rows, &env.topic);
     assert_eq!(topic["messages"], 1, "{topic}");
     assert_eq!(topic["consumers"], 0, "{topic}");
     let note = topic["note"].as_str().unwrap_or_default();
@@ -149,8 +152,8 @@ async fn topology_shows_a_left_over_server_queue() {
     assert!(topology.status.success(), "{}", stderr(&topology));
     // Only the management API lists a queue nobody knows the name of.
     if stderr(&topology).contains("management API") && !rpc_tests::env::in_ci() {
-        eprintln!(
-            "skipped: RabbitMQ's management API does not answer (`rabbitmq-plugins enable rabbitmq_management`)"
+        rpc_tests::env::skipped(
+            "RabbitMQ's management API does not answer (`rabbitmq-plugins enable rabbitmq_management`)",
         );
         env.cleanup().await;
         return;
@@ -200,8 +203,36 @@ async fn every_command_speaks_json() {
     assert_eq!(cast["confirmed"], true, "{cast}");
     let topology = json(&rpcctl(&env, &["--json", "topology", topic]).await);
     assert!(
-        topology.as_array().is_some_and(|rows| rows.len() >= 3),
+        topology["rows"]
+            .as_array()
+            .is_some_and(|rows| rows.len() >= 3),
         "{topology}"
+    );
+    // Without the management API the view is partial, and the JSON says why.
+    let partial = json(
+        &rpcctl(
+            &env,
+            &[
+                "--json",
+                "topology",
+                topic,
+                "--management",
+                "http://127.0.0.1:9",
+            ],
+        )
+        .await,
+    );
+    assert!(
+        partial["partial"]
+            .as_str()
+            .is_some_and(|why| why.contains("servers that answered a ping")),
+        "{partial}"
+    );
+    assert!(
+        partial["rows"]
+            .as_array()
+            .is_some_and(|rows| !rows.is_empty()),
+        "{partial}"
     );
     let unknown = rpcctl(&env, &["--json", "call", topic, "no_such_method"]).await;
     assert_eq!(unknown.status.code(), Some(2));
@@ -310,7 +341,7 @@ async fn topology_reads_the_broker_over_tls() {
         &["--json", "topology", &topic],
     )
     .await;
-    let rows = json(&out);
+    let rows = &json(&out)["rows"];
     let row = rows
         .as_array()
         .and_then(|rows| rows.iter().find(|r| r["name"] == topic.as_str()))

@@ -1,6 +1,8 @@
 //! Keyword arguments as a Python server checks them: on oslo's wire the
-//! arguments go by name, and a caller giving an unknown one, or leaving one
-//! out, gets Python's `TypeError` in Python's words.
+//! arguments go by name, and a caller giving an unknown one, or leaving out
+//! one that is not an `Option`, gets Python's `TypeError` in Python's words.
+//! An `Option` argument has a default of `None`, as in Python's
+//! `def m(self, ctxt, name, species=None)`.
 
 use crate::codec::AnyCodec;
 use crate::descriptor::MethodDescriptor;
@@ -9,7 +11,7 @@ use crate::wire::IncomingRequest;
 
 /// On a wire whose arguments go by name (oslo's JSON object), refuses
 /// unknown and missing ones as a Python server would: a `TypeError` in
-/// Python's words.
+/// Python's words. A missing `Option` is not missing: it reads as `None`.
 pub(super) fn check(method: &MethodDescriptor, request: &IncomingRequest) -> Result<(), RpcError> {
     if !matches!(request.codec, AnyCodec::Json(_)) {
         return Ok(());
@@ -38,7 +40,7 @@ pub(super) fn check(method: &MethodDescriptor, request: &IncomingRequest) -> Res
     let missing: Vec<String> = method
         .args
         .iter()
-        .filter(|a| !given.contains_key(a.name))
+        .filter(|a| !a.optional() && !given.contains_key(a.name))
         .map(|a| format!("'{}'", a.name))
         .collect();
     match missing.as_slice() {

@@ -10,6 +10,8 @@
 //!   answer Python OpenStack services and call them.
 
 mod native;
+#[cfg(test)]
+mod optional_tests;
 mod oslo;
 
 pub use native::NativeWire;

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use super::deploy::{Deployment, WireKind};
 use super::find::Found;
 use super::messages::{self, BINCODE, BINDING_VERSION, JSON, Kind, Shape};
-use super::schema::Schemas;
+use super::schema::{Schemas, is_option};
 use super::types::TypeDefs;
 use super::yaml::to_yaml;
 
@@ -33,7 +33,7 @@ pub(crate) fn document(found: &Found, deployment: &Deployment, defs: &TypeDefs) 
     for method in &service.methods {
         let name = method.name();
         let request = format!("{name}.request");
-        let args = args_schema(method, &found.file, &mut schemas);
+        let args = args_schema(method, wire, &found.file, &mut schemas);
         let shape = Shape {
             name: name.clone(),
             title: format!("{name} request"),
@@ -232,15 +232,30 @@ fn notifications(
     }
 }
 
-fn args_schema(method: &Method, file: &str, schemas: &mut Schemas<'_>) -> Value {
+/// The arguments' object. On the oslo wire (by name, oslo's kwargs) an
+/// `Option` argument is not required: a request without it reads it as
+/// `None`, as the runtime's server and `rpcctl` do. On the native wire
+/// (bincode, by position) every argument is there, a `None` in place.
+fn args_schema(method: &Method, wire: WireKind, file: &str, schemas: &mut Schemas<'_>) -> Value {
     let mut properties = Map::new();
     for arg in &method.args {
         properties.insert(arg.name(), schemas.schema(&arg.ty, file));
     }
-    let required: Vec<String> = method.args.iter().map(|a| a.name()).collect();
+    let by_name = wire == WireKind::Oslo;
+    let required: Vec<String> = method
+        .args
+        .iter()
+        .filter(|a| !(by_name && is_option(&a.ty)))
+        .map(|a| a.name())
+        .collect();
+    let description = if by_name && required.len() < method.args.len() {
+        "The arguments by name; an `Option` one may be left out, and reads as `None`."
+    } else {
+        "The arguments by name."
+    };
     json!({
         "type": "object",
-        "description": "The arguments by name.",
+        "description": description,
         "properties": properties,
         "required": required,
         "additionalProperties": false,

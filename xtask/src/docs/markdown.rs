@@ -11,7 +11,7 @@ use super::asyncapi::wire_name;
 use super::deploy::Deployment;
 use super::find::Found;
 use super::mermaid;
-use super::schema::Schemas;
+use super::schema::{Schemas, is_option};
 use super::types::TypeDefs;
 
 const GENERATED: &str =
@@ -150,8 +150,14 @@ fn method_section(service: &Service, method: &Method) -> String {
     } else {
         out.push_str("- arguments:\n");
         for arg in &method.args {
+            // A caller by name (oslo's kwargs, rpcctl) may leave it out.
+            let optional = if is_option(&arg.ty) {
+                " (optional: left out, it reads as `None`)"
+            } else {
+                ""
+            };
             out.push_str(&format!(
-                "  - `{}`: `{}`\n",
+                "  - `{}`: `{}`{optional}\n",
                 arg.ident,
                 type_to_string(&arg.ty)
             ));

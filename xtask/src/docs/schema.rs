@@ -318,7 +318,8 @@ fn is_string(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "String"))
 }
 
-fn is_option(ty: &Type) -> bool {
+/// Whether `ty` is an `Option`, which serde reads as `None` when missing.
+pub(crate) fn is_option(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Option"))
 }
 

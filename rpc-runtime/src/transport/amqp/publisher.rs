@@ -333,7 +333,7 @@ async fn settle_events(
             continue;
         };
         if ours {
-            tracing::debug!(%error, "publishing channel closed");
+            tracing::debug!("publishing channel closed on this side");
         } else {
             tracing::warn!(%error, "publishing channel closed; publishing on a new one");
         }

@@ -160,6 +160,21 @@ fn unreadable(path: &Path, error: impl std::fmt::Display) -> RpcError {
     RpcError::config(format!("TLS: cannot read {}: {error}", path.display()))
 }
 
+/// The process's rustls provider when the program installed one
+/// (`CryptoProvider::install_default`, e.g. aws-lc-rs for post-quantum key
+/// exchange), else *ring*, which builds without a C toolchain's cmake.
+/// rustls 0.23.48 deprecated *ring*'s provider for lacking post-quantum
+/// algorithms; the choice stays the program's.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| {
+            #[allow(deprecated)]
+            let ring = rustls::crypto::ring::default_provider();
+            Arc::new(ring)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,19 +197,4 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
         assert!(TlsOptions::new().adaptor("h").is_ok(), "the bundled roots");
     }
-}
-
-/// The process's rustls provider when the program installed one
-/// (`CryptoProvider::install_default`, e.g. aws-lc-rs for post-quantum key
-/// exchange), else *ring*, which builds without a C toolchain's cmake.
-/// rustls 0.23.48 deprecated *ring*'s provider for lacking post-quantum
-/// algorithms; the choice stays the program's.
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    rustls::crypto::CryptoProvider::get_default()
-        .cloned()
-        .unwrap_or_else(|| {
-            #[allow(deprecated)]
-            let ring = rustls::crypto::ring::default_provider();
-            Arc::new(ring)
-        })
 }
