@@ -106,3 +106,49 @@ fn the_deployment_is_read_not_assumed() {
     );
     assert!(!doc.contains("name: \"openstack\""), "no assumed exchange");
 }
+
+#[test]
+fn without_deployments_it_says_what_to_write_and_that_text_works() {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/src/services.rs");
+    let copy = scratch.path().join("src/services.rs");
+    fs::create_dir_all(copy.parent().expect("parent")).expect("mkdir");
+    let text = fs::read_to_string(&source).expect("read the example services");
+    let linked = text.replace(
+        "/// The hosts known so far",
+        "/// The [`HostState`]s known so far",
+    );
+    assert_ne!(text, linked, "the example's doc moved; update this test");
+    fs::write(&copy, linked).expect("write");
+
+    let missing = xtask(scratch.path(), false);
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("docs/deployments.toml does not exist"),
+        "{stderr}"
+    );
+    // The message ends with the file to write; written as given, it works.
+    let template = stderr
+        .split_once("for example:\n")
+        .map(|(_, toml)| toml)
+        .unwrap_or_else(|| panic!("no example in: {stderr}"));
+    for service in ["[VolumeManager]", "[SchedulerManager]"] {
+        assert!(template.contains(service), "{template}");
+    }
+    fs::create_dir_all(scratch.path().join("docs")).expect("mkdir docs");
+    fs::write(scratch.path().join("docs/deployments.toml"), template).expect("write");
+    let written = xtask(scratch.path(), false);
+    assert!(
+        written.status.success(),
+        "{}",
+        String::from_utf8_lossy(&written.stderr)
+    );
+
+    // rustdoc's intra-doc links are code spans in the Markdown, not
+    // brackets that lead nowhere.
+    let page =
+        fs::read_to_string(scratch.path().join("docs/rpc/SchedulerManager.md")).expect("the page");
+    assert!(page.contains("The `HostState`s known so far"), "{page}");
+    assert!(!page.contains("[`HostState`]"), "{page}");
+}

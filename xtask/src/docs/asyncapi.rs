@@ -144,7 +144,7 @@ pub(crate) fn document(found: &Found, deployment: &Deployment, defs: &TypeDefs) 
     let mut info = Map::new();
     info.insert("title".into(), json!(service.ident.to_string()));
     info.insert("version".into(), json!(service.version.to_string()));
-    let mut description = service.docs.join("\n").trim().to_owned();
+    let mut description = super::types::plain_links(service.docs.join("\n").trim());
     if !description.is_empty() {
         description.push_str("\n\n");
     }

@@ -72,10 +72,20 @@ const PRIORITIES: &[&str] = &[
     "audit", "debug", "info", "warn", "error", "critical", "sample",
 ];
 
-/// Every deployment, by trait name.
-pub(crate) fn read(root: &Path) -> Result<BTreeMap<String, Deployment>, String> {
+/// Every deployment, by trait name. `services` names the traits found, for
+/// the file to write when there is none.
+pub(crate) fn read(
+    root: &Path,
+    services: &[String],
+) -> Result<BTreeMap<String, Deployment>, String> {
     let path = root.join(FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{FILE}: {e}"))?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(missing(&path, services));
+        }
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
     let deployments: BTreeMap<String, Deployment> =
         toml::from_str(&text).map_err(|e| format!("{FILE}: {e}"))?;
     for (service, deployment) in &deployments {
@@ -91,6 +101,23 @@ pub(crate) fn read(root: &Path) -> Result<BTreeMap<String, Deployment>, String> 
         }
     }
     Ok(deployments)
+}
+
+/// What to write when the file is missing: one entry per service found.
+fn missing(path: &Path, services: &[String]) -> String {
+    let mut text = format!(
+        "{} does not exist. It says how each service is deployed (a trait alone \
+         cannot say which wire and control exchange its transport uses). \
+         Write it with an entry per service, for example:\n",
+        path.display()
+    );
+    for name in services {
+        text.push_str(&format!(
+            "\n[{name}]\nwire = \"native\"        # or \"oslo\" for a rabbit:// transport\n\
+             exchange = \"openstack\"  # the control exchange\n"
+        ));
+    }
+    text
 }
 
 #[cfg(test)]

@@ -311,5 +311,5 @@ fn returns(method: &Method) -> String {
 
 fn paragraph(lines: &[String]) -> String {
     let text = lines.join("\n");
-    format!("{}\n\n", text.trim())
+    format!("{}\n\n", super::types::plain_links(text.trim()))
 }

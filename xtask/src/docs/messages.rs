@@ -54,7 +54,7 @@ pub(crate) fn message(wire: WireKind, shape: Shape<'_>) -> Value {
     message.insert("name".into(), json!(shape.name));
     message.insert("title".into(), json!(shape.title));
     if let Some(summary) = shape.summary {
-        message.insert("summary".into(), json!(summary));
+        message.insert("summary".into(), json!(super::types::plain_links(summary)));
     }
     let content_type = match wire {
         WireKind::Native => BINCODE,

@@ -30,14 +30,18 @@ pub(crate) const OUT_DIR: &str = "docs/rpc";
 pub(crate) fn gen_docs(root: &Path, check: bool) -> Result<(), String> {
     eprintln!("reading the #[rpc_service] traits under {}", root.display());
     let (services, defs) = find::services(root)?;
-    eprintln!("found {} service traits", services.len());
+    eprintln!("found {} #[rpc_service] trait(s)", services.len());
     if services.is_empty() {
         return Err(format!(
             "no #[rpc_service] trait found under {}",
             root.display()
         ));
     }
-    let deployments = deploy::read(root)?;
+    let names: Vec<String> = services
+        .iter()
+        .map(|f| f.service.ident.to_string())
+        .collect();
+    let deployments = deploy::read(root, &names)?;
     for name in deployments.keys() {
         if !services.iter().any(|f| f.service.ident == name) {
             return Err(format!(

@@ -124,13 +124,62 @@ pub(crate) fn docs(attrs: &[Attribute]) -> Option<String> {
             _ => None,
         })
         .collect();
-    let text = lines.join(" ").trim().to_owned();
+    let text = plain_links(lines.join(" ").trim());
     (!text.is_empty()).then_some(text)
+}
+
+/// Doc text with rustdoc's intra-doc links (`` [`RpcError::Timeout`] ``,
+/// `` [`X`][path] ``) as plain code spans: outside rustdoc they lead
+/// nowhere and show their brackets. Links with a target (`[text](url)`)
+/// stay.
+pub(crate) fn plain_links(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("[`") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("`]").filter(|&end| !after[..end].contains('`')) else {
+            out.push_str("[`");
+            rest = after;
+            continue;
+        };
+        let code = &after[..end];
+        let tail = &after[end + 2..];
+        if tail.starts_with('(') {
+            out.push_str(&rest[start..start + 2 + end + 2]);
+            rest = tail;
+            continue;
+        }
+        out.push('`');
+        out.push_str(code);
+        out.push('`');
+        rest = match tail
+            .strip_prefix('[')
+            .and_then(|t| t.find(']').map(|i| &t[i + 1..]))
+        {
+            Some(past_reference) => past_reference,
+            None => tail,
+        };
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn intra_doc_links_become_code_spans() {
+        assert_eq!(
+            plain_links(
+                "What a [`RpcError::Timeout`] waited for; see [`is_remote`][RpcError::is_remote]."
+            ),
+            "What a `RpcError::Timeout` waited for; see `is_remote`."
+        );
+        let kept = "See [`serde`](https://serde.rs), [plain] and an unclosed [`y";
+        assert_eq!(plain_links(kept), kept);
+    }
 
     #[test]
     fn finds_serde_types_in_the_file_first() {
