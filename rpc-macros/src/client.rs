@@ -13,7 +13,7 @@ use rpc_model::reserved::{
     self, CALL_MONITOR, CAN_SEND_VERSION, DESCRIPTOR, FANOUT, NEW, TIMEOUT, TO_SERVER, TOPIC,
     VERSION_CAP,
 };
-use rpc_model::{Method, MethodKind, Output, Service};
+use rpc_model::{Method, MethodKind, Service};
 
 use crate::bodies::Bodies;
 
@@ -150,26 +150,6 @@ pub(crate) fn impls(service: &Service, bodies: Bodies) -> TokenStream {
     }
 }
 
-/// What the client's method returns (after `.await`).
-pub(crate) fn output(method: &Method) -> TokenStream {
-    output_of(method.kind, &method.output)
-}
-
-/// What a client method of this kind returning `output` returns.
-pub(crate) fn output_of(kind: MethodKind, output: &Output) -> TokenStream {
-    let rpc_error = quote!(::rpc_runtime::RpcError);
-    match (kind, output) {
-        (MethodKind::Call, Output::Fallible { ok, err }) => {
-            quote!(::core::result::Result<#ok, #err>)
-        }
-        (MethodKind::Call, Output::Value(ty)) => quote!(::core::result::Result<#ty, #rpc_error>),
-        (MethodKind::Stream, Output::Stream { item, err }) => {
-            quote!(::rpc_runtime::RpcStream<#item, #err>)
-        }
-        _ => quote!(::core::result::Result<(), #rpc_error>),
-    }
-}
-
 fn client_method(index: usize, method: &Method, fanout: bool, bodies: Bodies) -> TokenStream {
     let ident = &method.ident;
     let docs = method.docs.iter().map(|line| quote!(#[doc = #line]));
@@ -181,7 +161,7 @@ fn client_method(index: usize, method: &Method, fanout: bool, bodies: Bodies) ->
     });
     let args = crate::args::build(method);
     let types = crate::args::types_ident(method);
-    let output = output(method);
+    let output = crate::returns::output(method);
     let send = match method.kind {
         MethodKind::Cast => {
             quote!(self.core.cast(&__RPC_METHODS[#index], &#types, #ctx, #args, #fanout))

@@ -57,7 +57,7 @@ pub(crate) fn for_service(service: &Service) -> TokenStream {
                     kind: method.kind,
                     generics: Generics::default(),
                     params,
-                    output: crate::client::output(method),
+                    output: crate::returns::output(method),
                 },
             )
         });

@@ -16,6 +16,7 @@ mod descriptor;
 mod expand;
 mod fanout_calls;
 mod manager;
+mod returns;
 mod service;
 mod stand_ins;
 

@@ -102,7 +102,7 @@ fn kind_and_output(sig: &Signature, cast: bool) -> (MethodKind, TokenStream) {
         (Output::Stream { .. }, false) => MethodKind::Stream,
         _ => MethodKind::Call,
     };
-    (kind, crate::client::output_of(kind, &output))
+    (kind, crate::returns::output_of(kind, &output))
 }
 
 /// Whether a type in `output` is `impl Trait`, which a stub body cannot

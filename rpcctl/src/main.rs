@@ -13,6 +13,8 @@
 //!
 //! Every command takes `--json`. Exit codes: see [`EXIT_CODES`].
 
+mod asked;
+mod call;
 mod cast;
 mod failure;
 mod output;
@@ -283,7 +285,7 @@ async fn run(cli: Cli, out: Output) -> Result<(), Failure> {
                 server: server.as_deref(),
                 fanout: false,
             };
-            request::call(&transport, out, to, &method, &args, timeout).await
+            call::call(&transport, out, to, &method, &args, timeout).await
         }
         Command::Cast {
             topic,

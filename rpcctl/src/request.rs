@@ -109,7 +109,7 @@ impl Target<'_> {
 }
 
 /// Reads a reply: the JSON value, or the failure.
-fn read_reply(transport: &Transport, reply: Message) -> Result<Value, Failure> {
+pub(crate) fn read_reply(transport: &Transport, reply: Message) -> Result<Value, Failure> {
     match wire(transport).decode_reply(reply)? {
         ReplyBody::Value(body) => Json::default()
             .decode(&body)
@@ -119,7 +119,7 @@ fn read_reply(transport: &Transport, reply: Message) -> Result<Value, Failure> {
 }
 
 /// The failure of a method that answered with its error or a framework's.
-fn answered_error(reply: ReplyBody) -> Failure {
+pub(crate) fn answered_error(reply: ReplyBody) -> Failure {
     let json = Json::default();
     match reply {
         ReplyBody::Value(_) => Failure::Answered("the method answered".to_owned(), None),
@@ -337,60 +337,4 @@ pub(crate) fn required_version(service: &ServiceDescription, method: &MethodDesc
         let major = service.version.split('.').next().unwrap_or("1");
         format!("{major}.0")
     })
-}
-
-/// `rpcctl call`.
-pub(crate) async fn call(
-    transport: &Transport,
-    out: Output,
-    to: Target<'_>,
-    method: &str,
-    args: &str,
-    timeout: Duration,
-) -> Result<(), Failure> {
-    let service = crate::cast::description_for(transport, to, method, timeout).await?;
-    let described = find_method(&service, method, &["call", "stream"])?;
-    let streams = described.kind == "stream";
-    let body = check_args(described, args)?;
-    let message = request(
-        transport,
-        method,
-        &required_version(&service, described),
-        service.namespace.as_deref(),
-        Some(timeout),
-        body,
-    );
-    if streams {
-        return print_stream(transport, to, message, timeout).await;
-    }
-    let reply = transport
-        .call_raw(to.destination(), message, timeout)
-        .await
-        .map_err(|e| to.failed(e))?;
-    out.value(&read_reply(transport, reply)?);
-    Ok(())
-}
-
-/// A streaming method's items, one JSON document per line, as they come;
-/// the stream's error, if it ends with one, as a call's.
-async fn print_stream(
-    transport: &Transport,
-    to: Target<'_>,
-    message: Message,
-    timeout: Duration,
-) -> Result<(), Failure> {
-    let json = Json::default();
-    let mut items = transport
-        .stream_raw(to.destination(), message, timeout)
-        .await;
-    while let Some(item) = items.next().await {
-        let value = match item.map_err(|e| to.failed(e))? {
-            ReplyBody::Value(body) => json
-                .decode::<Value>(&body)
-                .map_err(|e| Failure::Answered(format!("undecodable item: {e}"), None))?,
-            failed => return Err(answered_error(failed)),
-        };
-        println!("{value}");
-    }
-    Ok(())
 }
