@@ -19,14 +19,10 @@ use crate::message::Message;
 use crate::stream::RpcStream;
 use crate::telemetry::{self, spans};
 use crate::topology::{check_name, check_server_names, fanout_exchange};
-use crate::transport::{Destination, Transport};
+use crate::transport::{DEFAULT_TIMEOUT, Destination, Transport};
 use crate::typed::{EncodeArgs, MethodTypes, StreamTypes};
 use crate::version;
 use crate::wire::{OutgoingRequest, ReplyBody};
-
-/// How long a call waits for its reply unless told otherwise (oslo's
-/// `rpc_response_timeout`).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Transport, target and options of a client; cheap to clone.
 #[derive(Clone)]

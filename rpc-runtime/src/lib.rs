@@ -66,6 +66,7 @@ mod future;
 pub mod logging;
 pub mod message;
 pub mod notify;
+mod raw;
 mod secret;
 pub mod server;
 mod service;
@@ -86,7 +87,6 @@ pub mod wire;
 pub mod __private;
 pub(crate) use __private as private;
 
-pub use client::DEFAULT_TIMEOUT;
 pub use context::Context;
 pub use descriptor::{ArgDescriptor, MethodDescriptor, MethodKind, ServiceDescriptor};
 pub use error::{Awaited, RpcError};
@@ -98,6 +98,7 @@ pub use service::Service;
 pub use signal::shutdown_signal;
 pub use stream::RpcStream;
 pub use tokio_util::sync::CancellationToken;
+pub use transport::DEFAULT_TIMEOUT;
 pub use transport::amqp::{AmqpConfig, TlsOptions};
 pub use transport::{Destination, Transport};
 

@@ -25,9 +25,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::notification::Notification;
 use super::{DEFAULT_TOPIC, EventFilter, Priority};
-use crate::client::DEFAULT_TIMEOUT;
 use crate::error::RpcError;
 use crate::future::BoxFuture;
+use crate::transport::DEFAULT_TIMEOUT;
 use crate::transport::driver::{Delivery, Durability, Listener, Source, Subscribe};
 use crate::transport::{Destination, Transport, times_back};
 

@@ -7,10 +7,10 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::{DEFAULT_TOPIC, Priority};
-use crate::client::DEFAULT_TIMEOUT;
 use crate::codec::Codec;
 use crate::context::Context;
 use crate::error::RpcError;
+use crate::transport::DEFAULT_TIMEOUT;
 use crate::transport::driver::{Durability, Source, Subscribe};
 use crate::transport::{Destination, Transport};
 use crate::wire::OutgoingNotification;

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::dispatch::Handler;
-use crate::client::DEFAULT_TIMEOUT;
+use crate::transport::DEFAULT_TIMEOUT;
 use crate::transport::Destination;
 use crate::transport::driver::{Delivery, Listener};
 

@@ -7,12 +7,7 @@ use crate::error::RpcError;
 use crate::message::Message;
 use crate::wire::{ReplyBody, WireFormat};
 
-/// An item's AMQP `type`.
-pub(crate) const ITEM: &str = "item";
-/// The end's AMQP `type`.
-pub(crate) const END: &str = "end";
-/// Every frame's AMQP `type` (a failure's is a reply's).
-pub(crate) const KINDS: &[&str] = &[ITEM, END];
+use crate::wire::{STREAM_END as END, STREAM_ITEM as ITEM};
 
 /// What the server sends for one step of a stream.
 #[derive(Debug)]

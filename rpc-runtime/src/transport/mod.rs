@@ -1,19 +1,21 @@
 //! Transports: how messages reach the broker (or stay in memory).
 //!
 //! [`Transport`] is the cheap-to-clone handle users pass to clients and
-//! servers. It owns the message glue, the same for every broker (`core.rs`):
-//! pending calls and correlation ids, the reply address, the wire format,
-//! deadlines, heartbeats. Under it a [`Driver`] only moves messages:
+//! servers. It owns the message glue, the same for every broker: the
+//! caller's path (`calls.rs`: pending calls and correlation ids, the reply
+//! address, the wire format, deadlines, heartbeats) and what servers and
+//! listeners receive through (`intake.rs`). Under it a [`Driver`] only moves messages:
 //! publish, subscribe, give a reply address, close, and report what happens
 //! through [`Events`]. This crate has two drivers, [`amqp`] (RabbitMQ) and
 //! [`memory`] (in process); [`Transport::with_driver`] takes one of yours.
 
 pub mod amqp;
-mod core;
+pub(crate) mod calls;
 mod delivery;
 mod destination;
 pub mod driver;
 mod events;
+mod intake;
 mod listener;
 pub mod memory;
 mod mismatch;
@@ -22,9 +24,9 @@ pub(crate) mod pending;
 use std::fmt;
 use std::sync::Arc;
 
-pub(crate) use core::times_back;
 pub use destination::Destination;
 pub use driver::{Driver, Events, Peer, QueueStatus};
+pub(crate) use intake::times_back;
 pub use memory::MemoryBroker;
 
 use self::events::Hub;
@@ -33,7 +35,7 @@ use crate::message::Message;
 use crate::wire::{Wire, WireFormat};
 
 /// Sees every request a transport sends, unsealed, and whether it is a
-/// call (see [`crate::testing::record`]).
+/// call (what `testing::record` shows a test).
 pub(crate) type Recorder = Arc<dyn Fn(&Destination, &Message, bool) + Send + Sync>;
 
 /// A handle on a message transport, shared by clients and servers.
@@ -58,6 +60,10 @@ pub struct Transport {
     /// How servers keep their queues unless their builder says otherwise.
     queue_durability: driver::Durability,
 }
+
+/// How long a call waits for its reply unless told otherwise (oslo's
+/// `rpc_response_timeout`).
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How many calls may wait for replies on one transport unless told otherwise.
 pub const DEFAULT_MAX_PENDING_CALLS: usize = 10_000;

@@ -15,7 +15,7 @@ mod optional_tests;
 mod oslo;
 
 pub use native::NativeWire;
-pub(crate) use native::{HEADER_NAMES, KNOWN_VALUES};
+pub(crate) use native::{HEADER_NAMES, KNOWN_VALUES, STREAM_END, STREAM_ITEM};
 pub use oslo::OsloWire;
 
 use std::borrow::Cow;

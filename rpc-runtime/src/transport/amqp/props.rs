@@ -10,7 +10,6 @@ use amqprs::{BasicProperties, FieldTable, FieldValue, ShortStr};
 
 use crate::error::RpcError;
 use crate::message::{Headers, Message, known_or_owned};
-use crate::stream::frames;
 use crate::topology::MAX_NAME_LEN;
 use crate::wire::KNOWN_VALUES;
 
@@ -83,7 +82,7 @@ pub(super) fn from_delivery(props: &BasicProperties, body: Vec<u8>) -> Message {
 
 /// A received `type` or content type: static when it is one of ours.
 fn known(value: &str) -> Cow<'static, str> {
-    known_or_owned(value, KNOWN_VALUES.iter().chain(frames::KINDS))
+    known_or_owned(value, KNOWN_VALUES.iter())
 }
 
 /// `n` in decimal, written into `buf` (no allocation of its own).

@@ -83,13 +83,21 @@ pub(crate) const HEADER_NAMES: &[&str] = &[
     TIMESTAMP,
 ];
 
-/// The `type` and `content-type` values of this format's replies, kept
-/// static when read back (see [`crate::message::known_or_owned`]).
+/// A stream item's AMQP `type` (see [`crate::stream`]).
+pub(crate) const STREAM_ITEM: &str = "item";
+/// A stream's end's AMQP `type`.
+pub(crate) const STREAM_END: &str = "end";
+
+/// The `type` and `content-type` values of this format's replies and
+/// stream frames, kept static when read back (see
+/// [`crate::message::known_or_owned`]).
 pub(crate) const KNOWN_VALUES: &[&str] = &[
     OK,
     ERROR,
     FAILURE,
     HEARTBEAT,
+    STREAM_ITEM,
+    STREAM_END,
     crate::codec::Bincode::CONTENT_TYPE,
     crate::codec::Json::CONTENT_TYPE,
 ];
