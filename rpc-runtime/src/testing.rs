@@ -42,32 +42,38 @@ use crate::context::Context;
 use crate::error::RpcError;
 use crate::future::BoxFuture;
 use crate::message::Message;
-use crate::server::dispatch::respond;
+use crate::server::dispatch::Handler;
+use crate::server::state::ServerState;
 use crate::service::Service;
-use crate::transport::driver::{Confirm, Driver, Events, Listener, Publish, Settle, Subscribe};
+use crate::transport::driver::{Confirm, Driver, Events, Listener, Publish, Subscribe};
 use crate::transport::{Destination, Transport};
-use crate::wire::{NativeWire, ReplyBody, Wire, WireFormat};
+use crate::wire::{Wire, WireFormat};
 
 const LOCAL_RPC_ONLY: &str =
     "the local test transport carries RPC only; use Transport::memory() for notifications";
 
 /// A transport whose every call and cast goes straight to `service`.
 ///
-/// Any topic and server name reach it; a cast runs to completion before it
-/// returns. Servers cannot listen on it.
+/// Any topic and server name reach it; a request is handled as a server
+/// handles it (built-in methods, checks, streams, heartbeats), in the
+/// caller's task: a cast runs to completion before it returns. Servers
+/// cannot listen on it.
 pub fn local<S: Service>(service: S) -> Transport {
     let service: Arc<dyn Service> = Arc::new(service);
     Transport::with_driver(Wire::Native, |events| LocalDriver {
         service,
-        wire: NativeWire::default(),
-        events,
+        server: Arc::new(ServerState::new("local", false)),
+        // What the service sends back reaches this transport's callers.
+        replies: Transport::with_driver(Wire::Native, |_| Replies(events)),
     })
 }
 
+/// Hands each request to the server's own handler.
 struct LocalDriver {
     service: Arc<dyn Service>,
-    wire: NativeWire,
-    events: Events,
+    server: Arc<ServerState>,
+    /// The transport the handler answers through.
+    replies: Transport,
 }
 
 impl Driver for LocalDriver {
@@ -75,31 +81,25 @@ impl Driver for LocalDriver {
         &'a self,
         to: &'a Destination,
         message: Message,
-        how: Publish,
+        _how: Publish,
     ) -> BoxFuture<'a, Result<Confirm, RpcError>> {
         Box::pin(async move {
             let topic = match to {
                 Destination::Topic { topic }
                 | Destination::Server { topic, .. }
-                | Destination::Fanout { topic } => topic.clone(),
+                | Destination::Fanout { topic } => topic,
                 Destination::RoutingKey { .. } | Destination::Queue { .. } => {
                     return Err(RpcError::config(LOCAL_RPC_ONLY));
                 }
             };
-            let correlation_id = message.correlation_id.clone();
-            let answer = respond(&*self.service, &self.wire, &topic, message, None, false).await;
-            match (how.settle, answer.reply) {
-                // With no reply (the request's deadline passed), the caller times out.
-                (Settle::Call(_), Some(reply)) => {
-                    let mut reply = self.wire.encode_reply(reply, &answer.codec);
-                    reply.correlation_id = correlation_id;
-                    self.events.reply(reply);
-                }
-                (_, Some(ReplyBody::Failure(error))) => {
-                    tracing::warn!(%error, "a local cast failed");
-                }
-                _ => {}
-            }
+            let message = self.replies.wire().unseal(message)?;
+            let handler = Arc::new(Handler::new(
+                self.replies.clone(),
+                topic,
+                Arc::clone(&self.service),
+                Arc::clone(&self.server),
+            ));
+            handler.handle(message).await;
             Ok(Confirm::Done(Ok(())))
         })
     }
@@ -117,7 +117,7 @@ impl Driver for LocalDriver {
     }
 
     fn reply_address(&self, _how: Publish) -> BoxFuture<'_, Result<String, RpcError>> {
-        Box::pin(async { Ok("local".to_owned()) })
+        Box::pin(async { Ok(REPLY_ADDRESS.to_owned()) })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
@@ -130,6 +130,49 @@ impl fmt::Debug for LocalDriver {
         f.debug_struct("LocalDriver")
             .field("service", &self.service.descriptor().name)
             .finish()
+    }
+}
+
+/// The reply address of a local transport's calls.
+const REPLY_ADDRESS: &str = "local";
+
+/// Carries the handler's replies, heartbeats and stream items to the
+/// calling transport.
+#[derive(Debug)]
+struct Replies(Events);
+
+impl Driver for Replies {
+    fn publish<'a>(
+        &'a self,
+        to: &'a Destination,
+        message: Message,
+        _how: Publish,
+    ) -> BoxFuture<'a, Result<Confirm, RpcError>> {
+        Box::pin(async move {
+            match to {
+                Destination::Queue { name } if name == REPLY_ADDRESS => {
+                    self.0.reply(message);
+                    Ok(Confirm::Done(Ok(())))
+                }
+                _ => Err(RpcError::config(LOCAL_RPC_ONLY)),
+            }
+        })
+    }
+
+    fn subscribe(&self, _spec: Subscribe) -> BoxFuture<'_, Result<Listener, RpcError>> {
+        Box::pin(async { Err(RpcError::config(LOCAL_RPC_ONLY)) })
+    }
+
+    fn declare(&self, _spec: Subscribe) -> BoxFuture<'_, Result<(), RpcError>> {
+        Box::pin(async { Err(RpcError::config(LOCAL_RPC_ONLY)) })
+    }
+
+    fn reply_address(&self, _how: Publish) -> BoxFuture<'_, Result<String, RpcError>> {
+        Box::pin(async { Ok(REPLY_ADDRESS.to_owned()) })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
     }
 }
 

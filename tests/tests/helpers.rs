@@ -93,3 +93,31 @@ async fn a_recording_transport_shows_what_a_caller_sent() {
         (Sent::Call, "get_volume")
     );
 }
+
+/// The local transport handles a request as a server does: a streaming
+/// method streams (with its credit), a failing cast's error is the
+/// server's.
+#[tokio::test]
+async fn a_local_client_streams_as_a_server_would() {
+    use rpc_tests::conformance::{StreamError, StreamerClient, StreamerService, Streams};
+    let client = StreamerClient::new(&testing::local(StreamerService::new(Streams::default())));
+    let ctx = Context::new();
+    // More items than the initial credit: the client's grants reach the
+    // local handler.
+    let n = u64::from(rpc_runtime::stream::INITIAL_CREDIT) * 3;
+    let mut items = client.count(&ctx, n).await;
+    let mut next = 0;
+    while let Some(item) = items.next().await {
+        assert_eq!(item, Ok(next));
+        next += 1;
+    }
+    assert_eq!(next, n, "every item, then the end");
+    let mut failing = client.fail_after(&ctx, 2).await;
+    assert_eq!(failing.next().await, Some(Ok(0)));
+    assert_eq!(failing.next().await, Some(Ok(1)));
+    assert_eq!(
+        failing.next().await,
+        Some(Err(StreamError::GaveUp { after: 2 }))
+    );
+    assert_eq!(failing.next().await, None);
+}

@@ -8,8 +8,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::consumer::{AckMode, Serving};
-use super::dispatch::{Handler, ServerState};
+use super::dispatch::Handler;
 use super::running::Server;
+use super::state::ServerState;
 use crate::error::RpcError;
 use crate::service::Service;
 use crate::topology::{check_name, check_server_names};
@@ -196,12 +197,7 @@ impl ServerBuilder {
                     }),
             };
             let listener = self.transport.subscribe(spec).await?;
-            let handler = Handler {
-                transport: self.transport.clone(),
-                topic: Arc::from(topic),
-                service,
-                server: Arc::clone(&state),
-            };
+            let handler = Handler::new(self.transport.clone(), &topic, service, Arc::clone(&state));
             let serving = Serving::new(Arc::new(handler), self.acks);
             tasks.spawn(serving.run(listener, Arc::clone(&permits), stop.clone()));
         }

@@ -2,7 +2,7 @@
 //!
 //! [`ServerBuilder`] (`builder.rs`) collects the services and starts one
 //! loop per topic (`consumer.rs`), which takes deliveries and hands each
-//! request to `dispatch.rs`, which runs it and answers; [`Server`]
+//! request to `dispatch.rs`, which has it run (`run.rs`) and answers; [`Server`]
 //! (`running.rs`) stops them.
 //!
 //! For each service the server receives from the three queues of the
@@ -18,7 +18,9 @@ mod builder;
 mod consumer;
 pub(crate) mod dispatch;
 mod kwargs;
+mod run;
 mod running;
+pub(crate) mod state;
 mod stats;
 pub(crate) mod streams;
 
