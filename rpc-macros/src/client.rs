@@ -11,7 +11,7 @@ use quote::quote;
 
 use rpc_model::reserved::{
     self, CALL_MONITOR, CAN_SEND_VERSION, DESCRIPTOR, FANOUT, NEW, TIMEOUT, TO_SERVER, TOPIC,
-    VERSION_CAP,
+    VERSION_CAP, WITH_OPTIONS,
 };
 use rpc_model::{Method, MethodKind, Service};
 
@@ -19,13 +19,14 @@ use crate::bodies::Bodies;
 
 /// The names of the client's own methods (beside the trait's), in the
 /// order [`impls`] defines them.
-pub(crate) const OWN_METHODS: [&str; 9] = [
+pub(crate) const OWN_METHODS: [&str; 10] = [
     NEW,
     TO_SERVER,
     TIMEOUT,
     TOPIC,
     VERSION_CAP,
     CALL_MONITOR,
+    WITH_OPTIONS,
     CAN_SEND_VERSION,
     FANOUT,
     DESCRIPTOR,
@@ -85,6 +86,7 @@ pub(crate) fn impls(service: &Service, bodies: Bodies) -> TokenStream {
         topic,
         version_cap,
         call_monitor,
+        with_options,
         can_send_version,
         fanout_fn,
         descriptor,
@@ -122,6 +124,16 @@ pub(crate) fn impls(service: &Service, bodies: Bodies) -> TokenStream {
             /// after `silence` without one, however long its timeout.
             pub fn #call_monitor(&self, silence: ::core::time::Duration) -> Self {
                 Self { core: self.core.with_call_monitor(silence) }
+            }
+
+            /// The same client with its per-call options changed by `change`
+            /// (`rpc_runtime::CallOptions`: timeout, version cap, call monitor,
+            /// fail-fast, ...).
+            pub fn #with_options(
+                &self,
+                change: impl ::core::ops::FnOnce(::rpc_runtime::CallOptions) -> ::rpc_runtime::CallOptions,
+            ) -> Self {
+                Self { core: self.core.with_options(change) }
             }
 
             /// Whether a request needing `version` may be sent under the version cap.

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use crate::error::RpcError;
 use crate::message::Message;
+use crate::options::CallOptions;
 use crate::stream::RpcStream;
 use crate::transport::calls::{FENCE, expiration};
 use crate::transport::{Destination, Transport};
@@ -25,8 +26,14 @@ impl Transport {
     ) -> Result<Message, RpcError> {
         let method = self.method_of(&message);
         let started = Instant::now();
-        self.call_monitored(&method, &destination, message, (started, timeout), None)
-            .await
+        self.call_monitored(
+            &method,
+            &destination,
+            message,
+            started,
+            &CallOptions::new().timeout(timeout),
+        )
+        .await
     }
 
     /// Sends an already built message as a streaming call (see
@@ -46,7 +53,12 @@ impl Transport {
             other => other.to_string(),
         };
         match self
-            .open_call(&method, &destination, message, timeout)
+            .open_call(
+                &method,
+                &destination,
+                message,
+                &CallOptions::new().timeout(timeout),
+            )
             .await
         {
             Ok(call) => crate::stream::open(crate::stream::Opened {
@@ -78,7 +90,7 @@ impl Transport {
         message.expiration_ms = Some(expiration(window));
         let started = Instant::now();
         let deadline = started + window;
-        let (call, sending) = self.start_call(&destination, message, deadline)?;
+        let (call, sending) = self.start_call(&destination, message, deadline, None)?;
         let sent = Self::sent(call, sending);
         let Ok(call) = tokio::time::timeout_at(deadline + FENCE, sent).await else {
             return Ok(Vec::new());
@@ -102,7 +114,12 @@ impl Transport {
         timeout: Duration,
     ) -> Result<(), RpcError> {
         let method = self.method_of(&message);
-        self.cast_named(&method, &destination, message, timeout)
-            .await
+        self.cast_named(
+            &method,
+            &destination,
+            message,
+            &CallOptions::new().timeout(timeout),
+        )
+        .await
     }
 }

@@ -9,7 +9,7 @@ use rpc_runtime::codec::{AnyCodec, Codec, Json};
 use rpc_runtime::descriptor::optional_type;
 use rpc_runtime::message::Message;
 use rpc_runtime::wire::{NativeWire, OsloWire, OutgoingRequest, ReplyBody, Wire, WireFormat};
-use rpc_runtime::{Context, Destination, RpcError, Transport, topology};
+use rpc_runtime::{CallOptions, Context, Destination, RpcError, Transport, topology};
 use serde_json::{Map, Value};
 
 use crate::failure::Failure;
@@ -33,14 +33,15 @@ pub(crate) fn request(
     body: Vec<u8>,
 ) -> Message {
     let context = Context::new().with_value("client", "rpcctl");
+    let mut options = CallOptions::new();
+    options.timeout = timeout;
     wire(transport).encode_request(OutgoingRequest {
         trace: None,
         method: method.to_owned().into(),
         version,
         namespace,
         context: &context,
-        timeout,
-        call_monitor: None,
+        options: &options,
         body,
     })
 }

@@ -48,8 +48,7 @@ fn cast_of(env: &Env, method: &str, body: Vec<u8>) -> Message {
             version: "1.0",
             namespace: None,
             context: &Context::new(),
-            timeout: None,
-            call_monitor: None,
+            options: &rpc_runtime::CallOptions::default(),
             body,
         })
 }

@@ -54,8 +54,7 @@ async fn refused_casts_are_counted_by_kind() {
             version: "1.0",
             namespace: None,
             context: &Context::new(),
-            timeout: None,
-            call_monitor: None,
+            options: &rpc_runtime::CallOptions::default(),
             body,
         })
     };

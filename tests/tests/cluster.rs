@@ -293,7 +293,8 @@ async fn tls_connects_with_the_right_ca_and_refuses_a_wrong_one() {
 
 /// A call made while the client's only broker is down waits for the
 /// reconnect (as long as its timeout allows) and succeeds; a transport told
-/// to fail fast refuses it at once.
+/// to fail fast refuses it at once, as does one client told so on the
+/// patient transport (a per-call option).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_rides_out_a_broker_outage_unless_told_to_fail_fast() {
     let Some(cluster) = Cluster::get().await else {
@@ -313,6 +314,7 @@ async fn a_call_rides_out_a_broker_outage_unless_told_to_fail_fast() {
     let impatient = StorageClient::new(&transport.with_fail_fast(true))
         .topic(&names.topic)
         .timeout(timeout);
+    let per_call = client.with_options(|o| o.fail_fast(true));
     let ctx = Context::new();
     assert_eq!(client.add(&ctx, 1, 1).await, Ok(2));
     cluster.ctl(3, &["stop_app"]).await;
@@ -333,7 +335,12 @@ async fn a_call_rides_out_a_broker_outage_unless_told_to_fail_fast() {
         let started = Instant::now();
         (impatient.add(&ctx, 3, 3).await, started.elapsed())
     };
-    let (back, (answer, took), (refusal, refused_after)) = tokio::join!(back, call, refused);
+    let refused_per_call = async {
+        let started = Instant::now();
+        (per_call.add(&ctx, 4, 4).await, started.elapsed())
+    };
+    let (back, (answer, took), (refusal, refused_after), (per_call_refusal, per_call_after)) =
+        tokio::join!(back, call, refused, refused_per_call);
     println!(
         "broker down for {:?}: the call waited {took:?}; fail-fast refused after {refused_after:?}: {refusal:?}",
         back.duration_since(down)
@@ -344,6 +351,14 @@ async fn a_call_rides_out_a_broker_outage_unless_told_to_fail_fast() {
         "{refusal:?}"
     );
     assert!(refused_after < Duration::from_secs(1), "{refused_after:?}");
+    assert!(
+        matches!(per_call_refusal, Err(RpcError::Connection(_))),
+        "{per_call_refusal:?}"
+    );
+    assert!(
+        per_call_after < Duration::from_secs(1),
+        "{per_call_after:?}"
+    );
     names.cleanup(2).await;
 }
 

@@ -55,8 +55,7 @@ async fn adopt_raw(env: &Env, transport: &Transport, args: Value) -> Result<Valu
         namespace: None,
         context: &context,
         trace: None,
-        timeout: Some(WAIT),
-        call_monitor: None,
+        options: &rpc_runtime::CallOptions::new().timeout(WAIT),
         body: args.to_string().into_bytes(),
     });
     let topic = env.topic.clone();

@@ -18,6 +18,9 @@ pub const VERSION_CAP: &str = "version_cap";
 pub const CAN_SEND_VERSION: &str = "can_send_version";
 /// `client.call_monitor(d)`.
 pub const CALL_MONITOR: &str = "call_monitor";
+/// `client.with_options(|o| o.fail_fast(true))`: every other per-call
+/// option, so that a new one takes no name from a trait.
+pub const WITH_OPTIONS: &str = "with_options";
 /// `client.fanout()`.
 pub const FANOUT: &str = "fanout";
 /// `FooClient::descriptor()` and `FooService::descriptor()`.
@@ -44,6 +47,7 @@ pub const RESERVED_METHOD_NAMES: &[&str] = &[
     VERSION_CAP,
     CAN_SEND_VERSION,
     CALL_MONITOR,
+    WITH_OPTIONS,
     FANOUT,
     DESCRIPTOR,
     FROM_ARC,

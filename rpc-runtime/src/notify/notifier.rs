@@ -10,7 +10,7 @@ use super::{DEFAULT_TOPIC, Priority};
 use crate::codec::Codec;
 use crate::context::Context;
 use crate::error::RpcError;
-use crate::transport::DEFAULT_TIMEOUT;
+use crate::options::CallOptions;
 use crate::transport::driver::{Durability, Source, Subscribe};
 use crate::transport::{Destination, Transport};
 use crate::wire::OutgoingNotification;
@@ -89,7 +89,7 @@ impl Notifier {
         });
         let destination = Destination::RoutingKey { key };
         self.transport
-            .cast_named(event_type, &destination, message, DEFAULT_TIMEOUT)
+            .cast_named(event_type, &destination, message, &CallOptions::new())
             .await
     }
 

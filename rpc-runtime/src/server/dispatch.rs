@@ -137,7 +137,7 @@ impl Handler {
             }
             Ok(request) => request,
         };
-        let heartbeats = match (&*reply_to, request.call_monitor) {
+        let heartbeats = match (&*reply_to, request.options.call_monitor) {
             (Some(reply_to), Some(silence)) => {
                 Some(self.heartbeats(silence, reply_to, correlation_id))
             }

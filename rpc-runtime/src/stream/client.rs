@@ -13,6 +13,7 @@ use crate::codec::{AnyCodec, Codec};
 use crate::context::Context;
 use crate::error::{Awaited, RpcError};
 use crate::message::Message;
+use crate::options::CallOptions;
 use crate::transport::pending::PendingCall;
 use crate::transport::{Destination, Transport};
 use crate::wire::{OutgoingRequest, ReplyBody};
@@ -182,8 +183,7 @@ impl<T, E> Receiving<T, E> {
             namespace: self.opened.namespace,
             context: &Context::new(),
             trace: None,
-            timeout: None,
-            call_monitor: None,
+            options: &CallOptions::default(),
             body,
         });
         let destination = Destination::Server {
@@ -197,7 +197,12 @@ impl<T, E> Receiving<T, E> {
         };
         runtime.spawn(async move {
             if let Err(error) = transport
-                .cast_named(method, &destination, message, timeout)
+                .cast_named(
+                    method,
+                    &destination,
+                    message,
+                    &CallOptions::new().timeout(timeout),
+                )
                 .await
             {
                 tracing::debug!(%error, method, "could not reach a stream's server");

@@ -14,6 +14,7 @@ use super::{Destination, Transport};
 use crate::error::{Awaited, RpcError};
 use crate::future::BoxFuture;
 use crate::message::Message;
+use crate::options::CallOptions;
 
 /// How far past its deadline a driver may take to give up on a send, before
 /// the transport stops waiting for it anyway.
@@ -70,10 +71,18 @@ impl Transport {
         }
     }
 
-    fn publish_options(&self, deadline: Instant, settle: Settle) -> Publish {
+    /// How a message is published: until `deadline`, waiting for a
+    /// reconnect unless `fail_fast` (else as this transport says).
+    pub(crate) fn publish_options(
+        &self,
+        deadline: Instant,
+        settle: Settle,
+        fail_fast: Option<bool>,
+    ) -> Publish {
+        let fail_fast = fail_fast.unwrap_or(self.fail_fast);
         Publish {
             deadline,
-            wait_for_connection: (!self.fail_fast).then_some(self.max_pending_calls),
+            wait_for_connection: (!fail_fast).then_some(self.max_pending_calls),
             settle,
         }
     }
@@ -85,9 +94,9 @@ impl Transport {
             .map_or_else(|_| "an unreadable request".to_owned(), |r| r.method)
     }
 
-    /// Sends a call and waits for its reply, at most `timeout` from when
-    /// the caller `started`; with a `monitor`, also gives up after that
-    /// long without a heartbeat.
+    /// Sends a call and waits for its reply, at most the options' timeout
+    /// from when the caller `started`; with a call monitor, also gives up
+    /// after that long without a heartbeat.
     ///
     /// The request is checked and handed to the driver here, before the
     /// returned future: it holds the call, not the message.
@@ -96,13 +105,15 @@ impl Transport {
         method: &'a str,
         destination: &'a Destination,
         message: Message,
-        (started, timeout): (Instant, Duration),
-        monitor: Option<Duration>,
+        started: Instant,
+        options: &CallOptions,
     ) -> impl Future<Output = Result<Message, RpcError>> + Send + 'a {
+        let (timeout, monitor) = (options.timeout_or_default(), options.call_monitor);
         let deadline = deadline_from(started, timeout);
         // Not the opening future itself: what an `async` block captures it
         // holds to its end, and a call waits for its reply much longer.
-        let opening = self.start_checked_call(destination, message, timeout, deadline);
+        let opening =
+            self.start_checked_call(destination, message, (timeout, deadline), options.fail_fast);
         async move {
             let timed_out =
                 || self.timed_out(method, destination.to_string(), timeout, Awaited::Reply);
@@ -132,20 +143,22 @@ impl Transport {
         }
     }
 
-    /// Sends a call's request (within `timeout`) and returns the call, whose
-    /// replies (one, or a stream's items) arrive through it.
+    /// Sends a call's request (within the options' timeout) and returns
+    /// the call, whose replies (one, or a stream's items) arrive through it.
     pub(crate) fn open_call<'a>(
         &'a self,
         method: &'a str,
         destination: &'a Destination,
         message: Message,
-        timeout: Duration,
+        options: &CallOptions,
     ) -> impl Future<Output = Result<PendingCall, RpcError>> + Send + 'a {
+        let timeout = options.timeout_or_default();
         let deadline = deadline_after(timeout);
         // Everything up to the publish is done here, before the returned
         // future: it holds only the call and the driver's (boxed) publish,
         // not the message on its way.
-        let opening = self.start_checked_call(destination, message, timeout, deadline);
+        let opening =
+            self.start_checked_call(destination, message, (timeout, deadline), options.fail_fast);
         self.opened(method, destination, (timeout, deadline), opening)
     }
 
@@ -169,8 +182,8 @@ impl Transport {
         &'a self,
         destination: &'a Destination,
         mut message: Message,
-        timeout: Duration,
-        deadline: Instant,
+        (timeout, deadline): (Duration, Instant),
+        fail_fast: Option<bool>,
     ) -> Result<(PendingCall, Sending<'a>), RpcError> {
         if let Destination::Fanout { .. } = destination {
             return Err(RpcError::config(
@@ -185,7 +198,7 @@ impl Transport {
             });
         }
         message.expiration_ms = Some(expiration(timeout));
-        self.start_call(destination, message, deadline)
+        self.start_call(destination, message, deadline, fail_fast)
     }
 
     /// Registers a call and starts publishing its request. On the first
@@ -196,11 +209,12 @@ impl Transport {
         destination: &'a Destination,
         message: Message,
         deadline: Instant,
+        fail_fast: Option<bool>,
     ) -> Result<(PendingCall, Sending<'a>), RpcError> {
         self.hub.check_open()?;
         // Registered first: a connection lost from here on fails the call.
         let call = self.hub.pending.register();
-        let how = self.publish_options(deadline, Settle::Call(CallId(call.id())));
+        let how = self.publish_options(deadline, Settle::Call(CallId(call.id())), fail_fast);
         let correlation_id = call.correlation_id();
         let sending = match self.driver.ready_reply_address() {
             Some(reply_to) => {
@@ -244,8 +258,8 @@ impl Transport {
         Ok(call)
     }
 
-    /// Sends a cast of `method` and waits at most `timeout` for the
-    /// broker's confirm; [`RpcError::Timeout`] then leaves it in doubt.
+    /// Sends a cast of `method` and waits at most the options' timeout for
+    /// the broker's confirm; [`RpcError::Timeout`] then leaves it in doubt.
     /// The message is sealed and handed to the driver here, before the
     /// returned future.
     pub(crate) fn cast_named<'a>(
@@ -253,10 +267,11 @@ impl Transport {
         method: &'a str,
         destination: &'a Destination,
         message: Message,
-        timeout: Duration,
+        options: &CallOptions,
     ) -> impl Future<Output = Result<(), RpcError>> + Send + 'a {
+        let timeout = options.timeout_or_default();
         let deadline = deadline_after(timeout);
-        let sending = self.start_cast(destination, message, deadline);
+        let sending = self.start_cast(destination, message, deadline, options.fail_fast);
         async move {
             let timed_out =
                 || self.timed_out(method, destination.to_string(), timeout, Awaited::Confirm);
@@ -275,6 +290,7 @@ impl Transport {
         destination: &'a Destination,
         message: Message,
         deadline: Instant,
+        fail_fast: Option<bool>,
     ) -> Result<Sending<'a>, RpcError> {
         self.check_size(&message)?;
         self.hub.check_open()?;
@@ -282,7 +298,7 @@ impl Transport {
             recorder(destination, &message, false);
         }
         let message = self.wire.seal(message)?;
-        let how = self.publish_options(deadline, Settle::Confirm);
+        let how = self.publish_options(deadline, Settle::Confirm, fail_fast);
         Ok(self.driver.publish(destination, message, how))
     }
 

@@ -14,6 +14,7 @@ use super::driver::{Delivery, Listener, Publish, Settle, Subscribe};
 use super::{DEFAULT_TIMEOUT, Destination, Transport};
 use crate::error::RpcError;
 use crate::message::Message;
+use crate::options::CallOptions;
 use crate::wire::Wire;
 
 /// How often a message came back already, by its `counter` header (a
@@ -41,7 +42,8 @@ impl Transport {
         message.headers.insert(counter, count.to_string());
         message.received_at = None;
         let method = self.method_of(&message);
-        self.cast_named(&method, &to, message, timeout).await
+        self.cast_named(&method, &to, message, &CallOptions::new().timeout(timeout))
+            .await
     }
 
     /// Sends a server's reply (or heartbeat) to the caller's address (a

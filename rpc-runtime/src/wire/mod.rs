@@ -21,13 +21,14 @@ pub use oslo::OsloWire;
 use std::borrow::Cow;
 use std::fmt::Debug;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use crate::codec::AnyCodec;
 use crate::context::Context;
 use crate::error::RpcError;
 use crate::message::Message;
 use crate::notify::Priority;
+use crate::options::CallOptions;
 use crate::trace::TraceParent;
 
 /// Which wire format a transport speaks. Every client and server of a topic
@@ -109,10 +110,9 @@ pub struct OutgoingRequest<'a> {
     /// gives it one. `None` sends the context's trace, if any, one hop
     /// further (a new span id).
     pub trace: Option<TraceParent>,
-    /// How long the caller waits (calls only).
-    pub timeout: Option<Duration>,
-    /// Heartbeats wanted: the caller gives up after this long without one.
-    pub call_monitor: Option<Duration>,
+    /// The options it is sent with: a wire carries those a server acts
+    /// on (the caller's timeout, for calls; the call monitor).
+    pub options: &'a CallOptions,
     /// The encoded arguments.
     pub body: Vec<u8>,
 }
@@ -128,8 +128,9 @@ pub struct IncomingRequest {
     pub namespace: Option<String>,
     /// The caller's context, deadline included.
     pub context: Context,
-    /// Heartbeats wanted: the caller gives up after this long without one.
-    pub call_monitor: Option<Duration>,
+    /// The caller's options the wire carried: its timeout (counted from
+    /// receipt; the context's deadline says the same) and call monitor.
+    pub options: CallOptions,
     /// The encoded arguments.
     pub body: Vec<u8>,
     /// The codec the body is in (named by its content type); replies use it too.

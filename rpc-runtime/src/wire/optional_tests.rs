@@ -15,6 +15,7 @@ use super::{NativeWire, OsloWire, OutgoingRequest, WireFormat};
 use crate::args::{ArgNames, Named, NamedSeed};
 use crate::codec::{AnyCodec, Bincode, Codec, Json};
 use crate::context::Context;
+use crate::options::CallOptions;
 
 /// `adopt(name: String, species: Option<String>)`.
 const ADOPT: ArgNames = ArgNames {
@@ -34,8 +35,7 @@ fn received(wire: &dyn WireFormat, body: Vec<u8>) -> Result<Adopt, String> {
         namespace: None,
         context: &context,
         trace: None,
-        timeout: None,
-        call_monitor: None,
+        options: &CallOptions::default(),
         body,
     });
     message.correlation_id = Some("c1".into());

@@ -39,8 +39,7 @@ fn broken(wire: Wire, what: Broken) -> Message {
                     version: "1.0",
                     namespace: None,
                     context: &Context::new(),
-                    timeout: None,
-                    call_monitor: None,
+                    options: &rpc_runtime::CallOptions::default(),
                     body,
                 })
             };

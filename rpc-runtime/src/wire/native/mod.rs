@@ -39,6 +39,7 @@ use crate::context::{Context, new_request_id};
 use crate::error::RpcError;
 use crate::message::{Headers, Message};
 use crate::notify::Priority;
+use crate::options::CallOptions;
 use crate::secret::Secret;
 use crate::trace::TraceParent;
 
@@ -137,8 +138,8 @@ impl WireFormat for NativeWire {
         let head = RequestHead {
             version: Cow::Borrowed(request.version),
             namespace: request.namespace.map(Cow::Borrowed),
-            timeout_ms: request.timeout.map(millis),
-            call_monitor_ms: request.call_monitor.map(millis),
+            timeout_ms: request.options.timeout.map(millis),
+            call_monitor_ms: request.options.call_monitor.map(millis),
             context: ContextHead::of(request.context, request.trace),
         };
         Message {
@@ -176,7 +177,11 @@ impl WireFormat for NativeWire {
                 .unwrap_or_default();
             SystemTime::now().checked_add(budget.saturating_sub(waited))
         });
-        let call_monitor = head.call_monitor();
+        let options = CallOptions {
+            timeout: head.timeout(),
+            call_monitor: head.call_monitor(),
+            ..CallOptions::default()
+        };
         let version = Some(head.version.into_owned());
         let namespace = head.namespace.map(Cow::into_owned);
         let mut context = head.context.into_context();
@@ -187,7 +192,7 @@ impl WireFormat for NativeWire {
             version,
             namespace,
             context,
-            call_monitor,
+            options,
             body: message.body,
             codec,
         })

@@ -18,15 +18,16 @@ fn request_round_trips_with_context() {
         version: "3.1",
         namespace: Some("base"),
         context: &ctx,
-        timeout: Some(Duration::from_secs(30)),
-        call_monitor: Some(Duration::from_secs(2)),
+        options: &CallOptions::new()
+            .timeout(Duration::from_secs(30))
+            .call_monitor(Duration::from_secs(2)),
         body: vec![1, 2, 3],
     });
     assert_eq!(message.kind.as_deref(), Some("create_volume"));
     assert!(message.headers.is_empty(), "no header table on a request");
     assert_eq!(message.body[0], 2, "the preamble's version");
     let request = wire.decode_request(message).unwrap();
-    assert_eq!(request.call_monitor, Some(Duration::from_secs(2)));
+    assert_eq!(request.options.call_monitor, Some(Duration::from_secs(2)));
     assert_eq!(request.method, "create_volume");
     assert_eq!(request.version.as_deref(), Some("3.1"));
     assert_eq!(request.namespace.as_deref(), Some("base"));

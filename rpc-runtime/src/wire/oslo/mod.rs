@@ -38,6 +38,7 @@ use crate::codec::{AnyCodec, DEFAULT_MAX_MESSAGE_SIZE, Json};
 use crate::error::RpcError;
 use crate::message::Message;
 use crate::notify::Priority;
+use crate::options::CallOptions;
 
 /// oslo.messaging's JSON envelope.
 #[derive(Debug, Clone)]
@@ -110,7 +111,7 @@ impl WireFormat for OsloWire {
         }
         context::encode(request.context, request.trace, &mut fields);
         let mut message = self.message(&fields);
-        if let Some(monitor) = request.call_monitor {
+        if let Some(monitor) = request.options.call_monitor {
             message
                 .headers
                 .insert(CALL_MONITOR, monitor.as_millis().to_string());
@@ -142,17 +143,21 @@ impl WireFormat for OsloWire {
             SystemTime::now().checked_add(Duration::from_millis(ms).saturating_sub(waited))
         });
         context.set_deadline(deadline);
-        let call_monitor = message
-            .headers
-            .get(CALL_MONITOR)
-            .and_then(|ms| ms.parse().ok())
-            .map(Duration::from_millis);
+        let options = CallOptions {
+            timeout: message.expiration_ms.map(Duration::from_millis),
+            call_monitor: message
+                .headers
+                .get(CALL_MONITOR)
+                .and_then(|ms| ms.parse().ok())
+                .map(Duration::from_millis),
+            ..CallOptions::default()
+        };
         Ok(IncomingRequest {
             version: Some(envelope::string(&fields, "version").unwrap_or_else(|| "1.0".into())),
             namespace: envelope::string(&fields, "namespace"),
             method,
             context,
-            call_monitor,
+            options,
             body,
             codec: self.codec,
         })

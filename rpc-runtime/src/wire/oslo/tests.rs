@@ -1,5 +1,6 @@
 use super::*;
 use crate::context::Context;
+use crate::options::CallOptions;
 use crate::secret::Secret;
 use crate::wire::ErrorReply;
 
@@ -25,8 +26,9 @@ fn a_call_round_trips() {
         version: "3.1",
         namespace: Some("storage"),
         context: &ctx,
-        timeout: Some(Duration::from_secs(30)),
-        call_monitor: Some(Duration::from_secs(4)),
+        options: &CallOptions::new()
+            .timeout(Duration::from_secs(30))
+            .call_monitor(Duration::from_secs(4)),
         body: br#"{"name":"db","size_gb":10}"#.to_vec(),
     });
     message.correlation_id = Some("c1".into());
@@ -37,7 +39,7 @@ fn a_call_round_trips() {
     assert_eq!(received.reply_to.as_deref(), Some("reply_x"));
     assert!(wire.unique_id(&received).is_some());
     let request = wire.decode_request(received).unwrap();
-    assert_eq!(request.call_monitor, Some(Duration::from_secs(4)));
+    assert_eq!(request.options.call_monitor, Some(Duration::from_secs(4)));
     assert_eq!(request.method, "create_volume");
     assert_eq!(request.version.as_deref(), Some("3.1"));
     assert_eq!(request.namespace.as_deref(), Some("storage"));
@@ -75,7 +77,7 @@ fn a_python_request_is_read() {
     assert_eq!(received.reply_to.as_deref(), Some("reply_py"));
     assert_eq!(wire.unique_id(&received), Some("u1"));
     let request = wire.decode_request(received).unwrap();
-    assert_eq!(request.call_monitor, None);
+    assert_eq!(request.options.call_monitor, None);
     assert_eq!(request.version.as_deref(), Some("1.0"), "oslo's default");
     assert_eq!(request.namespace, None);
     assert_eq!(request.body, br#"{"id":3}"#);
