@@ -44,6 +44,13 @@ pub struct CallOptions {
     /// connection (within the timeout); `None`: as the transport says
     /// ([`crate::Transport::with_fail_fast`]).
     pub fail_fast: Option<bool>,
+    /// A cast not taken from its queue within this long is dropped by the
+    /// broker (AMQP's per-message TTL), instead of waiting for a server as
+    /// long as the queue lives: a cast that means nothing once stale (a
+    /// capacity report, a cache refresh) never reaches a server that comes
+    /// back an hour later. `None`: it waits. (A call's request always
+    /// expires with its timeout.)
+    pub cast_ttl: Option<Duration>,
 }
 
 impl CallOptions {
@@ -73,6 +80,12 @@ impl CallOptions {
     /// See [`CallOptions::fail_fast`](#structfield.fail_fast).
     pub fn fail_fast(mut self, fail_fast: bool) -> Self {
         self.fail_fast = Some(fail_fast);
+        self
+    }
+
+    /// See [`CallOptions::cast_ttl`](#structfield.cast_ttl).
+    pub fn cast_ttl(mut self, ttl: Duration) -> Self {
+        self.cast_ttl = Some(ttl);
         self
     }
 

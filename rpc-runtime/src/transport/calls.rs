@@ -266,9 +266,12 @@ impl Transport {
         &'a self,
         method: &'a str,
         destination: &'a Destination,
-        message: Message,
+        mut message: Message,
         options: &CallOptions,
     ) -> impl Future<Output = Result<(), RpcError>> + Send + 'a {
+        if let Some(ttl) = options.cast_ttl {
+            message.expiration_ms = Some(expiration(ttl));
+        }
         let timeout = options.timeout_or_default();
         let deadline = deadline_after(timeout);
         let sending = self.start_cast(destination, message, deadline, options.fail_fast);
