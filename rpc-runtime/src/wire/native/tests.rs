@@ -1,6 +1,8 @@
 //! The native wire format's unit tests.
 
 use super::*;
+use crate::context::Context;
+use crate::secret::Secret;
 
 #[test]
 fn request_round_trips_with_context() {
