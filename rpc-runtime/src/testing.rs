@@ -183,8 +183,8 @@ pub fn record(inner: Transport) -> (Transport, Recording) {
     let kept = recording.clone();
     let codec = *inner.wire().codec();
     let wire = inner
-        .speaks()
-        .format(crate::codec::DEFAULT_MAX_MESSAGE_SIZE);
+        .wire()
+        .with_max_size(crate::codec::DEFAULT_MAX_MESSAGE_SIZE);
     let recorder = move |destination: &Destination, message: &Message, call: bool| {
         kept.keep(&*wire, codec, call, destination, message);
     };

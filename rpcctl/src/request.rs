@@ -18,7 +18,7 @@ use crate::output::Output;
 /// The transport's wire format, with JSON bodies.
 fn wire(transport: &Transport) -> Box<dyn WireFormat> {
     match transport.speaks() {
-        Wire::Oslo => Box::new(OsloWire::default()),
+        Some(Wire::Oslo) => Box::new(OsloWire::default()),
         _ => Box::new(NativeWire::new(AnyCodec::Json(Json::default()))),
     }
 }

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use amqprs::channel::{ExchangeDeleteArguments, QueueDeleteArguments};
 use amqprs::connection::{Connection, OpenConnectionArguments};
+use rpc_runtime::codec::DEFAULT_MAX_MESSAGE_SIZE;
 use rpc_runtime::notify::Priority;
 use rpc_runtime::transport::MemoryBroker;
-use rpc_runtime::wire::Wire;
+use rpc_runtime::wire::{Wire, WireFormat};
 use rpc_runtime::{AmqpConfig, Server, ServerBuilder, Transport};
 
 use crate::volume::{Log, Recorder, VolumeManagerClient, VolumeManagerService};
@@ -35,8 +36,33 @@ pub enum Kind {
 /// A test's own transport: one network per test, which every transport of
 /// the test connects to (as they all share one broker on AMQP).
 pub trait Network: Send + Sync + std::fmt::Debug {
-    /// A new transport on this network, speaking `wire`.
-    fn connect(&self, wire: Wire) -> Transport;
+    /// A new transport on this network, speaking `format`.
+    fn connect(&self, format: Arc<dyn WireFormat>) -> Transport;
+}
+
+/// The wire format a test's transports speak.
+#[derive(Debug, Clone, Copy)]
+pub enum Speaks {
+    /// A built-in one.
+    Builtin(Wire),
+    /// A format of the test's own, from this function.
+    Own(fn() -> Arc<dyn WireFormat>),
+}
+
+impl From<Wire> for Speaks {
+    fn from(wire: Wire) -> Self {
+        Speaks::Builtin(wire)
+    }
+}
+
+impl Speaks {
+    /// The format, with the default size limit.
+    pub fn format(self) -> Arc<dyn WireFormat> {
+        match self {
+            Speaks::Builtin(wire) => wire.format(DEFAULT_MAX_MESSAGE_SIZE),
+            Speaks::Own(make) => make(),
+        }
+    }
 }
 
 /// The broker URL the tests use.
@@ -65,8 +91,11 @@ pub fn skipped(why: impl std::fmt::Display) {
 #[derive(Debug)]
 pub struct Env {
     pub kind: Kind,
+    /// The built-in wire format every transport of the test speaks
+    /// (`None`: a format of the test's own, in `speaks`).
+    pub wire: Option<Wire>,
     /// The wire format every transport of the test speaks.
-    pub wire: Wire,
+    pub speaks: Speaks,
     pub exchange: String,
     pub topic: String,
     transports: Mutex<Vec<Transport>>,
@@ -85,11 +114,16 @@ impl Env {
     }
 
     /// A fresh environment whose transports speak `wire`.
-    pub async fn speaking(kind: Kind, wire: Wire) -> Option<Self> {
+    pub async fn speaking(kind: Kind, wire: impl Into<Speaks>) -> Option<Self> {
+        let speaks = wire.into();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let env = Self {
             kind,
-            wire,
+            wire: match speaks {
+                Speaks::Builtin(wire) => Some(wire),
+                Speaks::Own(_) => None,
+            },
+            speaks,
             exchange: format!("rpc-test-{}", &id[..12]),
             topic: format!("t-{}", &id[..12]),
             transports: Mutex::new(Vec::new()),
@@ -121,14 +155,16 @@ impl Env {
     async fn try_transport(&self) -> Result<Transport, rpc_runtime::RpcError> {
         match (self.kind, &self.network) {
             (Kind::Memory, _) => {
-                return Ok(self.broker.connect_with_wire(&self.exchange, self.wire));
+                return Ok(self
+                    .broker
+                    .connect_with_format(&self.exchange, self.speaks.format()));
             }
-            (_, Some(network)) => return Ok(network.connect(self.wire)),
+            (_, Some(network)) => return Ok(network.connect(self.speaks.format())),
             _ => {}
         }
         AmqpConfig::from_url(&amqp_url())?
             .control_exchange(&self.exchange)
-            .wire(self.wire)
+            .format(self.speaks.format())
             .connect()
             .await
     }
@@ -342,7 +378,7 @@ fn redacted(url: &str) -> String {
 }
 
 /// Runs one conformance case on `kind` speaking `wire`, with cleanup.
-pub async fn run<F, Fut>(kind: Kind, wire: Wire, case: F)
+pub async fn run<F, Fut>(kind: Kind, wire: impl Into<Speaks>, case: F)
 where
     F: FnOnce(Arc<Env>) -> Fut,
     Fut: std::future::Future<Output = ()>,

@@ -11,4 +11,4 @@ pub mod process;
 pub mod python;
 pub mod volume;
 
-pub use env::{Env, Kind};
+pub use env::{Env, Kind, Speaks};

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use amqprs::channel::QueueDeclareArguments;
-use rpc_runtime::codec::DEFAULT_MAX_MESSAGE_SIZE;
 use rpc_runtime::message::Message;
 use rpc_runtime::wire::OutgoingRequest;
 use rpc_runtime::{Context, Destination, RpcError};
@@ -40,17 +39,15 @@ fn command(env: &Env, name: &str, expiry: Duration) -> Command {
 
 /// A cast of `method` with `body` as its arguments, in `env`'s wire.
 fn cast_of(env: &Env, method: &str, body: Vec<u8>) -> Message {
-    env.wire
-        .format(DEFAULT_MAX_MESSAGE_SIZE)
-        .encode_request(OutgoingRequest {
-            trace: None,
-            method: method.to_owned().into(),
-            version: "1.0",
-            namespace: None,
-            context: &Context::new(),
-            options: &rpc_runtime::CallOptions::default(),
-            body,
-        })
+    env.speaks.format().encode_request(OutgoingRequest {
+        trace: None,
+        method: method.to_owned().into(),
+        version: "1.0",
+        namespace: None,
+        context: &Context::new(),
+        options: &rpc_runtime::CallOptions::default(),
+        body,
+    })
 }
 
 /// Whether `queue` exists on the broker (a passive declare).

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use rpc_runtime::codec::DEFAULT_MAX_MESSAGE_SIZE;
 use rpc_runtime::wire::OutgoingRequest;
 use rpc_runtime::{Context, Destination};
 use rpc_tests::volume::Log;
@@ -46,7 +45,7 @@ async fn refused_casts_are_counted_by_kind() {
     let log = Arc::new(Log::default());
     let _server = env.server("host-1", &log).await;
     let transport = env.transport().await;
-    let format = env.wire.format(DEFAULT_MAX_MESSAGE_SIZE);
+    let format = env.speaks.format();
     let cast = |method: &str, body: Vec<u8>| {
         format.encode_request(OutgoingRequest {
             trace: None,

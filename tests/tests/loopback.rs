@@ -13,7 +13,7 @@ use rpc_runtime::message::Message;
 use rpc_runtime::transport::driver::{
     Acker, Confirm, Delivery, Driver, Listener, Publish, Source, Subscribe,
 };
-use rpc_runtime::wire::Wire;
+use rpc_runtime::wire::WireFormat;
 use rpc_runtime::{BoxFuture, Destination, RpcError, Transport};
 use rpc_tests::env::Network;
 use tokio::sync::{mpsc, oneshot};
@@ -41,9 +41,9 @@ struct Queue {
 
 impl Network for Net {
     /// A transport whose reply queue passes what it gets to its events.
-    fn connect(&self, wire: Wire) -> Transport {
+    fn connect(&self, format: Arc<dyn WireFormat>) -> Transport {
         let net = self.clone();
-        Transport::with_driver(wire, |events| {
+        Transport::with_format(format, |events| {
             let reply = format!("reply_{}", NEXT.fetch_add(1, Ordering::Relaxed));
             net.declare(&reply, Vec::new(), None, false);
             let mut replies = net.listen(std::slice::from_ref(&reply), None);

@@ -45,8 +45,8 @@ async fn serve(env: &Env) -> Server {
 /// the value, or the framework's failure.
 async fn adopt_raw(env: &Env, transport: &Transport, args: Value) -> Result<Value, RpcError> {
     let format: Box<dyn WireFormat> = match env.wire {
-        Wire::Oslo => Box::new(OsloWire::default()),
-        Wire::Native => Box::new(NativeWire::new(AnyCodec::Json(Json::default()))),
+        Some(Wire::Oslo) => Box::new(OsloWire::default()),
+        _ => Box::new(NativeWire::new(AnyCodec::Json(Json::default()))),
     };
     let context = Context::new();
     let message = format.encode_request(OutgoingRequest {

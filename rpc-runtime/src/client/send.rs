@@ -35,7 +35,7 @@ impl ClientCore {
         context: &Context,
         args: A,
     ) -> C {
-        let span = spans::client(self.service, method, self.transport.speaks(), false);
+        let span = spans::client(self.service, method, self.transport.wire().system(), false);
         // Tokio's clock: the call's deadline counts from here too.
         let started = tokio::time::Instant::now();
         let reply = self
@@ -87,7 +87,7 @@ impl ClientCore {
         args: A,
         fanout: bool,
     ) -> C {
-        let span = spans::client(self.service, method, self.transport.speaks(), true);
+        let span = spans::client(self.service, method, self.transport.wire().system(), true);
         let sent = async {
             let destination = self.destination(fanout)?;
             let body = self.encode(method, types.names, types.encode_args, &args)?;
@@ -132,7 +132,7 @@ impl ClientCore {
         T: Send + 'static,
         E: Send + 'static,
     {
-        let span = spans::client(self.service, method, self.transport.speaks(), false);
+        let span = spans::client(self.service, method, self.transport.wire().system(), false);
         let opened = async {
             let destination = self.destination(false)?;
             let body = self.encode(method, types.names, types.encode_args, &args)?;

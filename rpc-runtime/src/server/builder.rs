@@ -16,7 +16,6 @@ use crate::service::Service;
 use crate::topology::{check_name, check_server_names};
 use crate::transport::Transport;
 use crate::transport::driver::{Durability, Source, Subscribe};
-use crate::wire::Wire;
 
 /// How many requests a server runs at once unless told otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 64;
@@ -154,7 +153,8 @@ impl ServerBuilder {
                 "the server hosts no service; call `serve` first",
             ));
         }
-        if self.transport.speaks() == Wire::Oslo {
+        let wire = self.transport.wire();
+        if !wire.streams() {
             for (_, service) in &self.services {
                 let descriptor = service.descriptor();
                 if let Some(method) = descriptor
@@ -163,8 +163,11 @@ impl ServerBuilder {
                     .find(|m| m.kind == crate::descriptor::MethodKind::Stream)
                 {
                     return Err(RpcError::config(format!(
-                        "`{}::{}` streams its reply, which oslo.messaging's wire cannot carry: serve `{}` on a transport speaking the native wire",
-                        descriptor.name, method.name, descriptor.topic
+                        "`{}::{}` streams its reply, which the {} wire cannot carry: serve `{}` on a transport speaking the native wire",
+                        descriptor.name,
+                        method.name,
+                        wire.name(),
+                        descriptor.topic
                     )));
                 }
             }
@@ -189,12 +192,10 @@ impl ServerBuilder {
                     .durability
                     .unwrap_or_else(|| self.transport.queue_durability()),
                 max_length: None,
-                expires: self
-                    .expiry
-                    .unwrap_or_else(|| match self.transport.wire().kind() {
-                        Wire::Native => Some(DEFAULT_SERVER_QUEUE_EXPIRY),
-                        Wire::Oslo => None,
-                    }),
+                expires: self.expiry.unwrap_or_else(|| {
+                    wire.expires_server_queues()
+                        .then_some(DEFAULT_SERVER_QUEUE_EXPIRY)
+                }),
             };
             let listener = self.transport.subscribe(spec).await?;
             let handler = Handler::new(self.transport.clone(), &topic, service, Arc::clone(&state));

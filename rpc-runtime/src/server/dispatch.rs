@@ -156,7 +156,7 @@ impl Handler {
             } else {
                 checked_run(
                     service,
-                    wire.kind(),
+                    wire.system(),
                     &self.topic,
                     request,
                     Some(&self.server),

@@ -18,7 +18,7 @@ use crate::stream;
 use crate::telemetry::{self, spans};
 use crate::trace::TraceParent;
 use crate::version;
-use crate::wire::{IncomingRequest, ReplyBody, Wire};
+use crate::wire::{IncomingRequest, ReplyBody};
 
 /// Answers the built-in methods (stream credit and cancel, `ping`,
 /// `describe`) at once; `None` for any other request, for [`checked_run`].
@@ -68,7 +68,7 @@ pub(super) fn builtin(
 /// `dispatch.rs`).
 pub(super) async fn checked_run(
     service: &dyn Service,
-    wire: Wire,
+    system: &'static str,
     topic: &str,
     request: &mut IncomingRequest,
     server: Option<&ServerState>,
@@ -117,7 +117,7 @@ pub(super) async fn checked_run(
     let span = spans::server(
         descriptor,
         method,
-        wire,
+        system,
         topic,
         request,
         &trace,

@@ -27,7 +27,7 @@ use tracing::field::Empty;
 
 use crate::descriptor::{MethodDescriptor, MethodKind, ServiceDescriptor};
 use crate::trace::TraceParent;
-use crate::wire::{IncomingRequest, Wire};
+use crate::wire::IncomingRequest;
 
 /// `Service/method`, formatted only when a span is recorded.
 struct SpanName(&'static str, &'static str);
@@ -35,13 +35,6 @@ struct SpanName(&'static str, &'static str);
 impl fmt::Display for SpanName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.0, self.1)
-    }
-}
-
-fn system(wire: Wire) -> &'static str {
-    match wire {
-        Wire::Native => "rpc_runtime",
-        Wire::Oslo => "oslo_messaging",
     }
 }
 
@@ -58,14 +51,14 @@ pub(crate) struct Target<'a> {
 pub(crate) fn client(
     service: &'static ServiceDescriptor,
     method: &'static MethodDescriptor,
-    wire: Wire,
+    system: &'static str,
     cast: bool,
 ) -> Span {
     tracing::info_span!(
         "rpc.client",
         otel.name = %SpanName(service.name, method.name),
         otel.kind = if cast { "producer" } else { "client" },
-        rpc.system = system(wire),
+        rpc.system = system,
         rpc.service = service.name,
         rpc.method = method.name,
         messaging.system = Empty,
@@ -102,7 +95,7 @@ pub(crate) fn sent_to(span: &Span, target: &Target<'_>) {
 pub(crate) fn server(
     service: &'static ServiceDescriptor,
     method: &'static MethodDescriptor,
-    wire: Wire,
+    system: &'static str,
     topic: &str,
     request: &IncomingRequest,
     trace: &TraceParent,
@@ -113,7 +106,7 @@ pub(crate) fn server(
         "rpc.server",
         otel.name = %SpanName(service.name, method.name),
         otel.kind = if method.kind == MethodKind::Cast { "consumer" } else { "server" },
-        rpc.system = system(wire),
+        rpc.system = system,
         rpc.service = service.name,
         rpc.method = method.name,
         messaging.system = "rabbitmq",

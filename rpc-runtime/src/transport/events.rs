@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use super::pending::{PendingCalls, parse_id};
 use crate::error::RpcError;
 use crate::message::Message;
-use crate::wire::{Wire, WireFormat};
+use crate::wire::WireFormat;
 
 /// The receiving end of one transport's events.
 #[derive(Debug)]
@@ -65,7 +65,7 @@ impl Hub {
     /// Unseals a reply and hands it to its call. A reply in the other wire
     /// format fails its call (when it names one) with an error saying so.
     pub(crate) fn reply(&self, message: Message) {
-        let received = Wire::of(&message).filter(|w| *w != self.wire.kind());
+        let received = super::mismatch::foreign(&*self.wire, &message);
         // Parsed now: the message moves on. `Some(None)`: not one of ours.
         let call = message.correlation_id.as_deref().map(parse_id);
         match (self.wire.unseal(message), received, call) {
@@ -74,7 +74,7 @@ impl Hub {
             }
             (Err(_), Some(received), Some(call)) => {
                 if let Some(id) = call {
-                    let error = super::mismatch::wrong_wire(received, self.wire.kind());
+                    let error = super::mismatch::wrong_wire(received, &*self.wire);
                     self.pending.fail(id, error);
                 }
             }

@@ -15,7 +15,6 @@ use super::{DEFAULT_TIMEOUT, Destination, Transport};
 use crate::error::RpcError;
 use crate::message::Message;
 use crate::options::CallOptions;
-use crate::wire::Wire;
 
 /// How often a message came back already, by its `counter` header (a
 /// server's `x-redeliveries`, a listener's `x-retries`).
@@ -128,7 +127,7 @@ impl Transport {
                 return None;
             };
             // A request in the other wire format is answered in its own.
-            if let Some(received) = Wire::of(&delivery.message).filter(|w| *w != self.speaks()) {
+            if let Some(received) = super::mismatch::foreign(self.wire(), &delivery.message) {
                 if let Err(error) = delivery.acker.ack().await {
                     tracing::debug!(%error, "could not ack a message in the other wire format");
                 }

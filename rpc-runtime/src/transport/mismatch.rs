@@ -10,23 +10,37 @@ use super::{Destination, Transport};
 use crate::codec::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::error::RpcError;
 use crate::message::Message;
-use crate::wire::{ReplyBody, Wire};
+use crate::wire::{ReplyBody, Wire, WireFormat};
+
+/// The built-in format a received message is in, when the receiver's
+/// format `ours` does not recognize it.
+pub(crate) fn foreign(ours: &dyn WireFormat, message: &Message) -> Option<Wire> {
+    if ours.recognizes(message) {
+        return None;
+    }
+    Wire::of(message)
+}
 
 /// The error for a message in `received` format at a `served` receiver.
-pub(crate) fn wrong_wire(received: Wire, served: Wire) -> RpcError {
+pub(crate) fn wrong_wire(received: Wire, served: &dyn WireFormat) -> RpcError {
     // Said to both ends: the receiver logs it, the sender gets it back.
-    let hint = match served {
-        Wire::Native => {
-            "give the sender's transport `wire=native` (an `amqp://` URL without `wire=oslo`), or the receiver's `wire=oslo` (a `rabbit://` URL selects it)"
+    let hint = match served.kind() {
+        Some(Wire::Native) => {
+            "give the sender's transport `wire=native` (an `amqp://` URL without `wire=oslo`), or the receiver's `wire=oslo` (a `rabbit://` URL selects it)".to_owned()
         }
-        Wire::Oslo => {
-            "give the sender's transport `wire=oslo` (a `rabbit://` URL selects it), or the receiver's `wire=native`"
+        Some(Wire::Oslo) => {
+            "give the sender's transport `wire=oslo` (a `rabbit://` URL selects it), or the receiver's `wire=native`".to_owned()
         }
+        None => format!(
+            "give the sender's transport the receiver's format (`{}`), or the receiver's `wire={}`",
+            served.name(),
+            received.name()
+        ),
     };
     RpcError::WrongWire {
         received: received.name().to_owned(),
         served: served.name().to_owned(),
-        hint: hint.to_owned(),
+        hint,
     }
 }
 
@@ -35,7 +49,7 @@ impl Transport {
     /// message as it came off the network), in that format, when its
     /// sender waits for a reply; logs it once per sender.
     pub(crate) async fn answer_wrong_wire(&self, message: Message, received: Wire) {
-        let error = wrong_wire(received, self.speaks());
+        let error = wrong_wire(received, self.wire());
         let theirs = received.format(DEFAULT_MAX_MESSAGE_SIZE);
         let Ok(request) = theirs.unseal(message) else {
             return;

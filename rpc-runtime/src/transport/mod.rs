@@ -94,7 +94,16 @@ impl Transport {
     /// A transport over a driver of your own, speaking `wire`; `make` gets
     /// the [`Events`] through which the driver reports replies and losses.
     pub fn with_driver<D: Driver>(wire: Wire, make: impl FnOnce(Events) -> D) -> Self {
-        let (events, hub) = Self::events(wire.format(crate::codec::DEFAULT_MAX_MESSAGE_SIZE));
+        Self::with_format(wire.format(crate::codec::DEFAULT_MAX_MESSAGE_SIZE), make)
+    }
+
+    /// A transport over a driver of your own, speaking a wire format of
+    /// your own (or a built-in one with its own size limit).
+    pub fn with_format<D: Driver>(
+        format: Arc<dyn WireFormat>,
+        make: impl FnOnce(Events) -> D,
+    ) -> Self {
+        let (events, hub) = Self::events(format);
         Self::assemble(Arc::new(make(events)), hub)
     }
 
@@ -170,12 +179,15 @@ impl Transport {
         }
     }
 
-    pub(crate) fn wire(&self) -> &dyn WireFormat {
+    /// The wire format this transport speaks: its messages, and what it
+    /// can carry.
+    pub fn wire(&self) -> &dyn WireFormat {
         &*self.wire
     }
 
-    /// The wire format this transport speaks.
-    pub fn speaks(&self) -> Wire {
+    /// The built-in wire format this transport speaks; `None` for a format
+    /// of your own ([`Transport::with_format`]).
+    pub fn speaks(&self) -> Option<Wire> {
         self.wire.kind()
     }
 

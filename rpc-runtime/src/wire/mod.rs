@@ -69,8 +69,8 @@ impl Wire {
         }
     }
 
-    /// Which wire a message received as it came off the network looks
-    /// like, if either: an oslo.messaging envelope (a JSON object with
+    /// Which built-in wire a message received as it came off the network
+    /// looks like, if either: an oslo.messaging envelope (a JSON object with
     /// `oslo.version`), or a native message (a `type` property, or the first
     /// native format's `x-rpc-*` headers).
     pub fn of(message: &Message) -> Option<Self> {
@@ -220,9 +220,51 @@ impl ErrorReply {
 
 /// Maps requests and replies to messages and back. Decoding sees untrusted
 /// input: it returns errors, never panics.
+///
+/// A format of your own goes under any transport with
+/// [`Transport::with_format`](crate::Transport::with_format),
+/// [`MemoryBroker::connect_with_format`](crate::transport::MemoryBroker::connect_with_format)
+/// or [`AmqpConfig::format`](crate::AmqpConfig::format). What a transport
+/// and a server need to know of a format besides its messages (can it
+/// stream, may a server's queue expire) they ask of it here.
 pub trait WireFormat: Send + Sync + Debug + 'static {
-    /// Which format this is.
-    fn kind(&self) -> Wire;
+    /// The format's name, in errors and logs (`native`, `oslo`).
+    fn name(&self) -> &'static str;
+
+    /// The messaging system its peers are, for spans' `messaging.system`
+    /// (`rpc_runtime`, `oslo_messaging`). Default: the name.
+    fn system(&self) -> &'static str {
+        self.name()
+    }
+
+    /// The built-in format this is, if it is one. Default: `None`.
+    fn kind(&self) -> Option<Wire> {
+        None
+    }
+
+    /// Whether a message received (as it came off the network) is in this
+    /// format. A server answers a request in a built-in format it does not
+    /// recognize with [`RpcError::WrongWire`], in the sender's format.
+    /// Default: every message is.
+    fn recognizes(&self, message: &Message) -> bool {
+        let _ = message;
+        true
+    }
+
+    /// Whether it carries streaming replies (items, credit, end): a server
+    /// refuses to serve a streaming method on a format that does not.
+    /// Default: it does not.
+    fn streams(&self) -> bool {
+        false
+    }
+
+    /// Whether a server's own queue (`topic.server`) may be declared to
+    /// expire without a consumer (`x-expires`); not when its peers declare
+    /// that queue without it (a declaration with other arguments fails).
+    /// Default: it may.
+    fn expires_server_queues(&self) -> bool {
+        true
+    }
 
     /// The codec bodies use.
     fn codec(&self) -> &AnyCodec;

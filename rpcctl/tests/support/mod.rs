@@ -12,7 +12,7 @@ use rpc_tests::env::amqp_url;
 /// Runs rpcctl (off the runtime's workers: the servers it talks to run
 /// there) on the wire of `env`.
 pub(crate) async fn rpcctl(env: &Env, args: &[&str]) -> Output {
-    rpcctl_on(env, env.wire, args).await
+    rpcctl_on(env, env.wire.expect("a built-in wire"), args).await
 }
 
 /// Runs rpcctl on `wire`.

@@ -26,14 +26,15 @@ enum Broken {
     TooLarge,
 }
 
-/// The broken request in `wire`'s format.
-fn broken(wire: Wire, what: Broken) -> Message {
+/// The broken request in the format `env` speaks.
+fn broken(env: &Env, what: Broken) -> Message {
     const HUGE: usize = DEFAULT_MAX_MESSAGE_SIZE + 1024 * 1024;
-    match wire {
-        Wire::Native => {
+    match env.wire {
+        Some(Wire::Native) | None => {
             // A well-formed head, then whatever body.
+            let format = env.speaks.format().with_max_size(HUGE * 2);
             let with_method = |method: &str, body: Vec<u8>| {
-                wire.format(HUGE * 2).encode_request(OutgoingRequest {
+                format.encode_request(OutgoingRequest {
                     trace: None,
                     method: method.to_owned().into(),
                     version: "1.0",
@@ -50,7 +51,7 @@ fn broken(wire: Wire, what: Broken) -> Message {
                 Broken::TooLarge => with_method("get_volume", vec![0; HUGE]),
             }
         }
-        Wire::Oslo => {
+        Some(Wire::Oslo) => {
             let body = match what {
                 Broken::NoMethod => serde_json::json!({"args": {}}),
                 Broken::BadArgs => serde_json::json!({"method": "create_volume", "args": "xx"}),
@@ -67,9 +68,9 @@ fn broken(wire: Wire, what: Broken) -> Message {
     }
 }
 
-fn failure_of(wire: Wire, reply: Result<Message, RpcError>) -> RpcError {
+fn failure_of(env: &Env, reply: Result<Message, RpcError>) -> RpcError {
     let reply = reply.expect("an error reply, not a transport failure");
-    match wire.format(DEFAULT_MAX_MESSAGE_SIZE).decode_reply(reply) {
+    match env.speaks.format().decode_reply(reply) {
         Ok(ReplyBody::Failure(error)) => error,
         other => panic!("expected a failure reply, got {other:?}"),
     }
@@ -98,13 +99,13 @@ pub async fn malformed_messages_do_not_stop_the_server(env: Arc<Env>) {
         transport
             .cast_raw(
                 to_server.clone(),
-                broken(env.wire, what),
+                broken(&env, what),
                 Duration::from_secs(10),
             )
             .await
             .expect("published");
     }
-    if env.wire == Wire::Native {
+    if env.wire == Some(Wire::Native) {
         let junk = Message {
             body: vec![0xff; 64],
             ..Message::default()
@@ -118,9 +119,9 @@ pub async fn malformed_messages_do_not_stop_the_server(env: Arc<Env>) {
     let wait = Duration::from_secs(10);
     for what in all {
         let reply = transport
-            .call_raw(to_server.clone(), broken(env.wire, what), wait)
+            .call_raw(to_server.clone(), broken(&env, what), wait)
             .await;
-        let error = failure_of(env.wire, reply);
+        let error = failure_of(&env, reply);
         let expected = match what {
             Broken::NoMethod => matches!(error, RpcError::BadRequest { .. }),
             Broken::BadArgs => {
@@ -135,9 +136,9 @@ pub async fn malformed_messages_do_not_stop_the_server(env: Arc<Env>) {
         };
         assert!(expected, "{what:?}: {error:?}");
     }
-    if env.wire == Wire::Native {
+    if env.wire == Some(Wire::Native) {
         // A preamble cut short, and a request of the first native format.
-        let mut cut = broken(Wire::Native, Broken::UnknownMethod);
+        let mut cut = broken(&env, Broken::UnknownMethod);
         cut.kind = Some("whoami".into());
         cut.body.truncate(3);
         let mut first_format = Message::default();
@@ -147,7 +148,7 @@ pub async fn malformed_messages_do_not_stop_the_server(env: Arc<Env>) {
             (first_format, "first native wire format"),
         ] {
             let reply = transport.call_raw(to_server.clone(), request, wait).await;
-            let error = failure_of(env.wire, reply);
+            let error = failure_of(&env, reply);
             assert!(
                 matches!(&error, RpcError::BadRequest { detail, .. } if detail.contains(says)),
                 "{error:?}"

@@ -14,6 +14,7 @@
 //! show the URL with `***` in its place.
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::endpoint::Endpoint;
 use super::tls::TlsOptions;
@@ -21,7 +22,7 @@ use crate::error::RpcError;
 use crate::secret::Secret;
 use crate::transport::Transport;
 use crate::transport::driver::Durability;
-use crate::wire::Wire;
+use crate::wire::{Wire, WireFormat};
 
 /// How long opening a connection (TCP, TLS and the AMQP handshake) may
 /// take before the next broker of the URL is tried.
@@ -56,6 +57,8 @@ pub struct AmqpConfig {
     pub(super) connection_name: Option<String>,
     pub(super) max_message_size: usize,
     pub(super) wire: Wire,
+    /// A wire format of the program's own, instead of `wire`.
+    pub(super) format: Option<Arc<dyn WireFormat>>,
     pub(super) durable_exchange: bool,
     pub(super) connection_timeout: std::time::Duration,
     pub(super) consumer_timeout: std::time::Duration,
@@ -95,6 +98,14 @@ impl AmqpConfig {
     /// speaks to oslo.messaging services.
     pub fn wire(mut self, wire: Wire) -> Self {
         self.wire = wire;
+        self.format = None;
+        self
+    }
+
+    /// Speaks a wire format of your own (see [`WireFormat`]), with this
+    /// configuration's body size limit.
+    pub fn format(mut self, format: Arc<dyn WireFormat>) -> Self {
+        self.format = Some(format);
         self
     }
 
@@ -203,9 +214,17 @@ impl AmqpConfig {
         self.tls.as_ref()
     }
 
-    /// The wire format.
+    /// The built-in wire format chosen (see also [`AmqpConfig::format`]).
     pub fn wire_format(&self) -> Wire {
         self.wire
+    }
+
+    /// The wire format a transport of this configuration speaks.
+    pub(super) fn speaks(&self) -> Arc<dyn WireFormat> {
+        match &self.format {
+            Some(format) => format.with_max_size(self.max_size()),
+            None => self.wire.format(self.max_size()),
+        }
     }
 
     /// How servers on this transport keep their queues unless their
@@ -254,7 +273,10 @@ impl fmt::Debug for AmqpConfig {
             .field("control_exchange", &self.control_exchange)
             .field("connection_name", &self.connection_name)
             .field("max_message_size", &self.max_message_size)
-            .field("wire", &self.wire)
+            .field(
+                "wire",
+                &self.format.as_ref().map_or(self.wire.name(), |f| f.name()),
+            )
             .field("durable_exchange", &self.durable_exchange)
             .field("connection_timeout", &self.connection_timeout)
             .field("tls", &self.tls)

@@ -94,7 +94,7 @@ impl AmqpDriver {
     /// [`Transport`] that stays connected.
     pub(crate) async fn connect(config: AmqpConfig) -> Result<Transport, RpcError> {
         topology::check_name("control exchange", config.exchange())?;
-        let wire = config.wire_format().format(config.max_size());
+        let wire = config.speaks();
         let (events, hub) = Transport::events(wire);
         let limits = Arc::new(Limits::new(&config));
         let (session, next) = supervisor::connect_any(&config, 0, &limits).await?;

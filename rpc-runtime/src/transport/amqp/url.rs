@@ -82,6 +82,7 @@ impl AmqpConfig {
             connection_name: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             wire,
+            format: None,
             durable_exchange: false,
             connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
             consumer_timeout: DEFAULT_CONSUMER_TIMEOUT,

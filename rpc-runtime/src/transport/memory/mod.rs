@@ -24,7 +24,7 @@ use crate::transport::driver::{
     Confirm, Delivery, Driver, Events, Listener, Peer, Publish, QueueStatus, Source, Subscribe,
 };
 use crate::transport::{Destination, Transport};
-use crate::wire::Wire;
+use crate::wire::{Wire, WireFormat};
 
 impl MemoryBroker {
     /// A transport on this broker with the default control exchange.
@@ -41,7 +41,20 @@ impl MemoryBroker {
     /// `wire` (e.g. [`Wire::Oslo`], to test a service meant to join an
     /// OpenStack deployment).
     pub fn connect_with_wire(&self, control_exchange: &str, wire: Wire) -> Transport {
-        Transport::with_driver(wire, |events| MemoryDriver {
+        self.connect_with_format(
+            control_exchange,
+            wire.format(crate::codec::DEFAULT_MAX_MESSAGE_SIZE),
+        )
+    }
+
+    /// A transport on this broker using `control_exchange` and speaking a
+    /// wire format of your own (see [`WireFormat`]).
+    pub fn connect_with_format(
+        &self,
+        control_exchange: &str,
+        format: Arc<dyn WireFormat>,
+    ) -> Transport {
+        Transport::with_format(format, |events| MemoryDriver {
             broker: self.clone(),
             exchange: control_exchange.to_owned(),
             events,

@@ -92,8 +92,24 @@ impl NativeWire {
 }
 
 impl WireFormat for NativeWire {
-    fn kind(&self) -> Wire {
-        Wire::Native
+    fn name(&self) -> &'static str {
+        "native"
+    }
+
+    fn system(&self) -> &'static str {
+        "rpc_runtime"
+    }
+
+    fn kind(&self) -> Option<Wire> {
+        Some(Wire::Native)
+    }
+
+    fn recognizes(&self, message: &Message) -> bool {
+        Wire::of(message) != Some(Wire::Oslo)
+    }
+
+    fn streams(&self) -> bool {
+        true
     }
 
     fn codec(&self) -> &AnyCodec {

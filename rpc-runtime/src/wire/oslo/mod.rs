@@ -89,8 +89,25 @@ fn raw_body(body: Vec<u8>) -> Box<RawValue> {
 }
 
 impl WireFormat for OsloWire {
-    fn kind(&self) -> Wire {
-        Wire::Oslo
+    fn name(&self) -> &'static str {
+        "oslo"
+    }
+
+    fn system(&self) -> &'static str {
+        "oslo_messaging"
+    }
+
+    fn kind(&self) -> Option<Wire> {
+        Some(Wire::Oslo)
+    }
+
+    fn recognizes(&self, message: &Message) -> bool {
+        Wire::of(message) != Some(Wire::Native)
+    }
+
+    /// oslo.messaging's servers declare `topic.server` without an expiry.
+    fn expires_server_queues(&self) -> bool {
+        false
     }
 
     fn codec(&self) -> &AnyCodec {
