@@ -58,7 +58,11 @@ impl Handler {
         // Moved out: decoding the request reads neither.
         let mut reply_to = message.reply_to.take();
         let mut correlation_id = message.correlation_id.take();
+        let received_at = message.received_at;
         let mut decoded = wire.decode_request(message);
+        if let Ok(request) = &mut decoded {
+            request.start_deadline(received_at);
+        }
         async move {
             let _counted = InFlight::new(&this.server.in_flight);
             // All by reference: an `async fn` holds its arguments twice.

@@ -137,6 +137,20 @@ pub struct IncomingRequest {
     pub codec: AnyCodec,
 }
 
+impl IncomingRequest {
+    /// Sets the context's deadline from the caller's timeout, counted from
+    /// when the transport received the message (`received_at`): clock skew
+    /// between hosts does not matter.
+    pub(crate) fn start_deadline(&mut self, received_at: Option<std::time::Instant>) {
+        let Some(budget) = self.options.timeout else {
+            return;
+        };
+        let waited = received_at.map(|at| at.elapsed()).unwrap_or_default();
+        self.context
+            .set_deadline(SystemTime::now().checked_add(budget.saturating_sub(waited)));
+    }
+}
+
 /// A notification on its way out, payload already encoded.
 #[derive(Debug)]
 pub struct OutgoingNotification<'a> {

@@ -31,7 +31,7 @@ pub(crate) use notification::HEADER_NAMES;
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::{
     ErrorReply, IncomingNotification, IncomingRequest, OutgoingNotification, OutgoingRequest,
@@ -155,14 +155,6 @@ impl WireFormat for NativeWire {
         let codec = self.codec_of(&message).map_err(bad)?;
         let (head, args_at) = head::decode(&message.body, self.codec.max_size())
             .map_err(|e| bad(format!("unreadable request preamble: {e}")))?;
-        // The budget counts from when the transport received the message.
-        let deadline = head.timeout().and_then(|budget| {
-            let waited = message
-                .received_at
-                .map(|at| at.elapsed())
-                .unwrap_or_default();
-            SystemTime::now().checked_add(budget.saturating_sub(waited))
-        });
         let options = CallOptions {
             timeout: head.timeout(),
             call_monitor: head.call_monitor(),
@@ -170,8 +162,7 @@ impl WireFormat for NativeWire {
         };
         let version = Some(head.version.into_owned());
         let namespace = head.namespace.map(Cow::into_owned);
-        let mut context = head.context.into_context();
-        context.set_deadline(deadline);
+        let context = head.context.into_context();
         message.body.drain(..args_at);
         Ok(IncomingRequest {
             method: method.into_owned(),

@@ -28,8 +28,12 @@ fn request_round_trips_with_context() {
     assert_eq!(message.kind.as_deref(), Some("create_volume"));
     assert!(message.headers.is_empty(), "no header table on a request");
     assert_eq!(message.body[0], 2, "the preamble's version");
-    let request = wire.decode_request(message).unwrap();
+    let mut request = wire.decode_request(message).unwrap();
     assert_eq!(request.options.call_monitor, Some(Duration::from_secs(2)));
+    assert_eq!(request.options.timeout, Some(Duration::from_secs(30)));
+    // The server starts the deadline from the timeout when it takes the
+    // message.
+    request.start_deadline(Some(std::time::Instant::now()));
     assert_eq!(request.method, "create_volume");
     assert_eq!(request.version.as_deref(), Some("3.1"));
     assert_eq!(request.namespace.as_deref(), Some("base"));

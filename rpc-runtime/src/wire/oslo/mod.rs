@@ -149,18 +149,9 @@ impl WireFormat for OsloWire {
             Some(args) if args.get() == "null" => b"{}".to_vec(),
             Some(args) => args.get().as_bytes().to_vec(),
         };
-        let mut context = context::decode(&fields);
-        // oslo puts the call's timeout in the AMQP expiration; it counts
-        // from when the transport received the message.
-        let deadline = message.expiration_ms.and_then(|ms| {
-            let waited = message
-                .received_at
-                .map(|at| at.elapsed())
-                .unwrap_or_default();
-            SystemTime::now().checked_add(Duration::from_millis(ms).saturating_sub(waited))
-        });
-        context.set_deadline(deadline);
+        let context = context::decode(&fields);
         let options = CallOptions {
+            // oslo puts the call's timeout in the AMQP expiration.
             timeout: message.expiration_ms.map(Duration::from_millis),
             call_monitor: message
                 .headers

@@ -38,8 +38,12 @@ fn a_call_round_trips() {
     assert_eq!(received.correlation_id.as_deref(), Some("c1"));
     assert_eq!(received.reply_to.as_deref(), Some("reply_x"));
     assert!(wire.unique_id(&received).is_some());
-    let request = wire.decode_request(received).unwrap();
+    let mut request = wire.decode_request(received).unwrap();
     assert_eq!(request.options.call_monitor, Some(Duration::from_secs(4)));
+    // The AMQP expiration is the call's timeout; the server starts the
+    // deadline from it when it takes the message.
+    assert!(request.options.timeout > Some(Duration::from_secs(29)));
+    request.start_deadline(Some(std::time::Instant::now()));
     assert_eq!(request.method, "create_volume");
     assert_eq!(request.version.as_deref(), Some("3.1"));
     assert_eq!(request.namespace.as_deref(), Some("storage"));
