@@ -152,8 +152,8 @@ pub async fn framework_errors_are_distinct(env: Arc<Env>) {
         (Some(Wire::Native) | None, Err(RpcError::BadRequest { method, .. })) => {
             assert_eq!(method, "get_volume");
         }
-        // Arguments by name, checked as a Python server does.
-        (Some(Wire::Oslo), Err(RpcError::Remote { class, message, .. })) => {
+        // Arguments by name (JSON), checked as a Python server does.
+        (Some(Wire::Oslo) | None, Err(RpcError::Remote { class, message, .. })) => {
             assert_eq!(class, "TypeError");
             assert!(message.contains("unexpected keyword argument"), "{message}");
         }
