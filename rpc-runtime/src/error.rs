@@ -134,24 +134,19 @@ pub enum RpcError {
         /// What the broker said about it.
         detail: String,
     },
-    /// The broker could not route the message: no queue is bound for it,
-    /// i.e. no server of that topic (or of that server name) exists.
-    #[error(
-        "nobody listens on `{routing_key}` (exchange `{exchange}`): the broker could not route the message"
-    )]
+    /// Nothing took the message: no queue is bound for it, i.e. no server
+    /// of that topic (or of that server name) exists.
+    #[error("nobody listens on `{destination}`: no queue took the message")]
     Undeliverable {
-        /// The exchange the message was published to.
-        exchange: String,
-        /// The routing key that matched no queue.
-        routing_key: String,
+        /// Where it was sent: the queue it was for (`volume`,
+        /// `volume.host-9`), or a fanout's exchange (`volume_fanout`).
+        destination: String,
     },
     /// The broker refused the message (a negative publisher confirm).
-    #[error("the broker refused the message to `{routing_key}` (exchange `{exchange}`)")]
+    #[error("the broker refused the message to `{destination}`")]
     Refused {
-        /// The exchange the message was published to.
-        exchange: String,
-        /// Its routing key.
-        routing_key: String,
+        /// Where it was sent (as for [`RpcError::Undeliverable`]).
+        destination: String,
     },
     /// A value could not be encoded before sending.
     #[error("could not encode {what}: {detail}")]
@@ -317,6 +312,13 @@ impl RpcError {
             RpcError::Config(_) => "config",
             RpcError::Closed => "closed",
         }
+    }
+
+    /// Where a message published to `exchange` with `key` was going, for
+    /// [`RpcError::Undeliverable`] and [`RpcError::Refused`]: the key (a
+    /// queue's name, a topic), else the exchange (a fanout's).
+    pub(crate) fn destination_of(exchange: &str, key: &str) -> String {
+        if key.is_empty() { exchange } else { key }.to_owned()
     }
 
     pub(crate) fn connection(detail: impl std::fmt::Display) -> Self {

@@ -10,8 +10,78 @@
 //! | fanout exchange | `<topic>_fanout` | fanout, auto-delete |
 //! | fanout queue | `<topic>_fanout_<uuid hex>` | exclusive, auto-delete, one per server |
 //! | reply queue | `reply_<uuid hex>` | exclusive, auto-delete, one per client transport |
+//!
+//! A driver is given the queues to declare and their bindings
+//! ([`QueueSpec`], from [`Source::queues`](crate::transport::driver::Source::queues))
+//! and where each message goes ([`Route`], from
+//! [`Destination::route`](crate::Destination::route)), so that it never
+//! derives a name itself.
 
 use crate::error::RpcError;
+
+/// An exchange, as a driver is asked to route through it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Exchange {
+    /// The transport's control exchange (oslo's `control_exchange`), a
+    /// topic exchange: a message reaches the queues bound with its key.
+    Control,
+    /// A topic's fanout exchange (`<topic>_fanout`), auto-deleted with its
+    /// last queue: a message reaches every queue bound to it.
+    Fanout(String),
+    /// No exchange: the key names the queue (AMQP's default exchange).
+    Direct,
+}
+
+/// Where a message goes, or what a queue is bound with: an exchange and a
+/// routing key (ignored by a fanout exchange).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Route {
+    /// The exchange.
+    pub exchange: Exchange,
+    /// The routing key.
+    pub key: String,
+}
+
+impl Route {
+    /// Whether a queue bound with `self` receives a message sent to `to`.
+    pub fn takes(&self, to: &Route) -> bool {
+        self.exchange == to.exchange
+            && (matches!(self.exchange, Exchange::Fanout(_)) || self.key == to.key)
+    }
+
+    /// Whether a message sent to `self` reaches the queue `name`, bound
+    /// with `bindings` (or named by a direct route).
+    pub fn reaches(&self, name: &str, bindings: &[Route]) -> bool {
+        (self.exchange == Exchange::Direct && self.key == name)
+            || bindings.iter().any(|binding| binding.takes(self))
+    }
+}
+
+/// How long a queue lives, and who reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// Shared by its subscribers and kept when they go (a topic queue, a
+    /// notification queue).
+    Shared,
+    /// One subscriber's own (a server's `topic.server`): it expires after
+    /// the subscription's `expires` without a consumer, and the subscriber
+    /// removes it when it stops, if idle.
+    Own,
+    /// Gone with its subscription (a server's fanout queue): exclusive to
+    /// its connection, auto-deleted.
+    Exclusive,
+}
+
+/// A queue a subscription declares, binds and receives from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSpec {
+    /// Its name.
+    pub name: String,
+    /// How long it lives.
+    pub lifetime: Lifetime,
+    /// What it is bound with.
+    pub bindings: Vec<Route>,
+}
 
 /// AMQP's limit on exchange names, queue names and routing keys.
 pub const MAX_NAME_LEN: usize = 255;
@@ -93,6 +163,33 @@ mod tests {
         let q = fanout_queue("volume");
         assert!(q.starts_with("volume_fanout_") && q.len() == "volume_fanout_".len() + 32);
         assert!(reply_queue().starts_with("reply_"));
+    }
+
+    #[test]
+    fn routes_reach_the_queues_bound_for_them() {
+        let control = |key: &str| Route {
+            exchange: Exchange::Control,
+            key: key.to_owned(),
+        };
+        let fanout = Route {
+            exchange: Exchange::Fanout(fanout_exchange("volume")),
+            key: String::new(),
+        };
+        let server = [control("volume.host-1")];
+        let fanout_bound = [Route {
+            key: "volume".to_owned(),
+            ..fanout.clone()
+        }];
+        assert!(control("volume.host-1").reaches("volume.host-1", &server));
+        assert!(!control("volume").reaches("volume.host-1", &server));
+        assert!(fanout.reaches("volume_fanout_1", &fanout_bound), "any key");
+        assert!(!fanout.reaches("volume.host-1", &server));
+        let direct = Route {
+            exchange: Exchange::Direct,
+            key: "reply_1".to_owned(),
+        };
+        assert!(direct.reaches("reply_1", &[]));
+        assert!(!direct.reaches("reply_2", &[]));
     }
 
     #[test]

@@ -66,8 +66,8 @@ async fn refused_at_once(env: &Env, server: &str) {
         .timeout(Duration::from_secs(30));
     // With a 30 s timeout, only an immediate refusal can produce this error.
     match client.to_server(server).whoami(&Context::new()).await {
-        Err(RpcError::Undeliverable { routing_key, .. }) => {
-            assert_eq!(routing_key, format!("{}.{server}", env.topic));
+        Err(RpcError::Undeliverable { destination }) => {
+            assert_eq!(destination, format!("{}.{server}", env.topic));
         }
         other => panic!("expected Undeliverable, got {other:?}"),
     }

@@ -157,7 +157,7 @@ impl ListenerBuilder {
             expires: None,
         };
         for queue in spec.source.queues() {
-            crate::topology::check_name("notification queue", &queue)?;
+            crate::topology::check_name("notification queue", &queue.name)?;
         }
         let listener = self.transport.subscribe(spec).await?;
         let counters = Arc::new(Counters::default());

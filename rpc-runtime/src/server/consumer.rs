@@ -144,12 +144,12 @@ impl<F: Future<Output = ()> + Send + 'static> InPlace<F> {
 async fn settle_after(
     handled: impl Future<Output = ()>,
     mut acker: crate::transport::driver::Acker,
-    settle_by: Option<tokio::time::Instant>,
+    settle_by: Option<std::time::Instant>,
     topic: &str,
 ) {
     let early = async {
         match settle_by {
-            Some(due) => tokio::time::sleep_until(due).await,
+            Some(due) => tokio::time::sleep_until(due.into()).await,
             None => std::future::pending().await,
         }
     };

@@ -81,7 +81,7 @@ impl Transport {
     ) -> Publish {
         let fail_fast = fail_fast.unwrap_or(self.fail_fast);
         Publish {
-            deadline,
+            deadline: deadline.into_std(),
             wait_for_connection: (!fail_fast).then_some(self.max_pending_calls),
             settle,
         }

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use tokio::time::Instant;
+use std::time::Instant;
 
 use crate::error::RpcError;
 use crate::future::BoxFuture;

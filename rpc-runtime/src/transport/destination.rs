@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::topology::{self, Exchange, Route};
+
 /// Where a request is sent, in oslo.messaging's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
@@ -33,6 +35,28 @@ pub enum Destination {
         /// The queue's name.
         name: String,
     },
+}
+
+impl Destination {
+    /// The exchange and routing key a message to this destination is
+    /// published with (oslo's names: see [`crate::topology`]).
+    pub fn route(&self) -> Route {
+        let (exchange, key) = match self {
+            Destination::Topic { topic } => {
+                (Exchange::Control, topology::topic_queue(topic).to_owned())
+            }
+            Destination::Server { topic, server } => {
+                (Exchange::Control, topology::server_queue(topic, server))
+            }
+            Destination::Fanout { topic } => (
+                Exchange::Fanout(topology::fanout_exchange(topic)),
+                String::new(),
+            ),
+            Destination::RoutingKey { key } => (Exchange::Control, key.clone()),
+            Destination::Queue { name } => (Exchange::Direct, name.clone()),
+        };
+        Route { exchange, key }
+    }
 }
 
 impl fmt::Display for Destination {

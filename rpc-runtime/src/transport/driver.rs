@@ -11,16 +11,18 @@
 
 use std::fmt;
 
+use std::time::Instant;
+
 use tokio::sync::oneshot;
-use tokio::time::Instant;
 
 use super::Destination;
 pub use super::delivery::{Acker, Delivery, Liveness};
 pub use super::events::{CallId, Events};
-pub use super::listener::{Incoming, Listener};
+pub use super::listener::{Feed, Incoming, Listener, Release};
 use crate::error::RpcError;
 use crate::future::BoxFuture;
 use crate::message::Message;
+use crate::topology::{self, Exchange, Lifetime, QueueSpec, Route};
 
 /// Moves messages for a [`Transport`](super::Transport).
 ///
@@ -58,8 +60,11 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
         None
     }
 
-    /// Closes the connection; nothing is received afterwards.
-    fn close(&self) -> BoxFuture<'_, ()>;
+    /// Closes the connection; nothing is received afterwards. Default:
+    /// nothing to close.
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 
     /// The largest message body the broker accepts, once known (RabbitMQ
     /// says it only when it refuses one): larger ones are refused before
@@ -148,16 +153,38 @@ pub enum Settle {
 pub enum Confirm {
     /// Known already.
     Done(Result<(), RpcError>),
-    /// The broker's confirm is on its way.
-    Pending(oneshot::Receiver<Result<(), RpcError>>),
+    /// The broker's confirm is on its way (see [`Confirm::pending`]).
+    Pending(Pending),
+}
+
+/// A confirm on its way: the driver settles it through its [`Settler`].
+#[derive(Debug)]
+pub struct Pending(oneshot::Receiver<Result<(), RpcError>>);
+
+/// What a driver settles a pending confirm with, once the broker said; a
+/// settler dropped unsettled leaves its sender with [`RpcError::Closed`].
+#[derive(Debug)]
+pub struct Settler(oneshot::Sender<Result<(), RpcError>>);
+
+impl Settler {
+    /// Settles the confirm with the broker's outcome.
+    pub fn settle(self, outcome: Result<(), RpcError>) {
+        let _ = self.0.send(outcome);
+    }
 }
 
 impl Confirm {
+    /// A confirm on its way, and the settler the driver settles it with.
+    pub fn pending() -> (Settler, Confirm) {
+        let (settler, pending) = oneshot::channel();
+        (Settler(settler), Confirm::Pending(Pending(pending)))
+    }
+
     /// Waits for the outcome (no limit here: the caller adds one).
     pub async fn outcome(self) -> Result<(), RpcError> {
         match self {
             Confirm::Done(result) => result,
-            Confirm::Pending(confirm) => confirm.await.unwrap_or(Err(RpcError::Closed)),
+            Confirm::Pending(Pending(confirm)) => confirm.await.unwrap_or(Err(RpcError::Closed)),
         }
     }
 }
@@ -206,13 +233,46 @@ pub enum Source {
 }
 
 impl Source {
-    /// The names of the shared queues behind this source (not the fanout
-    /// one of a server, which lives as long as its subscription).
-    pub fn queues(&self) -> Vec<String> {
-        self.bindings()
-            .into_iter()
-            .map(|(queue, _)| queue)
-            .collect()
+    /// Every queue behind this source, with its bindings (oslo's names:
+    /// see [`crate::topology`]). A server's fanout queue gets a fresh name
+    /// at each call: declare what one call returns (a queue of a
+    /// connection that just died may linger a moment).
+    pub fn queues(&self) -> Vec<QueueSpec> {
+        let control = |key: String| Route {
+            exchange: Exchange::Control,
+            key,
+        };
+        let own_key = |name: String, lifetime| QueueSpec {
+            bindings: vec![control(name.clone())],
+            name,
+            lifetime,
+        };
+        match self {
+            Source::Server { topic, server } => vec![
+                own_key(topology::topic_queue(topic).to_owned(), Lifetime::Shared),
+                own_key(topology::server_queue(topic, server), Lifetime::Own),
+                QueueSpec {
+                    name: topology::fanout_queue(topic),
+                    lifetime: Lifetime::Exclusive,
+                    bindings: vec![Route {
+                        exchange: Exchange::Fanout(topology::fanout_exchange(topic)),
+                        key: topic.clone(),
+                    }],
+                },
+            ],
+            Source::Notifications {
+                pool: Some(pool),
+                keys,
+            } => vec![QueueSpec {
+                name: pool.clone(),
+                lifetime: Lifetime::Shared,
+                bindings: keys.iter().cloned().map(control).collect(),
+            }],
+            Source::Notifications { pool: None, keys } => keys
+                .iter()
+                .map(|key| own_key(key.clone(), Lifetime::Shared))
+                .collect(),
+        }
     }
 
     /// The queue meant for this subscriber alone, if any: a server's own
@@ -220,27 +280,8 @@ impl Source {
     /// the subscriber removes when it stops (when idle).
     pub fn own_queue(&self) -> Option<String> {
         match self {
-            Source::Server { topic, server } => Some(crate::topology::server_queue(topic, server)),
+            Source::Server { topic, server } => Some(topology::server_queue(topic, server)),
             Source::Notifications { .. } => None,
-        }
-    }
-
-    /// Each shared queue behind this source, with the routing keys it is
-    /// bound with (oslo's names: see [`crate::topology`]).
-    pub fn bindings(&self) -> Vec<(String, Vec<String>)> {
-        let own_key = |queue: String| (queue.clone(), vec![queue]);
-        match self {
-            Source::Server { topic, server } => vec![
-                own_key(crate::topology::topic_queue(topic).to_owned()),
-                own_key(crate::topology::server_queue(topic, server)),
-            ],
-            Source::Notifications {
-                pool: Some(pool),
-                keys,
-            } => vec![(pool.clone(), keys.clone())],
-            Source::Notifications { pool: None, keys } => {
-                keys.iter().cloned().map(own_key).collect()
-            }
         }
     }
 }

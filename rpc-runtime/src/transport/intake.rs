@@ -57,7 +57,7 @@ impl Transport {
         let sending = self.hub.check_open().and_then(|()| {
             let message = self.wire.seal(message)?;
             let how = Publish {
-                deadline: deadline_after(DEFAULT_TIMEOUT),
+                deadline: deadline_after(DEFAULT_TIMEOUT).into_std(),
                 wait_for_connection: None,
                 settle: Settle::None,
             };

@@ -1,25 +1,25 @@
 //! [`Listener`]: a running subscription's deliveries, in arrival order,
-//! whether the driver sends them through a channel or the listener polls
-//! them where the driver's client library left them ([`Incoming`]). While
+//! whether the driver hands them to its [`Feed`] or the listener polls them
+//! where the driver's client library left them ([`Incoming`]). While
 //! its reader waits for room to run what arrives, the listener holds the
 //! arrivals (stamped when they reached the process) and acks those the
 //! broker would take back ([`Listener::settle_due`]).
 
 use std::fmt;
 
+use std::time::Instant;
+
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
-use tokio_util::sync::DropGuard;
 
 use super::delivery::Delivery;
 
 /// A running subscription: its deliveries, in arrival order.
 pub struct Listener {
     deliveries: Deliveries,
-    /// Dropping the listener stops its receiving.
-    _stop: Option<DropGuard>,
+    /// Run when the listener goes: it stops the driver's receiving.
+    stop: Option<Box<dyn FnOnce() + Send>>,
     /// Ends once the driver let go of the subscription (see
-    /// [`Listener::released_by`]).
+    /// [`Listener::with_release`]).
     released: Option<oneshot::Receiver<()>>,
     /// Run when the listener ends (see [`Listener::on_end`]).
     on_end: Option<OnEnd>,
@@ -38,8 +38,7 @@ impl fmt::Debug for Listener {
 }
 
 enum Deliveries {
-    Bounded(mpsc::Receiver<Delivery>),
-    Unbounded(mpsc::UnboundedReceiver<Delivery>),
+    Fed(mpsc::UnboundedReceiver<Delivery>),
     Polled(Polled),
 }
 
@@ -53,8 +52,7 @@ struct Polled {
 impl fmt::Debug for Deliveries {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Bounded(deliveries) => deliveries.fmt(f),
-            Self::Unbounded(deliveries) => deliveries.fmt(f),
+            Self::Fed(deliveries) => deliveries.fmt(f),
             Self::Polled(polled) => f
                 .debug_struct("Polled")
                 .field("held", &polled.held.len())
@@ -72,58 +70,80 @@ pub trait Incoming: Send + 'static {
     fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Delivery>>;
 }
 
+/// Where a driver hands a [`Listener`] its deliveries (see
+/// [`Listener::channel`]). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Feed(mpsc::UnboundedSender<Delivery>);
+
+impl Feed {
+    /// Hands `delivery` to the listener; gives it back when the listener
+    /// is gone.
+    #[allow(clippy::result_large_err)] // the caller's own delivery, not a copy
+    pub fn send(&self, delivery: Delivery) -> Result<(), Delivery> {
+        self.0.send(delivery).map_err(|back| back.0)
+    }
+
+    /// Whether the listener is gone.
+    pub fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+
+    /// Resolves once the listener is gone.
+    pub async fn closed(&self) {
+        self.0.closed().await;
+    }
+}
+
+/// Dropped by a driver once it let go of a subscription (closed its
+/// channel, removed the queue only it used); see [`Listener::with_release`].
+#[derive(Debug)]
+pub struct Release(#[allow(dead_code)] oneshot::Sender<()>);
+
 impl Listener {
-    /// A listener reading `deliveries` (at most the subscription's prefetch
-    /// wait in them); dropping it drops `stop`, which should end what feeds
-    /// them.
-    pub fn new(deliveries: mpsc::Receiver<Delivery>, stop: DropGuard) -> Self {
-        Self {
-            deliveries: Deliveries::Bounded(deliveries),
-            _stop: Some(stop),
+    /// A listener and the feed its driver hands deliveries to, in arrival
+    /// order. The driver cannot be held back by it (the receiver's
+    /// concurrency limit still bounds what runs); dropping the listener
+    /// closes the feed, and the driver learns it there.
+    pub fn channel() -> (Feed, Self) {
+        let (feed, deliveries) = mpsc::unbounded_channel();
+        let listener = Self {
+            deliveries: Deliveries::Fed(deliveries),
+            stop: None,
             released: None,
             on_end: None,
-        }
+        };
+        (Feed(feed), listener)
     }
 
-    /// A listener reading `deliveries`, for a driver that cannot hold its
-    /// broker back; the receiver's concurrency limit still bounds what
-    /// runs. Dropping it closes `deliveries`: the sender learns it so.
-    pub fn unbounded(deliveries: mpsc::UnboundedReceiver<Delivery>) -> Self {
-        Self {
-            deliveries: Deliveries::Unbounded(deliveries),
-            _stop: None,
-            released: None,
-            on_end: None,
-        }
-    }
-
-    /// A listener polling `incoming` for its deliveries; dropping it drops
-    /// `stop` (before `incoming`), which should end what feeds them.
-    pub fn polling(incoming: impl Incoming, stop: DropGuard) -> Self {
+    /// A listener polling `incoming` for its deliveries; dropping it runs
+    /// `stop` (before `incoming` drops), which should end what feeds them.
+    pub fn polling(incoming: impl Incoming, stop: impl FnOnce() + Send + 'static) -> Self {
         Self {
             deliveries: Deliveries::Polled(Polled {
                 incoming: Box::new(incoming),
                 held: std::collections::VecDeque::new(),
             }),
-            _stop: Some(stop),
+            stop: Some(Box::new(stop)),
             released: None,
             on_end: None,
         }
     }
 
-    /// Lets [`Listener::close`] wait for the driver: it drops the sender of
-    /// `released` once it has let go of the subscription (closed its
-    /// channel, removed the queue only it used).
+    /// Lets [`Listener::close`] wait for the driver: the driver drops the
+    /// returned [`Release`] once it has let go of the subscription.
     #[must_use]
-    pub fn released_by(mut self, released: oneshot::Receiver<()>) -> Self {
+    pub fn with_release(mut self) -> (Self, Release) {
+        let (release, released) = oneshot::channel();
         self.released = Some(released);
-        self
+        (self, Release(release))
     }
 
     /// Stops receiving, and waits until the driver let go of the
     /// subscription (at once unless the driver said it would tell).
     pub async fn close(mut self) {
-        drop(self._stop.take());
+        if let Some(stop) = self.stop.take() {
+            stop();
+        }
         let released = self.released.take();
         drop(self);
         if let Some(released) = released {
@@ -144,8 +164,7 @@ impl Listener {
     /// The next delivery; `None` once the subscription ended.
     pub async fn recv(&mut self) -> Option<Delivery> {
         match &mut self.deliveries {
-            Deliveries::Bounded(deliveries) => deliveries.recv().await,
-            Deliveries::Unbounded(deliveries) => deliveries.recv().await,
+            Deliveries::Fed(deliveries) => deliveries.recv().await,
             Deliveries::Polled(polled) => match polled.held.pop_front() {
                 Some(delivery) => Some(delivery),
                 None => std::future::poll_fn(|cx| polled.incoming.poll_next(cx)).await,
@@ -164,8 +183,9 @@ impl Listener {
         if let Deliveries::Polled(polled) = &mut self.deliveries {
             loop {
                 let due = polled.held.iter().filter_map(|d| d.settle_by).min();
-                let due =
-                    futures_util::future::OptionFuture::from(due.map(tokio::time::sleep_until));
+                let due = futures_util::future::OptionFuture::from(
+                    due.map(|at| tokio::time::sleep_until(at.into())),
+                );
                 tokio::select! {
                     next = std::future::poll_fn(|cx| polled.incoming.poll_next(cx)) => match next {
                         Some(delivery) => polled.held.push_back(delivery),
@@ -207,19 +227,15 @@ impl Drop for Listener {
     fn drop(&mut self) {
         // The driver learns it should stop before its deliveries go, so that
         // it cannot take their end for a lost subscription.
-        drop(self._stop.take());
+        if let Some(stop) = self.stop.take() {
+            stop();
+        }
         let Some(end) = self.on_end.take() else {
             return;
         };
         let mut left = Vec::new();
         match &mut self.deliveries {
-            Deliveries::Bounded(deliveries) => {
-                deliveries.close();
-                while let Ok(delivery) = deliveries.try_recv() {
-                    left.push(delivery);
-                }
-            }
-            Deliveries::Unbounded(deliveries) => {
+            Deliveries::Fed(deliveries) => {
                 deliveries.close();
                 while let Ok(delivery) = deliveries.try_recv() {
                     left.push(delivery);

@@ -67,7 +67,7 @@ impl Transport {
             return;
         };
         let how = Publish {
-            deadline: tokio::time::Instant::now() + Duration::from_secs(10),
+            deadline: std::time::Instant::now() + Duration::from_secs(10),
             wait_for_connection: None,
             settle: Settle::None,
         };

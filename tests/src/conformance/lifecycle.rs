@@ -31,8 +31,8 @@ pub async fn a_stopped_server_leaves_no_queue_behind(env: Arc<Env>) {
     // an immediate refusal can produce this error.
     assert!(second.shutdown().await);
     match client.to_server("host-4").whoami(&ctx).await {
-        Err(RpcError::Undeliverable { routing_key, .. }) => {
-            assert_eq!(routing_key, format!("{}.host-4", env.topic));
+        Err(RpcError::Undeliverable { destination }) => {
+            assert_eq!(destination, format!("{}.host-4", env.topic));
         }
         other => panic!("expected Undeliverable, got {other:?}"),
     }

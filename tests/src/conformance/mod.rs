@@ -378,8 +378,8 @@ pub async fn nobody_listening_fails_at_once(env: Arc<Env>) {
     let ctx = Context::new();
     // With a 30 s timeout, only an immediate refusal can produce this error.
     match client.to_server("host-9").whoami(&ctx).await {
-        Err(RpcError::Undeliverable { routing_key, .. }) => {
-            assert_eq!(routing_key, format!("{}.host-9", env.topic));
+        Err(RpcError::Undeliverable { destination }) => {
+            assert_eq!(destination, format!("{}.host-9", env.topic));
         }
         other => panic!("expected Undeliverable, got {other:?}"),
     }

@@ -148,12 +148,12 @@ impl Admin {
     /// Turns an undeliverable message into [`RpcError::Unavailable`] when
     /// its queue exists but is unavailable.
     pub(super) async fn explain(&self, error: RpcError) -> RpcError {
-        let RpcError::Undeliverable { routing_key, .. } = &error else {
+        let RpcError::Undeliverable { destination } = &error else {
             return error;
         };
-        match self.unavailable(routing_key).await {
+        match self.unavailable(destination).await {
             Some(detail) => RpcError::Unavailable {
-                queue: routing_key.clone(),
+                queue: destination.clone(),
                 detail,
             },
             None => error,

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::admin::Admin;
@@ -14,12 +14,12 @@ use super::callback::ChannelEvent;
 use super::health::Health;
 use super::refusal::{Identity, Needs, refusal};
 use crate::error::RpcError;
-use crate::transport::driver::{CallId, Events};
+use crate::transport::driver::{CallId, Events, Settler};
 
 /// Who learns how a publish was settled.
 pub(super) enum Notify {
     /// A cast waiting for its confirm.
-    Wait(oneshot::Sender<Result<(), RpcError>>),
+    Wait(Settler),
     /// A call's request: only a failure is passed on, to that call.
     Call(CallId, Events),
 }
@@ -27,9 +27,7 @@ pub(super) enum Notify {
 impl Notify {
     fn send(self, result: Result<(), RpcError>) {
         match self {
-            Notify::Wait(done) => {
-                let _ = done.send(result);
-            }
+            Notify::Wait(done) => done.settle(result),
             Notify::Call(call, events) => {
                 if let Err(error) = result {
                     events.refused(call, error);
@@ -113,8 +111,10 @@ pub(super) fn settle(
             for (_, entry) in take(unconfirmed, tag, multiple) {
                 let result = if entry.returned {
                     Err(RpcError::Undeliverable {
-                        exchange: entry.route.exchange().to_owned(),
-                        routing_key: entry.route.routing_key().to_owned(),
+                        destination: RpcError::destination_of(
+                            entry.route.exchange(),
+                            entry.route.routing_key(),
+                        ),
                     })
                 } else {
                     Ok(())
@@ -128,8 +128,10 @@ pub(super) fn settle(
             health.nacked(refused.len().max(1));
             for (_, entry) in refused {
                 let refused = RpcError::Refused {
-                    exchange: entry.route.exchange().to_owned(),
-                    routing_key: entry.route.routing_key().to_owned(),
+                    destination: RpcError::destination_of(
+                        entry.route.exchange(),
+                        entry.route.routing_key(),
+                    ),
                 };
                 entry.finish(Err(refused), None);
             }
@@ -162,8 +164,7 @@ pub(super) fn settle(
                 let missing = format!("no exchange '{exchange}'");
                 let result = match &refused {
                     _ if code == 404 && text.contains(&missing) => RpcError::Undeliverable {
-                        exchange: exchange.to_owned(),
-                        routing_key: entry.route.routing_key().to_owned(),
+                        destination: RpcError::destination_of(exchange, entry.route.routing_key()),
                     },
                     Some(denied @ RpcError::PermissionDenied { resource, .. })
                         if *resource == format!("exchange '{exchange}'") =>
@@ -221,10 +222,11 @@ fn take(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::driver::Confirm;
 
-    fn entry() -> (Unconfirmed, oneshot::Receiver<Result<(), RpcError>>) {
-        let (done, rx) = oneshot::channel();
-        (unconfirmed(Notify::Wait(done)), rx)
+    fn entry() -> (Unconfirmed, Confirm) {
+        let (done, confirm) = Confirm::pending();
+        (unconfirmed(Notify::Wait(done)), confirm)
     }
 
     /// A publish to exchange `x` with routing key `k`, settled to `done`.
@@ -289,10 +291,10 @@ mod tests {
             None,
             None,
         );
-        let results: Vec<_> = receivers
-            .into_iter()
-            .map(|mut rx| rx.try_recv().unwrap())
-            .collect();
+        let mut results = Vec::new();
+        for confirm in receivers {
+            results.push(confirm.outcome().await);
+        }
         assert_eq!(results[0], Ok(()));
         assert!(matches!(results[1], Err(RpcError::Undeliverable { .. })));
         assert_eq!(results[2], Ok(()));

@@ -13,8 +13,8 @@ use amqprs::{FieldName, FieldTable, FieldValue};
 
 use super::shield::Chan;
 use crate::error::RpcError;
-use crate::topology;
-use crate::transport::driver::{Durability, Source, Subscribe};
+use crate::topology::{Exchange, Lifetime};
+use crate::transport::driver::{Durability, Subscribe};
 
 /// The control exchange: its name, and whether it is durable.
 #[derive(Debug, Clone)]
@@ -33,10 +33,9 @@ pub(super) async fn control_exchange(
     exchange(channel, args).await
 }
 
-/// Declares a topic's fanout exchange.
-pub(super) async fn fanout_exchange(channel: &Chan, topic: &str) -> Result<(), RpcError> {
-    let name = topology::fanout_exchange(topic);
-    let mut args = ExchangeDeclareArguments::of_type(&name, ExchangeType::Fanout);
+/// Declares a topic's fanout exchange, `name`.
+pub(super) async fn fanout_exchange(channel: &Chan, name: &str) -> Result<(), RpcError> {
+    let mut args = ExchangeDeclareArguments::of_type(name, ExchangeType::Fanout);
     args.auto_delete(true);
     exchange(channel, args).await
 }
@@ -45,26 +44,10 @@ async fn exchange(channel: &Chan, args: ExchangeDeclareArguments) -> Result<(), 
     channel.exchange_declare(args).await
 }
 
-/// Declares and binds a queue; returns how many messages wait in it.
-async fn bound_queue(
-    channel: &Chan,
-    declare: QueueDeclareArguments,
-    queue: &str,
-    exchange: &str,
-    keys: &[String],
-) -> Result<u32, RpcError> {
-    let (ready, _consumers) = channel.queue_declare(queue, declare).await?;
-    for key in keys {
-        channel
-            .queue_bind(QueueBindArguments::new(queue, exchange, key))
-            .await?;
-    }
-    Ok(ready)
-}
-
-/// Declares the queues and exchanges behind `spec`'s source (with
-/// `subscribe`, the server's own fanout queue too); returns the queues to
-/// consume and how many messages wait in each.
+/// Declares the queues and exchanges behind `spec`'s source, as
+/// [`Source::queues`](crate::transport::driver::Source::queues) lists them
+/// (with `subscribe`, the server's own fanout queue too); returns the
+/// queues to consume and how many messages wait in each.
 pub(super) async fn source(
     channel: &Chan,
     control: &ControlExchange,
@@ -72,50 +55,47 @@ pub(super) async fn source(
     subscribe: bool,
 ) -> Result<Vec<(String, u32)>, RpcError> {
     control_exchange(channel, control).await?;
-    let exchange = control.name.as_str();
     let durable = spec.durability != Durability::Transient;
-    let own = spec.source.own_queue();
     let mut queues = Vec::with_capacity(3);
-    for (queue, keys) in spec.source.bindings() {
-        let mut arguments = queue_arguments(spec);
-        if let (Some(expires), true) = (spec.expires, own.as_deref() == Some(queue.as_str())) {
-            let ms = i64::try_from(expires.as_millis())
-                .unwrap_or(i64::MAX)
-                .max(1);
-            arguments.insert(field("x-expires"), FieldValue::l(ms));
+    for queue in spec.source.queues() {
+        let declare = match queue.lifetime {
+            Lifetime::Exclusive if !subscribe => continue,
+            // Holds nothing yet: it goes with its connection.
+            Lifetime::Exclusive => QueueDeclareArguments::new(&queue.name)
+                .exclusive(true)
+                .auto_delete(true)
+                .finish(),
+            lifetime => {
+                let mut arguments = queue_arguments(spec);
+                if let (Some(expires), Lifetime::Own) = (spec.expires, lifetime) {
+                    let ms = i64::try_from(expires.as_millis())
+                        .unwrap_or(i64::MAX)
+                        .max(1);
+                    arguments.insert(field("x-expires"), FieldValue::l(ms));
+                }
+                QueueDeclareArguments::new(&queue.name)
+                    .durable(durable)
+                    .arguments(arguments)
+                    .finish()
+            }
+        };
+        let (ready, _consumers) = channel.queue_declare(&queue.name, declare).await?;
+        for route in &queue.bindings {
+            let exchange = match &route.exchange {
+                Exchange::Control => control.name.clone(),
+                Exchange::Fanout(name) => {
+                    fanout_exchange(channel, name).await?;
+                    name.clone()
+                }
+                Exchange::Direct => continue,
+            };
+            channel
+                .queue_bind(QueueBindArguments::new(&queue.name, &exchange, &route.key))
+                .await?;
         }
-        let declare = QueueDeclareArguments::new(&queue)
-            .durable(durable)
-            .arguments(arguments)
-            .finish();
-        let ready = bound_queue(channel, declare, &queue, exchange, &keys).await?;
-        queues.push((queue, ready));
-    }
-    if let (Source::Server { topic, .. }, true) = (&spec.source, subscribe) {
-        queues.push((fanout_queue(channel, topic).await?, 0));
+        queues.push((queue.name, ready));
     }
     Ok(queues)
-}
-
-/// Declares a topic's fanout exchange and a new exclusive queue of this
-/// server on it (holding nothing yet); returns its name.
-async fn fanout_queue(channel: &Chan, topic: &str) -> Result<String, RpcError> {
-    fanout_exchange(channel, topic).await?;
-    let queue = topology::fanout_queue(topic);
-    let declare = QueueDeclareArguments::new(&queue)
-        .exclusive(true)
-        .auto_delete(true)
-        .finish();
-    let exchange = topology::fanout_exchange(topic);
-    bound_queue(
-        channel,
-        declare,
-        &queue,
-        &exchange,
-        std::slice::from_ref(&topic.to_owned()),
-    )
-    .await?;
-    Ok(queue)
 }
 
 fn field(name: &str) -> FieldName {

@@ -59,7 +59,7 @@ impl Fed {
         let (channel, tag) = (self.channel.clone(), deliver.delivery_tag());
         let acker =
             Acker::new(async move { channel.ack(tag).await }).while_live(Arc::clone(&self.live));
-        let settle_by = tokio::time::Instant::now() + self.limits.settle_within();
+        let settle_by = std::time::Instant::now() + self.limits.settle_within();
         let delivery = Delivery::new(
             Arc::clone(&self.queue),
             deliver.redelivered(),

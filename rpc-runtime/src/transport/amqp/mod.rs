@@ -162,7 +162,7 @@ impl AmqpDriver {
                 }
                 waiting = Some(Waiting(&self.waiting));
             }
-            match tokio::time::timeout_at(how.deadline, state.changed()).await {
+            match tokio::time::timeout_at(how.deadline.into(), state.changed()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return Err(RpcError::Closed),
                 Err(_) => return Err(RpcError::Connection(down)),
@@ -174,7 +174,7 @@ impl AmqpDriver {
     /// reconnect.
     fn question(&self) -> Publish {
         Publish {
-            deadline: tokio::time::Instant::now() + self.config.connect_timeout(),
+            deadline: std::time::Instant::now() + self.config.connect_timeout(),
             wait_for_connection: None,
             settle: Settle::None,
         }

@@ -6,14 +6,12 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
-
 use super::AmqpDriver;
 use super::confirms::Notify;
 use super::session::{self, Session};
 use crate::error::RpcError;
 use crate::message::Message;
-use crate::topology;
+use crate::topology::Exchange;
 use crate::transport::Destination;
 use crate::transport::driver::{Confirm, Publish, Settle};
 
@@ -38,12 +36,12 @@ impl AmqpDriver {
         let publisher = session.publisher_for(message.body.len(), fanout).await?;
         match how.settle {
             Settle::Confirm => {
-                let (done, confirmed) = oneshot::channel();
+                let (done, confirmed) = Confirm::pending();
                 let notify = Notify::Wait(done);
                 publisher
                     .publish(&exchange, &routing_key, message, notify, names_queue)
                     .await?;
-                Ok(Confirm::Pending(confirmed))
+                Ok(confirmed)
             }
             // Confirmed, but not awaited: the reply says more. A refused
             // or returned request fails its call at once.
@@ -57,7 +55,7 @@ impl AmqpDriver {
             // A large reply goes confirmed, one at a time, on a channel
             // of its own (a refusal for its size closes the channel).
             Settle::None if message.body.len() > session::LARGE => {
-                let (done, confirmed) = oneshot::channel();
+                let (done, confirmed) = Confirm::pending();
                 publisher
                     .publish(
                         &exchange,
@@ -67,7 +65,7 @@ impl AmqpDriver {
                         names_queue,
                     )
                     .await?;
-                Ok(Confirm::Pending(confirmed))
+                Ok(confirmed)
             }
             Settle::None => {
                 session
@@ -98,7 +96,7 @@ impl AmqpDriver {
                 // A fanout exchange may be missing until its servers are back.
                 let (exchange, routing_key, names_queue) = self.route(session, to).await?;
                 let publisher = session.publisher_for(message.body.len(), fanout).await?;
-                let (done, confirmed) = oneshot::channel();
+                let (done, confirmed) = Confirm::pending();
                 let notify = Notify::Wait(done);
                 publisher
                     .publish(
@@ -109,15 +107,15 @@ impl AmqpDriver {
                         names_queue,
                     )
                     .await?;
-                confirmed.await.unwrap_or(Err(RpcError::Closed))
+                confirmed.outcome().await
             };
             let outcome = once.await;
-            let again = tokio::time::Instant::now() + REBIND_RETRY;
+            let again = std::time::Instant::now() + REBIND_RETRY;
             match outcome {
                 Err(RpcError::Undeliverable { .. })
                     if session.is_rebinding() && again < how.deadline =>
                 {
-                    tokio::time::sleep_until(again).await;
+                    tokio::time::sleep_until(again.into()).await;
                 }
                 outcome => return Ok(Confirm::Done(outcome)),
             }
@@ -131,28 +129,25 @@ impl AmqpDriver {
         session: &Session,
         destination: &'a Destination,
     ) -> Result<(Cow<'a, str>, Cow<'a, str>, bool), RpcError> {
-        let exchange = Cow::Borrowed(self.config.exchange());
-        Ok(match destination {
-            Destination::Topic { topic } => (exchange, topology::topic_queue(topic).into(), true),
-            Destination::Server { topic, server } => {
-                (exchange, topology::server_queue(topic, server).into(), true)
-            }
-            Destination::Fanout { topic } => {
+        let names_queue = matches!(
+            destination,
+            Destination::Topic { .. } | Destination::Server { .. } | Destination::Queue { .. }
+        );
+        let route = destination.route();
+        let exchange = match route.exchange {
+            Exchange::Control => Cow::Borrowed(self.config.exchange()),
+            Exchange::Fanout(name) => {
                 // Servers declare it; it is auto-deleted with the topic's
                 // last server. Checked (passively, so a typo creates
                 // nothing) before each fanout cast: publishing to a missing
                 // exchange would close the channel.
-                let name = topology::fanout_exchange(topic);
                 if !session.admin.exchange_exists(&name).await? {
-                    return Err(RpcError::Undeliverable {
-                        exchange: name,
-                        routing_key: String::new(),
-                    });
+                    return Err(RpcError::Undeliverable { destination: name });
                 }
-                (name.into(), "".into(), false)
+                Cow::Owned(name)
             }
-            Destination::RoutingKey { key } => (exchange, key.as_str().into(), false),
-            Destination::Queue { name } => ("".into(), name.as_str().into(), true),
-        })
+            Exchange::Direct => Cow::Borrowed(""),
+        };
+        Ok((exchange, Cow::Owned(route.key), names_queue))
     }
 }

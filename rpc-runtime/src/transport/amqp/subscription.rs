@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -27,6 +27,7 @@ use super::refusal::{explained, split_reason};
 use super::session::Session;
 use super::supervisor::State;
 use crate::error::RpcError;
+use crate::topology::Lifetime;
 use crate::transport::driver::{Durability, Listener, QueueStatus, Subscribe};
 
 /// How long to wait before consuming again on the same session.
@@ -66,16 +67,16 @@ pub(super) async fn start(
     };
     let first = subscription.consume(&session, &to).await?;
     let stop = CancellationToken::new();
-    let (released, on_release) = oneshot::channel();
     let stopped = stop.clone();
+    let (listener, release) = Listener::polling(feeds, move || stop.cancel()).with_release();
     tasks.spawn(async move {
         let last = subscription.run((session, first), to, stopped).await;
         if let Some(session) = last {
             subscription.remove_own_queue(&session).await;
         }
-        drop(released);
+        drop(release);
     });
-    Ok(Listener::polling(feeds, stop.drop_guard()).released_by(on_release))
+    Ok(listener)
 }
 
 struct Subscription {
@@ -138,7 +139,7 @@ impl Subscription {
         session: Arc<Session>,
         gone: CancellationToken,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let queues = self.spec.source.queues();
+        let queues = lasting_queues(&self.spec);
         async move {
             let mut tick = tokio::time::interval(CHECK_QUEUES);
             tick.tick().await;
@@ -236,12 +237,9 @@ impl Subscription {
                     return Err(explained(error, Some(&reason), session.link.identity()));
                 }
                 Some(reason) => {
-                    let names: Vec<String> = self
-                        .spec
-                        .source
-                        .bindings()
+                    let names: Vec<String> = lasting_queues(&self.spec)
                         .into_iter()
-                        .map(|(queue, _)| format!("`{queue}`"))
+                        .map(|queue| format!("`{queue}`"))
                         .collect();
                     return Err(RpcError::Config(format!(
                         "the broker refused to declare {}: {reason}",
@@ -289,4 +287,15 @@ fn is_refusal(reason: &str) -> bool {
 /// other arguments (`406 PRECONDITION_FAILED - inequivalent arg ...`).
 fn is_inequivalent(error: &RpcError) -> bool {
     error.to_string().contains("inequivalent arg")
+}
+
+/// The queues of `spec` that outlive a connection (not a server's fanout
+/// queue), by name.
+fn lasting_queues(spec: &Subscribe) -> Vec<String> {
+    spec.source
+        .queues()
+        .into_iter()
+        .filter(|queue| queue.lifetime != Lifetime::Exclusive)
+        .map(|queue| queue.name)
+        .collect()
 }

@@ -17,11 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
-
 use crate::error::RpcError;
 use crate::message::Message;
-use crate::transport::driver::{Acker, Delivery};
+use crate::transport::driver::{Acker, Delivery, Feed};
 
 /// An in-memory broker; clones share it.
 ///
@@ -75,7 +73,7 @@ impl Queue {
 #[derive(Clone)]
 pub(super) enum ConsumerTx {
     /// A listener's channel, as deliveries.
-    Listener(mpsc::UnboundedSender<Delivery>),
+    Listener(Feed),
     /// A function run at once (after the broker's lock is released): a
     /// reply queue's, which hands each reply to its pending call without a
     /// task in between.
@@ -88,9 +86,7 @@ impl ConsumerTx {
         match self {
             ConsumerTx::Listener(tx) => {
                 let delivery = Delivery::new(Arc::clone(queue), false, message, Acker::settled());
-                tx.send(delivery)
-                    .err()
-                    .map(|mpsc::error::SendError(back)| back.into_message())
+                tx.send(delivery).err().map(Delivery::into_message)
             }
             ConsumerTx::Callback(take) => {
                 take(message);
@@ -276,8 +272,7 @@ impl MemoryBroker {
             return Ok(());
         }
         Err(RpcError::Undeliverable {
-            exchange: exchange.to_owned(),
-            routing_key: key.to_owned(),
+            destination: RpcError::destination_of(exchange, key),
         })
     }
 

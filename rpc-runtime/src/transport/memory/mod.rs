@@ -6,12 +6,9 @@
 
 mod broker;
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-
-use tokio::sync::mpsc;
 
 use broker::ConsumerTx;
 pub use broker::MemoryBroker;
@@ -19,9 +16,9 @@ pub use broker::MemoryBroker;
 use crate::error::RpcError;
 use crate::future::BoxFuture;
 use crate::message::Message;
-use crate::topology;
+use crate::topology::{self, Exchange, Lifetime};
 use crate::transport::driver::{
-    Confirm, Delivery, Driver, Events, Listener, Peer, Publish, QueueStatus, Source, Subscribe,
+    Confirm, Delivery, Driver, Events, Listener, Peer, Publish, QueueStatus, Subscribe,
 };
 use crate::transport::{Destination, Transport};
 use crate::wire::{Wire, WireFormat};
@@ -78,21 +75,12 @@ struct MemoryDriver {
 }
 
 impl MemoryDriver {
-    /// The exchange and routing key `destination` is published with.
-    fn route<'a>(&'a self, destination: &'a Destination) -> (Cow<'a, str>, Cow<'a, str>) {
-        let control = Cow::Borrowed(self.exchange.as_str());
-        match destination {
-            // The topic queue is named (and bound) by the topic.
-            Destination::Topic { topic } => (control, Cow::Borrowed(topic.as_str())),
-            Destination::Server { topic, server } => {
-                (control, Cow::Owned(topology::server_queue(topic, server)))
-            }
-            Destination::Fanout { topic } => (
-                Cow::Owned(topology::fanout_exchange(topic)),
-                Cow::Borrowed(""),
-            ),
-            Destination::RoutingKey { key } => (control, Cow::Borrowed(key.as_str())),
-            Destination::Queue { name } => (Cow::Borrowed(""), Cow::Borrowed(name.as_str())),
+    /// The name of `exchange` on this connection.
+    fn exchange<'a>(&'a self, exchange: &'a Exchange) -> &'a str {
+        match exchange {
+            Exchange::Control => &self.exchange,
+            Exchange::Fanout(name) => name,
+            Exchange::Direct => "",
         }
     }
 
@@ -102,24 +90,24 @@ impl MemoryDriver {
         let broker = &self.broker;
         broker.declare_exchange(&self.exchange, false);
         let mut queues = Vec::new();
-        for (queue, keys) in spec.source.bindings() {
-            broker.declare_queue(&queue);
-            broker.limit_queue(&queue, spec.max_length);
-            for key in &keys {
-                broker.bind(&queue, &self.exchange, key);
+        let mut exclusive = None;
+        for queue in spec.source.queues() {
+            broker.declare_queue(&queue.name);
+            match queue.lifetime {
+                Lifetime::Exclusive => exclusive = Some(queue.name.clone()),
+                _ => broker.limit_queue(&queue.name, spec.max_length),
             }
-            queues.push(queue);
+            for route in &queue.bindings {
+                match &route.exchange {
+                    Exchange::Direct => continue,
+                    Exchange::Fanout(name) => broker.declare_exchange(name, true),
+                    Exchange::Control => {}
+                }
+                broker.bind(&queue.name, self.exchange(&route.exchange), &route.key);
+            }
+            queues.push(queue.name);
         }
-        let Source::Server { topic, .. } = &spec.source else {
-            return (queues, None);
-        };
-        let fanout_exchange = topology::fanout_exchange(topic);
-        let fanout_queue = topology::fanout_queue(topic);
-        broker.declare_exchange(&fanout_exchange, true);
-        broker.declare_queue(&fanout_queue);
-        broker.bind(&fanout_queue, &fanout_exchange, topic);
-        queues.push(fanout_queue.clone());
-        (queues, Some(fanout_queue))
+        (queues, exclusive)
     }
 
     /// The connection's reply queue, declared on first use. Its replies
@@ -147,8 +135,9 @@ impl Driver for MemoryDriver {
             if self.closed.load(Ordering::Relaxed) {
                 return Err(RpcError::Closed);
             }
-            let (exchange, key) = self.route(to);
-            self.broker.publish(&exchange, &key, message, true)?;
+            let route = to.route();
+            self.broker
+                .publish(self.exchange(&route.exchange), &route.key, message, true)?;
             Ok(Confirm::Done(Ok(())))
         })
     }
@@ -236,8 +225,8 @@ impl MemoryDriver {
         exclusive: Option<String>,
         own: Option<String>,
     ) -> Listener {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let tx = ConsumerTx::Listener(tx);
+        let (feed, listener) = Listener::channel();
+        let tx = ConsumerTx::Listener(feed);
         let consumers: Vec<u64> = queues
             .iter()
             .map(|queue| self.broker.subscribe(queue, &tx))
@@ -251,7 +240,7 @@ impl MemoryDriver {
             own_queue: own,
         });
         let held = Arc::clone(&self.held);
-        Listener::unbounded(rx).on_end(move |left| {
+        listener.on_end(move |left| {
             let mut all = lock(&held);
             let Some(at) = all
                 .iter()
