@@ -21,6 +21,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long a call waits for its reply unless told otherwise (oslo's
+/// `rpc_response_timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Options for the requests a client sends. `None` leaves a field to its
 /// default (said on each).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,7 +95,7 @@ impl CallOptions {
 
     /// The timeout a request waits for, the default filled in.
     pub fn timeout_or_default(&self) -> Duration {
-        self.timeout.unwrap_or(crate::transport::DEFAULT_TIMEOUT)
+        self.timeout.unwrap_or(DEFAULT_TIMEOUT)
     }
 
     /// What a cast carries on the wire: no timeout and no heartbeats (its

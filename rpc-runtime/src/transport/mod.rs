@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 pub use destination::Destination;
 pub use driver::{Driver, Events, Peer, QueueStatus};
+pub use crate::options::DEFAULT_TIMEOUT;
 pub(crate) use intake::times_back;
 pub use memory::MemoryBroker;
 
@@ -60,10 +61,6 @@ pub struct Transport {
     /// How servers keep their queues unless their builder says otherwise.
     queue_durability: driver::Durability,
 }
-
-/// How long a call waits for its reply unless told otherwise (oslo's
-/// `rpc_response_timeout`).
-pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How many calls may wait for replies on one transport unless told otherwise.
 pub const DEFAULT_MAX_PENDING_CALLS: usize = 10_000;
