@@ -114,6 +114,18 @@ pub fn reply_queue() -> String {
     format!("reply_{}", uuid::Uuid::new_v4().simple())
 }
 
+impl QueueSpec {
+    /// A transport's reply queue: a fresh name, exclusive, bound to
+    /// nothing (replies are sent to it by name).
+    pub fn reply() -> Self {
+        Self {
+            name: reply_queue(),
+            lifetime: Lifetime::Exclusive,
+            bindings: Vec::new(),
+        }
+    }
+}
+
 /// Checks a name the user chose (topic, server, exchange) before it reaches
 /// the broker: non-empty, short enough once suffixed, printable ASCII
 /// without spaces.

@@ -7,9 +7,9 @@ use std::future::ready;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rpc_runtime::message::Message;
-use rpc_runtime::topology::{self, Lifetime, QueueSpec, Route};
+use rpc_runtime::topology::{Lifetime, QueueSpec, Route};
 use rpc_runtime::transport::driver::{
-    Acker, Confirm, Delivery, Driver, Events, Feed, Listener, Publish, Subscribe,
+    Acker, Confirm, Delivery, Driver, Feed, Listener, Publish, Subscribe,
 };
 use rpc_runtime::wire::WireFormat;
 use rpc_runtime::{BoxFuture, Destination, RpcError, Transport};
@@ -28,20 +28,15 @@ struct Queue {
     waiting: VecDeque<Message>,
     consumers: Vec<Feed>,
     max_length: Option<u32>,
-    /// A reply queue's transport: what arrives goes to its calls.
-    replies: Option<Events>,
 }
 
 impl Network for Net {
     fn connect(&self, format: Arc<dyn WireFormat>) -> Transport {
         let net = self.clone();
         Transport::with_format(format, |events| {
-            let reply = topology::reply_queue();
-            let queue = Queue {
-                replies: Some(events),
-                ..Queue::default()
-            };
-            net.lock().insert(reply.clone(), queue);
+            let (spec, feed) = (QueueSpec::reply(), Feed::replies(events));
+            net.declare(std::slice::from_ref(&spec), None, Some(&feed));
+            let reply = spec.name;
             Link { net, reply }
         })
     }
@@ -52,40 +47,37 @@ impl Net {
         self.0.lock().expect("not poisoned")
     }
 
-    fn declare(&self, queues: &[QueueSpec], max_length: Option<u32>) {
-        for spec in queues {
-            self.lock().entry(spec.name.clone()).or_insert(Queue {
+    /// Declares `specs`' queues; with a `consumer`, consumes them too,
+    /// handing over what waits there.
+    fn declare(&self, specs: &[QueueSpec], max_length: Option<u32>, consumer: Option<&Feed>) {
+        let queues = &mut *self.lock();
+        for spec in specs {
+            let queue = queues.entry(spec.name.clone()).or_insert(Queue {
                 bindings: spec.bindings.clone(),
                 max_length,
                 ..Queue::default()
             });
+            if let Some(feed) = consumer {
+                queue.consumers.push(feed.clone());
+                for message in std::mem::take(&mut queue.waiting) {
+                    deliver(&spec.name, queue, message);
+                }
+            }
         }
     }
 
-    /// Declares and consumes `specs`' queues, handing over what waits
-    /// there; once the listener is gone, removes the exclusive ones, and the
-    /// subscriber's own if nothing waits in it.
+    /// Consumes `specs`' queues; once the listener is gone, removes the
+    /// exclusive ones, and the subscriber's own if nothing waits in it.
     fn listen(&self, specs: Vec<QueueSpec>, max_length: Option<u32>) -> Listener {
         let (feed, listener) = Listener::channel();
-        self.declare(&specs, max_length);
-        for spec in &specs {
-            let queues = &mut *self.lock();
-            let queue = queues.get_mut(&spec.name).expect("declared");
-            queue.consumers.push(feed.clone());
-            for message in std::mem::take(&mut queue.waiting) {
-                deliver(&spec.name, queue, message);
-            }
-        }
+        self.declare(&specs, max_length, Some(&feed));
         let net = self.clone();
         listener.on_end(move |_| {
             net.lock().retain(|name, queue| {
                 queue.consumers.retain(|c| !c.is_closed());
                 let idle = queue.consumers.is_empty() && queue.waiting.is_empty();
-                match specs.iter().find(|spec| spec.name == *name) {
-                    Some(spec) if spec.lifetime == Lifetime::Exclusive => false,
-                    Some(spec) if spec.lifetime == Lifetime::Own => !idle,
-                    _ => true,
-                }
+                let lifetime = specs.iter().find(|s| s.name == *name).map(|s| s.lifetime);
+                lifetime != Some(Lifetime::Exclusive) && (lifetime != Some(Lifetime::Own) || !idle)
             })
         })
     }
@@ -94,9 +86,6 @@ impl Net {
 /// To the next live consumer, round robin, stamped with its arrival; else
 /// it waits (the oldest dropped past the queue's maximum length).
 fn deliver(name: &str, queue: &mut Queue, mut message: Message) {
-    if let Some(events) = &queue.replies {
-        return events.reply(message);
-    }
     message.received_at = Some(std::time::Instant::now());
     while let Some(consumer) = queue.consumers.first() {
         let delivery = Delivery::new(Arc::from(name), false, message, Acker::settled());
@@ -135,11 +124,10 @@ impl Driver for Link {
                 deliver(name, queue, message.clone());
             }
         }
+        let destination = to.to_string();
         Box::pin(ready(match taken {
             true => Ok(Confirm::Done(Ok(()))),
-            false => Err(RpcError::Undeliverable {
-                destination: to.to_string(),
-            }),
+            false => Err(RpcError::Undeliverable { destination }),
         }))
     }
 
@@ -149,7 +137,8 @@ impl Driver for Link {
     }
 
     fn declare(&self, spec: Subscribe) -> BoxFuture<'_, Result<(), RpcError>> {
-        self.net.declare(&spec.source.queues(), spec.max_length);
+        self.net
+            .declare(&spec.source.queues(), spec.max_length, None);
         Box::pin(ready(Ok(())))
     }
 

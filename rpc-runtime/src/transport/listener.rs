@@ -12,6 +12,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 use super::delivery::Delivery;
+use super::events::Events;
 
 /// A running subscription: its deliveries, in arrival order.
 pub struct Listener {
@@ -70,27 +71,52 @@ pub trait Incoming: Send + 'static {
     fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Delivery>>;
 }
 
-/// Where a driver hands a [`Listener`] its deliveries (see
-/// [`Listener::channel`]). Cheap to clone.
+/// Where a driver hands its deliveries: a [`Listener`]'s (see
+/// [`Listener::channel`]), or a transport's waiting calls
+/// ([`Feed::replies`]). Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Feed(mpsc::UnboundedSender<Delivery>);
+pub struct Feed(Fed);
+
+#[derive(Debug, Clone)]
+enum Fed {
+    Listener(mpsc::UnboundedSender<Delivery>),
+    Replies(Events),
+}
 
 impl Feed {
-    /// Hands `delivery` to the listener; gives it back when the listener
-    /// is gone.
+    /// The feed of a transport's reply queue: what it is handed goes to
+    /// the transport's waiting calls ([`Events::reply`]), with no listener
+    /// in between. It never closes.
+    pub fn replies(events: Events) -> Self {
+        Self(Fed::Replies(events))
+    }
+
+    /// Hands `delivery` over; gives it back when the listener is gone.
     #[allow(clippy::result_large_err)] // the caller's own delivery, not a copy
     pub fn send(&self, delivery: Delivery) -> Result<(), Delivery> {
-        self.0.send(delivery).map_err(|back| back.0)
+        match &self.0 {
+            Fed::Listener(listener) => listener.send(delivery).map_err(|back| back.0),
+            Fed::Replies(events) => {
+                events.reply(delivery.into_message());
+                Ok(())
+            }
+        }
     }
 
     /// Whether the listener is gone.
     pub fn is_closed(&self) -> bool {
-        self.0.is_closed()
+        match &self.0 {
+            Fed::Listener(listener) => listener.is_closed(),
+            Fed::Replies(_) => false,
+        }
     }
 
     /// Resolves once the listener is gone.
     pub async fn closed(&self) {
-        self.0.closed().await;
+        match &self.0 {
+            Fed::Listener(listener) => listener.closed().await,
+            Fed::Replies(_) => std::future::pending().await,
+        }
     }
 }
 
@@ -112,7 +138,7 @@ impl Listener {
             released: None,
             on_end: None,
         };
-        (Feed(feed), listener)
+        (Feed(Fed::Listener(feed)), listener)
     }
 
     /// A listener polling `incoming` for its deliveries; dropping it runs

@@ -24,9 +24,9 @@ pub(crate) mod pending;
 use std::fmt;
 use std::sync::Arc;
 
+pub use crate::options::DEFAULT_TIMEOUT;
 pub use destination::Destination;
 pub use driver::{Driver, Events, Peer, QueueStatus};
-pub use crate::options::DEFAULT_TIMEOUT;
 pub(crate) use intake::times_back;
 pub use memory::MemoryBroker;
 
