@@ -67,6 +67,7 @@ pub mod logging;
 pub mod message;
 pub mod notify;
 mod options;
+mod priority;
 mod raw;
 mod secret;
 pub mod server;

@@ -27,8 +27,8 @@ use crate::codec::AnyCodec;
 use crate::context::Context;
 use crate::error::RpcError;
 use crate::message::Message;
-use crate::notify::Priority;
 use crate::options::CallOptions;
+use crate::priority::Priority;
 use crate::trace::TraceParent;
 
 /// Which wire format a transport speaks. Every client and server of a topic

@@ -8,7 +8,7 @@ use crate::codec::{AnyCodec, Codec};
 use crate::context::{Context, new_request_id};
 use crate::error::RpcError;
 use crate::message::{Headers, Message};
-use crate::notify::Priority;
+use crate::priority::Priority;
 use crate::secret::Secret;
 use crate::trace::TraceParent;
 use crate::wire::{IncomingNotification, OutgoingNotification};

@@ -37,8 +37,8 @@ use super::{
 use crate::codec::{AnyCodec, DEFAULT_MAX_MESSAGE_SIZE, Json};
 use crate::error::RpcError;
 use crate::message::Message;
-use crate::notify::Priority;
 use crate::options::CallOptions;
+use crate::priority::Priority;
 
 /// oslo.messaging's JSON envelope.
 #[derive(Debug, Clone)]
