@@ -87,17 +87,18 @@ impl Process {
 
     /// The rest of what it prints, until it exits (within [`WAIT`]).
     pub async fn rest(&mut self) -> Vec<String> {
-        let reading = async {
-            let mut rest = Vec::new();
-            while let Ok(Some(next)) = self.lines.next_line().await {
-                rest.push(next);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut rest = Vec::new();
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.next_line()).await {
+                Ok(Ok(Some(next))) => rest.push(next),
+                Ok(_) => return rest,
+                Err(_) => panic!(
+                    "{} did not exit within {WAIT:?}; it printed {rest:#?}",
+                    self.name
+                ),
             }
-            rest
-        };
-        let name = &self.name;
-        tokio::time::timeout(WAIT, reading)
-            .await
-            .unwrap_or_else(|_| panic!("{name} did not exit within {WAIT:?}"))
+        }
     }
 
     /// Sends it SIGTERM.
