@@ -72,6 +72,19 @@ impl Transport {
         amqp::AmqpConfig::from_url(url)?.connect().await
     }
 
+    /// Connects as an OpenStack service configured by the oslo.config file
+    /// at `path` would (`nova.conf`: `[DEFAULT] transport_url`,
+    /// `control_exchange`, `[oslo_messaging_rabbit]`); each messaging
+    /// option it does not apply is named in a WARN (see
+    /// [`amqp::OsloConfig`]).
+    pub async fn from_oslo_config(path: impl AsRef<std::path::Path>) -> Result<Self, RpcError> {
+        let config = amqp::OsloConfig::read(path)?;
+        for option in config.ignored() {
+            tracing::warn!(%option, "an oslo.messaging option this runtime does not apply");
+        }
+        config.into_amqp().connect().await
+    }
+
     /// A transport on a new, private in-memory broker (see [`MemoryBroker`]):
     /// everything works as over RabbitMQ, within this process. Clone it to
     /// share the broker between a server and its clients.

@@ -23,6 +23,7 @@ mod handshake;
 mod health;
 mod incoming;
 mod limits;
+mod oslo_config;
 mod props;
 mod publisher;
 mod raw;
@@ -48,6 +49,7 @@ pub use config::{
     AmqpConfig, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_CONSUMER_TIMEOUT, DEFAULT_CONTROL_EXCHANGE,
 };
 pub use endpoint::Endpoint;
+pub use oslo_config::OsloConfig;
 pub use tls::TlsOptions;
 
 use self::limits::Limits;
