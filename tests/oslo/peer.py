@@ -17,6 +17,10 @@ tests use, in one of two roles:
         RPCClient.prepare() options (server, fanout, timeout,
         call_monitor_timeout, version). An outcome is {"ok": result} or
         {"error": {"class": ..., "exc_type": ..., "value": ...}}.
+
+    peer.py config-client CONFIG_FILE TOPIC
+        The same client, configured by an oslo.config file as an OpenStack
+        service is (`[DEFAULT] transport_url`, `control_exchange`).
 """
 
 import json
@@ -68,9 +72,9 @@ class Storage:
         return list(self.recorded)
 
 
-def transport(url):
+def transport(url, args=()):
     conf = cfg.CONF
-    conf([], project="peer")
+    conf(list(args), project="peer")
     rpc = messaging.get_rpc_transport(conf, url=url)
     # Reply and fanout queues outlive a process by this long (default 30
     # minutes): short, so that test runs leave nothing behind.
@@ -105,9 +109,17 @@ def outcome(run):
 
 
 def client(url, exchange, topic):
+    run_client(transport(url), messaging.Target(topic=topic, exchange=exchange))
+
+
+def config_client(config_file, topic):
+    rpc = transport(None, ["--config-file", config_file])
+    run_client(rpc, messaging.Target(topic=topic))
+
+
+def run_client(transport, target):
     operations = json.load(sys.stdin)
-    target = messaging.Target(topic=topic, exchange=exchange)
-    rpc = messaging.get_rpc_client(transport(url), target, timeout=10)
+    rpc = messaging.get_rpc_client(transport, target, timeout=10)
     outcomes = []
     for op in operations:
         prepared = rpc.prepare(**op.get("prepare", {}))
@@ -128,5 +140,8 @@ if __name__ == "__main__":
         serve(*rest)
     elif role == "client":
         client(*rest)
+    elif role == "config-client":
+        config_client(*rest)
     else:
-        sys.exit("usage: peer.py server|client URL EXCHANGE TOPIC [SERVER]")
+        sys.exit("usage: peer.py server|client URL EXCHANGE TOPIC [SERVER], "
+                 "or peer.py config-client CONFIG_FILE TOPIC")

@@ -65,11 +65,16 @@ impl Python {
     }
 
     fn command(&self, role: &str, args: &[&str]) -> Command {
+        self.command_on(role, &self.url, args)
+    }
+
+    /// `peer.py role first args...`.
+    fn command_on(&self, role: &str, first: &str, args: &[&str]) -> Command {
         let mut command = Command::new(&self.exe);
         command
             .arg(&self.script)
             .arg(role)
-            .arg(&self.url)
+            .arg(first)
             .args(args)
             .env("PYTHONWARNINGS", "ignore")
             .stdin(Stdio::piped())
@@ -97,27 +102,24 @@ impl Python {
     /// Runs `operations` (see `peer.py`) with a Python RPC client on
     /// `topic`; returns one outcome per operation.
     pub async fn client(&self, exchange: &str, topic: &str, operations: &Value) -> Vec<Value> {
-        let mut child = self
-            .command("client", &[exchange, topic])
-            .spawn()
-            .expect("start the Python client");
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        stdin
-            .write_all(operations.to_string().as_bytes())
-            .await
-            .expect("write the operations");
-        drop(stdin);
-        let output = tokio::time::timeout(START * 2, child.wait_with_output())
-            .await
-            .expect("the Python client finished in time")
-            .expect("the Python client ran");
-        assert!(
-            output.status.success(),
-            "the Python client failed: {output:?}"
-        );
-        let outcomes: Value =
-            serde_json::from_slice(&output.stdout).expect("the Python client printed JSON");
-        outcomes.as_array().cloned().expect("a list of outcomes")
+        run_client(self.command("client", &[exchange, topic]), operations).await
+    }
+
+    /// Runs `operations` with a Python RPC client configured by the
+    /// oslo.config file at `config` (its `transport_url` and
+    /// `control_exchange`), on `topic`.
+    pub async fn client_configured_by(
+        &self,
+        config: &std::path::Path,
+        topic: &str,
+        operations: &Value,
+    ) -> Vec<Value> {
+        let config = config.to_str().expect("a UTF-8 path");
+        run_client(
+            self.command_on("config-client", config, &[topic]),
+            operations,
+        )
+        .await
     }
 
     /// Publishes, through the broker at `host` (`host:port`), a message
@@ -141,4 +143,26 @@ impl Python {
 #[derive(Debug)]
 pub struct PythonServer {
     _child: Child,
+}
+
+/// Runs a Python client `command` on `operations`; one outcome per operation.
+async fn run_client(mut command: Command, operations: &Value) -> Vec<Value> {
+    let mut child = command.spawn().expect("start the Python client");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin
+        .write_all(operations.to_string().as_bytes())
+        .await
+        .expect("write the operations");
+    drop(stdin);
+    let output = tokio::time::timeout(START * 2, child.wait_with_output())
+        .await
+        .expect("the Python client finished in time")
+        .expect("the Python client ran");
+    assert!(
+        output.status.success(),
+        "the Python client failed: {output:?}"
+    );
+    let outcomes: Value =
+        serde_json::from_slice(&output.stdout).expect("the Python client printed JSON");
+    outcomes.as_array().cloned().expect("a list of outcomes")
 }

@@ -1,7 +1,8 @@
 //! A service and its caller configured by one nova.conf-style file, as
 //! OpenStack services are: `[DEFAULT] transport_url` (a `rabbit://` URL,
 //! so oslo's wire) and `control_exchange`, `[oslo_messaging_rabbit]`
-//! options; an option the runtime does not apply is named.
+//! options; an option the runtime does not apply is named. One caller is
+//! Rust, the other the real oslo.messaging reading the same file.
 
 use std::sync::Arc;
 
@@ -9,8 +10,10 @@ use rpc_runtime::transport::amqp::OsloConfig;
 use rpc_runtime::wire::Wire;
 use rpc_runtime::{Context, Server, Transport};
 use rpc_tests::env::amqp_url;
+use rpc_tests::python::Python;
 use rpc_tests::volume::{Log, Recorder, VolumeManagerClient, VolumeManagerService};
 use rpc_tests::{Env, Kind};
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_and_its_caller_read_one_nova_conf() {
@@ -50,6 +53,13 @@ async fn a_service_and_its_caller_read_one_nova_conf() {
         client.whoami(&Context::new()).await,
         Ok("host-1".to_owned())
     );
+    if let Some(python) = Python::find() {
+        let whoami = json!([{"kind": "call", "method": "whoami"}]);
+        let outcomes = python
+            .client_configured_by(&path, &env.topic, &whoami)
+            .await;
+        assert_eq!(outcomes[0]["ok"], "host-1", "{outcomes:?}");
+    }
 
     caller.close().await;
     server_transport.close().await;
