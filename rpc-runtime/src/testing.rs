@@ -119,10 +119,6 @@ impl Driver for LocalDriver {
     fn reply_address(&self, _how: Publish) -> BoxFuture<'_, Result<String, RpcError>> {
         Box::pin(async { Ok(REPLY_ADDRESS.to_owned()) })
     }
-
-    fn close(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
-    }
 }
 
 impl fmt::Debug for LocalDriver {
@@ -169,10 +165,6 @@ impl Driver for Replies {
 
     fn reply_address(&self, _how: Publish) -> BoxFuture<'_, Result<String, RpcError>> {
         Box::pin(async { Ok(REPLY_ADDRESS.to_owned()) })
-    }
-
-    fn close(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
     }
 }
 
