@@ -12,6 +12,7 @@
 mod admin;
 mod alarm;
 mod callback;
+mod checks;
 mod config;
 mod confirms;
 mod consumer;

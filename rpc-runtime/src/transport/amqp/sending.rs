@@ -69,7 +69,8 @@ impl AmqpDriver {
             }
             Settle::None => {
                 session
-                    .direct
+                    .direct()
+                    .await?
                     .publish(&exchange, &routing_key, message)
                     .await?;
                 Ok(Confirm::Done(Ok(())))

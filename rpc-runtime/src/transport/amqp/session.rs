@@ -10,6 +10,7 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use super::admin::Admin;
+use super::checks::QueueChecks;
 use super::config::AmqpConfig;
 use super::declare;
 use super::direct::DirectPublisher;
@@ -24,16 +25,18 @@ use crate::error::RpcError;
 use crate::transport::driver::Events;
 
 /// A connection with its publishers, a channel for declarations, and (once a
-/// call needs it) a reply queue.
+/// call needs it) a reply queue. Every channel is opened on first use: a
+/// transport that only serves opens no publishing channel until it replies,
+/// and one that never sends a fanout cast never opens that channel.
 pub(super) struct Session {
     pub(super) link: Link,
     /// The broker this session is connected to.
     pub(super) endpoint: Endpoint,
     /// Confirmed, mandatory: casts and the requests of calls.
-    pub(super) publisher: Publisher,
+    publisher: OnceCell<Publisher>,
     /// Fanout casts get their own channel: the broker closes a channel that
     /// publishes to a vanished exchange, and that must not fail other work.
-    pub(super) fanout_publisher: Publisher,
+    fanout_publisher: OnceCell<Publisher>,
     /// Messages over [`LARGE`] go one at a time on a channel of their own
     /// (opened when the first is sent): a broker whose `max_message_size`
     /// they pass closes the channel, and that fails only the one message.
@@ -43,9 +46,11 @@ pub(super) struct Session {
     /// When it replaced a lost session (not for the first).
     pub(super) reconnected_at: Option<Instant>,
     /// Unconfirmed, mandatory: replies and heartbeats.
-    pub(super) direct: DirectPublisher,
+    direct: OnceCell<DirectPublisher>,
     /// Declarations and questions to the broker.
     pub(super) admin: Arc<Admin>,
+    /// Whether the consumed queues still exist.
+    pub(super) checks: Arc<QueueChecks>,
     replies: OnceCell<ReplyQueue>,
 }
 
@@ -72,10 +77,6 @@ impl Session {
     ) -> Result<Self, RpcError> {
         let admin = Arc::new(Admin::new(&link));
         let limits = Arc::clone(limits);
-        let publisher =
-            Publisher::open(&link, Some(Arc::clone(&admin)), Arc::clone(&limits), false).await?;
-        let fanout_publisher = Publisher::open(&link, None, Arc::clone(&limits), false).await?;
-        let direct = DirectPublisher::open(&link).await?;
         let control = config.control();
         admin
             .run(|c| async move { declare::control_exchange(&c, &control).await })
@@ -84,12 +85,13 @@ impl Session {
         Ok(Self {
             link,
             endpoint: endpoint.clone(),
-            publisher,
-            fanout_publisher,
+            publisher: OnceCell::new(),
+            fanout_publisher: OnceCell::new(),
             large_publisher: OnceCell::new(),
             limits,
             reconnected_at: None,
-            direct,
+            direct: OnceCell::new(),
+            checks: QueueChecks::start(&admin),
             admin,
             replies: OnceCell::new(),
         })
@@ -114,11 +116,21 @@ impl Session {
             let open = || Publisher::open(&self.link, None, Arc::clone(&self.limits), true);
             return self.large_publisher.get_or_try_init(open).await;
         }
-        Ok(if fanout {
-            &self.fanout_publisher
+        if fanout {
+            let open = || Publisher::open(&self.link, None, Arc::clone(&self.limits), false);
+            self.fanout_publisher.get_or_try_init(open).await
         } else {
-            &self.publisher
-        })
+            let admin = Some(Arc::clone(&self.admin));
+            let open = || Publisher::open(&self.link, admin, Arc::clone(&self.limits), false);
+            self.publisher.get_or_try_init(open).await
+        }
+    }
+
+    /// The publisher of replies and heartbeats, opened on first use.
+    pub(super) async fn direct(&self) -> Result<&DirectPublisher, RpcError> {
+        self.direct
+            .get_or_try_init(|| DirectPublisher::open(&self.link))
+            .await
     }
 
     /// The reply queue, declared on first use. (Safe to abandon half-way:
@@ -136,11 +148,15 @@ impl Session {
 
     /// Since when the oldest publish waits for its confirm, if one does.
     pub(super) fn oldest_unconfirmed(&self) -> Option<Instant> {
-        [&self.publisher, &self.fanout_publisher]
-            .into_iter()
-            .chain(self.large_publisher.get())
-            .filter_map(Publisher::oldest_unconfirmed)
-            .min()
+        [
+            &self.publisher,
+            &self.fanout_publisher,
+            &self.large_publisher,
+        ]
+        .into_iter()
+        .filter_map(OnceCell::get)
+        .filter_map(Publisher::oldest_unconfirmed)
+        .min()
     }
 
     /// Ends the session: what the publishers have not had confirmed fails,
@@ -148,10 +164,13 @@ impl Session {
     /// connection.)
     pub(super) fn end(&self, reason: &str) {
         self.link.health().condemn(reason);
-        self.publisher.fail(reason);
-        self.fanout_publisher.fail(reason);
-        if let Some(large) = self.large_publisher.get() {
-            large.fail(reason);
+        let publishers = [
+            &self.publisher,
+            &self.fanout_publisher,
+            &self.large_publisher,
+        ];
+        for publisher in publishers.into_iter().filter_map(OnceCell::get) {
+            publisher.fail(reason);
         }
     }
 }

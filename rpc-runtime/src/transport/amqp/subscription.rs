@@ -1,8 +1,8 @@
 //! Consumers that outlive connections: a server's or a listener's queues
 //! are declared and consumed again on every new session, and again on the
 //! same session when the broker cancels a consumer (its queue was deleted,
-//! a queue leader moved) or when a queue is found missing (checked every
-//! [`CHECK_QUEUES`]: RabbitMQ does not always cancel the consumers of a
+//! a queue leader moved) or when the session's checks find a queue missing
+//! ([`super::checks`]: RabbitMQ does not always cancel the consumers of a
 //! deleted quorum queue). Before each (re)consume, the redelivered head of
 //! the queues is drained ([`super::drain`]). The reader sees one stream of
 //! deliveries. A subscription that stops removes the queue only it used (a
@@ -37,9 +37,6 @@ const RETRY: Duration = Duration::from_millis(500);
 /// own quorum queue still counts a consumer.
 const QUORUM_SETTLE_TRIES: u32 = 20;
 const QUORUM_SETTLE_STEP: Duration = Duration::from_millis(100);
-
-/// How often a subscription checks that its queues still exist.
-const CHECK_QUEUES: Duration = Duration::from_secs(5);
 
 /// Declares and consumes on the current session, then keeps doing so on
 /// the sessions that follow, until the returned listener is dropped.
@@ -99,12 +96,14 @@ impl Subscription {
         loop {
             if let Some((session, current)) = consumer.take() {
                 let gone = CancellationToken::new();
-                let checking = tokio::spawn(self.check_queues(Arc::clone(&session), gone.clone()));
+                let watching = session
+                    .checks
+                    .watch(lasting_queues(&self.spec), gone.clone());
                 let ended = tokio::select! {
                     ended = current.pump(&stop, &gone, &self.limits) => ended,
                     () = replaced(&mut self.state, &session) => Ended::Lost,
                 };
-                checking.abort();
+                drop(watching);
                 if ended == Ended::Stopped {
                     return Some(session);
                 }
@@ -128,30 +127,6 @@ impl Subscription {
                     }
                     Err(error) => tracing::warn!(%error, "could not consume again; retrying"),
                 },
-            }
-        }
-    }
-
-    /// Resolves `gone` once one of the subscription's shared queues is
-    /// missing on `session`.
-    fn check_queues(
-        &self,
-        session: Arc<Session>,
-        gone: CancellationToken,
-    ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let queues = lasting_queues(&self.spec);
-        async move {
-            let mut tick = tokio::time::interval(CHECK_QUEUES);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                for queue in &queues {
-                    if let Ok(false) = session.admin.queue_exists(queue).await {
-                        tracing::warn!(%queue, "a consumed queue is gone; declaring it again");
-                        gone.cancel();
-                        return;
-                    }
-                }
             }
         }
     }
