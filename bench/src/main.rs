@@ -10,14 +10,19 @@ mod measure;
 mod metrics_cost;
 mod ours;
 mod processes;
+mod rabbit;
+mod report;
 mod rss;
+mod scale;
 mod streams;
 mod tarpc_echo;
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use measure::{Op, Stats, closed_loop, interleaved, op};
+use measure::{Op, closed_loop, interleaved, op};
+pub(crate) use report::{ms, row};
+use report::machine;
 use rpc_runtime::Context;
 
 const PAYLOAD: usize = 100;
@@ -34,6 +39,12 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
     {
         rss::child(which, &url()).await;
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--scale-serve") {
+        let arg = |n: usize| args.get(i + n).expect("--scale-serve TOPIC FIRST COUNT FANOUT");
+        let number = |n: usize| arg(n).parse().expect("a number");
+        scale::child(arg(1), number(2), number(3), arg(4) == "stream").await;
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--serve") {
@@ -104,7 +115,8 @@ async fn main() {
         "Each figure is from one run of `cargo xtask bench`{}; compare within a table, not across runs.\n",
         if quick { " --quick" } else { "" }
     );
-    // `--only processes|calls|streams|metrics|casts|memory|allocs|rss|compile`: one section, for iterating.
+    // `--only processes|calls|streams|metrics|casts|memory|allocs|rss|compile|scale`:
+    // one section (with `--out`, it replaces that section of the file).
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -115,7 +127,7 @@ async fn main() {
         processes::section(&mut report, duration).await;
     }
     if runs("calls") {
-        calls(&mut report, duration).await;
+        rabbit::calls(&mut report, duration).await;
     }
     if runs("streams") {
         streams::section(&mut report, duration, quick).await;
@@ -124,7 +136,7 @@ async fn main() {
         metrics_cost::section(&mut report, duration).await;
     }
     if runs("casts") {
-        casts(&mut report, duration).await;
+        rabbit::casts(&mut report, duration).await;
     }
     if runs("memory") {
         memory(&mut report, duration).await;
@@ -138,9 +150,16 @@ async fn main() {
     if runs("compile") {
         compile::section(&mut report, quick);
     }
+    if runs("scale") {
+        scale::section(&mut report, quick).await;
+    }
     print!("{report}");
     if let Some(out) = out {
-        std::fs::write(&out, &report).expect("write the results");
+        let page = match only {
+            Some(_) => report::merge(&std::fs::read_to_string(&out).unwrap_or_default(), &report),
+            None => report,
+        };
+        std::fs::write(&out, page).expect("write the results");
         eprintln!("wrote {out}");
     }
 }
@@ -200,170 +219,6 @@ pub(crate) fn url() -> String {
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let date = std::process::Command::new("date")
-        .arg("-u")
-        .arg("+%Y-%m-%d %H:%M UTC")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    let rabbit = std::process::Command::new("rabbitmqctl")
-        .args(["-q", "version"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|_| "?".into());
-    format!(
-        "Machine: {cores} cores, {cpu}; RabbitMQ {rabbit} on 127.0.0.1; {date}. Release build, 2 Tokio workers."
-    )
-}
-
-pub(crate) fn row(report: &mut String, cells: &[String]) {
-    let _ = writeln!(report, "| {} |", cells.join(" | "));
-}
-
-pub(crate) fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn stats_cells(label: &str, workers: usize, s: Stats, base: Stats) -> Vec<String> {
-    vec![
-        workers.to_string(),
-        label.to_owned(),
-        format!("{:.0}", s.per_second),
-        ms(s.p50),
-        ms(s.p99),
-        format!("{:.2}", s.per_second / base.per_second),
-        format!("{:.2}", s.p50.as_secs_f64() / base.p50.as_secs_f64()),
-    ]
-}
-
-async fn calls(report: &mut String, duration: Duration) {
-    let connection = hand::connect(&url()).await;
-    let topic = format!("bench-calls-{}", std::process::id());
-    let queue = format!("bench-hand-{}", std::process::id());
-    let _server = hand::echo_server(&connection, &queue, 64, 0).await;
-    let client_connection = hand::connect(&url()).await;
-    hand::bind_to_topic_exchange(&connection, &queue).await;
-    let reply_queue = hand::Caller::new(&client_connection, &queue, hand::Style::Plain).await;
-    let direct = hand::Caller::new(&client_connection, &queue, hand::Style::DirectReplyTo).await;
-    let same = hand::Caller::new(&client_connection, &queue, hand::Style::SameTopology).await;
-    let deployment = ours::Deployment::amqp(&url(), &topic, 64).await;
-    let _ = writeln!(
-        report,
-        "## Calls over RabbitMQ ({PAYLOAD}-byte payload, prefetch 64)\n"
-    );
-    let _ = writeln!(
-        report,
-        "Ratios are against the hand-written reply-queue client (calls/s: higher is better; p50: lower is better).\n"
-    );
-    row(
-        report,
-        &[
-            "callers",
-            "implementation",
-            "calls/s",
-            "p50",
-            "p99",
-            "calls/s ratio",
-            "p50 ratio",
-        ]
-        .map(String::from),
-    );
-    row(report, &["---"; 7].map(String::from));
-    for workers in [1, 8, 64] {
-        let ops = [
-            hand_echo(&reply_queue),
-            hand_echo(&direct),
-            hand_echo(&same),
-            ours_echo(&deployment.client),
-        ];
-        let stats = interleaved(workers, duration, rounds(duration), &ops).await;
-        let labels = [
-            "amqprs by hand, reply queue",
-            "amqprs by hand, direct reply-to",
-            "amqprs by hand, our topology and headers",
-            "rpc-runtime",
-        ];
-        for (label, s) in labels.into_iter().zip(&stats) {
-            row(report, &stats_cells(label, workers, *s, stats[0]));
-        }
-    }
-    let _ = writeln!(report);
-    deployment.close().await;
-}
-
-async fn casts(report: &mut String, duration: Duration) {
-    let connection = hand::connect(&url()).await;
-    let queue = format!("bench-casts-{}", std::process::id());
-    let received = hand::counting_consumer(&connection, &queue, 64).await;
-    hand::bind_to_topic_exchange(&connection, &queue).await;
-    let plain = hand::ConfirmedPublisher::new(&connection, &queue, hand::Style::Plain).await;
-    let same = hand::ConfirmedPublisher::new(&connection, &queue, hand::Style::SameTopology).await;
-    let topic = format!("bench-casts-ours-{}", std::process::id());
-    let deployment = ours::Deployment::amqp(&url(), &topic, 64).await;
-    let client = deployment.client.clone();
-    let text = "x".repeat(PAYLOAD);
-    let ops = [
-        hand_cast(plain),
-        hand_cast(same),
-        op(move || {
-            let (client, text) = (client.clone(), text.clone());
-            async move { client.sink(&Context::new(), text).await.expect("cast") }
-        }),
-    ];
-    let stats = interleaved(64, duration, rounds(duration), &ops).await;
-    let _ = writeln!(
-        report,
-        "## Casts with publisher confirms (64 concurrent senders)\n"
-    );
-    row(
-        report,
-        &[
-            "implementation",
-            "confirmed casts/s",
-            "p50 (confirm)",
-            "ratio",
-        ]
-        .map(String::from),
-    );
-    row(report, &["---"; 4].map(String::from));
-    let labels = [
-        "amqprs by hand",
-        "amqprs by hand, our topology and headers",
-        "rpc-runtime",
-    ];
-    for (label, s) in labels.into_iter().zip(&stats) {
-        row(
-            report,
-            &[
-                label.into(),
-                format!("{:.0}", s.per_second),
-                ms(s.p50),
-                format!("{:.2}", s.per_second / stats[0].per_second),
-            ],
-        );
-    }
-    let _ = writeln!(
-        report,
-        "\nEvery confirmed cast reached the server: {} by hand, {} ours (counted by the consumers after the run).\n",
-        received.load(std::sync::atomic::Ordering::Relaxed),
-        deployment
-            .manager
-            .received
-            .load(std::sync::atomic::Ordering::Relaxed),
-    );
-    deployment.close().await;
-}
-
 async fn memory(report: &mut String, duration: Duration) {
     let deployment = ours::Deployment::memory("bench-memory", 64).await;
     let tarpc = tarpc_echo::client();
@@ -393,7 +248,7 @@ async fn memory(report: &mut String, duration: Duration) {
             "rpc-runtime, Transport::memory()",
         ];
         for (label, s) in labels.into_iter().zip(&stats) {
-            row(report, &stats_cells(label, workers, *s, stats[0]));
+            row(report, &rabbit::stats_cells(label, workers, *s, stats[0]));
         }
     }
     let _ = writeln!(report);

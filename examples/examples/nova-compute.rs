@@ -5,12 +5,13 @@
 //! ```text
 //! cargo run --example nova-compute                     # in memory: serves, calls itself once, exits
 //! cargo run --example nova-compute -- --amqp amqp://guest:guest@127.0.0.1:5672/%2f
+//! cargo run --example nova-compute -- --config-file /etc/nova/nova.conf
 //! ```
 //!
 //! After each `refresh_instance_security_rules` it emits the notification
 //! `compute.security_rules.refreshed` (oslo's format, `notifications.info`).
 //!
-//! With `--amqp` it serves until Ctrl-C or SIGTERM. A Python caller, as nova's
+//! With `--amqp` or `--config-file` it serves until Ctrl-C or SIGTERM. A Python caller, as nova's
 //! `ComputeAPI.get_host_uptime` makes it:
 //!
 //! ```text
@@ -71,9 +72,14 @@ impl ComputeManager for Compute {
 #[derive(Debug, Parser)]
 #[command(about = "A Rust nova-compute answering oslo.messaging calls")]
 struct Args {
-    /// RabbitMQ URL; without it, runs once in memory.
+    /// RabbitMQ URL; without it (or `--config-file`), runs once in memory.
     #[arg(long)]
     amqp: Option<String>,
+    /// nova.conf: the broker, control exchange and `[oslo_messaging_rabbit]`
+    /// options as nova reads them (other messaging options are named in a
+    /// warning).
+    #[arg(long, conflicts_with = "amqp")]
+    config_file: Option<std::path::PathBuf>,
     /// The compute host's name (nova's `CONF.host`).
     #[arg(long, default_value = "compute-rs-1")]
     host: String,
@@ -90,15 +96,16 @@ struct Args {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     examples::logging::init(args.log.as_deref());
-    let transport = match &args.amqp {
-        Some(url) => {
+    let transport = match (&args.amqp, &args.config_file) {
+        (_, Some(path)) => Transport::from_oslo_config(path).await?,
+        (Some(url), None) => {
             AmqpConfig::from_url(url)?
                 .wire(Wire::Oslo)
                 .control_exchange(&args.exchange)
                 .connect()
                 .await?
         }
-        None => MemoryBroker::new().connect_with_wire(&args.exchange, Wire::Oslo),
+        (None, None) => MemoryBroker::new().connect_with_wire(&args.exchange, Wire::Oslo),
     };
     let served = serve(&args, &transport).await;
     // Closed whether serving went well or not: the broker operations still
@@ -109,9 +116,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Serves `compute` (and, in memory, plays nova's side against it).
 async fn serve(args: &Args, transport: &Transport) -> Result<(), Box<dyn std::error::Error>> {
+    let publisher = format!("compute.{}", args.host);
+    // [oslo_messaging_notifications] says where notifications go, if anywhere.
+    let notifier = match &args.config_file {
+        Some(path) => {
+            let conf = rpc_runtime::transport::amqp::OsloConfig::read(path)?;
+            Notifier::from_oslo_config(transport, &conf, publisher)?
+        }
+        None => Notifier::new(transport, publisher),
+    };
     let compute = Compute {
         host: args.host.clone(),
-        notifier: Notifier::new(transport, format!("compute.{}", args.host)),
+        notifier,
         cast_done: std::sync::Arc::default(),
     };
     let cast_done = std::sync::Arc::clone(&compute.cast_done);
@@ -121,7 +137,8 @@ async fn serve(args: &Args, transport: &Transport) -> Result<(), Box<dyn std::er
         .await?;
     // Listening before saying so: a SIGTERM sent on seeing the line stops
     // the server instead of killing the process.
-    let stop = args.amqp.is_some().then(rpc_runtime::shutdown_signal);
+    let on_broker = args.amqp.is_some() || args.config_file.is_some();
+    let stop = on_broker.then(rpc_runtime::shutdown_signal);
     println!(
         "compute  serving `compute` and `compute.{}` on exchange `{}`, oslo.messaging wire",
         args.host, args.exchange

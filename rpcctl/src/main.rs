@@ -26,6 +26,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
+use rpc_runtime::transport::amqp::OsloConfig;
 use rpc_runtime::{AmqpConfig, Transport};
 
 use crate::failure::Failure;
@@ -56,9 +57,15 @@ struct Cli {
         hide_env_values = true
     )]
     url: String,
-    /// The control exchange the topics live on (oslo's `control_exchange`).
-    #[arg(long, default_value = "openstack")]
-    exchange: String,
+    /// An oslo.config file (nova.conf) to take the broker from, as the
+    /// service reads it: `[DEFAULT] transport_url` and `control_exchange`,
+    /// `[oslo_messaging_rabbit]` options. Instead of `--url`.
+    #[arg(long, conflicts_with = "url")]
+    config_file: Option<std::path::PathBuf>,
+    /// The control exchange the topics live on (oslo's `control_exchange`;
+    /// default: the config file's or the URL's, else `openstack`).
+    #[arg(long)]
+    exchange: Option<String>,
     /// Print JSON on stdout (one document), errors included.
     #[arg(long, global = true)]
     json: bool,
@@ -263,8 +270,20 @@ async fn run(cli: Cli, out: Output) -> Result<(), Failure> {
         clap_complete::generate(shell, &mut Cli::command(), "rpcctl", &mut std::io::stdout());
         return Ok(());
     }
-    let config = AmqpConfig::from_url(&cli.url).map_err(|e| Failure::Usage(e.to_string()))?;
-    let config = config.control_exchange(&cli.exchange);
+    let config = match &cli.config_file {
+        Some(path) => {
+            let conf = OsloConfig::read(path).map_err(|e| Failure::Usage(e.to_string()))?;
+            for option in conf.ignored() {
+                eprintln!("rpcctl: {option} in {} is not used", path.display());
+            }
+            conf.into_amqp()
+        }
+        None => AmqpConfig::from_url(&cli.url).map_err(|e| Failure::Usage(e.to_string()))?,
+    };
+    let config = match &cli.exchange {
+        Some(exchange) => config.control_exchange(exchange),
+        None => config,
+    };
     let transport: Transport = config.clone().connect().await?;
     let result = match cli.command {
         Command::Ping { topic, window } => request::ping(&transport, out, &topic, window).await,

@@ -20,7 +20,11 @@ tests use, in one of two roles:
 
     peer.py config-client CONFIG_FILE TOPIC
         The same client, configured by an oslo.config file as an OpenStack
-        service is (`[DEFAULT] transport_url`, `control_exchange`).
+        service is (`[DEFAULT] transport_url`, `control_exchange`,
+        `[oslo_messaging_rabbit]`).
+
+    peer.py config-server CONFIG_FILE TOPIC SERVER
+        The server, configured by such a file.
 """
 
 import json
@@ -76,17 +80,28 @@ def transport(url, args=()):
     conf = cfg.CONF
     conf(list(args), project="peer")
     rpc = messaging.get_rpc_transport(conf, url=url)
-    # Reply and fanout queues outlive a process by this long (default 30
-    # minutes): short, so that test runs leave nothing behind.
-    conf.set_override("rabbit_transient_queues_ttl", 5,
-                      group="oslo_messaging_rabbit")
+    if not args:
+        # Reply and fanout queues outlive a process by this long (default
+        # 30 minutes): short, so that test runs leave nothing behind. (A
+        # config file says its own.)
+        conf.set_override("rabbit_transient_queues_ttl", 5,
+                          group="oslo_messaging_rabbit")
     return rpc
 
 
 def serve(url, exchange, topic, server):
     target = messaging.Target(topic=topic, server=server, exchange=exchange)
+    run_server(transport(url), target, server)
+
+
+def config_serve(config_file, topic, server):
+    rpc = transport(None, ["--config-file", config_file])
+    run_server(rpc, messaging.Target(topic=topic, server=server), server)
+
+
+def run_server(transport, target, server):
     rpc = messaging.get_rpc_server(
-        transport(url), target, [Storage(server)], executor="threading")
+        transport, target, [Storage(server)], executor="threading")
     rpc.start()
     print("ready", flush=True)
     sys.stdin.read()
@@ -142,6 +157,9 @@ if __name__ == "__main__":
         client(*rest)
     elif role == "config-client":
         config_client(*rest)
+    elif role == "config-server":
+        config_serve(*rest)
     else:
         sys.exit("usage: peer.py server|client URL EXCHANGE TOPIC [SERVER], "
-                 "or peer.py config-client CONFIG_FILE TOPIC")
+                 "or peer.py config-client|config-server CONFIG_FILE TOPIC "
+                 "[SERVER]")

@@ -86,17 +86,19 @@ impl Python {
     /// Starts a Python RPC server named `server` on `topic`; returns once
     /// its queues exist. It stops when the returned handle is dropped.
     pub async fn server(&self, exchange: &str, topic: &str, server: &str) -> PythonServer {
-        let mut child = self
-            .command("server", &[exchange, topic, server])
-            .spawn()
-            .expect("start the Python server");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let ready = tokio::time::timeout(START, lines.next_line()).await;
-        match ready {
-            Ok(Ok(Some(line))) if line == "ready" => PythonServer { _child: child },
-            other => panic!("the Python server did not start: {other:?}"),
-        }
+        started(self.command("server", &[exchange, topic, server])).await
+    }
+
+    /// Starts a Python RPC server configured by the oslo.config file at
+    /// `config`, like [`Python::server`].
+    pub async fn server_configured_by(
+        &self,
+        config: &std::path::Path,
+        topic: &str,
+        server: &str,
+    ) -> PythonServer {
+        let config = config.to_str().expect("a UTF-8 path");
+        started(self.command_on("config-server", config, &[topic, server])).await
     }
 
     /// Runs `operations` (see `peer.py`) with a Python RPC client on
@@ -165,4 +167,16 @@ async fn run_client(mut command: Command, operations: &Value) -> Vec<Value> {
     let outcomes: Value =
         serde_json::from_slice(&output.stdout).expect("the Python client printed JSON");
     outcomes.as_array().cloned().expect("a list of outcomes")
+}
+
+/// Spawns a Python server and waits until it says `ready`.
+async fn started(mut command: Command) -> PythonServer {
+    let mut child = command.spawn().expect("start the Python server");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = tokio::time::timeout(START, lines.next_line()).await;
+    match ready {
+        Ok(Ok(Some(line))) if line == "ready" => PythonServer { _child: child },
+        other => panic!("the Python server did not start: {other:?}"),
+    }
 }

@@ -35,6 +35,11 @@ enum Task {
         /// proves the benchmark still runs.
         #[arg(long)]
         quick: bool,
+        /// One section (processes, calls, streams, metrics, casts, memory,
+        /// allocs, rss, compile, scale); it replaces that section of
+        /// bench/RESULTS.md and leaves the others as they were.
+        #[arg(long)]
+        only: Option<String>,
     },
     /// Runs the fault matrix on the 3-node test cluster (started if needed)
     /// and writes its table to bench/FAULTS.md.
@@ -48,7 +53,7 @@ fn main() -> ExitCode {
             let root = root.unwrap_or_else(workspace_root);
             docs::gen_docs(&root, check)
         }
-        Task::Bench { quick } => bench(quick),
+        Task::Bench { quick, only } => bench(quick, only.as_deref()),
         Task::Faults => faults(),
     };
     match result {
@@ -113,13 +118,16 @@ fn faults() -> Result<(), String> {
 
 /// Builds and runs the benchmark crate (outside the workspace, so its
 /// baselines never reach the workspace's build).
-fn bench(quick: bool) -> Result<(), String> {
+fn bench(quick: bool, only: Option<&str>) -> Result<(), String> {
     let root = workspace_root();
     let mut command = std::process::Command::new("cargo");
     command
         .args(["run", "--release", "--quiet", "--manifest-path"])
         .arg(root.join("bench/Cargo.toml"))
         .arg("--");
+    if let Some(section) = only {
+        command.args(["--only", section]);
+    }
     if quick {
         command.arg("--quick");
     } else {

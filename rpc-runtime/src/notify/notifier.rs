@@ -24,7 +24,8 @@ use crate::wire::OutgoingNotification;
 pub struct Notifier {
     transport: Transport,
     publisher_id: Arc<str>,
-    topic: Arc<str>,
+    /// Each notification goes to every topic (none: the notifier is off).
+    topics: Arc<[String]>,
     declared: Arc<Mutex<HashSet<String>>>,
     max_queue_length: Option<u32>,
 }
@@ -35,7 +36,7 @@ impl Notifier {
         Self {
             transport: transport.clone(),
             publisher_id: publisher_id.into().into(),
-            topic: DEFAULT_TOPIC.into(),
+            topics: Arc::from([DEFAULT_TOPIC.to_owned()]),
             declared: Arc::default(),
             max_queue_length: None,
         }
@@ -43,10 +44,65 @@ impl Notifier {
 
     /// The same notifier on another topic.
     pub fn topic(&self, topic: impl Into<String>) -> Self {
+        self.topics([topic.into()])
+    }
+
+    /// The same notifier sending each notification to every one of
+    /// `topics` (none: it sends nothing).
+    pub fn topics(&self, topics: impl IntoIterator<Item = String>) -> Self {
         Self {
-            topic: topic.into().into(),
+            topics: topics.into_iter().collect(),
             ..self.clone()
         }
+    }
+
+    /// A notifier as an OpenStack service's `[oslo_messaging_notifications]`
+    /// sets it up: to each of `topics` (default `notifications`), or none
+    /// at all when `driver` is unset or `noop` (as oslo.messaging does);
+    /// `messaging` and `messagingv2` both send the v2 envelope this
+    /// runtime speaks. Another driver (`log`, `routing`, ...) is refused.
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), rpc_runtime::RpcError> {
+    /// use rpc_runtime::notify::Notifier;
+    /// use rpc_runtime::transport::amqp::OsloConfig;
+    ///
+    /// let conf = OsloConfig::parse(
+    ///     "[DEFAULT]\ntransport_url = rabbit://h/\n\
+    ///      [oslo_messaging_notifications]\ndriver = messagingv2\ntopics = notifications,audit\n",
+    /// )?;
+    /// let transport = rpc_runtime::Transport::memory();
+    /// let notifier = Notifier::from_oslo_config(&transport, &conf, "compute.host-1")?;
+    /// assert_eq!(notifier.sends_to(), ["notifications", "audit"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn from_oslo_config(
+        transport: &Transport,
+        conf: &crate::transport::amqp::OsloConfig,
+        publisher_id: impl Into<String>,
+    ) -> Result<Self, RpcError> {
+        let notifier = Self::new(transport, publisher_id);
+        let sends = conf.notification_driver().iter().try_fold(false, |sends, driver| {
+            match driver.as_str() {
+                "messaging" | "messagingv2" => Ok(true),
+                "noop" => Ok(sends),
+                other => Err(RpcError::config(format!(
+                    "[oslo_messaging_notifications] driver = {other}: this runtime sends notifications over the transport only (`messagingv2`, `messaging`) or not at all (`noop`)"
+                ))),
+            }
+        })?;
+        if !sends {
+            return Ok(notifier.topics([]));
+        }
+        match conf.notification_topics() {
+            [] => Ok(notifier),
+            topics => Ok(notifier.topics(topics.iter().cloned())),
+        }
+    }
+
+    /// The topics each notification goes to (none: it sends nothing).
+    pub fn sends_to(&self) -> &[String] {
+        &self.topics
     }
 
     /// Bounds the default queues it declares: at most `max` notifications
@@ -61,7 +117,8 @@ impl Notifier {
         }
     }
 
-    /// Publishes one notification and waits for the broker's confirm.
+    /// Publishes one notification to each of its topics and waits for the
+    /// broker's confirms.
     pub async fn notify<T: Serialize + ?Sized>(
         &self,
         context: &Context,
@@ -69,7 +126,22 @@ impl Notifier {
         event_type: &str,
         payload: &T,
     ) -> Result<(), RpcError> {
-        let key = priority.routing_key(&self.topic);
+        for topic in self.topics.iter() {
+            self.notify_on(topic, context, priority, event_type, payload)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn notify_on<T: Serialize + ?Sized>(
+        &self,
+        topic: &str,
+        context: &Context,
+        priority: Priority,
+        event_type: &str,
+        payload: &T,
+    ) -> Result<(), RpcError> {
+        let key = priority.routing_key(topic);
         crate::topology::check_name("notification topic", &key)?;
         self.declare_default_queue(&key).await?;
         let wire = self.transport.wire();
@@ -149,3 +221,33 @@ priority_methods!(
     critical => Critical,
     sample => Sample,
 );
+
+#[cfg(test)]
+mod tests {
+    use super::Notifier;
+    use crate::transport::Transport;
+    use crate::transport::amqp::OsloConfig;
+
+    fn notifier(notifications: &str) -> Result<Notifier, crate::RpcError> {
+        let text = format!(
+            "[DEFAULT]\ntransport_url = rabbit://h/\n[oslo_messaging_notifications]\n{notifications}"
+        );
+        let conf = OsloConfig::parse(&text)?;
+        Notifier::from_oslo_config(&Transport::memory(), &conf, "volume.host-1")
+    }
+
+    #[test]
+    fn oslo_sends_notifications_only_with_a_messaging_driver() {
+        let on = notifier("driver = messagingv2\n").expect("a notifier");
+        assert_eq!(on.sends_to(), ["notifications"]);
+        assert!(notifier("").expect("a notifier").sends_to().is_empty());
+        assert!(
+            notifier("driver = noop\n")
+                .expect("a notifier")
+                .sends_to()
+                .is_empty()
+        );
+        let refused = notifier("driver = log\n").expect_err("refused");
+        assert!(refused.to_string().contains("driver = log"), "{refused}");
+    }
+}

@@ -20,7 +20,7 @@ use super::health::Health;
 use super::shield::Gate;
 
 /// Something the broker told us about a channel.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) enum ChannelEvent {
     /// Messages up to `tag` (or only `tag`) were confirmed.
     Ack { tag: u64, multiple: bool },

@@ -8,7 +8,9 @@
 //! `connection_timeout=<ms>`, `consumer_timeout=<ms>`, and for `amqps://`
 //! (TLS, port 5671 by default) `cacertfile=<pem>`, `certfile=<pem>`,
 //! `keyfile=<pem>`, `server_name_indication=<name>`, as RabbitMQ's URI spec
-//! names them.
+//! names them; oslo.messaging's `[oslo_messaging_rabbit]` options as it
+//! names them (`rabbit_quorum_queue`, `rabbit_stream_fanout`, ...; see
+//! [`super::rabbit_queues`]).
 //!
 //! The password is kept in a [`Secret`]: `Debug`, `Display`, logs and errors
 //! show the URL with `***` in its place.
@@ -17,6 +19,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::endpoint::Endpoint;
+use super::rabbit_queues::RabbitQueues;
 use super::tls::TlsOptions;
 use crate::error::RpcError;
 use crate::secret::Secret;
@@ -66,6 +69,8 @@ pub struct AmqpConfig {
     /// How servers on this transport keep their queues unless told
     /// otherwise (oslo's `amqp_durable_queues`, `rabbit_quorum_queue`).
     pub(super) queue_durability: Durability,
+    /// oslo's newer queue options (stream fanout, transient quorum, ...).
+    pub(super) rabbit_queues: RabbitQueues,
 }
 
 impl AmqpConfig {
@@ -281,6 +286,7 @@ impl fmt::Debug for AmqpConfig {
             .field("connection_timeout", &self.connection_timeout)
             .field("tls", &self.tls)
             .field("queue_durability", &self.queue_durability)
+            .field("rabbit_queues", &self.rabbit_queues)
             .finish()
     }
 }

@@ -1,29 +1,32 @@
-//! Consuming queues on one channel, and noticing when that consumer is
-//! lost. The deliveries are read by the listener itself ([`super::incoming`]).
+//! A subscription's consumers on a shared channel ([`super::seats`]), and
+//! noticing when they are lost. The deliveries are read by the listener
+//! itself ([`super::incoming`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use amqprs::channel::BasicConsumeArguments;
+use amqprs::FieldTable;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::callback::{ChannelEvent, close_reason};
+use super::callback::ChannelEvent;
 use super::incoming::Fed;
 use super::limits::Limits;
-use super::refusal::{Identity, explained};
-use super::shield::{Chan, Link};
+use super::seats::{self, Seat, Seats};
 use crate::error::RpcError;
 
-/// Consumers on one channel.
+/// How long a stopping consumer waits for its listener to give back the
+/// deliveries it did not take.
+const HAND_BACK: Duration = Duration::from_secs(5);
+
+/// A subscription's consumers, one per queue.
 pub(super) struct Consumer {
-    channel: Chan,
-    events: mpsc::UnboundedReceiver<ChannelEvent>,
+    seat: Seat,
+    events: seats::Events,
     /// Ends (`None`) once the listener saw every queue's deliveries end
-    /// (amqprs dropped the channel's consumers: the channel or the
-    /// connection is gone) or the listener is gone.
+    /// (the consumers or the channel are gone) and gave back what it did
+    /// not take, or the listener is gone.
     alive: mpsc::UnboundedReceiver<()>,
-    /// The consumer tags, one per queue.
-    tags: Vec<String>,
 }
 
 /// Why a consumer stopped.
@@ -37,65 +40,45 @@ pub(super) enum Ended {
 }
 
 impl Consumer {
-    /// Opens a channel for consuming with `prefetch` unacked deliveries.
-    pub(super) async fn channel(
-        link: &Link,
+    /// Starts consuming `queues` (each with its `basic.consume` arguments)
+    /// with `prefetch` unacked deliveries each; returns the consumer and
+    /// the queues' deliveries, for the listener.
+    pub(super) async fn start(
+        seats: &Seats,
+        queues: &[(String, FieldTable)],
         prefetch: u16,
-    ) -> Result<(Chan, mpsc::UnboundedReceiver<ChannelEvent>), RpcError> {
-        let (channel, events) = link.channel().await?;
-        channel.qos(prefetch).await?;
-        Ok((channel, events))
-    }
-
-    /// Starts consuming `queues` on an open channel; returns the consumer
-    /// and the queues' deliveries, for the listener to read.
-    pub(super) async fn on(
-        channel: Chan,
-        events: mpsc::UnboundedReceiver<ChannelEvent>,
-        queues: &[String],
         limits: &Arc<Limits>,
-        who: &Identity,
     ) -> Result<(Self, Vec<Fed>), RpcError> {
-        let mut events = events;
+        let (seat, events, deliveries) = seats.consume(queues, prefetch).await?;
         let (alive_tx, alive) = mpsc::unbounded_channel();
-        let mut tags = Vec::with_capacity(queues.len());
-        let mut fed = Vec::with_capacity(queues.len());
-        for queue in queues {
-            let tag = uuid::Uuid::new_v4().simple().to_string();
-            tags.push(tag.clone());
-            let args = BasicConsumeArguments::new(queue, &tag)
-                .manual_ack(true)
-                .finish();
-            let deliveries = match channel.consume_rx(args).await {
-                Ok(deliveries) => deliveries,
-                Err(error) => {
-                    return Err(explained(error, close_reason(&mut events).as_deref(), who));
-                }
-            };
-            fed.push(Fed::new(
-                Arc::from(queue.as_str()),
-                channel.clone(),
-                deliveries,
-                alive_tx.clone(),
-                Arc::clone(limits),
-            ));
-        }
+        let fed = queues
+            .iter()
+            .zip(deliveries)
+            .map(|((queue, _), deliveries)| {
+                let (queue, channel) = (Arc::from(queue.as_str()), seat.channel().clone());
+                Fed::new(
+                    queue,
+                    channel,
+                    deliveries,
+                    alive_tx.clone(),
+                    Arc::clone(limits),
+                )
+            })
+            .collect();
         let consumer = Self {
-            channel,
+            seat,
             events,
             alive,
-            tags,
         };
         Ok((consumer, fed))
     }
 
-    /// Waits until stopped or lost (`gone`: a queue was found missing);
-    /// then closes the channel, except after a queue was deleted (the
-    /// broker cancelled its consumer, or `gone`): the deliveries already
-    /// taken from it can then only be acked on this channel, so the other
-    /// consumers are cancelled and the channel closes once the last
-    /// delivery's acker is gone. When stopped, returns once the channel is
-    /// closed (its unacked deliveries back in their queues).
+    /// Waits until stopped or lost (`gone`: a queue was found missing),
+    /// and cancels the consumers; the shared channel stays open for the
+    /// deliveries taken (acked on it) and for the other seats. When
+    /// stopped, returns once the broker confirmed the cancels and the
+    /// listener gave back what it did not take (so nothing of this
+    /// subscription's is left unacked).
     pub(super) async fn pump(
         self,
         stop: &CancellationToken,
@@ -103,22 +86,27 @@ impl Consumer {
         limits: &Limits,
     ) -> Ended {
         let Consumer {
-            channel,
+            mut seat,
             mut events,
             mut alive,
-            tags,
         } = self;
-        let ended = loop {
+        loop {
             tokio::select! {
                 // A listener dropped stops first, then lets its deliveries go.
                 biased;
-                () = stop.cancelled() => break Ended::Stopped,
-                _ = alive.recv() => break Ended::Lost,
+                () = stop.cancelled() => {
+                    seat.cancel_now().await;
+                    let handed_back = async { while alive.recv().await.is_some() {} };
+                    let _ = tokio::time::timeout(HAND_BACK, handed_back).await;
+                    return Ended::Stopped;
+                }
+                _ = alive.recv() => {
+                    seat.cancel(None);
+                    return Ended::Lost;
+                }
                 // A queue vanished without the broker cancelling its consumer.
                 () = gone.cancelled() => {
-                    for tag in &tags {
-                        channel.cancel(tag);
-                    }
+                    seat.cancel(None);
                     return Ended::Lost;
                 }
                 Some(event) = events.recv() => match event {
@@ -128,24 +116,16 @@ impl Consumer {
                         } else {
                             tracing::warn!(code, %text, "the broker closed a consuming channel; consuming again");
                         }
-                        break Ended::Lost;
+                        return Ended::Lost;
                     }
                     ChannelEvent::Cancelled { consumer_tag } => {
                         tracing::warn!(%consumer_tag, "the broker cancelled a consumer; consuming again");
-                        for tag in tags.iter().filter(|t| **t != consumer_tag) {
-                            channel.cancel(tag);
-                        }
+                        seat.cancel(Some(&consumer_tag));
                         return Ended::Lost;
                     }
                     _ => {}
                 },
             }
-        };
-        if ended == Ended::Stopped {
-            channel.close_now().await;
-        } else {
-            channel.close();
         }
-        ended
     }
 }

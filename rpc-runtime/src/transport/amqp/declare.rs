@@ -11,6 +11,7 @@ use amqprs::channel::{
 
 use amqprs::{FieldName, FieldTable, FieldValue};
 
+use super::rabbit_queues::{FanoutQueue, RabbitQueues};
 use super::shield::Chan;
 use crate::error::RpcError;
 use crate::topology::{Exchange, Lifetime};
@@ -33,10 +34,15 @@ pub(super) async fn control_exchange(
     exchange(channel, args).await
 }
 
-/// Declares a topic's fanout exchange, `name`.
-pub(super) async fn fanout_exchange(channel: &Chan, name: &str) -> Result<(), RpcError> {
+/// Declares a topic's fanout exchange, `name` (durable with oslo's
+/// transient quorum queues or stream fanout, as oslo declares it then).
+pub(super) async fn fanout_exchange(
+    channel: &Chan,
+    name: &str,
+    durable: bool,
+) -> Result<(), RpcError> {
     let mut args = ExchangeDeclareArguments::of_type(name, ExchangeType::Fanout);
-    args.auto_delete(true);
+    args.auto_delete(true).durable(durable);
     exchange(channel, args).await
 }
 
@@ -44,58 +50,114 @@ async fn exchange(channel: &Chan, args: ExchangeDeclareArguments) -> Result<(), 
     channel.exchange_declare(args).await
 }
 
+/// A queue declared for consuming.
+pub(super) struct Declared {
+    pub(super) name: String,
+    /// Messages ready in it (none counted for a stream: it keeps them).
+    pub(super) ready: u32,
+    /// Whether it is a stream (read from an offset, never drained).
+    pub(super) stream: bool,
+}
+
 /// Declares the queues and exchanges behind `spec`'s source, as
-/// [`Source::queues`](crate::transport::driver::Source::queues) lists them
-/// (with `subscribe`, the server's own fanout queue too); returns the
-/// queues to consume and how many messages wait in each.
+/// [`Source::queues`](crate::transport::driver::Source::queues) lists them,
+/// with the server's fanout queue as `fanout` says (left out without it);
+/// returns the queues to consume and how many messages wait in each.
 pub(super) async fn source(
     channel: &Chan,
     control: &ControlExchange,
     spec: &Subscribe,
-    subscribe: bool,
-) -> Result<Vec<(String, u32)>, RpcError> {
+    fanout: Option<&FanoutQueue>,
+    rabbit: &RabbitQueues,
+) -> Result<Vec<Declared>, RpcError> {
     control_exchange(channel, control).await?;
     let durable = spec.durability != Durability::Transient;
     let mut queues = Vec::with_capacity(3);
     for queue in spec.source.queues() {
-        let declare = match queue.lifetime {
-            Lifetime::Exclusive if !subscribe => continue,
-            // Holds nothing yet: it goes with its connection.
-            Lifetime::Exclusive => QueueDeclareArguments::new(&queue.name)
-                .exclusive(true)
-                .auto_delete(true)
-                .finish(),
-            lifetime => {
+        let (name, declare) = match (queue.lifetime, fanout) {
+            (Lifetime::Exclusive, None) => continue,
+            (Lifetime::Exclusive, Some(fanout)) => (fanout.name().to_owned(), fanout_queue(fanout)),
+            (lifetime, _) => {
                 let mut arguments = queue_arguments(spec);
                 if let (Some(expires), Lifetime::Own) = (spec.expires, lifetime) {
-                    let ms = i64::try_from(expires.as_millis())
-                        .unwrap_or(i64::MAX)
-                        .max(1);
-                    arguments.insert(field("x-expires"), FieldValue::l(ms));
+                    arguments.insert(field("x-expires"), millis(expires));
                 }
-                QueueDeclareArguments::new(&queue.name)
+                let declare = QueueDeclareArguments::new(&queue.name)
                     .durable(durable)
                     .arguments(arguments)
-                    .finish()
+                    .finish();
+                (queue.name, declare)
             }
         };
-        let (ready, _consumers) = channel.queue_declare(&queue.name, declare).await?;
+        let (ready, _consumers) = channel.queue_declare(&name, declare).await?;
         for route in &queue.bindings {
             let exchange = match &route.exchange {
                 Exchange::Control => control.name.clone(),
-                Exchange::Fanout(name) => {
-                    fanout_exchange(channel, name).await?;
-                    name.clone()
+                Exchange::Fanout(exchange) => {
+                    let durable = rabbit.durable_fanout_exchange();
+                    fanout_exchange(channel, exchange, durable).await?;
+                    exchange.clone()
                 }
                 Exchange::Direct => continue,
             };
             channel
-                .queue_bind(QueueBindArguments::new(&queue.name, &exchange, &route.key))
+                .queue_bind(QueueBindArguments::new(&name, &exchange, &route.key))
                 .await?;
         }
-        queues.push((queue.name, ready));
+        let stream = matches!(
+            (queue.lifetime, fanout),
+            (Lifetime::Exclusive, Some(FanoutQueue::Stream { .. }))
+        );
+        let ready = if stream { 0 } else { ready };
+        queues.push(Declared {
+            name,
+            ready,
+            stream,
+        });
     }
     Ok(queues)
+}
+
+/// How a server's fanout queue is declared: exclusive (it goes with its
+/// connection), a quorum queue that expires, or the topic's stream.
+fn fanout_queue(fanout: &FanoutQueue) -> QueueDeclareArguments {
+    match fanout {
+        FanoutQueue::Exclusive { name } => QueueDeclareArguments::new(name)
+            .exclusive(true)
+            .auto_delete(true)
+            .finish(),
+        FanoutQueue::Quorum { name, expires, .. } => {
+            let mut arguments = FieldTable::new();
+            arguments.insert(field("x-queue-type"), FieldValue::from("quorum"));
+            if let Some(expires) = expires {
+                arguments.insert(field("x-expires"), millis(*expires));
+            }
+            QueueDeclareArguments::new(name)
+                .durable(true)
+                .arguments(arguments)
+                .finish()
+        }
+        FanoutQueue::Stream { name, max_age } => {
+            let mut arguments = FieldTable::new();
+            arguments.insert(field("x-queue-type"), FieldValue::from("stream"));
+            if let Some(age) = max_age {
+                let age = format!("{}s", age.as_secs().max(1));
+                arguments.insert(field("x-max-age"), FieldValue::from(age.as_str()));
+            }
+            QueueDeclareArguments::new(name)
+                .durable(true)
+                .arguments(arguments)
+                .finish()
+        }
+    }
+}
+
+fn millis(duration: std::time::Duration) -> FieldValue {
+    FieldValue::l(
+        i64::try_from(duration.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1),
+    )
 }
 
 fn field(name: &str) -> FieldName {

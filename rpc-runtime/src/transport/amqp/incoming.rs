@@ -4,6 +4,11 @@
 //! wake-up of another thread per message). The messages the subscription
 //! drained before consuming ([`super::drain`]) come first; each new
 //! session's consumers arrive as a new feed.
+//!
+//! The channel is shared with other subscriptions and outlives this one,
+//! so nothing of this subscription's may stay unacked on it: a delivery
+//! dropped unsettled, and what amqprs still holds for a queue whose
+//! listener went, go back to their queue (`basic.nack` with requeue).
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -55,10 +60,15 @@ impl Fed {
             message.basic_properties?,
             message.content?,
         );
-        // Acks on the channel it came on.
-        let (channel, tag) = (self.channel.clone(), deliver.delivery_tag());
-        let acker =
-            Acker::new(async move { channel.ack(tag).await }).while_live(Arc::clone(&self.live));
+        // Acks on the channel it came on; dropped unsettled, gives it back.
+        let mut unsettled = Unsettled(Some((self.channel.clone(), deliver.delivery_tag())));
+        let ack = async move {
+            match unsettled.0.take() {
+                Some((channel, tag)) => channel.ack(tag).await,
+                None => Ok(()),
+            }
+        };
+        let acker = Acker::new(ack).while_live(Arc::clone(&self.live));
         let settle_by = std::time::Instant::now() + self.limits.settle_within();
         let delivery = Delivery::new(
             Arc::clone(&self.queue),
@@ -67,6 +77,49 @@ impl Fed {
             acker,
         );
         Some(delivery.settle_by(settle_by))
+    }
+}
+
+impl Drop for Fed {
+    /// Gives back what amqprs holds for the queue, and what it still gets
+    /// until the broker confirms the consumer's cancel (the receiver ends
+    /// then), within [`HAND_BACK`].
+    fn drop(&mut self) {
+        if !self.channel.is_open() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (_, none) = mpsc::unbounded_channel();
+        let mut deliveries = std::mem::replace(&mut self.deliveries, none);
+        let (channel, alive) = (self.channel.clone(), self._alive.clone());
+        runtime.spawn(async move {
+            let give_back = async {
+                while let Some(message) = deliveries.recv().await {
+                    if let Some(deliver) = message.deliver {
+                        channel.requeue(deliver.delivery_tag());
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(HAND_BACK, give_back).await;
+            drop(alive);
+        });
+    }
+}
+
+/// How long a dropped queue's deliveries are given back for.
+const HAND_BACK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A delivery's place on its channel until it is acked; dropped before,
+/// it gives the delivery back to its queue.
+struct Unsettled(Option<(Chan, u64)>);
+
+impl Drop for Unsettled {
+    fn drop(&mut self) {
+        if let Some((channel, tag)) = self.0.take() {
+            channel.requeue(tag);
+        }
     }
 }
 

@@ -27,9 +27,11 @@ mod limits;
 mod oslo_config;
 mod props;
 mod publisher;
+mod rabbit_queues;
 mod raw;
 mod refusal;
 mod replies;
+mod seats;
 mod sending;
 mod session;
 mod shield;
@@ -210,7 +212,10 @@ impl Driver for AmqpDriver {
             let control = self.config.control();
             session
                 .admin
-                .run(|c| async move { declare::source(&c, &control, &spec, false).await })
+                .run(|c| async move {
+                    let rabbit = &self.config.rabbit_queues;
+                    declare::source(&c, &control, &spec, None, rabbit).await
+                })
                 .await
                 .map(|_ready| ())
                 .map_err(|(error, reason)| {

@@ -22,6 +22,12 @@ use crate::error::RpcError;
 const RABBIT_OPTIONS: &[&str] = &[
     "heartbeat_timeout_threshold",
     "rabbit_quorum_queue",
+    "rabbit_quorum_delivery_limit",
+    "rabbit_transient_quorum_queue",
+    "rabbit_transient_queues_ttl",
+    "rabbit_stream_fanout",
+    "use_queue_manager",
+    "enable_cancel_on_failover",
     "amqp_durable_queues",
     "ssl",
     "ssl_ca_file",

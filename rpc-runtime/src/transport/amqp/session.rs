@@ -20,6 +20,7 @@ use super::limits::Limits;
 use super::publisher::Publisher;
 use super::refusal::{Identity, explained};
 use super::replies::ReplyQueue;
+use super::seats::Seats;
 use super::shield::Link;
 use crate::error::RpcError;
 use crate::transport::driver::Events;
@@ -49,6 +50,8 @@ pub(super) struct Session {
     direct: OnceCell<DirectPublisher>,
     /// Declarations and questions to the broker.
     pub(super) admin: Arc<Admin>,
+    /// The channels servers and listeners consume on.
+    pub(super) seats: Seats,
     /// Whether the consumed queues still exist.
     pub(super) checks: Arc<QueueChecks>,
     replies: OnceCell<ReplyQueue>,
@@ -83,6 +86,7 @@ impl Session {
             .await
             .map_err(|(error, reason)| explained(error, reason.as_deref(), link.identity()))?;
         Ok(Self {
+            seats: Seats::new(&link),
             link,
             endpoint: endpoint.clone(),
             publisher: OnceCell::new(),

@@ -12,23 +12,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use amqprs::FieldTable;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::callback::close_reason;
 use super::config::AmqpConfig;
 use super::consumer::{Consumer, Ended};
 use super::declare;
 use super::drain::drain;
 use super::incoming::{Feeds, Outlet};
 use super::limits::Limits;
+use super::rabbit_queues::FanoutQueue;
 use super::refusal::{explained, split_reason};
 use super::session::Session;
 use super::supervisor::State;
 use crate::error::RpcError;
 use crate::topology::Lifetime;
-use crate::transport::driver::{Durability, Listener, QueueStatus, Subscribe};
+use crate::transport::driver::{Durability, Listener, QueueStatus, Source, Subscribe};
 
 /// How long to wait before consuming again on the same session.
 const RETRY: Duration = Duration::from_millis(500);
@@ -56,10 +57,12 @@ pub(super) async fn start(
         }
     };
     let (feeds, to) = Feeds::new(spec.prefetch);
+    let fanout = fanout_of(&config, &spec);
     let mut subscription = Subscription {
         state,
         config,
         spec,
+        fanout,
         limits,
     };
     let first = subscription.consume(&session, &to).await?;
@@ -80,6 +83,8 @@ struct Subscription {
     state: watch::Receiver<State>,
     config: AmqpConfig,
     spec: Subscribe,
+    /// A server's fanout queue, the same on every session.
+    fanout: Option<FanoutQueue>,
     limits: Arc<Limits>,
 }
 
@@ -132,8 +137,23 @@ impl Subscription {
     }
 
     /// Removes the queue only this subscription used, if nothing waits in
-    /// it and nobody else consumes it; says so in the log either way.
+    /// it and nobody else consumes it, and a quorum fanout queue not to be
+    /// used again; says so in the log either way.
     async fn remove_own_queue(&self, session: &Session) {
+        if let Some(FanoutQueue::Quorum {
+            name, kept: false, ..
+        }) = &self.fanout
+        {
+            let queue = name.clone();
+            let deleted = session
+                .admin
+                .run(|c| async move { c.queue_delete(&queue, false).await })
+                .await;
+            if let Err((error, reason)) = deleted {
+                let reason = reason.unwrap_or_else(|| error.to_string());
+                tracing::warn!(queue = %name, %reason, "kept the server's fanout queue (it expires unused)");
+            }
+        }
         let Some(queue) = self.spec.source.own_queue() else {
             return;
         };
@@ -202,33 +222,42 @@ impl Subscription {
     }
 
     async fn consume_once(&self, session: &Session, to: &Outlet) -> Result<Consumer, RpcError> {
-        let (channel, mut events) = Consumer::channel(&session.link, self.spec.prefetch).await?;
-        let exchange = self.config.control();
-        let queues = match declare::source(&channel, &exchange, &self.spec, true).await {
+        // Declared on the admin channel: a refusal closes the channel it
+        // came on, and the consuming one is shared.
+        let (control, spec, fanout) = (self.config.control(), &self.spec, self.fanout.as_ref());
+        let rabbit = &self.config.rabbit_queues;
+        let declared = session
+            .admin
+            .run(|c| async move { declare::source(&c, &control, spec, fanout, rabbit).await })
+            .await;
+        let queues = match declared {
             Ok(queues) => queues,
-            // The broker closed the channel: say what it refused, and why.
-            Err(error) => match close_reason(&mut events) {
-                Some(reason) if is_refusal(&reason) => {
-                    return Err(explained(error, Some(&reason), session.link.identity()));
-                }
-                Some(reason) => {
-                    let names: Vec<String> = lasting_queues(&self.spec)
-                        .into_iter()
-                        .map(|queue| format!("`{queue}`"))
-                        .collect();
-                    return Err(RpcError::Config(format!(
-                        "the broker refused to declare {}: {reason}",
-                        names.join(", ")
-                    )));
-                }
-                None => return Err(error),
-            },
+            // Say what the broker refused, and why.
+            Err((error, Some(reason))) if is_refusal(&reason) => {
+                return Err(explained(error, Some(&reason), session.link.identity()));
+            }
+            Err((_, Some(reason))) => {
+                let names: Vec<String> = lasting_queues(&self.spec)
+                    .into_iter()
+                    .map(|queue| format!("`{queue}`"))
+                    .collect();
+                return Err(RpcError::Config(format!(
+                    "the broker refused to declare {}: {reason}",
+                    names.join(", ")
+                )));
+            }
+            Err((error, None)) => return Err(error),
         };
         let limit = usize::from(self.spec.prefetch) + 1;
-        drain(&self.config, session, &queues, limit, &to.drained).await;
-        let names: Vec<String> = queues.into_iter().map(|(name, _)| name).collect();
-        let who = session.link.identity();
-        let (consumer, fed) = Consumer::on(channel, events, &names, &self.limits, who).await?;
+        let waiting: Vec<(String, u32)> =
+            queues.iter().map(|q| (q.name.clone(), q.ready)).collect();
+        drain(&self.config, session, &waiting, limit, &to.drained).await;
+        let consumed: Vec<(String, FieldTable)> = queues
+            .into_iter()
+            .map(|q| (q.name, rabbit.consume_arguments(q.stream)))
+            .collect();
+        let (consumer, fed) =
+            Consumer::start(&session.seats, &consumed, self.spec.prefetch, &self.limits).await?;
         // A listener that is gone is stopping the subscription.
         let _ = to.feeds.send(fed);
         Ok(consumer)
@@ -262,6 +291,18 @@ fn is_refusal(reason: &str) -> bool {
 /// other arguments (`406 PRECONDITION_FAILED - inequivalent arg ...`).
 fn is_inequivalent(error: &RpcError) -> bool {
     error.to_string().contains("inequivalent arg")
+}
+
+/// A server's fanout queue, as the transport's oslo options make it.
+fn fanout_of(config: &AmqpConfig, spec: &Subscribe) -> Option<FanoutQueue> {
+    let Source::Server { topic, .. } = &spec.source else {
+        return None;
+    };
+    let queues = spec.source.queues().into_iter();
+    let exclusive = queues
+        .into_iter()
+        .find(|q| q.lifetime == Lifetime::Exclusive)?;
+    Some(config.rabbit_queues.fanout(topic, exclusive.name))
 }
 
 /// The queues of `spec` that outlive a connection (not a server's fanout

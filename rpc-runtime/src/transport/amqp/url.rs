@@ -88,9 +88,13 @@ impl AmqpConfig {
             consumer_timeout: DEFAULT_CONSUMER_TIMEOUT,
             tls,
             queue_durability: Durability::Transient,
+            rabbit_queues: Default::default(),
         };
         for (key, value) in options {
             config.option(&key, value)?;
+        }
+        if let Durability::Replicated { delivery_limit } = &mut config.queue_durability {
+            *delivery_limit = config.rabbit_queues.delivery_limit;
         }
         if let Some(tls) = &config.tls {
             tls.check()?;
@@ -100,6 +104,9 @@ impl AmqpConfig {
 
     /// Applies one query option of the URL.
     fn option(&mut self, key: &str, value: String) -> Result<(), RpcError> {
+        if let Some(set) = self.rabbit_queues.option(key, &value) {
+            return set;
+        }
         let bad =
             |expected: &str| RpcError::config(format!("`{key}={value}`: expected {expected}"));
         match key {
@@ -162,7 +169,7 @@ impl AmqpConfig {
             }
             other => {
                 return Err(RpcError::config(format!(
-                    "unknown AMQP URL option `{other}`; known: heartbeat, heartbeat_timeout_threshold, control_exchange, connection_name, wire, durable_exchange, amqp_durable_queues, rabbit_quorum_queue, connection_timeout, consumer_timeout, ssl, cacertfile (ssl_ca_file), certfile (ssl_cert_file), keyfile (ssl_key_file), server_name_indication"
+                    "unknown AMQP URL option `{other}`; known: heartbeat, heartbeat_timeout_threshold, control_exchange, connection_name, wire, durable_exchange, amqp_durable_queues, rabbit_quorum_queue, rabbit_quorum_delivery_limit, rabbit_transient_quorum_queue, rabbit_transient_queues_ttl, rabbit_stream_fanout, use_queue_manager, enable_cancel_on_failover, connection_timeout, consumer_timeout, ssl, cacertfile (ssl_ca_file), certfile (ssl_cert_file), keyfile (ssl_key_file), server_name_indication"
                 )));
             }
         }
@@ -171,7 +178,7 @@ impl AmqpConfig {
 }
 
 /// An option's boolean, as oslo writes them (`1`, `true`, `yes`, ...).
-fn flag(value: &str) -> Option<bool> {
+pub(super) fn flag(value: &str) -> Option<bool> {
     match value.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
         "0" | "false" | "no" | "off" => Some(false),

@@ -17,9 +17,9 @@ use std::sync::Arc;
 use amqprs::BasicProperties;
 use amqprs::channel::{
     BasicAckArguments, BasicCancelArguments, BasicConsumeArguments, BasicGetArguments,
-    BasicPublishArguments, BasicQosArguments, Channel, ConfirmSelectArguments, ConsumerMessage,
-    ExchangeDeclareArguments, GetMessage, QueueBindArguments, QueueDeclareArguments,
-    QueueDeleteArguments,
+    BasicNackArguments, BasicPublishArguments, BasicQosArguments, Channel, ConfirmSelectArguments,
+    ConsumerMessage, ExchangeDeclareArguments, GetMessage, QueueBindArguments,
+    QueueDeclareArguments, QueueDeleteArguments,
 };
 use tokio::sync::mpsc;
 
@@ -196,6 +196,30 @@ impl Chan {
         }
     }
 
+    /// Gives a delivery back to its queue (`basic.nack` with requeue), in
+    /// the background, unless the channel is closed (the broker has then
+    /// given it back already).
+    pub(crate) fn requeue(&self, tag: u64) {
+        if !self.channel.is_open() {
+            return;
+        }
+        let (channel, gate) = (self.channel.clone(), Arc::clone(&self.gate));
+        self.shield.spawn(async move {
+            let nack = channel.basic_nack(BasicNackArguments::new(tag, false, true));
+            let _ = gate.pass(nack).await;
+        });
+    }
+
+    /// Cancels a consumer and waits for the broker to confirm it.
+    pub(crate) async fn cancel_now(&self, tag: &str) {
+        let args = BasicCancelArguments::new(tag);
+        let _ = self
+            .run("cancelling a consumer", |c| async move {
+                c.basic_cancel(args).await
+            })
+            .await;
+    }
+
     /// Cancels a consumer, in the background.
     pub(crate) fn cancel(&self, tag: &str) {
         let this = self.clone();
@@ -207,23 +231,6 @@ impl Chan {
                 })
                 .await;
         });
-    }
-
-    /// Closes the channel if it is open, in the background.
-    pub(crate) fn close(&self) {
-        if !self.channel.is_open() {
-            return;
-        }
-        let this = self.clone();
-        self.shield.spawn(async move { this.close_now().await });
-    }
-
-    /// Closes the channel if it is open, and waits for the broker to say
-    /// so (its unacked deliveries are back in their queues then).
-    pub(crate) async fn close_now(&self) {
-        if self.channel.is_open() {
-            let _ = self.run("closing a channel", |c| c.close()).await;
-        }
     }
 }
 

@@ -1,0 +1,378 @@
+//! A region on one broker: N servers of one topic in 4 processes, ours
+//! (one Transport per process) against oslo.messaging 18.x (one transport
+//! per process, a listener connection per server, as oslo has it), on the
+//! same RabbitMQ. Counted from the broker: connections, channels, queues,
+//! memory per server, idle CPU; timed: a fanout cast reaching every server,
+//! a call to one server, starting and stopping them all, and the queues a
+//! clean stop leaves.
+//!
+//! Each server process is this binary (`--scale-serve ours TOPIC FIRST
+//! COUNT`) or `bench/scale_oslo.py` in the test venv; it prints `ready`,
+//! `got N` each time its servers together received N casts (a multiple of
+//! COUNT: a fanout reached all of them), and `stopped` once `stop` on its
+//! stdin has shut them down.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rpc_runtime::{AmqpConfig, Context, RpcError, RpcStream, Server};
+use tokio::sync::mpsc;
+
+use crate::measure::{broker_pid, cpu_time};
+use crate::ours::{Echo, EchoClient, EchoService};
+use crate::{ms, row, url};
+use rpc_runtime::wire::Wire;
+
+const PROCESSES: usize = 4;
+const EXCHANGE: &str = "rpc-bench-scale";
+const FANOUTS: usize = 10;
+const CALLS: usize = 50;
+const IDLE: Duration = Duration::from_secs(10);
+const START_LIMIT: Duration = Duration::from_secs(600);
+
+/// Counts casts; says when a multiple of `every` arrived.
+struct Counter {
+    received: AtomicU64,
+    every: u64,
+    full: mpsc::UnboundedSender<u64>,
+}
+
+impl Echo for Counter {
+    async fn echo(&self, _ctx: &Context, payload: String) -> String {
+        payload
+    }
+    async fn echo_after(&self, _ctx: &Context, payload: String, _millis: u64) -> String {
+        payload
+    }
+    async fn sink(&self, _ctx: &Context, _payload: String) {
+        let now = self.received.fetch_add(1, Ordering::Relaxed) + 1;
+        if now % self.every == 0 {
+            let _ = self.full.send(now);
+        }
+    }
+    async fn items(&self, _ctx: &Context, _n: u64, _size: u64) -> RpcStream<String, RpcError> {
+        RpcStream::iter(std::iter::empty())
+    }
+}
+
+/// The broker URL, with oslo's stream fanout or not.
+fn url_for(stream: bool) -> String {
+    if stream {
+        format!("{}?rabbit_stream_fanout=true", url())
+    } else {
+        url()
+    }
+}
+
+/// In the child: `count` servers on one transport until `stop`.
+pub async fn child(topic: &str, first: usize, count: usize, stream: bool) {
+    let transport = AmqpConfig::from_url(&url_for(stream))
+        .expect("url")
+        .control_exchange(EXCHANGE)
+        .connection_name(format!("scale-ours-{}", std::process::id()))
+        .connect()
+        .await
+        .expect("connect");
+    let (full, mut fulls) = mpsc::unbounded_channel();
+    let counter = Arc::new(Counter {
+        received: AtomicU64::new(0),
+        every: count as u64,
+        full,
+    });
+    let mut servers = Vec::with_capacity(count);
+    for chunk in (first..first + count).collect::<Vec<_>>().chunks(100) {
+        let starting = chunk.iter().map(|n| {
+            Server::builder(&transport, format!("s{n}"))
+                .serve_on(topic, EchoService::from_arc(Arc::clone(&counter)))
+                .start()
+        });
+        for server in futures::future::join_all(starting).await {
+            servers.push(server.expect("start a server"));
+        }
+    }
+    println!("ready");
+    tokio::spawn(async move {
+        while let Some(n) = fulls.recv().await {
+            println!("got {n}");
+        }
+    });
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+    })
+    .await;
+    futures::future::join_all(servers.into_iter().map(Server::shutdown)).await;
+    transport.close().await;
+    println!("stopped");
+}
+
+/// One server process, ours or oslo's.
+struct Process {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Process {
+    fn spawn(oslo: bool, stream: bool, topic: &str, first: usize, count: usize) -> Self {
+        let mut command = if oslo {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            let mut c = Command::new(root.join("../target/oslo-venv/bin/python"));
+            c.arg(root.join("scale_oslo.py")).arg(url()).arg(EXCHANGE);
+            c
+        } else {
+            let mut c = Command::new(std::env::current_exe().expect("own path"));
+            c.arg("--scale-serve");
+            c
+        };
+        let fanout = if stream { "stream" } else { "classic" };
+        let mut child = command
+            .args([topic, &first.to_string(), &count.to_string(), fanout])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start a server process");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Self {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// Waits for a line satisfying `done`, at most until `deadline`.
+    fn wait_for(&self, deadline: Instant, done: impl Fn(&str) -> bool) -> bool {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if done(&line) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = writeln!(stdin, "stop");
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ctl(args: &[&str]) -> String {
+    Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// The broker's memory in bytes.
+fn broker_memory() -> u64 {
+    ctl(&["eval", "erlang:memory(total)."]).trim().parse().unwrap_or(0)
+}
+
+/// Connections and their channels, as the broker counts them.
+fn connections() -> (usize, u64) {
+    let out = ctl(&["list_connections", "-q", "--no-table-headers", "channels"]);
+    let channels: Vec<u64> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    (channels.len(), channels.iter().sum())
+}
+
+/// Queues whose names start with `topic`.
+fn queues(topic: &str) -> usize {
+    let out = ctl(&["list_queues", "-q", "--no-table-headers", "name"]);
+    out.lines().filter(|q| q.starts_with(topic)).count()
+}
+
+/// One measured row.
+struct Row {
+    connections: usize,
+    channels: u64,
+    queues: usize,
+    memory_per_server: u64,
+    idle_cpu: f64,
+    fanout_p50: Option<Duration>,
+    call_p50: Option<Duration>,
+    start: Duration,
+    stop: Duration,
+    left: usize,
+}
+
+async fn measure(oslo: bool, stream: bool, servers: usize) -> Result<Row, String> {
+    let who = if oslo { "oslo" } else { "ours" };
+    let topic = format!("scale-{who}-{stream}-{servers}-{}", std::process::id());
+    let (connections_before, channels_before) = connections();
+    let memory_before = broker_memory();
+    let per = servers / PROCESSES;
+    let started = Instant::now();
+    let mut processes: Vec<Process> = (0..PROCESSES)
+        .map(|p| Process::spawn(oslo, stream, &topic, p * per, per))
+        .collect();
+    let deadline = started + START_LIMIT;
+    for process in &processes {
+        if !process.wait_for(deadline, |l| l == "ready") {
+            return Err(format!("not all {servers} started within {START_LIMIT:?}"));
+        }
+    }
+    let start = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (connections_after, channels_after) = connections();
+    let memory_after = broker_memory();
+    let queue_count = queues(&topic);
+    let broker = broker_pid();
+    let cpu_before = cpu_time(broker);
+    tokio::time::sleep(IDLE).await;
+    let idle_cpu = (cpu_time(broker) - cpu_before).as_secs_f64() / IDLE.as_secs_f64() * 100.0;
+
+    let caller = AmqpConfig::from_url(&url_for(stream))
+        .expect("url")
+        .control_exchange(EXCHANGE)
+        .wire(if oslo { Wire::Oslo } else { Wire::Native })
+        .connect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let client = EchoClient::new(&caller).topic(&topic).timeout(Duration::from_secs(60));
+    let ctx = Context::new();
+    let mut fanouts = Vec::new();
+    for round in 1..=FANOUTS {
+        let sent = Instant::now();
+        client.fanout().sink(&ctx, "x".into()).await.map_err(|e| e.to_string())?;
+        let want = (round * per) as u64;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let all = processes.iter().all(|p| {
+            p.wait_for(deadline, |l| {
+                l.strip_prefix("got ").and_then(|n| n.parse::<u64>().ok()) >= Some(want)
+            })
+        });
+        if !all {
+            break;
+        }
+        fanouts.push(sent.elapsed());
+    }
+    let last = format!("s{}", servers - 1);
+    let mut calls = Vec::new();
+    for _ in 0..CALLS {
+        let sent = Instant::now();
+        if client.to_server(&last).echo(&ctx, "x".into()).await.is_ok() {
+            calls.push(sent.elapsed());
+        }
+    }
+    caller.close().await;
+
+    let stopping = Instant::now();
+    for process in &mut processes {
+        process.stop();
+    }
+    let deadline = stopping + Duration::from_secs(300);
+    for process in &processes {
+        process.wait_for(deadline, |l| l == "stopped");
+    }
+    let stop = stopping.elapsed();
+    drop(processes);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(Row {
+        connections: connections_after.saturating_sub(connections_before),
+        channels: channels_after.saturating_sub(channels_before),
+        queues: queue_count,
+        memory_per_server: memory_after.saturating_sub(memory_before) / servers as u64,
+        idle_cpu,
+        fanout_p50: p50(fanouts),
+        call_p50: p50(calls),
+        start,
+        stop,
+        left: queues(&topic),
+    })
+}
+
+fn p50(mut samples: Vec<Duration>) -> Option<Duration> {
+    samples.sort();
+    samples.get(samples.len() / 2).copied()
+}
+
+/// `servers` values to run, and those oslo is not run at (and why).
+pub async fn section(report: &mut String, quick: bool) {
+    let sizes: &[usize] = if quick { &[100] } else { &[100, 1000, 5000] };
+    let _ = writeln!(
+        report,
+        "## A region on one broker: N servers of one topic in {PROCESSES} processes\n\n{}\n\n\
+         Ours: one `Transport` per process. oslo.messaging 18.x (the test venv): one transport per process, \
+         `executor=threading`. Counted by the broker after the servers started (minus what was there before); \
+         idle CPU is the broker's over {} s with nothing sent; fanout p50 of {FANOUTS} casts to `fanout()` until \
+         every server had it; call p50 of {CALLS} calls to the last server.\n",
+        crate::report::machine(),
+        IDLE.as_secs()
+    );
+    row(
+        report,
+        &[
+            "servers", "implementation", "connections", "channels", "queues", "broker memory / server",
+            "idle broker CPU", "fanout to all p50", "call p50", "start all", "stop all", "queues left",
+        ]
+        .map(String::from),
+    );
+    row(report, &vec!["---".to_owned(); 12]);
+    for &servers in sizes {
+        for (oslo, stream) in [(false, false), (false, true), (true, false), (true, true)] {
+            let name = format!(
+                "{}, {} fanout",
+                if oslo { "oslo.messaging" } else { "ours" },
+                if stream { "stream" } else { "classic" }
+            );
+            if oslo && servers > 1000 {
+                row(report, &[servers.to_string(), name, "not run: see below".into()]);
+                continue;
+            }
+            eprintln!("scale: {servers} servers, {name}");
+            match measure(oslo, stream, servers).await {
+                Ok(r) => row(
+                    report,
+                    &[
+                        servers.to_string(),
+                        name.clone(),
+                        r.connections.to_string(),
+                        r.channels.to_string(),
+                        r.queues.to_string(),
+                        format!("{:.0} KB", r.memory_per_server as f64 / 1024.0),
+                        format!("{:.1} %", r.idle_cpu),
+                        r.fanout_p50.map_or("did not reach all".into(), ms),
+                        r.call_p50.map_or("no answer".into(), ms),
+                        format!("{:.1} s", r.start.as_secs_f64()),
+                        format!("{:.1} s", r.stop.as_secs_f64()),
+                        r.left.to_string(),
+                    ],
+                ),
+                Err(why) => row(report, &[servers.to_string(), name, why]),
+            }
+        }
+    }
+    let _ = writeln!(
+        report,
+        "\nStream fanout (`rabbit_stream_fanout`): one stream queue `<topic>_fanout` per topic, which outlives \
+         its servers by design (kept for `rabbit_transient_queues_ttl` as `x-max-age`): the one queue left. \
+         oslo.messaging is not run at 5,000: a listener connection per server at the ~4 MB of broker memory \
+         each it takes at 1,000 is ~20 GB, past the broker's memory watermark on this machine.\n"
+    );
+}
