@@ -194,3 +194,83 @@ async fn a_server_stopped_on_a_shared_channel_gives_back_what_it_had_not_taken()
     let _ = connection.close().await;
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stopped_on_a_stream_fanout_lets_go_without_losing_the_connection() {
+    let Some(env) = Env::new(Kind::Amqp).await else {
+        return;
+    };
+    let name = format!("stream-{}", env.topic);
+    let transport = AmqpConfig::from_url(&format!("{}?rabbit_stream_fanout=true", amqp_url()))
+        .expect("url")
+        .control_exchange(&env.exchange)
+        .connection_name(&name)
+        .connect()
+        .await
+        .expect("connect");
+    let log = Arc::new(Log::default());
+    let other = env.extra_topic("other");
+    env.track_server("neighbour");
+    let _neighbour = Server::builder(&transport, "neighbour")
+        .serve_on(
+            &other,
+            VolumeManagerService::new(Recorder::new("neighbour", &log)),
+        )
+        .start()
+        .await
+        .expect("start the neighbour");
+    env.track_server("slow");
+    let slow = Server::builder(&transport, "slow")
+        .concurrency(1)
+        .serve_on(
+            &env.topic,
+            VolumeManagerService::new(Recorder::new("slow", &log)),
+        )
+        .start()
+        .await
+        .expect("start the slow server");
+    let connected = || {
+        let out = rabbitmqctl(&[
+            "list_connections",
+            "-q",
+            "--no-table-headers",
+            "client_properties",
+            "connected_at",
+        ])
+        .unwrap_or_default();
+        out.lines()
+            .filter(|l| l.contains(&name))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let before = connected();
+    assert_eq!(before.len(), 1, "{before:?}");
+
+    // Through the stream: the first runs, the second waits in the prefetch.
+    let client = env.client(&env.transport().await);
+    let ctx = Context::new();
+    for id in 0..2 {
+        client
+            .fanout()
+            .slow_cast(&ctx, id, 60_000)
+            .await
+            .expect("fanout");
+    }
+    let started = || {
+        log.events()
+            .iter()
+            .any(|(_, e)| format!("{e:?}").contains("CastStarted"))
+    };
+    assert!(eventually(WAIT, started).await, "the first fanout runs");
+    assert!(!slow.shutdown_within(Duration::from_millis(200)).await);
+
+    // The one not taken was acked (a stream refuses nacks by closing the
+    // connection): the connection is the same, the neighbour answers.
+    let neighbour = rpc_tests::volume::VolumeManagerClient::new(&transport)
+        .topic(&other)
+        .timeout(Duration::from_secs(10));
+    assert_eq!(neighbour.whoami(&ctx).await.expect("call"), "neighbour");
+    assert_eq!(connected(), before, "the transport reconnected");
+    let _ = rabbitmqctl(&["delete_queue", &format!("{}_fanout", env.topic)]);
+    env.cleanup().await;
+}

@@ -40,28 +40,33 @@ pub(super) enum Ended {
 }
 
 impl Consumer {
-    /// Starts consuming `queues` (each with its `basic.consume` arguments)
-    /// with `prefetch` unacked deliveries each; returns the consumer and
-    /// the queues' deliveries, for the listener.
+    /// Starts consuming `queues` (each with its `basic.consume` arguments,
+    /// and whether it is a stream) with `prefetch` unacked deliveries each;
+    /// returns the consumer and the queues' deliveries, for the listener.
     pub(super) async fn start(
         seats: &Seats,
-        queues: &[(String, FieldTable)],
+        queues: &[(String, FieldTable, bool)],
         prefetch: u16,
         limits: &Arc<Limits>,
     ) -> Result<(Self, Vec<Fed>), RpcError> {
-        let (seat, events, deliveries) = seats.consume(queues, prefetch).await?;
+        let consumed: Vec<(String, FieldTable)> = (queues.iter())
+            .map(|(queue, arguments, _)| (queue.clone(), arguments.clone()))
+            .collect();
+        let (seat, events, deliveries) = seats.consume(&consumed, prefetch).await?;
         let (alive_tx, alive) = mpsc::unbounded_channel();
         let fed = queues
             .iter()
             .zip(deliveries)
-            .map(|((queue, _), deliveries)| {
+            .map(|((queue, _, stream), deliveries)| {
                 let (queue, channel) = (Arc::from(queue.as_str()), seat.channel().clone());
+                let alive = alive_tx.clone();
                 Fed::new(
                     queue,
                     channel,
                     deliveries,
-                    alive_tx.clone(),
+                    alive,
                     Arc::clone(limits),
+                    *stream,
                 )
             })
             .collect();

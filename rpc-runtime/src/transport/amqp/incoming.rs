@@ -8,7 +8,8 @@
 //! The channel is shared with other subscriptions and outlives this one,
 //! so nothing of this subscription's may stay unacked on it: a delivery
 //! dropped unsettled, and what amqprs still holds for a queue whose
-//! listener went, go back to their queue (`basic.nack` with requeue).
+//! listener went, go back to their queue (`basic.nack` with requeue; from
+//! a stream, which keeps them anyway, acked).
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -33,6 +34,8 @@ pub(super) struct Fed {
     limits: Arc<Limits>,
     /// Whether the channel still takes acks.
     live: Liveness,
+    /// Whether the queue is a stream.
+    stream: bool,
 }
 
 impl Fed {
@@ -42,9 +45,11 @@ impl Fed {
         deliveries: mpsc::UnboundedReceiver<ConsumerMessage>,
         alive: mpsc::UnboundedSender<()>,
         limits: Arc<Limits>,
+        stream: bool,
     ) -> Self {
         let open = channel.clone();
         Self {
+            stream,
             queue,
             channel,
             deliveries,
@@ -61,7 +66,8 @@ impl Fed {
             message.content?,
         );
         // Acks on the channel it came on; dropped unsettled, gives it back.
-        let mut unsettled = Unsettled(Some((self.channel.clone(), deliver.delivery_tag())));
+        let tag = deliver.delivery_tag();
+        let mut unsettled = Unsettled(Some((self.channel.clone(), tag)), self.stream);
         let ack = async move {
             match unsettled.0.take() {
                 Some((channel, tag)) => channel.ack(tag).await,
@@ -93,12 +99,12 @@ impl Drop for Fed {
         };
         let (_, none) = mpsc::unbounded_channel();
         let mut deliveries = std::mem::replace(&mut self.deliveries, none);
-        let (channel, alive) = (self.channel.clone(), self._alive.clone());
+        let (channel, alive, stream) = (self.channel.clone(), self._alive.clone(), self.stream);
         runtime.spawn(async move {
             let give_back = async {
                 while let Some(message) = deliveries.recv().await {
                     if let Some(deliver) = message.deliver {
-                        channel.requeue(deliver.delivery_tag());
+                        channel.let_go(deliver.delivery_tag(), stream);
                     }
                 }
             };
@@ -112,13 +118,13 @@ impl Drop for Fed {
 const HAND_BACK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A delivery's place on its channel until it is acked; dropped before,
-/// it gives the delivery back to its queue.
-struct Unsettled(Option<(Chan, u64)>);
+/// it lets go of the delivery (see [`Chan::let_go`]; `.1`: from a stream).
+struct Unsettled(Option<(Chan, u64)>, bool);
 
 impl Drop for Unsettled {
     fn drop(&mut self) {
         if let Some((channel, tag)) = self.0.take() {
-            channel.requeue(tag);
+            channel.let_go(tag, self.1);
         }
     }
 }

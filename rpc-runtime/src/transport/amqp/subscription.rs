@@ -252,9 +252,9 @@ impl Subscription {
         let waiting: Vec<(String, u32)> =
             queues.iter().map(|q| (q.name.clone(), q.ready)).collect();
         drain(&self.config, session, &waiting, limit, &to.drained).await;
-        let consumed: Vec<(String, FieldTable)> = queues
+        let consumed: Vec<(String, FieldTable, bool)> = queues
             .into_iter()
-            .map(|q| (q.name, rabbit.consume_arguments(q.stream)))
+            .map(|q| (q.name, rabbit.consume_arguments(q.stream), q.stream))
             .collect();
         let (consumer, fed) =
             Consumer::start(&session.seats, &consumed, self.spec.prefetch, &self.limits).await?;

@@ -196,17 +196,24 @@ impl Chan {
         }
     }
 
-    /// Gives a delivery back to its queue (`basic.nack` with requeue), in
-    /// the background, unless the channel is closed (the broker has then
-    /// given it back already).
-    pub(crate) fn requeue(&self, tag: u64) {
+    /// Lets go of a delivery not handled, in the background, unless the
+    /// channel is closed (the broker has then taken it back already): back
+    /// to its queue (`basic.nack` with requeue), or, from a stream (which
+    /// keeps every message and refuses nacks with a connection error),
+    /// acked.
+    pub(crate) fn let_go(&self, tag: u64, from_stream: bool) {
         if !self.channel.is_open() {
             return;
         }
         let (channel, gate) = (self.channel.clone(), Arc::clone(&self.gate));
         self.shield.spawn(async move {
-            let nack = channel.basic_nack(BasicNackArguments::new(tag, false, true));
-            let _ = gate.pass(nack).await;
+            let _ = if from_stream {
+                gate.pass(channel.basic_ack(BasicAckArguments::new(tag, false)))
+                    .await
+            } else {
+                gate.pass(channel.basic_nack(BasicNackArguments::new(tag, false, true)))
+                    .await
+            };
         });
     }
 
