@@ -77,7 +77,7 @@ impl RabbitQueues {
     pub(crate) fn option(&mut self, key: &str, value: &str) -> Option<Result<(), RpcError>> {
         let bad =
             |expected: &str| RpcError::config(format!("`{key}={value}`: expected {expected}"));
-        let flag = || super::url::flag(value).ok_or_else(|| bad("`true` or `false`"));
+        let flag = || flag(value).ok_or_else(|| bad("`true` or `false`"));
         let set = match key {
             "rabbit_transient_quorum_queue" => flag().map(|on| self.transient_quorum = on),
             "rabbit_stream_fanout" => flag().map(|on| self.stream_fanout = on),
@@ -148,6 +148,15 @@ impl FanoutQueue {
                 name
             }
         }
+    }
+}
+
+/// An option's boolean, as oslo writes them (`1`, `true`, `yes`, ...).
+pub(super) fn flag(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
     }
 }
 

@@ -8,6 +8,7 @@ use super::config::{
     AmqpConfig, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_CONSUMER_TIMEOUT, DEFAULT_CONTROL_EXCHANGE,
 };
 use super::endpoint::{Endpoint, decode};
+use super::rabbit_queues::flag;
 use super::tls::TlsOptions;
 use crate::codec::DEFAULT_MAX_MESSAGE_SIZE;
 use crate::error::RpcError;
@@ -174,14 +175,5 @@ impl AmqpConfig {
             }
         }
         Ok(())
-    }
-}
-
-/// An option's boolean, as oslo writes them (`1`, `true`, `yes`, ...).
-pub(super) fn flag(value: &str) -> Option<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
     }
 }
