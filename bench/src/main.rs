@@ -21,8 +21,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use measure::{Op, closed_loop, interleaved, op};
-pub(crate) use report::{ms, row};
 use report::machine;
+pub(crate) use report::{ms, row};
 use rpc_runtime::Context;
 
 const PAYLOAD: usize = 100;
@@ -42,7 +42,10 @@ async fn main() {
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--scale-serve") {
-        let arg = |n: usize| args.get(i + n).expect("--scale-serve TOPIC FIRST COUNT FANOUT");
+        let arg = |n: usize| {
+            args.get(i + n)
+                .expect("--scale-serve TOPIC FIRST COUNT FANOUT")
+        };
         let number = |n: usize| arg(n).parse().expect("a number");
         scale::child(arg(1), number(2), number(3), arg(4) == "stream").await;
         return;

@@ -138,4 +138,3 @@ pub(crate) async fn casts(report: &mut String, duration: Duration) {
     );
     deployment.close().await;
 }
-

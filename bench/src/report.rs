@@ -82,7 +82,9 @@ fn heading_starts(page: &str) -> Vec<usize> {
 /// Where the section under `heading` starts and ends in `page`.
 fn find(page: &str, heading: &str) -> Option<(usize, usize)> {
     let starts = heading_starts(page);
-    let i = starts.iter().position(|&s| page[s..].lines().next() == Some(heading))?;
+    let i = starts
+        .iter()
+        .position(|&s| page[s..].lines().next() == Some(heading))?;
     Some((starts[i], starts.get(i + 1).copied().unwrap_or(page.len())))
 }
 
@@ -94,6 +96,9 @@ mod tests {
     fn a_section_is_replaced_and_the_others_kept() {
         let page = "# R\n\n## A\nold a\n## B\nold b\n";
         let fresh = "# R\n\n## B\nnew b\n## C\nnew c\n";
-        assert_eq!(merge(page, fresh), "# R\n\n## A\nold a\n## B\nnew b\n## C\nnew c\n");
+        assert_eq!(
+            merge(page, fresh),
+            "# R\n\n## A\nold a\n## B\nnew b\n## C\nnew c\n"
+        );
     }
 }

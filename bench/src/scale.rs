@@ -51,7 +51,7 @@ impl Echo for Counter {
     }
     async fn sink(&self, _ctx: &Context, _payload: String) {
         let now = self.received.fetch_add(1, Ordering::Relaxed) + 1;
-        if now % self.every == 0 {
+        if now.is_multiple_of(self.every) {
             let _ = self.full.send(now);
         }
     }
@@ -191,7 +191,10 @@ fn ctl(args: &[&str]) -> String {
 
 /// The broker's memory in bytes.
 fn broker_memory() -> u64 {
-    ctl(&["eval", "erlang:memory(total)."]).trim().parse().unwrap_or(0)
+    ctl(&["eval", "erlang:memory(total)."])
+        .trim()
+        .parse()
+        .unwrap_or(0)
 }
 
 /// Connections and their channels, as the broker counts them.
@@ -254,12 +257,18 @@ async fn measure(oslo: bool, stream: bool, servers: usize) -> Result<Row, String
         .connect()
         .await
         .map_err(|e| e.to_string())?;
-    let client = EchoClient::new(&caller).topic(&topic).timeout(Duration::from_secs(60));
+    let client = EchoClient::new(&caller)
+        .topic(&topic)
+        .timeout(Duration::from_secs(60));
     let ctx = Context::new();
     let mut fanouts = Vec::new();
     for round in 1..=FANOUTS {
         let sent = Instant::now();
-        client.fanout().sink(&ctx, "x".into()).await.map_err(|e| e.to_string())?;
+        client
+            .fanout()
+            .sink(&ctx, "x".into())
+            .await
+            .map_err(|e| e.to_string())?;
         let want = (round * per) as u64;
         let deadline = Instant::now() + Duration::from_secs(60);
         let all = processes.iter().all(|p| {
@@ -328,8 +337,18 @@ pub async fn section(report: &mut String, quick: bool) {
     row(
         report,
         &[
-            "servers", "implementation", "connections", "channels", "queues", "broker memory / server",
-            "idle broker CPU", "fanout to all p50", "call p50", "start all", "stop all", "queues left",
+            "servers",
+            "implementation",
+            "connections",
+            "channels",
+            "queues",
+            "broker memory / server",
+            "idle broker CPU",
+            "fanout to all p50",
+            "call p50",
+            "start all",
+            "stop all",
+            "queues left",
         ]
         .map(String::from),
     );
@@ -342,7 +361,10 @@ pub async fn section(report: &mut String, quick: bool) {
                 if stream { "stream" } else { "classic" }
             );
             if oslo && servers > 1000 {
-                row(report, &[servers.to_string(), name, "not run: see below".into()]);
+                row(
+                    report,
+                    &[servers.to_string(), name, "not run: see below".into()],
+                );
                 continue;
             }
             eprintln!("scale: {servers} servers, {name}");
