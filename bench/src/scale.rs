@@ -33,7 +33,7 @@ const EXCHANGE: &str = "rpc-bench-scale";
 const FANOUTS: usize = 10;
 const CALLS: usize = 50;
 const IDLE: Duration = Duration::from_secs(10);
-const START_LIMIT: Duration = Duration::from_secs(600);
+const START_LIMIT: Duration = Duration::from_secs(300);
 
 /// Counts casts; says when a multiple of `every` arrived.
 struct Counter {
