@@ -36,7 +36,7 @@ def main(url, exchange, topic, first, count, fanout):
     url = "rabbit://" + url.split("://", 1)[1].replace("%2f", "")
     conf = cfg.CONF
     conf([], project="scale")
-    conf.set_override("control_exchange", exchange)
+    messaging.set_transport_defaults(control_exchange=exchange)
     transport = messaging.get_rpc_transport(conf, url=url)
     if fanout == "stream":
         # oslo.messaging asks for both with stream fanout, and a prefetch.

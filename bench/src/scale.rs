@@ -71,6 +71,7 @@ fn url_for(stream: bool) -> String {
 
 /// In the child: `count` servers on one transport until `stop`.
 pub async fn child(topic: &str, first: usize, count: usize, stream: bool) {
+    rpc_runtime::logging::init();
     let transport = AmqpConfig::from_url(&url_for(stream))
         .expect("url")
         .control_exchange(EXCHANGE)

@@ -1,4 +1,4 @@
-//! The session's channel for declarations and questions to the broker: does
+//! The session's channels for declarations and questions to the broker: does
 //! this fanout exchange exist, is this queue there but unavailable? A
 //! failed passive declare makes the broker close the channel; it is reopened
 //! on the next use, and the broker's reason is read from the close.
@@ -25,10 +25,20 @@ use crate::transport::driver::QueueStatus;
 /// How long an answer about a queue is reused.
 const VERDICT_TTL: Duration = Duration::from_secs(2);
 
-/// The admin channel of one session.
+/// How many admin channels a session may open: thousands of servers
+/// starting or stopping at once declare and delete their queues a few at a
+/// time, not one after the other. A quiet session uses one.
+const CHANNELS: usize = 4;
+
+/// An admin channel, opened on first use.
+type Slot = Mutex<Option<(Chan, mpsc::UnboundedReceiver<ChannelEvent>)>>;
+
+/// The admin channels of one session.
 pub(super) struct Admin {
     link: Link,
-    channel: Mutex<Option<(Chan, mpsc::UnboundedReceiver<ChannelEvent>)>>,
+    channels: [Slot; CHANNELS],
+    /// Where a caller who finds every channel busy waits.
+    next: std::sync::atomic::AtomicUsize,
     /// Queue name -> (when asked, why it is unavailable if it is).
     verdicts: SyncMutex<HashMap<String, (Instant, Option<String>)>>,
 }
@@ -37,19 +47,28 @@ impl Admin {
     pub(super) fn new(link: &Link) -> Self {
         Self {
             link: link.clone(),
-            channel: Mutex::new(None),
+            channels: Default::default(),
+            next: Default::default(),
             verdicts: SyncMutex::default(),
         }
     }
 
-    /// Runs `op` on the admin channel (opened, or reopened, as needed);
-    /// on failure, returns the broker's reason for closing the channel too.
+    /// Runs `op` on an admin channel (the first free one; opened, or
+    /// reopened, as needed); on failure, returns the broker's reason for
+    /// closing the channel too.
     pub(super) async fn run<T, F, Fut>(&self, op: F) -> Result<T, (RpcError, Option<String>)>
     where
         F: FnOnce(Chan) -> Fut,
         Fut: std::future::Future<Output = Result<T, RpcError>>,
     {
-        let mut slot = self.channel.lock().await;
+        let free = self.channels.iter().find_map(|slot| slot.try_lock().ok());
+        let mut slot = match free {
+            Some(slot) => slot,
+            None => {
+                let at = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.channels[at % CHANNELS].lock().await
+            }
+        };
         if !slot.as_ref().is_some_and(|(channel, _)| channel.is_open()) {
             *slot = Some(self.link.channel().await.map_err(|e| (e, None))?);
         }
