@@ -80,7 +80,14 @@ async fn servers_sharing_a_transport_share_one_connection_and_few_channels() {
     }
     let counted = connections(&name).expect("rabbitmqctl");
     assert_eq!(counted.len(), 1, "one connection: {counted:?}");
-    assert_eq!(counted[0].1, 1 + SERVERS.div_ceil(33) as u32, "{counted:?}");
+    // 5 consuming channels, and 1 to 4 admin channels (a declaration that
+    // finds the first busy, with the queue checks, takes another).
+    let consuming = SERVERS.div_ceil(33) as u32;
+    let channels = counted[0].1;
+    assert!(
+        (consuming + 1..=consuming + 4).contains(&channels),
+        "{counted:?}"
+    );
 
     // Every server is reached, through the shared channels.
     let caller = env.transport().await;

@@ -113,12 +113,13 @@ impl QueueChecks {
         batch
     }
 
-    /// Tells everyone watching `queue` that it is gone.
-    fn gone(&self, queue: &str) {
+    /// Tells everyone watching `queue` that it is gone; whether anyone was.
+    fn gone(&self, queue: &str) -> bool {
         let watchers = self.registry().queues.remove(queue).unwrap_or_default();
-        for (_, token) in watchers {
+        for (_, token) in &watchers {
             token.cancel();
         }
+        !watchers.is_empty()
     }
 }
 
@@ -153,10 +154,12 @@ async fn run(checks: Weak<QueueChecks>, admin: Weak<Admin>) {
                 return;
             };
             if let Ok(false) = asked.queue_exists(&queue).await {
-                tracing::warn!(%queue, "a consumed queue is gone; declaring it again");
-                match checks.upgrade() {
-                    Some(checks) => checks.gone(&queue),
-                    None => return,
+                let Some(checks) = checks.upgrade() else {
+                    return;
+                };
+                // Not for a queue its last server removed as it stopped.
+                if checks.gone(&queue) {
+                    tracing::warn!(%queue, "a consumed queue is gone; declaring it again");
                 }
             }
         }
@@ -211,8 +214,9 @@ mod tests {
         let (one, two) = (CancellationToken::new(), CancellationToken::new());
         let _a = checks.watch(vec!["topic".into(), "topic.a".into()], one.clone());
         let b = checks.watch(vec!["topic".into(), "topic.b".into()], two.clone());
-        checks.gone("topic");
+        assert!(checks.gone("topic"));
         assert!(one.is_cancelled() && two.is_cancelled());
+        assert!(!checks.gone("topic"), "nobody watches it any more");
         drop(b);
         let left: Vec<String> = checks.registry().queues.keys().cloned().collect();
         assert_eq!(left, vec!["topic.a".to_owned()]);

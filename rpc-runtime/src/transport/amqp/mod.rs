@@ -79,6 +79,9 @@ pub(crate) struct AmqpDriver {
     closed: CancellationToken,
     /// The subscriptions' tasks, which a dropped transport lets finish.
     subscriptions: TaskTracker,
+    /// A token per subscription whose listener went and which still lets
+    /// go of the broker (cancels, gives back, removes its own queue).
+    stopping: TaskTracker,
     /// The broker's limits, as configured and learned.
     limits: Arc<Limits>,
     /// Stops the supervisor when the driver goes, which closes the connection.
@@ -133,6 +136,7 @@ impl AmqpDriver {
             stop,
             closed,
             subscriptions,
+            stopping: TaskTracker::new(),
             limits,
         };
         let durability = driver.config.queue_durability();
@@ -201,7 +205,7 @@ impl Driver for AmqpDriver {
             self.state.clone(),
             self.config.clone(),
             spec,
-            &self.subscriptions,
+            (&self.subscriptions, &self.stopping),
             Arc::clone(&self.limits),
         ))
     }
@@ -288,6 +292,11 @@ impl Driver for AmqpDriver {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            // Servers stopped just before (a process shutting down) may
+            // still be removing their queues: thousands take the broker a
+            // few seconds.
+            self.stopping.close();
+            let _ = tokio::time::timeout(LETTING_GO, self.stopping.wait()).await;
             self.closed.cancel();
             self.stop.cancel();
             let last = self.state.borrow().clone();
@@ -298,6 +307,9 @@ impl Driver for AmqpDriver {
         })
     }
 }
+
+/// How long closing waits for stopped subscriptions to let go.
+const LETTING_GO: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl fmt::Debug for AmqpDriver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -45,7 +45,7 @@ pub(super) async fn start(
     state: watch::Receiver<State>,
     config: AmqpConfig,
     spec: Subscribe,
-    tasks: &TaskTracker,
+    (tasks, stopping): (&TaskTracker, &TaskTracker),
     limits: Arc<Limits>,
 ) -> Result<Listener, RpcError> {
     let session = match &*state.borrow() {
@@ -68,13 +68,24 @@ pub(super) async fn start(
     let first = subscription.consume(&session, &to).await?;
     let stop = CancellationToken::new();
     let stopped = stop.clone();
-    let (listener, release) = Listener::polling(feeds, move || stop.cancel()).with_release();
+    // Held from the listener's drop until the subscription let go, so that
+    // closing the transport waits for it.
+    let letting_go = Arc::new(std::sync::Mutex::new(None));
+    let (held, tracker) = (Arc::clone(&letting_go), stopping.clone());
+    let on_drop = move || {
+        if let Ok(mut slot) = held.lock() {
+            *slot = Some(tracker.token());
+        }
+        stop.cancel();
+    };
+    let (listener, release) = Listener::polling(feeds, on_drop).with_release();
     tasks.spawn(async move {
         let last = subscription.run((session, first), to, stopped).await;
         if let Some(session) = last {
             subscription.remove_own_queue(&session).await;
         }
         drop(release);
+        drop(letting_go);
     });
     Ok(listener)
 }
