@@ -79,6 +79,10 @@ impl Python {
             .env("PYTHONWARNINGS", "ignore")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            // A group of its own: oslo's queue manager reads its process
+            // group leader's `/proc/<pgid>/stat`, and the test runner's
+            // group leader may be gone (CI's shell).
+            .process_group(0)
             .kill_on_drop(true);
         command
     }
