@@ -38,7 +38,11 @@ fn connections(name: &str) -> Option<Vec<(String, u32)>> {
 }
 
 async fn sharing_transport(env: &Env, name: &str) -> Transport {
-    AmqpConfig::from_url(&amqp_url())
+    sharing_transport_at(env, name, &amqp_url()).await
+}
+
+async fn sharing_transport_at(env: &Env, name: &str, url: &str) -> Transport {
+    AmqpConfig::from_url(url)
         .expect("url")
         .control_exchange(&env.exchange)
         .connection_name(name)
@@ -57,6 +61,36 @@ async fn serve(env: &Env, transport: &Transport, host: &str, log: &Arc<Log>) -> 
         .start()
         .await
         .expect("start a server")
+}
+
+/// On `transport`: a server on `other` that keeps the shared channel open,
+/// and a server of the test's topic taking one request at a time.
+async fn neighbour_and_slow(
+    env: &Env,
+    transport: &Transport,
+    other: &str,
+    log: &Arc<Log>,
+) -> (Server, Server) {
+    env.track_server("neighbour");
+    let neighbour = Server::builder(transport, "neighbour")
+        .serve_on(
+            other,
+            VolumeManagerService::new(Recorder::new("neighbour", log)),
+        )
+        .start()
+        .await
+        .expect("start the neighbour");
+    env.track_server("slow");
+    let slow = Server::builder(transport, "slow")
+        .concurrency(1)
+        .serve_on(
+            &env.topic,
+            VolumeManagerService::new(Recorder::new("slow", log)),
+        )
+        .start()
+        .await
+        .expect("start the slow server");
+    (neighbour, slow)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,25 +168,7 @@ async fn a_server_stopped_on_a_shared_channel_gives_back_what_it_had_not_taken()
     let log = Arc::new(Log::default());
     // A neighbour keeps the shared channel open after the first stops.
     let other = env.extra_topic("other");
-    env.track_server("neighbour");
-    let _neighbour = Server::builder(&transport, "neighbour")
-        .serve_on(
-            &other,
-            VolumeManagerService::new(Recorder::new("neighbour", &log)),
-        )
-        .start()
-        .await
-        .expect("start the neighbour");
-    env.track_server("slow");
-    let slow = Server::builder(&transport, "slow")
-        .concurrency(1)
-        .serve_on(
-            &env.topic,
-            VolumeManagerService::new(Recorder::new("slow", &log)),
-        )
-        .start()
-        .await
-        .expect("start the slow server");
+    let (_neighbour, slow) = neighbour_and_slow(&env, &transport, &other, &log).await;
 
     // Ten casts: the first runs (and blocks, acked on receipt); the next
     // waits in the server's prefetch of 1, unacked; eight stay ready.
@@ -208,34 +224,11 @@ async fn a_server_stopped_on_a_stream_fanout_lets_go_without_losing_the_connecti
         return;
     };
     let name = format!("stream-{}", env.topic);
-    let transport = AmqpConfig::from_url(&format!("{}?rabbit_stream_fanout=true", amqp_url()))
-        .expect("url")
-        .control_exchange(&env.exchange)
-        .connection_name(&name)
-        .connect()
-        .await
-        .expect("connect");
+    let url = format!("{}?rabbit_stream_fanout=true", amqp_url());
+    let transport = sharing_transport_at(&env, &name, &url).await;
     let log = Arc::new(Log::default());
     let other = env.extra_topic("other");
-    env.track_server("neighbour");
-    let _neighbour = Server::builder(&transport, "neighbour")
-        .serve_on(
-            &other,
-            VolumeManagerService::new(Recorder::new("neighbour", &log)),
-        )
-        .start()
-        .await
-        .expect("start the neighbour");
-    env.track_server("slow");
-    let slow = Server::builder(&transport, "slow")
-        .concurrency(1)
-        .serve_on(
-            &env.topic,
-            VolumeManagerService::new(Recorder::new("slow", &log)),
-        )
-        .start()
-        .await
-        .expect("start the slow server");
+    let (_neighbour, slow) = neighbour_and_slow(&env, &transport, &other, &log).await;
     let connected = || {
         let out = rabbitmqctl(&[
             "list_connections",
