@@ -8,12 +8,18 @@ one OpenStack service process hosting them would; prints `ready`, then
 COUNT), and `stopped` once a line on stdin has stopped them all.
 """
 
-import sys
-import threading
-import time
+import eventlet
+from eventlet import tpool
 
-from oslo_config import cfg
-import oslo_messaging as messaging
+# As an OpenStack service of the eventlet era (nova-compute, cinder-volume)
+# runs: monkey-patched, its servers on green threads.
+eventlet.monkey_patch()
+
+import sys  # noqa: E402
+import threading  # noqa: E402
+
+from oslo_config import cfg  # noqa: E402
+import oslo_messaging as messaging  # noqa: E402
 
 
 class Counter:
@@ -49,11 +55,12 @@ def main(url, exchange, topic, first, count, fanout):
     for n in range(first, first + count):
         target = messaging.Target(topic=topic, server="s%d" % n)
         server = messaging.get_rpc_server(
-            transport, target, [counter], executor="threading")
+            transport, target, [counter], executor="eventlet")
         server.start()
         servers.append(server)
     print("ready", flush=True)
-    sys.stdin.readline()
+    # Read stdin off the hub, so the servers' green threads keep running.
+    tpool.execute(sys.stdin.readline)
     for server in servers:
         server.stop()
     for server in servers:

@@ -14,6 +14,7 @@ mod rabbit;
 mod report;
 mod rss;
 mod scale;
+mod scale_serve;
 mod streams;
 mod tarpc_echo;
 
@@ -44,10 +45,14 @@ async fn main() {
     if let Some(i) = args.iter().position(|a| a == "--scale-serve") {
         let arg = |n: usize| {
             args.get(i + n)
-                .expect("--scale-serve TOPIC FIRST COUNT FANOUT")
+                .expect("--scale-serve ours|bare TOPIC FIRST COUNT FANOUT")
         };
         let number = |n: usize| arg(n).parse().expect("a number");
-        scale::child(arg(1), number(2), number(3), arg(4) == "stream").await;
+        let (topic, first, count) = (arg(2), number(3), number(4));
+        match arg(1).as_str() {
+            "bare" => scale_serve::bare(topic, first, count).await,
+            _ => scale_serve::ours(topic, first, count, arg(5) == "stream").await,
+        }
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--serve") {

@@ -16,20 +16,17 @@ use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rpc_runtime::{AmqpConfig, Context, RpcError, RpcStream, Server};
-use tokio::sync::mpsc;
+use rpc_runtime::wire::Wire;
+use rpc_runtime::{AmqpConfig, Context};
 
 use crate::measure::{broker_pid, cpu_time};
-use crate::ours::{Echo, EchoClient, EchoService};
+use crate::ours::EchoClient;
+use crate::scale_serve::{EXCHANGE, url_for};
 use crate::{ms, row, url};
-use rpc_runtime::wire::Wire;
 
 const PROCESSES: usize = 4;
-const EXCHANGE: &str = "rpc-bench-scale";
 const FANOUTS: usize = 10;
 const CALLS: usize = 50;
 const IDLE: Duration = Duration::from_secs(10);
@@ -37,81 +34,23 @@ const START_LIMIT: Duration = Duration::from_secs(300);
 /// The most oslo.messaging servers run (see the section's note).
 const OSLO_MOST: usize = 100;
 
-/// Counts casts; says when a multiple of `every` arrived.
-struct Counter {
-    received: AtomicU64,
-    every: u64,
-    full: mpsc::UnboundedSender<u64>,
+/// Whose servers a process runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Side {
+    Ours,
+    Oslo,
+    /// The same queues and consumers as ours by hand, and nothing else.
+    Bare,
 }
 
-impl Echo for Counter {
-    async fn echo(&self, _ctx: &Context, payload: String) -> String {
-        payload
-    }
-    async fn echo_after(&self, _ctx: &Context, payload: String, _millis: u64) -> String {
-        payload
-    }
-    async fn sink(&self, _ctx: &Context, _payload: String) {
-        let now = self.received.fetch_add(1, Ordering::Relaxed) + 1;
-        if now.is_multiple_of(self.every) {
-            let _ = self.full.send(now);
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Ours => "ours",
+            Side::Oslo => "oslo",
+            Side::Bare => "bare",
         }
     }
-    async fn items(&self, _ctx: &Context, _n: u64, _size: u64) -> RpcStream<String, RpcError> {
-        RpcStream::iter(std::iter::empty())
-    }
-}
-
-/// The broker URL, with oslo's stream fanout or not.
-fn url_for(stream: bool) -> String {
-    if stream {
-        format!("{}?rabbit_stream_fanout=true", url())
-    } else {
-        url()
-    }
-}
-
-/// In the child: `count` servers on one transport until `stop`.
-pub async fn child(topic: &str, first: usize, count: usize, stream: bool) {
-    rpc_runtime::logging::init();
-    let transport = AmqpConfig::from_url(&url_for(stream))
-        .expect("url")
-        .control_exchange(EXCHANGE)
-        .connection_name(format!("scale-ours-{}", std::process::id()))
-        .connect()
-        .await
-        .expect("connect");
-    let (full, mut fulls) = mpsc::unbounded_channel();
-    let counter = Arc::new(Counter {
-        received: AtomicU64::new(0),
-        every: count as u64,
-        full,
-    });
-    let mut servers = Vec::with_capacity(count);
-    for chunk in (first..first + count).collect::<Vec<_>>().chunks(100) {
-        let starting = chunk.iter().map(|n| {
-            Server::builder(&transport, format!("s{n}"))
-                .serve_on(topic, EchoService::from_arc(Arc::clone(&counter)))
-                .start()
-        });
-        for server in futures::future::join_all(starting).await {
-            servers.push(server.expect("start a server"));
-        }
-    }
-    println!("ready");
-    tokio::spawn(async move {
-        while let Some(n) = fulls.recv().await {
-            println!("got {n}");
-        }
-    });
-    let _ = tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        let _ = std::io::stdin().read_line(&mut line);
-    })
-    .await;
-    futures::future::join_all(servers.into_iter().map(Server::shutdown)).await;
-    transport.close().await;
-    println!("stopped");
 }
 
 /// One server process, ours or oslo's.
@@ -122,15 +61,15 @@ struct Process {
 }
 
 impl Process {
-    fn spawn(oslo: bool, stream: bool, topic: &str, first: usize, count: usize) -> Self {
-        let mut command = if oslo {
+    fn spawn(side: Side, stream: bool, topic: &str, first: usize, count: usize) -> Self {
+        let mut command = if side == Side::Oslo {
             let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
             let mut c = Command::new(root.join("../target/oslo-venv/bin/python"));
             c.arg(root.join("scale_oslo.py")).arg(url()).arg(EXCHANGE);
             c
         } else {
             let mut c = Command::new(std::env::current_exe().expect("own path"));
-            c.arg("--scale-serve");
+            c.args(["--scale-serve", side.name()]);
             c
         };
         let fanout = if stream { "stream" } else { "classic" };
@@ -227,15 +166,14 @@ struct Row {
     left: usize,
 }
 
-async fn measure(oslo: bool, stream: bool, servers: usize) -> Result<Row, String> {
-    let who = if oslo { "oslo" } else { "ours" };
-    let topic = format!("scale-{who}-{stream}-{servers}-{}", std::process::id());
+async fn measure(side: Side, stream: bool, servers: usize) -> Result<Row, String> {
+    let topic = format!("scale-{}-{stream}-{servers}-{}", side.name(), std::process::id());
     let (connections_before, channels_before) = connections();
     let memory_before = broker_memory();
     let per = servers / PROCESSES;
     let started = Instant::now();
     let mut processes: Vec<Process> = (0..PROCESSES)
-        .map(|p| Process::spawn(oslo, stream, &topic, p * per, per))
+        .map(|p| Process::spawn(side, stream, &topic, p * per, per))
         .collect();
     let deadline = started + START_LIMIT;
     for process in &processes {
@@ -253,15 +191,56 @@ async fn measure(oslo: bool, stream: bool, servers: usize) -> Result<Row, String
     tokio::time::sleep(IDLE).await;
     let idle_cpu = (cpu_time(broker) - cpu_before).as_secs_f64() / IDLE.as_secs_f64() * 100.0;
 
+    let (fanouts, calls) = if side == Side::Bare {
+        (Vec::new(), Vec::new())
+    } else {
+        timed(side, stream, &topic, servers, &processes).await?
+    };
+
+    let stopping = Instant::now();
+
+    for process in &mut processes {
+        process.stop();
+    }
+    let deadline = stopping + Duration::from_secs(300);
+    for process in &processes {
+        process.wait_for(deadline, |l| l == "stopped");
+    }
+    let stop = stopping.elapsed();
+    drop(processes);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(Row {
+        connections: connections_after.saturating_sub(connections_before),
+        channels: channels_after.saturating_sub(channels_before),
+        queues: queue_count,
+        memory_per_server: memory_after.saturating_sub(memory_before) / servers as u64,
+        idle_cpu,
+        fanout_p50: p50(fanouts),
+        call_p50: p50(calls),
+        start,
+        stop,
+        left: queues(&topic),
+    })
+}
+
+/// Fanouts until every server had them, and calls to the last server.
+async fn timed(
+    side: Side,
+    stream: bool,
+    topic: &str,
+    servers: usize,
+    processes: &[Process],
+) -> Result<(Vec<Duration>, Vec<Duration>), String> {
+    let per = servers / PROCESSES;
     let caller = AmqpConfig::from_url(&url_for(stream))
         .expect("url")
         .control_exchange(EXCHANGE)
-        .wire(if oslo { Wire::Oslo } else { Wire::Native })
+        .wire(if side == Side::Oslo { Wire::Oslo } else { Wire::Native })
         .connect()
         .await
         .map_err(|e| e.to_string())?;
     let client = EchoClient::new(&caller)
-        .topic(&topic)
+        .topic(topic)
         .timeout(Duration::from_secs(60));
     let ctx = Context::new();
     let mut fanouts = Vec::new();
@@ -294,30 +273,7 @@ async fn measure(oslo: bool, stream: bool, servers: usize) -> Result<Row, String
         }
     }
     caller.close().await;
-
-    let stopping = Instant::now();
-    for process in &mut processes {
-        process.stop();
-    }
-    let deadline = stopping + Duration::from_secs(300);
-    for process in &processes {
-        process.wait_for(deadline, |l| l == "stopped");
-    }
-    let stop = stopping.elapsed();
-    drop(processes);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    Ok(Row {
-        connections: connections_after.saturating_sub(connections_before),
-        channels: channels_after.saturating_sub(channels_before),
-        queues: queue_count,
-        memory_per_server: memory_after.saturating_sub(memory_before) / servers as u64,
-        idle_cpu,
-        fanout_p50: p50(fanouts),
-        call_p50: p50(calls),
-        start,
-        stop,
-        left: queues(&topic),
-    })
+    Ok((fanouts, calls))
 }
 
 fn p50(mut samples: Vec<Duration>) -> Option<Duration> {
@@ -358,13 +314,21 @@ pub async fn section(report: &mut String, quick: bool) {
     );
     row(report, &vec!["---".to_owned(); 12]);
     for &servers in sizes {
-        for (oslo, stream) in [(false, false), (false, true), (true, false), (true, true)] {
-            let name = format!(
-                "{}, {} fanout",
-                if oslo { "oslo.messaging" } else { "ours" },
-                if stream { "stream" } else { "classic" }
-            );
-            if oslo && servers > OSLO_MOST {
+        let runs = [
+            (Side::Bare, false),
+            (Side::Ours, false),
+            (Side::Ours, true),
+            (Side::Oslo, false),
+            (Side::Oslo, true),
+        ];
+        for (side, stream) in runs {
+            let fanout = if stream { "stream" } else { "classic" };
+            let name = match side {
+                Side::Bare => "amqprs by hand: our queues and consumers, nothing else".to_owned(),
+                Side::Ours => format!("ours, {fanout} fanout"),
+                Side::Oslo => format!("oslo.messaging, {fanout} fanout"),
+            };
+            if side == Side::Oslo && servers > OSLO_MOST {
                 row(
                     report,
                     &[servers.to_string(), name, "not run: see below".into()],
@@ -372,7 +336,12 @@ pub async fn section(report: &mut String, quick: bool) {
                 continue;
             }
             eprintln!("scale: {servers} servers, {name}");
-            match measure(oslo, stream, servers).await {
+            let timed = |t: Option<Duration>, missing: &str| match (side, t) {
+                (Side::Bare, _) => "-".to_owned(),
+                (_, Some(t)) => ms(t),
+                (_, None) => missing.to_owned(),
+            };
+            match measure(side, stream, servers).await {
                 Ok(r) => row(
                     report,
                     &[
@@ -383,8 +352,8 @@ pub async fn section(report: &mut String, quick: bool) {
                         r.queues.to_string(),
                         format!("{:.0} KB", r.memory_per_server as f64 / 1024.0),
                         format!("{:.1} %", r.idle_cpu),
-                        r.fanout_p50.map_or("did not reach all".into(), ms),
-                        r.call_p50.map_or("no answer".into(), ms),
+                        timed(r.fanout_p50, "did not reach all"),
+                        timed(r.call_p50, "no answer"),
                         format!("{:.1} s", r.start.as_secs_f64()),
                         format!("{:.1} s", r.stop.as_secs_f64()),
                         r.left.to_string(),

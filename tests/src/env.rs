@@ -318,6 +318,35 @@ pub fn rabbitmqctl(args: &[&str]) -> Option<String> {
     }
 }
 
+/// One queue as `rabbitmqctl list_queues` shows it.
+#[derive(Debug, Clone)]
+pub struct BrokerQueue {
+    pub name: String,
+    /// `classic`, `quorum` or `stream`.
+    pub kind: String,
+    pub durable: bool,
+    /// Its arguments as rabbitmqctl prints them.
+    pub arguments: String,
+}
+
+/// The test broker's queues (`None` where rabbitmqctl cannot be run and
+/// the test may skip; under CI it fails instead).
+pub fn broker_queues() -> Option<Vec<BrokerQueue>> {
+    let columns = ["name", "type", "durable", "arguments"];
+    let listing =
+        rabbitmqctl(&[&["list_queues", "-q", "--no-table-headers"][..], &columns].concat())?;
+    let rows = listing.lines().filter_map(|line| {
+        let mut cells = line.splitn(4, '\t');
+        Some(BrokerQueue {
+            name: cells.next()?.to_owned(),
+            kind: cells.next()?.to_owned(),
+            durable: cells.next()? == "true",
+            arguments: cells.next().unwrap_or_default().to_owned(),
+        })
+    });
+    Some(rows.collect())
+}
+
 /// A plain amqprs connection to the test broker, for doing what the runtime
 /// never would (publishing garbage, passive declares, cleaning up).
 pub async fn raw_connection() -> Result<Connection, amqprs::error::Error> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use amqprs::channel::{QueueDeclareArguments, QueueDeleteArguments};
 use rpc_runtime::{Context, RpcError};
-use rpc_tests::env::{rabbitmqctl, raw_connection};
+use rpc_tests::env::{broker_queues, raw_connection};
 use rpc_tests::volume::Log;
 use rpc_tests::{Env, Kind};
 
@@ -81,28 +81,21 @@ async fn quorum_queues_are_declared_as_quorum() {
         client.whoami(&Context::new()).await.expect("call"),
         "host-1"
     );
-    if let Some(listing) = rabbitmqctl(&[
-        "list_queues",
-        "-q",
-        "--no-table-headers",
-        "name",
-        "type",
-        "durable",
-        "arguments",
-    ]) {
+    if let Some(listing) = broker_queues() {
+        let listed = |name: &str| {
+            (listing.iter().find(|q| q.name == name))
+                .unwrap_or_else(|| panic!("`{name}` not listed: {listing:?}"))
+        };
         for queue in [env.topic.clone(), format!("{}.host-1", env.topic)] {
-            let line = listing
-                .lines()
-                .find(|l| l.split('\t').next() == Some(queue.as_str()))
-                .unwrap_or_else(|| panic!("`{queue}` not listed: {listing}"));
-            assert!(line.contains("quorum") && line.contains("true"), "{line}");
-            assert!(line.contains("x-delivery-limit"), "{line}");
+            let queue = listed(&queue);
+            assert!(queue.kind == "quorum" && queue.durable, "{queue:?}");
+            assert!(queue.arguments.contains("x-delivery-limit"), "{queue:?}");
         }
         let fanout = listing
-            .lines()
-            .find(|l| l.starts_with(&format!("{}_fanout_", env.topic)))
+            .iter()
+            .find(|q| q.name.starts_with(&format!("{}_fanout_", env.topic)))
             .expect("the fanout queue");
-        assert!(fanout.contains("classic"), "{fanout}");
+        assert_eq!(fanout.kind, "classic", "{fanout:?}");
     }
     env.cleanup().await;
 }
@@ -137,18 +130,12 @@ async fn a_server_queue_declared_without_expiry_is_used_as_it_is() {
         client.to_server("host-1").whoami(&ctx).await.expect("call"),
         "host-1"
     );
-    if let Some(listing) = rabbitmqctl(&[
-        "list_queues",
-        "-q",
-        "--no-table-headers",
-        "name",
-        "arguments",
-    ]) {
-        let line = listing
-            .lines()
-            .find(|l| l.split('\t').next() == Some(queue.as_str()))
-            .unwrap_or_else(|| panic!("`{queue}` not listed: {listing}"));
-        assert!(!line.contains("x-expires"), "{line}");
+    if let Some(listing) = broker_queues() {
+        let listed = listing
+            .iter()
+            .find(|q| q.name == queue)
+            .unwrap_or_else(|| panic!("`{queue}` not listed: {listing:?}"));
+        assert!(!listed.arguments.contains("x-expires"), "{listed:?}");
     }
     env.cleanup().await;
 }

@@ -14,7 +14,7 @@ use amqprs::channel::ExchangeDeleteArguments;
 use rpc_runtime::wire::Wire;
 use rpc_runtime::{Context, Server, Transport};
 use rpc_tests::cluster::eventually_async;
-use rpc_tests::env::{amqp_url, rabbitmqctl, raw_connection};
+use rpc_tests::env::{BrokerQueue, amqp_url, broker_queues, rabbitmqctl, raw_connection};
 use rpc_tests::oslo::{RustStorage, StorageClient, StorageService};
 use rpc_tests::python::Python;
 use rpc_tests::{Env, Kind};
@@ -23,38 +23,20 @@ use serde_json::json;
 const WAIT: Duration = Duration::from_secs(20);
 const SERVERS: [&str; 3] = ["rust-1", "py-1", "rust-2"];
 
-/// The broker's queues of `topic`: (name, type, durable, arguments).
-fn queues(topic: &str) -> Vec<(String, String, String, String)> {
-    let out = rabbitmqctl(&[
-        "list_queues",
-        "-q",
-        "--no-table-headers",
-        "name",
-        "type",
-        "durable",
-        "arguments",
-    ])
-    .unwrap_or_default();
-    out.lines()
-        .filter_map(|line| {
-            let mut cells = line.splitn(4, '\t').map(str::to_owned);
-            let row = (
-                cells.next()?,
-                cells.next()?,
-                cells.next()?,
-                cells.next().unwrap_or_default(),
-            );
-            (row.0 == topic
-                || row.0.starts_with(&format!("{topic}."))
-                || row.0.starts_with(&format!("{topic}_fanout")))
-            .then_some(row)
-        })
-        .collect()
+/// The broker's queues of `topic`.
+fn queues(topic: &str) -> Vec<BrokerQueue> {
+    let mut queues = broker_queues().unwrap_or_default();
+    queues.retain(|q| {
+        q.name == topic
+            || q.name.starts_with(&format!("{topic}."))
+            || q.name.starts_with(&format!("{topic}_fanout"))
+    });
+    queues
 }
 
 /// Runs the mixed topic with `options` under `[oslo_messaging_rabbit]`;
 /// returns the broker's queues of the topic while all three serve.
-async fn mixed_topic(options: &str) -> Option<Vec<(String, String, String, String)>> {
+async fn mixed_topic(options: &str) -> Option<Vec<BrokerQueue>> {
     let env = Env::speaking(Kind::Amqp, Wire::Oslo).await?;
     let python = Python::find()?;
     let path = std::env::temp_dir().join(format!("{}.conf", env.topic));
@@ -155,8 +137,8 @@ async fn mixed_topic(options: &str) -> Option<Vec<(String, String, String, Strin
         transport.close().await;
     }
     let _ = std::fs::remove_file(&path);
-    for (queue, ..) in queues(&env.topic) {
-        let _ = rabbitmqctl(&["delete_queue", &queue]);
+    for queue in queues(&env.topic) {
+        let _ = rabbitmqctl(&["delete_queue", &queue.name]);
     }
     if let Ok(connection) = raw_connection().await {
         if let Ok(channel) = connection.open_channel(None).await {
@@ -172,10 +154,10 @@ async fn mixed_topic(options: &str) -> Option<Vec<(String, String, String, Strin
 }
 
 /// The topic queue among a topic's queues.
-fn topic_queue(queues: &[(String, String, String, String)]) -> &(String, String, String, String) {
+fn topic_queue(queues: &[BrokerQueue]) -> &BrokerQueue {
     queues
         .iter()
-        .find(|q| !q.0.contains('.') && !q.0.contains("_fanout"))
+        .find(|q| !q.name.contains('.') && !q.name.contains("_fanout"))
         .unwrap_or_else(|| panic!("no topic queue in {queues:?}"))
 }
 
@@ -186,15 +168,15 @@ async fn quorum_queues_with_a_delivery_limit() {
     else {
         return;
     };
-    let (_, kind, durable, arguments) = topic_queue(&seen);
+    let topic = topic_queue(&seen);
     assert_eq!(
-        (kind.as_str(), durable.as_str()),
-        ("quorum", "true"),
+        (topic.kind.as_str(), topic.durable),
+        ("quorum", true),
         "{seen:?}"
     );
     assert!(
-        arguments.contains("x-delivery-limit") && arguments.contains('3'),
-        "{arguments}"
+        topic.arguments.contains("x-delivery-limit") && topic.arguments.contains('3'),
+        "{topic:?}"
     );
 }
 
@@ -205,20 +187,20 @@ async fn quorum_queues_and_stream_fanout_on_a_mixed_topic() {
     let Some(seen) = mixed_topic(options).await else {
         return;
     };
-    let streams: Vec<_> = seen.iter().filter(|q| q.1 == "stream").collect();
+    let streams: Vec<_> = seen.iter().filter(|q| q.kind == "stream").collect();
     assert_eq!(
         streams.len(),
         1,
         "one stream per topic, no fanout queue per server: {seen:?}"
     );
     assert!(
-        streams[0].0.ends_with("_fanout") && streams[0].3.contains("600s"),
+        streams[0].name.ends_with("_fanout") && streams[0].arguments.contains("600s"),
         "{streams:?}"
     );
     assert!(
         seen.iter()
-            .filter(|q| q.1 != "stream")
-            .all(|q| q.1 == "quorum"),
+            .filter(|q| q.kind != "stream")
+            .all(|q| q.kind == "quorum"),
         "{seen:?}"
     );
 }
@@ -230,24 +212,27 @@ async fn transient_quorum_fanout_queues_named_by_the_queue_manager() {
     let Some(seen) = mixed_topic(options).await else {
         return;
     };
-    let fanouts: Vec<_> = seen.iter().filter(|q| q.0.contains("_fanout_")).collect();
+    let fanouts: Vec<_> = seen
+        .iter()
+        .filter(|q| q.name.contains("_fanout_"))
+        .collect();
     // Both Rust servers' and the Python server's: quorum queues that expire.
     assert_eq!(fanouts.len(), 3, "{seen:?}");
-    for (name, kind, durable, arguments) in fanouts {
+    for fanout in fanouts {
         assert_eq!(
-            (kind.as_str(), durable.as_str()),
-            ("quorum", "true"),
-            "{name}"
+            (fanout.kind.as_str(), fanout.durable),
+            ("quorum", true),
+            "{fanout:?}"
         );
         assert!(
-            arguments.contains("x-expires") && arguments.contains("60000"),
-            "{name}: {arguments}"
+            fanout.arguments.contains("x-expires") && fanout.arguments.contains("60000"),
+            "{fanout:?}"
         );
     }
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let named = seen
         .iter()
-        .filter(|q| q.0.contains(&format!("_fanout_{}:", host.trim())))
+        .filter(|q| q.name.contains(&format!("_fanout_{}:", host.trim())))
         .count();
     assert_eq!(named, 3, "the queue manager's names, host first: {seen:?}");
 }
@@ -258,10 +243,10 @@ async fn durable_queues_and_cancel_on_failover() {
     let Some(seen) = mixed_topic(options).await else {
         return;
     };
-    let (_, kind, durable, _) = topic_queue(&seen);
+    let topic = topic_queue(&seen);
     assert_eq!(
-        (kind.as_str(), durable.as_str()),
-        ("classic", "true"),
+        (topic.kind.as_str(), topic.durable),
+        ("classic", true),
         "{seen:?}"
     );
 }

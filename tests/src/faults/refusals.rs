@@ -146,7 +146,14 @@ pub async fn permissions(cluster: &Cluster) -> Outcome {
         client.record(&ctx, "cast".into()).await?;
         client.fanout().record(&ctx, "fanout".into()).await?;
         client.to_server("s1").record(&ctx, "direct".into()).await?;
-        let notes = client.notes(&ctx).await?;
+        // The three casts went to three queues: they are handled in no
+        // order relative to the call that reads them.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut notes = client.notes(&ctx).await?;
+        while notes.len() < 3 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            notes = client.notes(&ctx).await?;
+        }
         server.shutdown().await;
         client_transport.close().await;
         server_transport.close().await;

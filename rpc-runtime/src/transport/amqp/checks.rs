@@ -1,7 +1,7 @@
 //! Whether the queues a session consumes still exist, asked for the whole
 //! session at a bounded rate. RabbitMQ tells a consumer when its queue is
-//! deleted (`basic.cancel`), but not always for a quorum queue; so the
-//! lasting queues are also checked with a passive declare. Each name is
+//! deleted (`basic.cancel`), but not always for a quorum queue; so quorum
+//! queues and streams are also checked with a passive declare. Each name is
 //! asked about once however many subscriptions consume it (all servers of
 //! a topic share its topic queue), each at most every [`CYCLE`], and a
 //! session asks at most [`MOST_PER_SECOND`] questions a second: the

@@ -112,9 +112,10 @@ impl Subscription {
         loop {
             if let Some((session, current)) = consumer.take() {
                 let gone = CancellationToken::new();
-                let watching = session
-                    .checks
-                    .watch(lasting_queues(&self.spec), gone.clone());
+                let watching = session.checks.watch(
+                    unannounced_queues(&self.spec, self.fanout.as_ref()),
+                    gone.clone(),
+                );
                 let ended = tokio::select! {
                     ended = current.pump(&stop, &gone, &self.limits) => ended,
                     () = replaced(&mut self.state, &session) => Ended::Lost,
@@ -248,9 +249,9 @@ impl Subscription {
                 return Err(explained(error, Some(&reason), session.link.identity()));
             }
             Err((_, Some(reason))) => {
-                let names: Vec<String> = lasting_queues(&self.spec)
-                    .into_iter()
-                    .map(|queue| format!("`{queue}`"))
+                let names: Vec<String> = (self.spec.source.queues().into_iter())
+                    .filter(|queue| queue.lifetime != Lifetime::Exclusive)
+                    .map(|queue| format!("`{}`", queue.name))
                     .collect();
                 return Err(RpcError::Config(format!(
                     "the broker refused to declare {}: {reason}",
@@ -316,13 +317,28 @@ fn fanout_of(config: &AmqpConfig, spec: &Subscribe) -> Option<FanoutQueue> {
     Some(config.rabbit_queues.fanout(topic, exclusive.name))
 }
 
-/// The queues of `spec` that outlive a connection (not a server's fanout
-/// queue), by name.
-fn lasting_queues(spec: &Subscribe) -> Vec<String> {
-    spec.source
-        .queues()
-        .into_iter()
-        .filter(|queue| queue.lifetime != Lifetime::Exclusive)
-        .map(|queue| queue.name)
-        .collect()
+/// The queues of `spec` whose deletion the broker may not announce, by
+/// name: its quorum queues, and a quorum or stream fanout queue. RabbitMQ
+/// cancels the consumers of a deleted classic queue (`basic.cancel`, which
+/// ends the consumer), but not always those of a quorum queue; checking
+/// only these keeps a session's passive declares off the classic queues
+/// thousands of servers own.
+fn unannounced_queues(spec: &Subscribe, fanout: Option<&FanoutQueue>) -> Vec<String> {
+    let mut names: Vec<String> = match spec.durability {
+        Durability::Replicated { .. } => spec
+            .source
+            .queues()
+            .into_iter()
+            .filter(|queue| queue.lifetime != Lifetime::Exclusive)
+            .map(|queue| queue.name)
+            .collect(),
+        Durability::Transient | Durability::Durable => Vec::new(),
+    };
+    match fanout {
+        Some(FanoutQueue::Quorum { name, .. } | FanoutQueue::Stream { name, .. }) => {
+            names.push(name.clone());
+        }
+        Some(FanoutQueue::Exclusive { .. }) | None => {}
+    }
+    names
 }
