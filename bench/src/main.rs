@@ -4,6 +4,7 @@
 //! figures from the same run compare).
 
 mod allocs;
+mod broker;
 mod compile;
 mod hand;
 mod measure;

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use rpc_runtime::wire::Wire;
 use rpc_runtime::{AmqpConfig, Context};
 
+use crate::broker::{broker_memory, connections, management_on, queues};
 use crate::measure::{broker_pid, cpu_time};
 use crate::ours::EchoClient;
 use crate::scale_serve::{EXCHANGE, url_for};
@@ -57,6 +58,11 @@ impl Side {
     }
 }
 
+/// Where the server processes' logs go, one file per process.
+fn logs() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-scale")
+}
+
 /// One server process, ours or oslo's.
 struct Process {
     child: Child,
@@ -77,11 +83,14 @@ impl Process {
             c
         };
         let fanout = if stream { "stream" } else { "classic" };
+        let log = std::fs::create_dir_all(logs())
+            .and_then(|()| std::fs::File::create(logs().join(format!("{topic}-{first}.log"))))
+            .map_or_else(|_| Stdio::null(), Stdio::from);
         let mut child = command
             .args([topic, &first.to_string(), &count.to_string(), fanout])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start a server process");
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
@@ -127,45 +136,6 @@ impl Drop for Process {
     }
 }
 
-fn ctl(args: &[&str]) -> String {
-    Command::new("rabbitmqctl")
-        .args(args)
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
-}
-
-/// Whether the broker runs its management plugin, whose statistics (every
-/// queue, channel and consumer, every 5 s) are most of an idle broker's
-/// work at thousands of queues.
-fn management_on() -> bool {
-    let expr = "lists:keymember(rabbitmq_management, 1, application:which_applications()).";
-    ctl(&["eval", expr]).trim() == "true"
-}
-
-/// The broker's memory in bytes, after collecting every process's garbage
-/// (what a few hundred servers take is smaller than its swings).
-fn broker_memory() -> u64 {
-    let collect = "[erlang:garbage_collect(P) || P <- erlang:processes()], erlang:memory(total).";
-    ctl(&["eval", collect])
-        .trim()
-        .parse()
-        .unwrap_or(0)
-}
-
-/// Connections and their channels, as the broker counts them.
-fn connections() -> (usize, u64) {
-    let out = ctl(&["list_connections", "-q", "--no-table-headers", "channels"]);
-    let channels: Vec<u64> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
-    (channels.len(), channels.iter().sum())
-}
-
-/// Queues whose names start with `topic`.
-fn queues(topic: &str) -> usize {
-    let out = ctl(&["list_queues", "-q", "--no-table-headers", "name"]);
-    out.lines().filter(|q| q.starts_with(topic)).count()
-}
-
 /// One measured row.
 struct Row {
     connections: usize,
@@ -193,7 +163,9 @@ async fn measure(side: Side, stream: bool, servers: usize) -> Result<Row, String
     let deadline = started + START_LIMIT;
     for process in &processes {
         if !process.wait_for(deadline, |l| l == "ready") {
-            return Err(format!("not all {servers} started within {START_LIMIT:?}"));
+            return Err(format!(
+                "not all {servers} started within {START_LIMIT:?} (logs: target/bench-scale/{topic}-*.log)"
+            ));
         }
     }
     let start = started.elapsed();
