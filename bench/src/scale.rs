@@ -365,10 +365,10 @@ pub async fn section(report: &mut String, quick: bool) {
          oslo.messaging is run up to 1,000: at 5,000 its connection per server would need ~20 GB of broker \
          memory at the ~4 MB each it takes (this machine has 24 GB). With `executor=threading` instead, 1,000 \
          servers (~2,750 threads a process) pushed the load average past 900 on 2 cores and their \
-         connections did not hold. An idle broker's work at thousands of queues is mostly its management \
-         plugin's statistics (each queue, channel and consumer, every 5 s), whoever the client: the section \
-         is run once with the plugin on and once off (`rabbitmq-plugins enable|disable rabbitmq_management`), \
-         and the bare row shows what the queues cost without any client logic. The broker runs with \
+         connections did not hold. With the management plugin on (`rabbitmq-plugins enable \
+         rabbitmq_management`), an idle broker's work at thousands of queues is mostly the plugin's statistics \
+         (each queue, channel and consumer, every 5 s), whoever the client: each plugin state has a section of \
+         its own, and in each the bare row shows what the queues cost without any client logic. The broker runs with \
          20,000 file descriptors (its default 1,024 caps it at ~830 connections, and a stream reader \
          holds files of its own: 1,000 stream consumers need more than 1,024).\n"
     );
