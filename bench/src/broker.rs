@@ -24,10 +24,7 @@ pub(crate) fn management_on() -> bool {
 /// (what a few hundred servers take is smaller than its swings).
 pub(crate) fn broker_memory() -> u64 {
     let collect = "[erlang:garbage_collect(P) || P <- erlang:processes()], erlang:memory(total).";
-    ctl(&["eval", collect])
-        .trim()
-        .parse()
-        .unwrap_or(0)
+    ctl(&["eval", collect]).trim().parse().unwrap_or(0)
 }
 
 /// Connections and their channels, as the broker counts them.
@@ -42,4 +39,3 @@ pub(crate) fn queues(topic: &str) -> usize {
     let out = ctl(&["list_queues", "-q", "--no-table-headers", "name"]);
     out.lines().filter(|q| q.starts_with(topic)).count()
 }
-

@@ -152,7 +152,11 @@ struct Row {
 }
 
 async fn measure(side: Side, stream: bool, servers: usize) -> Result<Row, String> {
-    let topic = format!("scale-{}-{stream}-{servers}-{}", side.name(), std::process::id());
+    let topic = format!(
+        "scale-{}-{stream}-{servers}-{}",
+        side.name(),
+        std::process::id()
+    );
     let (connections_before, channels_before) = connections();
     let memory_before = broker_memory();
     let per = servers / PROCESSES;
@@ -227,7 +231,11 @@ async fn timed(
     let caller = AmqpConfig::from_url(&url_for(stream))
         .expect("url")
         .control_exchange(EXCHANGE)
-        .wire(if side == Side::Oslo { Wire::Oslo } else { Wire::Native })
+        .wire(if side == Side::Oslo {
+            Wire::Oslo
+        } else {
+            Wire::Native
+        })
         .connect()
         .await
         .map_err(|e| e.to_string())?;

@@ -123,7 +123,10 @@ pub async fn bare(topic: &str, first: usize, count: usize) {
     admin.exchange_declare(control).await.expect("exchange");
     let mut fanout = ExchangeDeclareArguments::of_type(&fanout_exchange, ExchangeType::Fanout);
     fanout.auto_delete(true);
-    admin.exchange_declare(fanout).await.expect("fanout exchange");
+    admin
+        .exchange_declare(fanout)
+        .await
+        .expect("fanout exchange");
     declare(&admin, topic, EXCHANGE, topic, Shape::Topic).await;
 
     let mut own = Vec::with_capacity(count);
@@ -148,7 +151,9 @@ pub async fn bare(topic: &str, first: usize, count: usize) {
             .basic_qos(BasicQosArguments::new(0, 64, false))
             .await
             .expect("qos");
-        let args = BasicConsumeArguments::new(queue, "").manual_ack(true).finish();
+        let args = BasicConsumeArguments::new(queue, "")
+            .manual_ack(true)
+            .finish();
         receivers.push(channel.basic_consume_rx(args).await.expect("consume").1);
     }
     println!("ready");
@@ -188,7 +193,9 @@ async fn declare(channel: &Channel, queue: &str, exchange: &str, key: &str, shap
                 let expires = "x-expires".try_into().expect("a short name");
                 arguments.insert(expires, FieldValue::l(30 * 60 * 1000));
             }
-            QueueDeclareArguments::new(queue).arguments(arguments).finish()
+            QueueDeclareArguments::new(queue)
+                .arguments(arguments)
+                .finish()
         }
     };
     channel.queue_declare(args).await.expect("declare");
