@@ -249,9 +249,9 @@ impl Subscription {
                 return Err(explained(error, Some(&reason), session.link.identity()));
             }
             Err((_, Some(reason))) => {
-                let names: Vec<String> = (self.spec.source.queues().into_iter())
-                    .filter(|queue| queue.lifetime != Lifetime::Exclusive)
-                    .map(|queue| format!("`{}`", queue.name))
+                let names: Vec<String> = lasting_queues(&self.spec)
+                    .into_iter()
+                    .map(|queue| format!("`{queue}`"))
                     .collect();
                 return Err(RpcError::Config(format!(
                     "the broker refused to declare {}: {reason}",
@@ -317,6 +317,17 @@ fn fanout_of(config: &AmqpConfig, spec: &Subscribe) -> Option<FanoutQueue> {
     Some(config.rabbit_queues.fanout(topic, exclusive.name))
 }
 
+/// The queues of `spec` that outlive a connection (not a server's fanout
+/// queue), by name.
+fn lasting_queues(spec: &Subscribe) -> Vec<String> {
+    spec.source
+        .queues()
+        .into_iter()
+        .filter(|queue| queue.lifetime != Lifetime::Exclusive)
+        .map(|queue| queue.name)
+        .collect()
+}
+
 /// The queues of `spec` whose deletion the broker may not announce, by
 /// name: its quorum queues, and a quorum or stream fanout queue. RabbitMQ
 /// cancels the consumers of a deleted classic queue (`basic.cancel`, which
@@ -324,14 +335,8 @@ fn fanout_of(config: &AmqpConfig, spec: &Subscribe) -> Option<FanoutQueue> {
 /// only these keeps a session's passive declares off the classic queues
 /// thousands of servers own.
 fn unannounced_queues(spec: &Subscribe, fanout: Option<&FanoutQueue>) -> Vec<String> {
-    let mut names: Vec<String> = match spec.durability {
-        Durability::Replicated { .. } => spec
-            .source
-            .queues()
-            .into_iter()
-            .filter(|queue| queue.lifetime != Lifetime::Exclusive)
-            .map(|queue| queue.name)
-            .collect(),
+    let mut names = match spec.durability {
+        Durability::Replicated { .. } => lasting_queues(spec),
         Durability::Transient | Durability::Durable => Vec::new(),
     };
     match fanout {
